@@ -1,0 +1,256 @@
+"""Thin Starlette handlers for the control surface under /__admin/."""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import __version__
+from . import tasks as t
+from .errors import BadRequest, NotFound, Unauthorized
+from .http_api import json_response, mock_of, read_json
+from .service import MockService
+
+PREFIX = "/__admin"
+_FAIL_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+def check_admin(request: Request, mock: MockService) -> None:
+    """With --admin-token, /__admin answers only to that token (Bearer or X-Admin-Token)."""
+    token = mock.settings.admin_token
+    if not token:
+        return
+    given = request.headers.get("x-admin-token")
+    if given is None:
+        auth = request.headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        given = value.strip() if scheme.lower() == "bearer" else ""
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise Unauthorized("Admin token required", error="Send 'Authorization: Bearer ADMIN_TOKEN' to /__admin")
+
+
+async def _body(request: Request, mock: MockService) -> dict:
+    """An optional JSON object body (empty body = {})."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    if len(raw) > mock.settings.max_body_bytes:
+        raise BadRequest("Invalid request", error="Admin request body too large")
+    import json
+
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest("Invalid request", error=f"Malformed JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("Invalid request", error="Admin request body must be a JSON object")
+    return body
+
+
+def _admin(handler):
+    async def wrapped(request: Request) -> Response:
+        mock = mock_of(request)
+        check_admin(request, mock)
+        return await handler(request, mock)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+def _clock_info(mock: MockService) -> dict:
+    return {
+        "mode": mock.clock.mode,
+        "now": mock.now(),
+        "scale": getattr(mock.clock, "scale", None) if mock.clock.mode == "real" else None,
+        "nextEvent": mock.next_event(),
+        "unfinished": sum(1 for _ in mock.unfinished()),
+    }
+
+
+@_admin
+async def health(request: Request, mock: MockService) -> Response:
+    return json_response(
+        mock,
+        {"status": "ok", "version": __version__, "dialect": mock.dialect.NAME, "clock": mock.clock.mode,
+         "now": mock.now(), "tasks": len(mock.store)},
+    )
+
+
+@_admin
+async def reset(request: Request, mock: MockService) -> Response:
+    mock.reset()
+    return json_response(mock, {"status": "reset", "now": mock.now()})
+
+
+@_admin
+async def clock(request: Request, mock: MockService) -> Response:
+    return json_response(mock, _clock_info(mock))
+
+
+@_admin
+async def clock_advance(request: Request, mock: MockService) -> Response:
+    body = await _body(request, mock)
+    unknown = set(body) - {"ms", "to"}
+    if unknown:
+        raise BadRequest("Invalid request", error=f"Unknown field: {sorted(unknown)[0]} (expected 'ms' or 'to')")
+    if ("ms" in body) == ("to" in body):
+        raise BadRequest("Invalid request", error='Send exactly one of {"ms": N} or {"to": "next" | "idle"}')
+    if "ms" in body:
+        ms = body["ms"]
+        if not isinstance(ms, int) or isinstance(ms, bool) or ms < 0:
+            raise BadRequest("Invalid request", error=f"Invalid value for ms: expected an integer >= 0, got {ms!r}")
+        mock.advance(ms)
+    else:
+        to = body["to"]
+        if to == "next":
+            when = mock.next_event()
+            if when is not None:
+                mock.advance_to(when)
+        elif to == "idle":
+            when = mock.idle_time()
+            if when is not None:
+                mock.advance_to(when)
+        elif isinstance(to, int) and not isinstance(to, bool):
+            if to < mock.now():
+                raise BadRequest("Invalid request", error=f"Invalid value for to: {to} is in the past")
+            mock.advance_to(to)
+        else:
+            raise BadRequest(
+                "Invalid request",
+                error=f"Invalid value for to: expected 'next', 'idle' or an epoch-ms time, got {to!r}",
+            )
+    info = _clock_info(mock)
+    # Poll-driven tasks do not move with time; say which are still waiting for polls.
+    info["waitingForPolls"] = [
+        task.task_id for task in mock.unfinished() if task.progression == "polls" and task.forced_ms is None
+    ]
+    return json_response(mock, info)
+
+
+def _task(mock: MockService, task_id: str):
+    task = mock.store.get(task_id)
+    if task is None:
+        raise NotFound(f"Task not found: {task_id}", error=f"No task '{task_id}'")
+    return task
+
+
+@_admin
+async def list_tasks(request: Request, mock: MockService) -> Response:
+    q = request.query_params
+    out = []
+    for task in mock.store:
+        info = mock.describe_task(task)
+        if q.get("state") and info["state"] != q["state"]:
+            continue
+        if q.get("model") and task.model != q["model"]:
+            continue
+        if q.get("key") and task.key != q["key"]:
+            continue
+        out.append(info)
+    return json_response(mock, {"tasks": out})
+
+
+@_admin
+async def get_task(request: Request, mock: MockService) -> Response:
+    return json_response(mock, mock.describe_task(_task(mock, request.path_params["task_id"])))
+
+
+@_admin
+async def complete_task(request: Request, mock: MockService) -> Response:
+    task = _task(mock, request.path_params["task_id"])
+    mock.force(task, t.SUCCESS)
+    return json_response(mock, mock.describe_task(task))
+
+
+@_admin
+async def fail_task(request: Request, mock: MockService) -> Response:
+    task = _task(mock, request.path_params["task_id"])
+    body = await _body(request, mock)
+    code = body.get("code", "GENERATION_FAILED")
+    if not isinstance(code, str) or not _FAIL_CODE.match(code):
+        raise BadRequest("Invalid request", error=f"Invalid value for code: {code!r} (e.g. 'CONTENT_VIOLATION')")
+    message = body.get("message")
+    if message is not None and not isinstance(message, str):
+        raise BadRequest("Invalid request", error="Invalid type for message: expected string")
+    mock.force(task, t.FAILED, code, message)
+    return json_response(mock, mock.describe_task(task))
+
+
+@_admin
+async def list_accounts(request: Request, mock: MockService) -> Response:
+    return json_response(
+        mock,
+        {"restricted": mock.accounts.restricted, "accounts": [mock.accounts.describe(k) for k in mock.accounts.keys()]},
+    )
+
+
+@_admin
+async def account(request: Request, mock: MockService) -> Response:
+    key = request.path_params["key"]
+    if request.method == "PUT":
+        body = await _body(request, mock)
+        if "balance" not in body:
+            raise BadRequest("Invalid request", error="Missing required field: balance (a number >= 0, or null)")
+        balance = body["balance"]
+        if balance is not None and (
+            isinstance(balance, bool) or not isinstance(balance, int | float) or not 0 <= balance < 1e15
+        ):
+            raise BadRequest("Invalid request", error=f"Invalid value for balance: {balance!r} (a number >= 0, or null)")
+        mock.accounts.set_balance(key, balance)
+    elif mock.accounts.find(key) is None:
+        raise NotFound(f"Account not found: {key}", error=f"No account '{key}'")
+    else:
+        mock.balance(key)  # settle refunds first
+    return json_response(mock, mock.accounts.describe(key))
+
+
+@_admin
+async def journal(request: Request, mock: MockService) -> Response:
+    q = request.query_params
+    try:
+        since = int(q.get("since", "0"))
+        limit = int(q["limit"]) if "limit" in q else None
+    except ValueError:
+        raise BadRequest("Invalid request", error="since and limit must be integers") from None
+    entries = mock.journal.entries(since, limit)
+    return json_response(
+        mock,
+        {"size": mock.journal.size, "dropped": mock.journal.dropped, "entries": [e.to_dict() for e in entries]},
+    )
+
+
+ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
+    ("GET", PREFIX + "/health"),
+    ("POST", PREFIX + "/reset"),
+    ("GET", PREFIX + "/clock"),
+    ("POST", PREFIX + "/clock/advance"),
+    ("GET", PREFIX + "/tasks"),
+    ("GET", PREFIX + "/tasks/{task_id}"),
+    ("POST", PREFIX + "/tasks/{task_id}/complete"),
+    ("POST", PREFIX + "/tasks/{task_id}/fail"),
+    ("GET", PREFIX + "/accounts"),
+    ("GET", PREFIX + "/accounts/{key}"),
+    ("PUT", PREFIX + "/accounts/{key}"),
+    ("GET", PREFIX + "/journal"),
+)
+
+
+def routes() -> list[Route]:
+    p = PREFIX
+    return [
+        Route(p + "/health", health, methods=["GET"]),
+        Route(p + "/reset", reset, methods=["POST"]),
+        Route(p + "/clock", clock, methods=["GET"]),
+        Route(p + "/clock/advance", clock_advance, methods=["POST"]),
+        Route(p + "/tasks", list_tasks, methods=["GET"]),
+        Route(p + "/tasks/{task_id}", get_task, methods=["GET"]),
+        Route(p + "/tasks/{task_id}/complete", complete_task, methods=["POST"]),
+        Route(p + "/tasks/{task_id}/fail", fail_task, methods=["POST"]),
+        Route(p + "/accounts", list_accounts, methods=["GET"]),
+        Route(p + "/accounts/{key}", account, methods=["GET", "PUT"]),
+        Route(p + "/journal", journal, methods=["GET"]),
+    ]

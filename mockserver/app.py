@@ -1,0 +1,39 @@
+"""``create_app()``: wires the service, the routes and the middleware. Nothing else."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from . import admin, docs, http_api
+from .catalog import Catalog
+from .config import Settings
+from .errors import ApiError
+from .middleware import JournalMiddleware
+from .routing import not_found
+from .service import MockService
+
+
+def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None, **overrides: object) -> Starlette:
+    """A Starlette app serving one mock; ``overrides`` are Settings fields (e.g. clock="manual")."""
+    if settings is None:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    elif overrides:
+        raise TypeError("pass either settings or keyword overrides, not both")
+    mock = MockService(settings, catalog)
+
+    async def on_api_error(request, exc: ApiError):
+        http_api.note(request, error=exc.error or exc.message)
+        return http_api.error_response(mock, exc)
+
+    app = Starlette(
+        routes=[*http_api.routes(), *admin.routes(), *docs.routes(), Route("/{path:path}", not_found, methods=_ALL)],
+        middleware=[Middleware(JournalMiddleware, mock=mock)],
+        exception_handlers={ApiError: on_api_error},
+    )
+    app.state.mock = mock
+    return app
+
+
+_ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

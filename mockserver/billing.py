@@ -1,0 +1,84 @@
+"""Credits per API key. Plain Python: no HTTP here.
+
+Open mode (no accounts configured): any non-empty key is accepted and has unlimited
+credits. Restricted mode: only the configured keys exist, each with a balance.
+An admin can give any key a balance at run time, which makes that key limited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+# What the balance endpoint reports for an unlimited key: a large constant, as
+# post-paid accounts do on other APIs, so clients that parse a number keep working.
+UNLIMITED_BALANCE = 1_000_000
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+class Accounts:
+    __slots__ = ("restricted", "_balances", "_by_digest", "spent")
+
+    def __init__(self, balances: dict[str, float | None] | None = None) -> None:
+        self.restricted = balances is not None
+        self._balances: dict[str, float] = {}
+        # Keys are looked up by their SHA-256 digest and then compared in constant
+        # time, so response timing says nothing about how much of a key was right.
+        self._by_digest: dict[bytes, str] = {}
+        self.spent: dict[str, float] = {}
+        for key, balance in (balances or {}).items():
+            self.set_balance(key, balance)
+
+    def find(self, key: str) -> str | None:
+        """The account key matching ``key``, or None when the key is unknown."""
+        if not key:
+            return None
+        if not self.restricted:
+            return key
+        known = self._by_digest.get(_digest(key))
+        if known is not None and hmac.compare_digest(known.encode(), key.encode()):
+            return known
+        return None
+
+    def balance(self, key: str) -> float | None:
+        """The key's credits; None means unlimited."""
+        return self._balances.get(key)
+
+    def set_balance(self, key: str, balance: float | None) -> None:
+        """Make ``key`` known with this balance (None: unlimited)."""
+        if balance is None:
+            self._balances.pop(key, None)
+        else:
+            self._balances[key] = round(float(balance), 6)
+        self._by_digest[_digest(key)] = key
+
+    def charge(self, key: str, amount: float) -> bool:
+        """Take ``amount`` credits; False (and nothing taken) when the key cannot pay."""
+        current = self._balances.get(key)
+        if current is not None:
+            if amount > current + 1e-9:
+                return False
+            self._balances[key] = round(current - amount, 6)
+        self.spent[key] = round(self.spent.get(key, 0.0) + amount, 6)
+        return True
+
+    def refund(self, key: str, amount: float) -> None:
+        current = self._balances.get(key)
+        if current is not None:
+            self._balances[key] = round(current + amount, 6)
+        self.spent[key] = round(self.spent.get(key, 0.0) - amount, 6)
+
+    def keys(self) -> list[str]:
+        return sorted(set(self._balances) | set(self.spent))
+
+    def describe(self, key: str) -> dict:
+        balance = self.balance(key)
+        return {
+            "key": key,
+            "balance": balance if balance is not None else UNLIMITED_BALANCE,
+            "unlimited": balance is None,
+            "spent": self.spent.get(key, 0.0),
+        }

@@ -1,0 +1,117 @@
+"""The ``mockserver`` command line: parses options and calls library functions."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+from .config import DEFAULT_HOST, DEFAULT_PORT, Settings, env_settings, parse_api_key
+
+
+def _env_help(name: str) -> str:
+    return f"(env MOCKSERVER_{name.upper()})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mockserver",
+        description="A local, stateful mock of async AI-generation APIs (APIXO dialect).",
+    )
+    parser.add_argument("--version", action="version", version=f"mockserver {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the mock server", description="Run the mock server.")
+    serve.add_argument("--host", help=f"interface to bind (default {DEFAULT_HOST}) {_env_help('host')}")
+    serve.add_argument("--port", type=int, help=f"port, 0 = any free one (default {DEFAULT_PORT}) {_env_help('port')}")
+    serve.add_argument("--clock", choices=["real", "manual"], help=f"real (default) or manual {_env_help('clock')}")
+    serve.add_argument(
+        "--time-scale", type=float, help=f"real clock speed-up: 100 = a 30 s task takes 0.3 s {_env_help('time_scale')}"
+    )
+    serve.add_argument("--seed", type=int, help=f"seed for task ids and timing jitter (default 0) {_env_help('seed')}")
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        metavar="KEY[:BALANCE]",
+        help="accept only this key (repeatable); BALANCE in credits, absent = unlimited (env MOCKSERVER_API_KEYS, "
+        "space or comma separated)",
+    )
+    serve.add_argument(
+        "--public-url", help=f"base URL for resultUrls, e.g. http://mock:8000 in containers {_env_help('public_url')}"
+    )
+    serve.add_argument("--admin-token", help=f"require this bearer token on /__admin {_env_help('admin_token')}")
+    serve.add_argument("--journal-size", type=int, help=f"journal ring buffer size (default 10000) {_env_help('journal_size')}")
+    serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    serve.add_argument("--access-log", action="store_true", help="print uvicorn's access log")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Settings:
+    """CLI flags over MOCKSERVER_* environment variables over defaults."""
+    values: dict[str, object] = env_settings(os.environ if environ is None else environ)
+    for name in ("host", "port", "clock", "time_scale", "seed", "public_url", "admin_token", "journal_size"):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    if args.api_key:
+        values["api_keys"] = dict(parse_api_key(spec) for spec in args.api_key)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def banner(url: str, settings: Settings) -> str:
+    key = next(iter(settings.api_keys), "sk_test") if settings.api_keys else "sk_test"
+    lines = [
+        f"mockserver {__version__} listening on {url}  (clock: {settings.clock}"
+        + (f", x{settings.time_scale:g}" if settings.clock == "real" and settings.time_scale != 1 else "")
+        + f", seed {settings.seed}"
+        + (", keys restricted" if settings.api_keys is not None else ", any bearer key accepted")
+        + ")",
+        "Try:",
+        f"  curl -s -X POST {url}/api/v1/generateTask/nano-banana -H 'Authorization: Bearer {key}' "
+        "-H 'Content-Type: application/json' "
+        "-d '{\"input\": {\"mode\": \"text-to-image\", \"prompt\": \"a red fox in the snow\"}}'",
+        f"Admin: {url}/__admin/health   Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .app import create_app
+    from .server import bind_socket, make_server, url_of
+
+    try:
+        settings = settings_from_args(args)
+    except (TypeError, ValueError) as exc:
+        print(f"mockserver: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except OSError as exc:
+        print(f"mockserver: error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    app = create_app(settings)
+    url = url_of(sock)
+    print(banner(url, settings), flush=True)
+    server = make_server(app, log_level=args.log_level, access_log=args.access_log)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    print("mockserver stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return cmd_serve(args)
+    parser.print_help()
+    return 0 if args.command is None and argv == [] else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

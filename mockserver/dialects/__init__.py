@@ -1,0 +1,1 @@
+"""Provider wire formats. Each dialect module holds every wire-format detail of one provider."""

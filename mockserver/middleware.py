@@ -1,0 +1,66 @@
+"""ASGI middleware: the journal records every client request and its answer."""
+
+from __future__ import annotations
+
+from .service import MockService
+
+# Control-plane paths are not client traffic and stay out of the journal.
+_UNJOURNALED = ("/__admin", "/schemas", "/openapi.json", "/favicon.ico")
+
+
+class JournalMiddleware:
+    def __init__(self, app, mock: MockService) -> None:
+        self.app = app
+        self.mock = mock
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_UNJOURNALED):
+            await self.app(scope, receive, send)
+            return
+        status = 0
+        retry_after = None
+
+        async def send_wrapper(message) -> None:
+            nonlocal status, retry_after
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if status == 429:
+                    for name, value in message.get("headers", ()):
+                        if name.lower() == b"retry-after":
+                            retry_after = _number(value)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self._record(scope, status, retry_after)
+
+    def _record(self, scope, status: int, retry_after: float | None) -> None:
+        auth = idem = None
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                auth = value.decode("latin-1")
+            elif name == b"idempotency-key":
+                idem = value.decode("latin-1")
+        note = scope.get("mockserver.note") or {}
+        mock = self.mock
+        mock.journal.record(
+            time=mock.now(),
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            key=mock.dialect.bearer_key(auth),
+            status=status,
+            taskId=note.get("taskId"),
+            model=note.get("model"),
+            error=note.get("error"),
+            idempotencyKey=idem,
+            retryAfter=retry_after,
+        )
+
+
+def _number(raw: bytes) -> float | None:
+    try:
+        return float(raw)
+    except ValueError:
+        return None

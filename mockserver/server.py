@@ -1,0 +1,75 @@
+"""Running the app on uvicorn: bound before start (port 0 safe), in the foreground or a thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import uvicorn
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket; binding first means port 0 is resolved before anything starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if ":" in host:
+        host = f"[{host}]"
+    if host in ("0.0.0.0", "[::]"):
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
+def make_server(app, log_level: str = "warning", access_log: bool = False) -> uvicorn.Server:
+    config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="off")
+    return uvicorn.Server(config)
+
+
+class ServerThread:
+    """A uvicorn server in a background thread on an already-bound socket.
+
+    Connections made right after ``start()`` queue in the socket's backlog, so no
+    caller ever waits on the wall clock for the server to come up. An exception that
+    kills the server thread is kept in ``error``.
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self.sock = bind_socket(host, port)
+        self.url = url_of(self.sock)
+        self.server = make_server(app)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mockserver", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.server.run(sockets=[self.sock])
+        except BaseException as exc:  # kept for the caller: a thread cannot raise into it
+            self.error = exc
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout)
+        self.sock.close()
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

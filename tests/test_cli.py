@@ -1,0 +1,82 @@
+"""The command line: settings, and a real `mockserver serve` process."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from mockserver.cli import build_parser, main, settings_from_args
+from mockserver.config import parse_api_key
+
+
+def test_flags_override_env_over_defaults():
+    args = build_parser().parse_args(["serve", "--port", "0", "--api-key", "a:5", "--api-key", "b"])
+    s = settings_from_args(args, {"MOCKSERVER_SEED": "9", "MOCKSERVER_PORT": "1234", "MOCKSERVER_CLOCK": "manual"})
+    assert (s.host, s.port, s.seed, s.clock) == ("127.0.0.1", 0, 9, "manual")
+    assert s.api_keys == {"a": 5.0, "b": None}
+    s = settings_from_args(build_parser().parse_args(["serve"]), {"MOCKSERVER_API_KEYS": "x:1,y"})
+    assert s.api_keys == {"x": 1.0, "y": None} and s.port == 8000
+
+
+@pytest.mark.parametrize("spec", ["", ":5", "k:abc", "k:-1"])
+def test_bad_api_key_specs(spec):
+    with pytest.raises(ValueError):
+        parse_api_key(spec)
+
+
+def test_bad_env_value_is_a_clear_error(capsys):
+    os.environ["MOCKSERVER_PORT"] = "eighty"
+    try:
+        assert main(["serve"]) == 2
+    finally:
+        del os.environ["MOCKSERVER_PORT"]
+    assert "MOCKSERVER_PORT" in capsys.readouterr().err
+
+
+def test_serve_prints_url_and_curl_then_stops_on_ctrl_c(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--clock", "manual", "--api-key", "sk_demo:50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        first = proc.stdout.readline()
+        m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first)
+        assert m, first
+        url = m.group(1)
+        rest = [proc.stdout.readline() for _ in range(3)]
+        assert any("curl" in line and "sk_demo" in line for line in rest)
+        r = httpx.post(
+            f"{url}/api/v1/generateTask/nano-banana",
+            json={"input": {"mode": "text-to-image", "prompt": "a fox"}},
+            headers={"Authorization": "Bearer sk_demo"},
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+        assert httpx.get(f"{url}/__admin/health", timeout=10).json()["status"] == "ok"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_port_in_use_is_a_clear_error(capsys):
+    from mockserver.server import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    try:
+        port = sock.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    finally:
+        sock.close()
+    assert "cannot listen" in capsys.readouterr().err
