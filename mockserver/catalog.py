@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, SchemaError, ValidationError
 
 from .media import MediaSpec, ratio_size
 
@@ -118,7 +118,7 @@ class Model:
         if not isinstance(task_id, str):
             return None  # validate() refuses this input before anyone asks
         index = input.get("imageIndex")
-        return task_id, index if isinstance(index, int) and not isinstance(index, bool) else None
+        return task_id, (index if isinstance(index, int) and not isinstance(index, bool) else None)
 
     def cost(self, input: dict) -> float:
         """Credits a valid ``input`` costs: price per output times outputs."""
@@ -232,7 +232,9 @@ def _model(name: str, entry: dict, schema_file: Path, where: str) -> Model:
         raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if entry["media"] != KINDS[kind]:
         raise ValueError(f"{where}: a {kind} model has {KINDS[kind]} media, not {entry['media']!r}")
-    ints = {k: entry[k] for k in ("pending_ms", "initial_wait_ms", "poll_interval_ms", "max_wait_ms")}
+    ints = {
+        k: entry[k] for k in ("pending_ms", "initial_wait_ms", "poll_interval_ms", "max_wait_ms")
+    }
     for key, value in ints.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"{where}: {key} must be a non-negative integer, got {value!r}")
@@ -254,7 +256,12 @@ def _model(name: str, entry: dict, schema_file: Path, where: str) -> Model:
     if not schema_file.is_file():
         raise ValueError(f"{where}: no input schema at {schema_file}")
     schema = json.loads(schema_file.read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(
+            f"{where}: invalid input schema {schema_file.name}: {exc.message}"
+        ) from None
     return Model(
         name=name,
         kind=kind,
@@ -331,7 +338,7 @@ def _fmt(value: Any, limit: int = 60) -> str:
     """A value as it appears in a message: strings quoted, long ones cut short."""
     if isinstance(value, str):
         return f"'{value}'" if len(value) <= limit else f"'{value[:limit]}...'"
-    text = json.dumps(value)
+    text = json.dumps(value, default=repr)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -399,7 +406,9 @@ def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
         field_path = _path([*error.absolute_path, name])
         hint = _suggest(name, known)
         return InputInvalid(
-            f"Unknown field: {field_path}", field_path, f"did you mean {path}.{hint}?" if hint else None
+            f"Unknown field: {field_path}",
+            field_path,
+            f"did you mean {path}.{hint}?" if hint else None,
         )
     if kind is None or (kind == "not" and limit == {}):  # a `false` subschema
         return InputInvalid(f"{path} is not allowed{when}", path)
@@ -407,7 +416,9 @@ def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
         expected = " or ".join(limit) if isinstance(limit, list) else limit
         message = f"Invalid type for {path}: expected {expected}, got {_json_type(value)}"
     elif kind == "enum":
-        message = f"Invalid value for {path}: {_fmt(value)} is not one of {', '.join(map(_fmt, limit))}"
+        message = (
+            f"Invalid value for {path}: {_fmt(value)} is not one of {', '.join(map(_fmt, limit))}"
+        )
     elif kind == "const":
         message = f"Invalid value for {path}: {_fmt(value)} must be {_fmt(limit)}"
     elif kind == "maxLength":
