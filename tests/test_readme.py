@@ -38,6 +38,6 @@ def test_python_examples_run(code):
 
 def test_quick_start_commands_are_the_ci_ones():
     ci = (pathlib.Path(__file__).parent.parent / ".ci" / "run").read_text()
-    assert "pip install --quiet -e ." in ci and "python -m pytest" in ci
-    assert "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/python -m pytest" in README
+    assert "pip install --quiet -e '.[test]'" in ci and "python -m pytest" in ci
+    assert "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest" in README
     assert "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/mockserver serve" in README
