@@ -205,7 +205,14 @@ _REQUIRED_KEYS = {
     "max_wait_ms",
     "price",
 }
-_OPTIONAL_KEYS = {"outputs", "follow_up_modes", "seconds"}
+_OPTIONAL_KEYS = {
+    "outputs",
+    "follow_up_modes",
+    "seconds",
+    "progression",
+    "pending_polls",
+    "processing_polls",
+}
 
 
 def _read_catalog(data_file: Path, schemas: Path) -> Catalog:
@@ -253,6 +260,13 @@ def _model(name: str, entry: dict, schema_file: Path, where: str) -> Model:
             raise ValueError(f"{where}: outputs by mode needs positive counts and a '*' entry")
     elif not isinstance(outputs, int) or outputs < 1:
         raise ValueError(f"{where}: outputs must be a positive integer, got {outputs!r}")
+    progression = entry.get("progression", "time")
+    if progression not in ("time", "polls"):
+        raise ValueError(f"{where}: progression must be 'time' or 'polls', got {progression!r}")
+    polls = {k: entry.get(k, 1) for k in ("pending_polls", "processing_polls")}
+    for key, value in polls.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{where}: {key} must be a non-negative integer, got {value!r}")
     if not schema_file.is_file():
         raise ValueError(f"{where}: no input schema at {schema_file}")
     schema = json.loads(schema_file.read_text(encoding="utf-8"))
@@ -277,6 +291,9 @@ def _model(name: str, entry: dict, schema_file: Path, where: str) -> Model:
         outputs_rule=outputs,
         follow_up_modes=tuple(entry.get("follow_up_modes", ())),
         seconds=float(entry["seconds"]) if "seconds" in entry else None,
+        progression=progression,
+        pending_polls=polls["pending_polls"],
+        processing_polls=polls["processing_polls"],
         _validator=Draft202012Validator(schema),
     )
 

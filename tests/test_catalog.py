@@ -657,3 +657,25 @@ def test_loader_refuses_an_invalid_schema(tmp_path):
         ValueError, match="toy: invalid input schema toy.json: 'objekt' is not valid"
     ):
         _read_catalog(*_write(tmp_path, TOY, {"type": "objekt"}))
+
+
+def test_poll_progression_can_be_set_per_model_in_the_data_file(tmp_path):
+    import shutil
+
+    from mockserver.catalog import _read_catalog, load_catalog, schema_dir
+
+    src = (Path(__file__).parent.parent / "mockserver" / "models.yaml").read_text()
+    data = src.replace(
+        "  nano-banana:\n",
+        "  nano-banana:\n    progression: polls\n    pending_polls: 2\n    processing_polls: 3\n",
+        1,
+    )
+    (tmp_path / "models.yaml").write_text(data)
+    shutil.copytree(schema_dir() / "models", tmp_path / "models")
+    model = _read_catalog(tmp_path / "models.yaml", tmp_path / "models").get("nano-banana")
+    assert (model.progression, model.pending_polls, model.processing_polls) == ("polls", 2, 3)
+    assert load_catalog().get("nano-banana").progression == "time"
+    bad = src.replace("  nano-banana:\n", "  nano-banana:\n    progression: sometimes\n", 1)
+    (tmp_path / "models.yaml").write_text(bad)
+    with pytest.raises(ValueError, match="progression"):
+        _read_catalog(tmp_path / "models.yaml", tmp_path / "models")
