@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--webhook-secret",
         metavar="whsec_BASE64",
-        help="sign callbacks per Standard Webhooks with this secret (env MOCKSERVER_WEBHOOK_SECRET)",
+        help="sign callbacks per Standard Webhooks with this secret "
+        "(env MOCKSERVER_WEBHOOK_SECRET)",
     )
     serve.add_argument("--journal-size", type=int, help=f"journal ring buffer size (default 10000) {_env_help('journal_size')}")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
