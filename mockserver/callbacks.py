@@ -67,7 +67,9 @@ class CallbackConfig:
             backoff = tuple(backoff)
             object.__setattr__(self, "backoff_ms", backoff)
         if not isinstance(backoff, tuple) or not backoff:
-            raise ValueError(f"callbacks.backoff_ms: expected a non-empty list of integers >= 0, got {backoff!r}")
+            raise ValueError(
+                f"callbacks.backoff_ms: expected a non-empty list of integers >= 0, got {backoff!r}"
+            )
         for i, ms in enumerate(backoff):
             _check_int(f"callbacks.backoff_ms[{i}]", ms, 0, 7 * 24 * 3600 * 1000)
         _check_int("callbacks.timeout_ms", self.timeout_ms, 1, 3600 * 1000)
@@ -86,7 +88,9 @@ class CallbackConfig:
             raise ValueError(f"callbacks: expected an object, got {type(raw).__name__}")
         unknown = sorted(set(raw) - set(_CONFIG_KEYS))
         if unknown:
-            raise ValueError(f"callbacks: unknown key {unknown[0]!r} (expected {', '.join(_CONFIG_KEYS)})")
+            raise ValueError(
+                f"callbacks: unknown key {unknown[0]!r} (expected {', '.join(_CONFIG_KEYS)})"
+            )
         backoff = raw.get("backoff_ms", DEFAULT_BACKOFF_MS)
         if isinstance(backoff, list):
             backoff = tuple(backoff)
@@ -137,7 +141,9 @@ def secret_key(secret: str) -> bytes:
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """``v1,<base64 HMAC-SHA256(id.timestamp.body)>`` per Standard Webhooks."""
-    mac = hmac.new(secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    mac = hmac.new(
+        secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256
+    ).digest()
     return "v1," + base64.b64encode(mac).decode("ascii")
 
 
@@ -192,8 +198,12 @@ class CallbackLog:
         self._entries.append(entry)
         return entry
 
-    def entries(self, since: int = 0, limit: int | None = None, task_id: str | None = None) -> list[Attempt]:
-        out = [e for e in self._entries if e.id > since and (task_id is None or e.taskId == task_id)]
+    def entries(
+        self, since: int = 0, limit: int | None = None, task_id: str | None = None
+    ) -> list[Attempt]:
+        out = [
+            e for e in self._entries if e.id > since and (task_id is None or e.taskId == task_id)
+        ]
         if limit is not None:
             out = out[-limit:] if limit > 0 else []
         return out
@@ -309,7 +319,9 @@ class CallbackDispatcher:
                     "stage": entry.stage,
                     "attempt": entry.attempt,
                     "due": due,
-                    "url": entry.delivery.url if entry.delivery else (task.callback_url if task else None),
+                    "url": entry.delivery.url
+                    if entry.delivery
+                    else (task.callback_url if task else None),
                 }
             )
         return out
@@ -331,7 +343,9 @@ class CallbackDispatcher:
                 due = self.next_due()
                 if due is not None and due <= self.mock.now():
                     client = self._shared_client(loop)
-                    if client is None:  # no lifespan here (a bare TestClient): a client for this call
+                    if (
+                        client is None
+                    ):  # no lifespan here (a bare TestClient): a client for this call
                         temporary = temporary or _new_client()
                         client = temporary
                     self._start_due(client)
@@ -391,19 +405,31 @@ class CallbackDispatcher:
             return
         n = entry.attempt
         now = mock.now()
-        base = {"taskId": delivery.task_id, "url": delivery.url, "stage": delivery.stage, "webhookId": delivery.id}
+        base = {
+            "taskId": delivery.task_id,
+            "url": delivery.url,
+            "stage": delivery.stage,
+            "webhookId": delivery.id,
+        }
         decision = None if entry.decided else mock.callback_decision(task, n)
         action, delay_ms = decision if decision and decision[0] in FAULT_ACTIONS else (None, 0)
         if action == "drop":
             # Lost on the provider's side: nothing is sent and, the receiver not having
             # failed, nothing is retried.
-            self.log.record(**base, attempt=n, time=now, outcome="dropped", error="dropped by a callback rule")
+            self.log.record(
+                **base, attempt=n, time=now, outcome="dropped", error="dropped by a callback rule"
+            )
             return
         if action == "delay":
             delay_ms = max(0, int(delay_ms))
             at = now + delay_ms
-            self.log.record(**base, attempt=n, time=now, outcome="delayed", delayMs=delay_ms, nextAttemptAt=at)
-            self._push(at, _Due(delivery.task_id, delivery.stage, delivery=delivery, attempt=n, decided=True))
+            self.log.record(
+                **base, attempt=n, time=now, outcome="delayed", delayMs=delay_ms, nextAttemptAt=at
+            )
+            self._push(
+                at,
+                _Due(delivery.task_id, delivery.stage, delivery=delivery, attempt=n, decided=True),
+            )
             self._wake()
             return
         copies = 2 if action == "duplicate" else 1
@@ -417,7 +443,9 @@ class CallbackDispatcher:
         config = mock.callback_config
         if not ok and n <= config.retries:
             next_at = mock.now() + config.backoff(n)
-            self._push(next_at, _Due(delivery.task_id, delivery.stage, delivery=delivery, attempt=n + 1))
+            self._push(
+                next_at, _Due(delivery.task_id, delivery.stage, delivery=delivery, attempt=n + 1)
+            )
             self._wake()
         for i, r in enumerate(results):
             self.log.record(
@@ -449,7 +477,13 @@ class CallbackDispatcher:
         data = mock.status_data(task, state, complete_ms, base_url)
         body = mock.dialect.dumps(mock.dialect.callback_envelope(data, entry.stage))
         assert task.callback_url is not None
-        return Delivery(webhook_id(task.task_id, entry.stage), task.task_id, task.callback_url, entry.stage, body)
+        return Delivery(
+            webhook_id(task.task_id, entry.stage),
+            task.task_id,
+            task.callback_url,
+            entry.stage,
+            body,
+        )
 
     async def _post(self, client: httpx.AsyncClient, delivery: Delivery) -> _Sent:
         mock = self.mock
@@ -465,7 +499,9 @@ class CallbackDispatcher:
         timestamp = wall_ms() // 1000
         headers["webhook-timestamp"] = str(timestamp)
         if config.secret:
-            headers["webhook-signature"] = sign(config.secret, delivery.id, timestamp, delivery.body)
+            headers["webhook-signature"] = sign(
+                config.secret, delivery.id, timestamp, delivery.body
+            )
         timeout_s = real_timeout_ms(config.timeout_ms, mock.clock) / 1000
         started = mock.now()
         t0 = monotonic()
