@@ -395,6 +395,24 @@ class CallbackDispatcher:
     # -- one attempt -----------------------------------------------------------------
 
     async def _attempt(self, entry: _Due, client: httpx.AsyncClient) -> None:
+        try:
+            await self._deliver(entry, client)
+        except Exception as exc:  # a bug (say in a callback rule) must not lose a delivery silently
+            task = self.mock.store.get(entry.task_id)
+            self.log.record(
+                taskId=entry.task_id,
+                url=entry.delivery.url
+                if entry.delivery
+                else getattr(task, "callback_url", None) or "",
+                stage=entry.stage,
+                webhookId=webhook_id(entry.task_id, entry.stage),
+                attempt=entry.attempt,
+                time=self.mock.now(),
+                outcome="failed",
+                error=f"mockserver error: {type(exc).__name__}: {exc}",
+            )
+
+    async def _deliver(self, entry: _Due, client: httpx.AsyncClient) -> None:
         epoch = self._epoch
         mock = self.mock
         task = mock.store.get(entry.task_id)
