@@ -486,10 +486,13 @@ class CallbackDispatcher:
         state, complete_ms = mock.view(task)
         stages = mock.dialect.callback_stages(task.model)
         final = stages[-1] if stages else None
+        if state not in t.TERMINAL and (entry.stage == final or state == t.PENDING):
+            # Due too early: the task's timing changed after it was planned (a rule's
+            # `timing`, say, without a track() call). Plan again from the task as it is.
+            self.track(task)
+            return None
         if entry.stage != final and state != t.PROCESSING:
             return None  # an intermediate stage overtaken by the task's end
-        if entry.stage == final and state not in t.TERMINAL:
-            return None
         self._started.setdefault(task.task_id, set()).add(entry.stage)
         base_url = self._base_urls.get(task.task_id) or _default_base_url(mock)
         data = mock.status_data(task, state, complete_ms, base_url)

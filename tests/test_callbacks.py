@@ -364,6 +364,18 @@ def test_poll_driven_task_calls_back_after_its_terminal_poll(api, receiver):
     assert attempts(api)[0]["time"] == terminal["data"]["completeTime"]
 
 
+def test_a_task_made_longer_after_submit_calls_back_at_its_new_end(api, receiver):
+    tid = submit_callback(api, receiver.url())
+    old_end = end_of(api, tid)
+    api.mock.store.get(tid).processing_ms += 5_000  # as a scenario's timing rule might
+    api.advance(to=old_end)
+    assert receiver.on() == []
+    api.advance(to="idle")
+    [got] = receiver.on()
+    assert got.json()["data"]["completeTime"] == old_end + 5_000
+    assert [a["time"] for a in attempts(api)] == [old_end + 5_000]
+
+
 def test_reset_forgets_scheduled_callbacks(api, receiver):
     submit_callback(api, receiver.url())
     api.admin("POST", "/reset")
