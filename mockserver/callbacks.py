@@ -17,6 +17,7 @@ import hashlib
 import heapq
 import hmac
 import itertools
+import ssl
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -263,6 +264,7 @@ class CallbackDispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._wake_event: asyncio.Event | None = None
+        self._ssl: ssl.SSLContext | None = None
 
     # -- state -------------------------------------------------------------------
 
@@ -346,7 +348,7 @@ class CallbackDispatcher:
                     if (
                         client is None
                     ):  # no lifespan here (a bare TestClient): a client for this call
-                        temporary = temporary or _new_client()
+                        temporary = temporary or self._new_client()
                         client = temporary
                     self._start_due(client)
                 waiting = [task for task in self._inflight if task.get_loop() is loop]
@@ -389,8 +391,15 @@ class CallbackDispatcher:
         if self._loop is None or loop is not self._loop:
             return None
         if self._client is None:
-            self._client = _new_client()
+            self._client = self._new_client()
         return self._client
+
+    def _new_client(self) -> httpx.AsyncClient:
+        # Loading the CA bundle takes ~0.1 s: do it once, not for every client.
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context()
+        # No redirects: a 3xx is not a 200, so it is a failed delivery, as with the provider.
+        return httpx.AsyncClient(verify=self._ssl, follow_redirects=False, trust_env=False)
 
     # -- one attempt -----------------------------------------------------------------
 
@@ -638,8 +647,3 @@ def _default_base_url(mock: MockService) -> str:
         return s.public_url
     host = f"[{s.host}]" if ":" in s.host else s.host
     return f"http://{host}:{s.port}"
-
-
-def _new_client() -> httpx.AsyncClient:
-    # No redirects: a 3xx is not a 200, so it is a failed delivery, as with the provider.
-    return httpx.AsyncClient(follow_redirects=False, trust_env=False)
