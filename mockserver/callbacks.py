@@ -345,9 +345,8 @@ class CallbackDispatcher:
                 due = self.next_due()
                 if due is not None and due <= self.mock.now():
                     client = self._shared_client(loop)
-                    if (
-                        client is None
-                    ):  # no lifespan here (a bare TestClient): a client for this call
+                    if client is None:
+                        # No lifespan here (a bare TestClient): a client for this call.
                         temporary = temporary or self._new_client()
                         client = temporary
                     self._start_due(client)
@@ -532,7 +531,8 @@ class CallbackDispatcher:
             headers["webhook-signature"] = sign(
                 config.secret, delivery.id, timestamp, delivery.body
             )
-        timeout_s = real_timeout_ms(config.timeout_ms, mock.clock) / 1000
+        real_ms = real_timeout_ms(config.timeout_ms, mock.clock)
+        timeout_s = real_ms / 1000
         started = mock.now()
         t0 = monotonic()
         status = error = None
@@ -543,7 +543,9 @@ class CallbackDispatcher:
                 ) as response:
                     status = response.status_code
         except (TimeoutError, httpx.TimeoutException):
-            error = f"timeout: no answer within {config.timeout_ms} ms"
+            error = (
+                f"timeout: no answer within {config.timeout_ms} ms ({real_ms:g} ms of real time)"
+            )
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         except (OSError, ValueError) as exc:  # e.g. a URL httpx cannot use
