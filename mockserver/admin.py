@@ -61,12 +61,18 @@ def _admin(handler):
     return wrapped
 
 
+def _next_event(mock: MockService) -> int | None:
+    """The next task event or callback attempt (one due already counts as now)."""
+    times = [x for x in (mock.next_event(), mock.callbacks.next_due()) if x is not None]
+    return max(min(times), mock.now()) if times else None
+
+
 def _clock_info(mock: MockService) -> dict:
     return {
         "mode": mock.clock.mode,
         "now": mock.now(),
         "scale": getattr(mock.clock, "scale", None) if mock.clock.mode == "real" else None,
-        "nextEvent": mock.next_event(),
+        "nextEvent": _next_event(mock),
         "unfinished": sum(1 for _ in mock.unfinished()),
     }
 
@@ -103,21 +109,19 @@ async def clock_advance(request: Request, mock: MockService) -> Response:
         ms = body["ms"]
         if not isinstance(ms, int) or isinstance(ms, bool) or ms < 0:
             raise BadRequest("Invalid request", error=f"Invalid value for ms: expected an integer >= 0, got {ms!r}")
-        mock.advance(ms)
+        # Each advance returns only after the callbacks due by the new time were attempted.
+        await mock.callbacks.advance_to(mock.now() + ms)
     else:
         to = body["to"]
         if to == "next":
-            when = mock.next_event()
-            if when is not None:
-                mock.advance_to(when)
+            when = _next_event(mock)
+            await mock.callbacks.advance_to(mock.now() if when is None else when)
         elif to == "idle":
-            when = mock.idle_time()
-            if when is not None:
-                mock.advance_to(when)
+            await mock.callbacks.run_until_idle()
         elif isinstance(to, int) and not isinstance(to, bool):
             if to < mock.now():
                 raise BadRequest("Invalid request", error=f"Invalid value for to: {to} is in the past")
-            mock.advance_to(to)
+            await mock.callbacks.advance_to(to)
         else:
             raise BadRequest(
                 "Invalid request",
@@ -163,6 +167,7 @@ async def get_task(request: Request, mock: MockService) -> Response:
 async def complete_task(request: Request, mock: MockService) -> Response:
     task = _task(mock, request.path_params["task_id"])
     mock.force(task, t.SUCCESS)
+    await mock.callbacks.run_due()  # a callback task's delivery is attempted before we answer
     return json_response(mock, mock.describe_task(task))
 
 
@@ -177,6 +182,7 @@ async def fail_task(request: Request, mock: MockService) -> Response:
     if message is not None and not isinstance(message, str):
         raise BadRequest("Invalid request", error="Invalid type for message: expected string")
     mock.force(task, t.FAILED, code, message)
+    await mock.callbacks.run_due()
     return json_response(mock, mock.describe_task(task))
 
 
@@ -223,6 +229,29 @@ async def journal(request: Request, mock: MockService) -> Response:
     )
 
 
+@_admin
+async def callbacks(request: Request, mock: MockService) -> Response:
+    q = request.query_params
+    try:
+        since = int(q.get("since", "0"))
+        limit = int(q["limit"]) if "limit" in q else None
+    except ValueError:
+        raise BadRequest("Invalid request", error="since and limit must be integers") from None
+    task_id = q.get("taskId") or None
+    log = mock.callbacks.log
+    pending = [p for p in mock.callbacks.pending() if task_id is None or p["taskId"] == task_id]
+    return json_response(
+        mock,
+        {
+            "config": mock.callback_config.to_dict(),
+            "size": log.size,
+            "dropped": log.dropped,
+            "attempts": [a.to_dict() for a in log.entries(since, limit, task_id)],
+            "pending": pending,
+        },
+    )
+
+
 ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET", PREFIX + "/health"),
     ("POST", PREFIX + "/reset"),
@@ -236,6 +265,7 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET", PREFIX + "/accounts/{key}"),
     ("PUT", PREFIX + "/accounts/{key}"),
     ("GET", PREFIX + "/journal"),
+    ("GET", PREFIX + "/callbacks"),
 )
 
 
@@ -253,4 +283,5 @@ def routes() -> list[Route]:
         Route(p + "/accounts", list_accounts, methods=["GET"]),
         Route(p + "/accounts/{key}", account, methods=["GET", "PUT"]),
         Route(p + "/journal", journal, methods=["GET"]),
+        Route(p + "/callbacks", callbacks, methods=["GET"]),
     ]

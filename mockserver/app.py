@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
@@ -27,7 +29,17 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         http_api.note(request, error=exc.error or exc.message)
         return http_api.error_response(mock, exc)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        # The callback runner lives as long as the server: deliveries fall due without requests.
+        await mock.callbacks.start()
+        try:
+            yield
+        finally:
+            await mock.callbacks.stop()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[*http_api.routes(), *admin.routes(), *docs.routes(), Route("/{path:path}", not_found, methods=_ALL)],
         middleware=[Middleware(JournalMiddleware, mock=mock)],
         exception_handlers={ApiError: on_api_error},

@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--public-url", help=f"base URL for resultUrls, e.g. http://mock:8000 in containers {_env_help('public_url')}"
     )
     serve.add_argument("--admin-token", help=f"require this bearer token on /__admin {_env_help('admin_token')}")
+    serve.add_argument(
+        "--webhook-secret",
+        metavar="whsec_BASE64",
+        help="sign callbacks per Standard Webhooks with this secret "
+        "(env MOCKSERVER_WEBHOOK_SECRET)",
+    )
     serve.add_argument("--journal-size", type=int, help=f"journal ring buffer size (default 10000) {_env_help('journal_size')}")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     serve.add_argument("--access-log", action="store_true", help="print uvicorn's access log")
@@ -54,6 +60,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
+    if getattr(args, "webhook_secret", None):
+        values["webhook_secret"] = args.webhook_secret
     if args.api_key:
         values["api_keys"] = dict(parse_api_key(spec) for spec in args.api_key)
     return Settings(**values)  # type: ignore[arg-type]

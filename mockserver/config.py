@@ -27,6 +27,10 @@ class Settings:
     max_body_bytes: int = MAX_BODY_BYTES
     results_ttl_ms: int = DEFAULT_TTL_MS
     start_ms: int | None = None  # the clock's starting time; None = now
+    # Standard Webhooks signing of callbacks (whsec_<base64>); None = unsigned.
+    webhook_secret: str | None = None
+    # Callback delivery: {retries, backoff_ms, timeout_ms, secret}, as the scenario key.
+    callbacks: dict | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -40,6 +44,9 @@ class Settings:
             raise ValueError(f"journal_size must be >= 1, got {self.journal_size!r}")
         if self.public_url is not None:
             self.public_url = self.public_url.rstrip("/")
+        from .callbacks import CallbackConfig  # validates the secret and the callbacks mapping
+
+        CallbackConfig.from_dict(self.callbacks, secret=self.webhook_secret)
 
 
 def parse_api_key(spec: str) -> tuple[str, float | None]:
@@ -80,6 +87,8 @@ def env_settings(environ: dict[str, str] | None = None) -> dict[str, object]:
                 out[name] = raw
         except ValueError:
             raise ValueError(f"MOCKSERVER_{name.upper()}={raw!r} is not a valid {kind}") from None
+    if env.get("MOCKSERVER_WEBHOOK_SECRET"):
+        out["webhook_secret"] = env["MOCKSERVER_WEBHOOK_SECRET"]
     keys = env.get("MOCKSERVER_API_KEYS") or env.get("MOCKSERVER_API_KEY")
     if keys:
         out["api_keys"] = dict(parse_api_key(s) for s in keys.replace(",", " ").split())

@@ -90,6 +90,7 @@ async def generate_task(request: Request) -> Response:
     mock.model(name)  # an unknown model is a 404 before the body is looked at
     body = await read_json(request, mock.settings.max_body_bytes)
     task = mock.submit(key, name, body, request.headers.get("idempotency-key"))
+    mock.callbacks.remember_base_url(task, base_url(request))
     note(request, taskId=task.task_id)
     return json_response(mock, mock.dialect.envelope(mock.dialect.submit_data(task.task_id)))
 

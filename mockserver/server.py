@@ -33,7 +33,7 @@ def url_of(sock: socket.socket) -> str:
 
 
 def make_server(app, log_level: str = "warning", access_log: bool = False) -> uvicorn.Server:
-    config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="off")
+    config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on")
     return uvicorn.Server(config)
 
 

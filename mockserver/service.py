@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from . import tasks as t
 from .billing import UNLIMITED_BALANCE, Accounts
+from .callbacks import CallbackConfig, CallbackDispatcher
 from .catalog import Catalog, InputInvalid, Model, load_catalog
 from .clock import ManualClock, RealClock, make_clock
 from .config import Settings
@@ -32,6 +33,7 @@ class MockService:
         self.catalog = catalog or load_catalog()
         self.dialect = apixo
         self._start_ms: int | None = self.settings.start_ms
+        self.callbacks = CallbackDispatcher(self)
         self.reset()
 
     # -- lifecycle -------------------------------------------------------------
@@ -53,6 +55,8 @@ class MockService:
         # Tasks that will end failed and are not refunded yet, per key (refunds are
         # settled lazily: the task's state is a function of time, nothing fires).
         self._unrefunded: dict[str, list[Task]] = {}
+        self.callback_config = CallbackConfig.from_dict(s.callbacks, secret=s.webhook_secret)
+        self.callbacks.clear()
 
     def now(self) -> int:
         return self.clock.now_ms()
@@ -123,6 +127,7 @@ class MockService:
         self.store.add(task)
         if fingerprint is not None:
             self.store.idempotency[(key, idempotency_key)] = (fingerprint, task.task_id)  # type: ignore[index]
+        self.callbacks.track(task)
         return task
 
     def _new_task(self, key: str, model: Model, req: apixo.SubmitRequest, cost: float, now: int) -> Task:
@@ -197,7 +202,10 @@ class MockService:
     def poll(self, task: Task) -> tuple[str, int | None]:
         """Record one status poll and return the state it sees."""
         now = self.now()
+        ended_by_polls = task.poll_done_ms
         record_poll(task, now)
+        if ended_by_polls is None and task.poll_done_ms is not None:
+            self.callbacks.track(task)  # this poll ended a poll-driven task: its callback is due
         return state_at(task, now)
 
     def view(self, task: Task) -> tuple[str, int | None]:
@@ -261,6 +269,7 @@ class MockService:
         task.fail_msg = message or self.dialect.FAIL_MESSAGES.get(code)
         task.fail_at = at
         self._unrefunded.setdefault(task.key, []).append(task)
+        self.callbacks.track(task)
 
     # -- admin -----------------------------------------------------------------
 
@@ -277,6 +286,10 @@ class MockService:
             task.fail_msg = None
         task.forced_ms = now
         self._settle(task.key, now)
+        self.callbacks.track(task)
+
+    def callback_decision(self, task: Task, attempt: int) -> tuple[str, int] | None:
+        return None  # scenario rules plug in here
 
     def unfinished(self, now: int | None = None) -> Iterable[Task]:
         now = self.now() if now is None else now

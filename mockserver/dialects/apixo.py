@@ -211,3 +211,23 @@ def bearer_key(authorization: str | None) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+# Callbacks. The body is the status envelope at the moment of the callback. Suno sends
+# up to three per task (apixo.ai/en/docs/models/suno: "text - lyrics/text prepared,
+# first - first track finished, complete - all tracks finished"); the page we could read
+# does not show the field that names the stage, so it is `callbackType` inside `data`,
+# as on kie.ai's Suno callbacks (the upstream API of the same stages).
+CALLBACK_STAGES: dict[str, tuple[str, ...]] = {"suno": ("text", "first", "complete")}
+CALLBACK_STAGE_FIELD = "callbackType"
+
+
+def callback_stages(model: str) -> tuple[str, ...]:
+    """The stages of a model's callbacks, the last being the task's end; () = one plain callback."""
+    return CALLBACK_STAGES.get(model, ())
+
+
+def callback_envelope(data: dict, stage: str | None) -> dict:
+    if stage is not None:
+        data = {**data, CALLBACK_STAGE_FIELD: stage}
+    return envelope(data)
