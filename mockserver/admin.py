@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from . import __version__
 from . import tasks as t
+from .conformance import ALL_KEYS
 from .errors import BadRequest, NotFound, Unauthorized
 from .http_api import json_response, mock_of, read_json
 from .service import MockService
@@ -223,6 +224,14 @@ async def journal(request: Request, mock: MockService) -> Response:
     )
 
 
+@_admin
+async def report(request: Request, mock: MockService) -> Response:
+    """The client conformance report; ``?key=K`` for one key (``?key=`` alone: requests without a key)."""
+    q = request.query_params
+    key = (q["key"] or None) if "key" in q else ALL_KEYS
+    return json_response(mock, mock.conformance_report(key))
+
+
 ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET", PREFIX + "/health"),
     ("POST", PREFIX + "/reset"),
@@ -236,6 +245,7 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET", PREFIX + "/accounts/{key}"),
     ("PUT", PREFIX + "/accounts/{key}"),
     ("GET", PREFIX + "/journal"),
+    ("GET", PREFIX + "/report"),
 )
 
 
@@ -253,4 +263,5 @@ def routes() -> list[Route]:
         Route(p + "/accounts", list_accounts, methods=["GET"]),
         Route(p + "/accounts/{key}", account, methods=["GET", "PUT"]),
         Route(p + "/journal", journal, methods=["GET"]),
+        Route(p + "/report", report, methods=["GET"]),
     ]
