@@ -948,7 +948,8 @@ class ConformanceTracker:
         return (
             f"{task}: {how} with {_plural(facts['outputs'], 'result file')} in resultJson, but none was fetched "
             f'{deadline}.{failed} {BEST_PRACTICES}, "Download Results Promptly": fetch every resultUrl right away '
-            f"and keep your own copy; result URLs expire (this server: {_dur(ttl)}; the gpt-image-1 page: 15 days)."
+            f"and keep your own copy; result URLs expire (the provider's pages say after 24 h or 15 days; "
+            f"this server: {_dur(ttl)})."
         )
 
     def _msg_submit_retry_without_idempotency_key(self, f: _Finding, task_of) -> str:
@@ -1050,6 +1051,16 @@ def _finding_line(f: dict) -> str:
     return f"{f['severity'].upper():<8} {f['code']}{more}  key {key}{where}  evidence {evidence}"
 
 
+_UNIT = re.compile(r"(\d) (s|ms|min|h|days?)\b")
+
+
+def _wrap(message: str, width: int) -> list[str]:
+    """Wrap an indented message, never between a number and its unit."""
+    glued = _UNIT.sub("\\1\xa0\\2", message)  # textwrap breaks only on ASCII whitespace
+    lines = textwrap.wrap(glued, width, initial_indent="    ", subsequent_indent="    ")
+    return [line.replace("\xa0", " ") for line in lines]
+
+
 def format_report(report: dict, width: int = 100) -> str:
     """The report as a readable table: one block per finding, then the totals."""
     summary = report.get("summary", {})
@@ -1058,9 +1069,10 @@ def format_report(report: dict, width: int = 100) -> str:
         "all keys" if summary.get("allKeys", True) else f"key {summary.get('key') or '(no key)'}"
     )
     journal = summary.get("journal") or {}
-    head = f"Client conformance report ({scope}): {summary.get('requests', 0)} requests, {summary.get('tasks', 0)} tasks"
+    requests = _plural(summary.get("requests", 0), "request")
+    head = f"Client conformance report ({scope}): {requests}, {_plural(summary.get('tasks', 0), 'task')}"
     if journal:
-        head += f"; journal keeps {journal.get('kept', 0)} of them ({journal.get('dropped', 0)} dropped)"
+        head += f"; the journal keeps the last {journal.get('kept', 0)} ({journal.get('dropped', 0)} dropped)"
     lines = [head, ""]
     if not findings:
         lines.append("No findings: the client follows the provider's guidance.")
@@ -1077,9 +1089,7 @@ def format_report(report: dict, width: int = 100) -> str:
             lines.append(
                 f"{f['severity']:<8} {code:<36} {key:<16} {f.get('taskId') or '-':<22} {evidence}"
             )
-            lines.extend(
-                textwrap.wrap(f["message"], width, initial_indent="    ", subsequent_indent="    ")
-            )
+            lines.extend(_wrap(f["message"], width))
     lines.append("")
     counts = f"{_plural(summary.get('errors', 0), 'error')}, {_plural(summary.get('warnings', 0), 'warning')}"
     by_code = ", ".join(f"{c} {n}" for c, n in (summary.get("byCode") or {}).items())
