@@ -226,7 +226,7 @@ async def journal(request: Request, mock: MockService) -> Response:
 
 @_admin
 async def report(request: Request, mock: MockService) -> Response:
-    """The client conformance report; ``?key=K`` for one key (``?key=`` alone: requests without a key)."""
+    """The client conformance report: ``?key=K`` for one key, ``?key=`` for keyless requests."""
     q = request.query_params
     key = (q["key"] or None) if "key" in q else ALL_KEYS
     return json_response(mock, mock.conformance_report(key))

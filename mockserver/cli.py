@@ -48,15 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report",
         help="print a running server's client conformance report",
-        description="Print what the clients of a running mock did against the provider's guidance. "
-        "Exit code 1 when there are error findings, 0 when there are none, 2 when the server cannot be asked.",
+        description="Print what the clients of a running mock did against the provider's "
+        "guidance. Exit code 1 when there are error findings, 0 when there are none, 2 when "
+        "the server cannot be asked.",
     )
+    default_url = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    report.add_argument("--url", help=f"the server (default $MOCKSERVER_URL or {default_url})")
     report.add_argument(
-        "--url", help=f"the server (default $MOCKSERVER_URL or http://{DEFAULT_HOST}:{DEFAULT_PORT})"
+        "--key", help="only this API key's requests (--key '': requests that carried no key)"
     )
-    report.add_argument("--key", help="only this API key's requests (--key '' : requests that carried no key)")
     report.add_argument("--admin-token", help=f"the server's admin token {_env_help('admin_token')}")
-    report.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    report.add_argument("--json", action="store_true", help="print the report as JSON, not a table")
     return parser
 
 
@@ -124,7 +126,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from .conformance import format_report
 
-    url = (args.url or os.environ.get("MOCKSERVER_URL") or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip("/")
+    url = args.url or os.environ.get("MOCKSERVER_URL") or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    url = url.rstrip("/")
     token = args.admin_token or os.environ.get("MOCKSERVER_ADMIN_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     params = {"key": args.key} if args.key is not None else {}
@@ -139,7 +142,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         body = None
     if r.status_code != 200 or not isinstance(body, dict) or "findings" not in body:
         detail = r.text[:200] if body is None else json.dumps(body)[:200]
-        print(f"mockserver: error: {url}/__admin/report answered {r.status_code}: {detail}", file=sys.stderr)
+        print(
+            f"mockserver: error: {url}/__admin/report answered {r.status_code}: {detail}",
+            file=sys.stderr,
+        )
         return 2
     if args.json:
         print(json.dumps(body, indent=2))

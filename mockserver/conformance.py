@@ -98,7 +98,8 @@ CHECKS: dict[str, Check] = {
         Check(
             "MISSING_AUTH",
             ERROR,
-            "an API call without a usable `Authorization: Bearer KEY` (missing, empty or unknown key: 401)",
+            "an API call without a usable `Authorization: Bearer KEY` (missing, empty or unknown "
+            "key: 401)",
             "any 401 on generateTask, statusTask or current-balance",
             '004 "Common error cases": 401, check Authorization: Bearer sk_...',
         ),
@@ -107,14 +108,18 @@ CHECKS: dict[str, Check] = {
             ERROR,
             "a request the mock refused as invalid: a body the model's schema refuses, bad JSON, "
             "a missing taskId, a body over 1 MiB (400, 413)",
-            "any 400 or 413 on generateTask, statusTask or current-balance; one finding per distinct error",
-            '004 "HTTP status codes": 400 = invalid body, missing required field, or malformed parameters',
+            "any 400 or 413 on generateTask, statusTask or current-balance; one finding per "
+            "distinct error",
+            '004 "HTTP status codes": 400 = invalid body, missing required field, or malformed '
+            "parameters",
         ),
         Check(
             "POLL_TOO_FAST",
             ERROR,
-            "status polls of one task closer together than the model's poll interval (virtual time)",
-            "gap between a poll and the previous answered poll < 95 % of the model's `poll_interval_ms` "
+            "status polls of one task closer together than the model's poll interval (virtual "
+            "time)",
+            "gap between a poll and the previous answered poll < 95 % of the model's "
+            "`poll_interval_ms` "
             "(fast image 3 s, quality image 5 s, video 15 s, audio 10 s; gpt-image-1 3 s)",
             '001 "Recommended Intervals"; gpt-image-1 page (002) "poll every 3 seconds"',
         ),
@@ -136,16 +141,20 @@ CHECKS: dict[str, Check] = {
         Check(
             "RETRIED_NON_RETRYABLE",
             ERROR,
-            "the same request (key, method, path, query, body) sent again after a 400, 401, 402 or 404",
-            "any identical repeat that is not answered 2xx (a 2xx shows the account was fixed in between, "
+            "the same request (key, method, path, query, body) sent again after a 400, 401, 402 or "
+            "404",
+            "any identical repeat that is not answered 2xx (a 2xx shows the account was fixed in "
+            "between, "
             "e.g. a topped-up balance)",
-            "004 best practices 3: do not retry 400, 401, 402, 404 without fixing the request or account",
+            "004 best practices 3: do not retry 400, 401, 402, 404 without fixing the request or "
+            "account",
         ),
         Check(
             "NO_BACKOFF",
             ERROR,
             "retries of the same request after 429/500/502/503 whose gaps do not grow",
-            "in a run of consecutive 429/5xx answers to one request, a gap < 1.2x the previous gap, "
+            "in a run of consecutive 429/5xx answers to one request, a gap < 1.2x the previous "
+            "gap, "
             "unless it is >= 95 % of 30 s (the backoff cap) or of the answer's Retry-After",
             '004 best practices 3 and "Server error": retry with exponential backoff; '
             '001 "Exponential Backoff": x1.5 up to 30 s',
@@ -160,15 +169,19 @@ CHECKS: dict[str, Check] = {
         Check(
             "RESULTS_NOT_DOWNLOADED",
             ERROR,
-            "a task the client saw succeed (poll or callback) with none of its result files fetched",
-            "no GET /files/{taskId}/... answered 200 before the report, or before the files expired "
+            "a task the client saw succeed (poll or callback) with none of its result files "
+            "fetched",
+            "no GET /files/{taskId}/... answered 200 before the report, or before the files "
+            "expired "
             "(completeTime + results TTL, default 15 days)",
-            '001 "Download Results Promptly"; gpt-image-1 page (002): URLs valid 15 days, download promptly',
+            '001 "Download Results Promptly"; gpt-image-1 page (002): URLs valid 15 days, download '
+            "promptly",
         ),
         Check(
             "SUBMIT_RETRY_WITHOUT_IDEMPOTENCY_KEY",
             WARNING,
-            "a submit resent with the same body after 429, 5xx or no answer, without the first attempt's "
+            "a submit resent with the same body after 429, 5xx or no answer, without the first "
+            "attempt's "
             "Idempotency-Key",
             "the resubmit has no Idempotency-Key, or a different one",
             "004 best practices 4: use idempotency keys to avoid duplicate charges on retry "
@@ -179,18 +192,24 @@ CHECKS: dict[str, Check] = {
             WARNING,
             "a task never polled to a terminal state nor delivered by callback: the client gave up "
             "before the model's max wait",
-            "async: the last poll (or the submit) is before submit + `max_wait_ms`, no poll for 30 s (the "
-            "backoff cap) or one poll interval if longer, and the task has ended or max wait has passed; "
+            "async: the last poll (or the submit) is before submit + `max_wait_ms`, no poll for 30 "
+            "s (the "
+            "backoff cap) or one poll interval if longer, and the task has ended or max wait has "
+            "passed; "
             "callback: every delivery attempt failed and no poll saw the end",
-            '001 "Recommended Intervals" (max wait: fast image 2 min, quality image 3 min, video 10 min, '
+            '001 "Recommended Intervals" (max wait: fast image 2 min, quality image 3 min, video '
+            "10 "
+            "min, "
             "audio 5 min)",
         ),
         Check(
             "CALLBACK_NOT_ACKNOWLEDGED",
             ERROR,
-            "the client's callback receiver answered a delivery with a non-200 status, or not at all",
+            "the client's callback receiver answered a delivery with a non-200 status, or not at "
+            "all",
             "any delivery attempt without a 200 answer (within 30 s)",
-            "APIXO callback docs (contract-notes): callback_url must answer 200 within 30 s, else retried "
+            "APIXO callback docs (contract-notes): callback_url must answer 200 within 30 s, else "
+            "retried "
             "up to 3 times",
         ),
     )
@@ -253,6 +272,10 @@ def _listing(items: list[str], total: int) -> str:
     return text + (f" (and {total - len(items)} more)" if total > len(items) else "")
 
 
+def _span(first: int, last: int) -> str:
+    return _clock(first) + (f" to {_clock(last)}" if last != first else "")
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
@@ -267,7 +290,8 @@ def _poll_guidance(model: Model) -> str:
     ours = (model.initial_wait_ms, model.poll_interval_ms, model.max_wait_ms)
     if KIND_GUIDANCE.get(model.kind) == ours:
         return f'{BEST_PRACTICES}, "Recommended Intervals", {label}'
-    return f"the {model.name} guidance in the model catalog (mockserver/models.yaml, from the model's page)"
+    where = "the model catalog (mockserver/models.yaml, from the model's page)"
+    return f"the {model.name} guidance in {where}"
 
 
 # -- state -----------------------------------------------------------------------------
@@ -704,7 +728,9 @@ class ConformanceTracker:
         key: object = ALL_KEYS,
         journal: dict | None = None,
     ) -> dict:
-        """``{"findings": [...], "summary": {...}}`` for one key (None: requests without a key) or all.
+        """``{"findings": [...], "summary": {...}}`` for one key, or all.
+
+        ``key=None`` selects requests that carried no key.
 
         Reading only: nothing here changes the tracker, so a report can be asked for any time.
         """
@@ -818,74 +844,84 @@ class ConformanceTracker:
         if track is None:
             return None, None, f"Task {f.task_id}"
         kind = f", {KIND_LABEL.get(model.kind, model.kind).lower()}" if model is not None else ""
-        return (
-            track,
-            model,
-            f"Task {track.task_id} ({track.model}{kind}, submitted at {_clock(track.submitted)})",
-        )
+        at = _clock(track.submitted)
+        return track, model, f"Task {track.task_id} ({track.model}{kind}, submitted at {at})"
 
     def _msg_missing_auth(self, f: _Finding, task_of) -> str:
-        what = (
-            "had no usable 'Authorization: Bearer KEY' header"
-            if f.facts["reason"] == "missing"
-            else f"used the API key {f.key!r}, which this server does not accept"
-        )
-        when = _clock(f.facts["first"]) + (
-            f" to {_clock(f.facts['last'])}" if f.facts["last"] != f.facts["first"] else ""
-        )
-        return (
-            f"{_plural(f.count, 'API request')} ({', '.join(f.facts['requests'])}) {what} and "
-            f"{'was' if f.count == 1 else 'were'} answered 401, at {when}. Send the key on every API call. "
-            f'{ERRORS_PAGE}, "Common error cases": 401 means a wrong or missing API key; '
-            "check 'Authorization: Bearer sk_...'."
+        facts = f.facts
+        if facts["reason"] == "missing":
+            what = "had no usable 'Authorization: Bearer KEY' header"
+        else:
+            what = f"used the API key {f.key!r}, which this server does not accept"
+        was = "was" if f.count == 1 else "were"
+        return " ".join(
+            (
+                f"{_plural(f.count, 'API request')} ({', '.join(facts['requests'])}) {what}",
+                f"and {was} answered 401, at {_span(facts['first'], facts['last'])}.",
+                "Send the key on every API call.",
+                f'{ERRORS_PAGE}, "Common error cases": 401 means a wrong or missing API key;',
+                "check 'Authorization: Bearer sk_...'.",
+            )
         )
 
     def _msg_invalid_request(self, f: _Finding, task_of) -> str:
         facts = f.facts
-        schema = (
-            f" against /schemas/models/{facts['model']}.json"
-            if facts.get("model") and facts["request"].startswith("POST")
-            else ""
-        )
-        when = _clock(facts["first"]) + (
-            f" to {_clock(facts['last'])}" if facts["last"] != facts["first"] else ""
-        )
-        return (
-            f"{_plural(f.count, 'request')} {facts['request']} {'was' if f.count == 1 else 'were'} refused with "
-            f"{facts['status']}: {facts['error'] or 'invalid request'} (at {when}). Check the request{schema} "
-            f"before sending it. {ERRORS_PAGE}: 400 means an invalid body, a missing required field or malformed "
-            "parameters, and is not worth retrying until the request is fixed."
+        schema = ""
+        if facts.get("model") and facts["request"].startswith("POST"):
+            schema = f" against /schemas/models/{facts['model']}.json"
+        was = "was" if f.count == 1 else "were"
+        return " ".join(
+            (
+                f"{_plural(f.count, 'request')} {facts['request']} {was} refused with",
+                f"{facts['status']}: {facts['error'] or 'invalid request'}",
+                f"(at {_span(facts['first'], facts['last'])}).",
+                f"Check the request{schema} before sending it.",
+                f"{ERRORS_PAGE}: 400 means an invalid body, a missing required field or malformed",
+                "parameters, and is not worth retrying until the request is fixed.",
+            )
         )
 
     def _msg_poll_too_fast(self, f: _Finding, task_of) -> str:
         track, model, task = self._task_words(f)
         assert track is not None and model is not None
         at = [_plus(t - track.submitted) for t in f.times]
-        return (
-            f"{task}: {_plural(f.count, 'status poll')} came less than {_dur(model.poll_interval_ms)} after the previous "
-            f"answered poll (shortest gap {_dur(f.facts['min_gap'])}; polls at {_listing(at, f.count)} after the "
-            f"submit). {_poll_guidance(model)}: poll every {_dur(model.poll_interval_ms)}, backing off "
-            f'x{BACKOFF_FACTOR:g} up to {_dur(BACKOFF_CAP_MS)} ({BEST_PRACTICES}, "Exponential Backoff").'
+        interval = _dur(model.poll_interval_ms)
+        return " ".join(
+            (
+                f"{task}: {_plural(f.count, 'status poll')} came less than {interval}",
+                f"after the previous answered poll (shortest gap {_dur(f.facts['min_gap'])};",
+                f"polls at {_listing(at, f.count)} after the submit).",
+                f"{_poll_guidance(model)}: poll every {interval},",
+                f"backing off x{BACKOFF_FACTOR:g} up to {_dur(BACKOFF_CAP_MS)}",
+                f'({BEST_PRACTICES}, "Exponential Backoff").',
+            )
         )
 
     def _msg_poll_before_initial_wait(self, f: _Finding, task_of) -> str:
         track, model, task = self._task_words(f)
         assert track is not None and model is not None
         at = [_plus(t - track.submitted) for t in f.times]
-        return (
-            f"{task}: {_plural(f.count, 'status poll')} before the initial wait of {_dur(model.initial_wait_ms)} "
-            f"(at {_listing(at, f.count)} after the submit). {_poll_guidance(model)}: wait "
-            f"{_dur(model.initial_wait_ms)} after submitting before the first poll."
+        wait = _dur(model.initial_wait_ms)
+        return " ".join(
+            (
+                f"{task}: {_plural(f.count, 'status poll')} before the initial wait of {wait}",
+                f"(at {_listing(at, f.count)} after the submit).",
+                f"{_poll_guidance(model)}: wait {wait} after submitting before the first poll.",
+            )
         )
 
     def _msg_ignored_retry_after(self, f: _Finding, task_of) -> str:
         facts = f.facts
         early = [f"{req} {_dur(delta)} later" for req, delta in facts.get("early", [])]
-        return (
-            f"{facts['request']} was answered 429 with Retry-After {facts['seconds']:g} s at {_clock(facts['time'])}; "
-            f"the key then sent {_plural(f.count, 'request')} before it elapsed: {_listing(early, f.count)}. "
-            f'{ERRORS_PAGE}, "Common error cases": on 429 back off and use retryAfter; wait at least '
-            f"{facts['seconds']:g} s before the next request with this key."
+        seconds = f"{facts['seconds']:g} s"
+        return " ".join(
+            (
+                f"{facts['request']} was answered 429 with Retry-After {seconds}",
+                f"at {_clock(facts['time'])}; the key then sent {_plural(f.count, 'request')}",
+                f"before it elapsed: {_listing(early, f.count)}.",
+                f'{ERRORS_PAGE}, "Common error cases": on 429 back off and use retryAfter;',
+                f"wait at least {seconds} before the next request with this key.",
+            )
         )
 
     def _msg_retried_non_retryable(self, f: _Finding, task_of) -> str:
@@ -893,34 +929,43 @@ class ConformanceTracker:
         again = [_plus(t - facts["time"]) for t in f.times[1:]]
         error = f" ({facts['error']})" if facts.get("error") else ""
         answers = ", ".join(str(s) for s in sorted(facts["statuses"]))
-        return (
-            f"{facts['request']} was answered {facts['status']}{error} at {_clock(facts['time'])}, then sent again "
-            f"unchanged {_plural(f.count, 'time')} (at {_listing(again, f.count)}; answered {answers}). "
-            f"{ERRORS_PAGE}, best practices 3: do not retry 400, 401, 402, 404 without fixing the request or "
-            "account; retry only 429, 500, 502, 503."
+        return " ".join(
+            (
+                f"{facts['request']} was answered {facts['status']}{error}",
+                f"at {_clock(facts['time'])}, then sent again unchanged {_plural(f.count, 'time')}",
+                f"(at {_listing(again, f.count)}; answered {answers}).",
+                f"{ERRORS_PAGE}, best practices 3: do not retry 400, 401, 402, 404 without",
+                "fixing the request or account; retry only 429, 500, 502, 503.",
+            )
         )
 
     def _msg_no_backoff(self, f: _Finding, task_of) -> str:
         chain: _Chain = f.facts["chain"]
         statuses = ", ".join(str(s) for s in chain.statuses)
         gaps = _listing([_dur(g) for g in chain.gaps], chain.retries)
-        return (
-            f"{f.facts['request']} was answered {statuses} from {_clock(chain.first_time)} and retried "
-            f"{_plural(chain.retries, 'time')} with gaps {gaps}: {_plural(f.count, 'gap')} did not grow. "
-            f"{ERRORS_PAGE}: retry 429, 500, 502, 503 with exponential backoff, using retryAfter when present; "
-            f'{BEST_PRACTICES}, "Exponential Backoff": multiply the wait by {BACKOFF_FACTOR:g} up to '
-            f"{_dur(BACKOFF_CAP_MS)}."
+        return " ".join(
+            (
+                f"{f.facts['request']} was answered {statuses} from {_clock(chain.first_time)}",
+                f"and retried {_plural(chain.retries, 'time')} with gaps {gaps}:",
+                f"{_plural(f.count, 'gap')} did not grow.",
+                f"{ERRORS_PAGE}: retry 429, 500, 502, 503 with exponential backoff,",
+                f'using retryAfter when present; {BEST_PRACTICES}, "Exponential Backoff":',
+                f"multiply the wait by {BACKOFF_FACTOR:g} up to {_dur(BACKOFF_CAP_MS)}.",
+            )
         )
 
     def _msg_polled_after_terminal(self, f: _Finding, task_of) -> str:
         track, _model, task = self._task_words(f)
         assert track is not None and track.terminal_time is not None
         at = [_plus(t - track.submitted) for t in f.times]
-        return (
-            f"{task}: a status poll at {_plus(track.terminal_time - track.submitted)} after the submit answered "
-            f"state {track.terminal}, then {_plural(f.count, 'more poll')} followed (at {_listing(at, f.count)}). "
-            f"{BEST_PRACTICES}, pollWithBackoff: stop polling once state is success (read resultJson) or failed "
-            "(read failCode)."
+        return " ".join(
+            (
+                f"{task}: a status poll at {_plus(track.terminal_time - track.submitted)}",
+                f"after the submit answered state {track.terminal},",
+                f"then {_plural(f.count, 'more poll')} followed (at {_listing(at, f.count)}).",
+                f"{BEST_PRACTICES}, pollWithBackoff: stop polling once state is success",
+                "(read resultJson) or failed (read failCode).",
+            )
         )
 
     def _msg_results_not_downloaded(self, f: _Finding, task_of) -> str:
@@ -929,11 +974,10 @@ class ConformanceTracker:
         facts = f.facts
         ttl = self._ttl()
         expires = facts["complete"] + ttl if facts["complete"] is not None else None
-        how = (
-            f"a poll at {_plus(track.terminal_time - track.submitted)} answered success"
-            if track.terminal == SUCCESS and track.terminal_time is not None
-            else "its success callback was acknowledged"
-        )
+        if track.terminal == SUCCESS and track.terminal_time is not None:
+            how = f"a poll at {_plus(track.terminal_time - track.submitted)} answered success"
+        else:
+            how = "its success callback was acknowledged"
         if expires is not None and facts["now"] >= expires:
             deadline = f"before they expired at {_clock(expires)} ({_dur(ttl)} after completion)"
         else:
@@ -945,28 +989,36 @@ class ConformanceTracker:
                 for _id, t, path, status in track.failed_downloads
             ]
             failed = f" Download attempts that failed: {', '.join(tries)}."
-        return (
-            f"{task}: {how} with {_plural(facts['outputs'], 'result file')} in resultJson, but none was fetched "
-            f'{deadline}.{failed} {BEST_PRACTICES}, "Download Results Promptly": fetch every resultUrl right away '
-            f"and keep your own copy; result URLs expire (the provider's pages say after 24 h or 15 days; "
-            f"this server: {_dur(ttl)})."
+        return " ".join(
+            (
+                f"{task}: {how} with {_plural(facts['outputs'], 'result file')} in resultJson,",
+                f"but none was fetched {deadline}.{failed}",
+                f'{BEST_PRACTICES}, "Download Results Promptly": fetch every resultUrl right away',
+                "and keep your own copy; result URLs expire (the provider's pages say after 24 h",
+                f"or 15 days; this server: {_dur(ttl)}).",
+            )
         )
 
     def _msg_submit_retry_without_idempotency_key(self, f: _Finding, task_of) -> str:
         facts = f.facts
         again = [_plus(t - facts["time"]) for t in f.times[1:]]
         answer = "got no answer" if facts["status"] == 0 else f"was answered {facts['status']}"
-        which = (
-            f"with an Idempotency-Key other than the first attempt's ({facts['first_idem']!r})"
-            if facts.get("changed_key")
-            else "without an Idempotency-Key"
-        )
-        return (
-            f"{facts['request']} {answer} at {_clock(facts['time'])} and the same body was submitted again {which} "
-            f"{_plural(f.count, 'time')} (at {_listing(again, f.count)}). If the first attempt did create a task, "
-            "each retry creates and charges another. Send the same 'Idempotency-Key' header on every attempt of one "
-            f"submit (this server honours it). {ERRORS_PAGE}, best practices 4: use idempotency keys to avoid "
-            "duplicate charges on retry."
+        if facts.get("changed_key"):
+            which = (
+                f"with an Idempotency-Key other than the first attempt's ({facts['first_idem']!r})"
+            )
+        else:
+            which = "without an Idempotency-Key"
+        return " ".join(
+            (
+                f"{facts['request']} {answer} at {_clock(facts['time'])} and the same body",
+                f"was submitted again {which} {_plural(f.count, 'time')}",
+                f"(at {_listing(again, f.count)}). If the first attempt did create a task,",
+                "each retry creates and charges another. Send the same 'Idempotency-Key' header",
+                "on every attempt of one submit (this server honours it).",
+                f"{ERRORS_PAGE}, best practices 4: use idempotency keys to avoid duplicate",
+                "charges on retry.",
+            )
         )
 
     def _msg_abandoned_task(self, f: _Finding, task_of) -> str:
@@ -974,23 +1026,32 @@ class ConformanceTracker:
         assert track is not None and model is not None
         facts = f.facts
         if facts.get("callback"):
-            return (
-                f"{task}: a callback task whose every delivery failed, and the client never polled it to a terminal "
-                f"state either, so its outcome ({facts['state']}) never reached the client. {CALLBACK_DOCS}: the "
-                "callback_url must answer 200; poll the status as a fallback when callbacks fail."
+            return " ".join(
+                (
+                    f"{task}: a callback task whose every delivery failed, and the client never",
+                    f"polled it to a terminal state either, so its outcome ({facts['state']})",
+                    f"never reached the client. {CALLBACK_DOCS}: the callback_url must answer 200;",
+                    "poll the status as a fallback when callbacks fail.",
+                )
             )
         if track.last_request is None:
             last = "was never polled"
         else:
             seen = f" (answered {track.last_state})" if track.last_state else ""
-            last = f"was last polled at {_plus(track.last_request - track.submitted)}{seen}, then no more"
+            at = _plus(track.last_request - track.submitted)
+            last = f"was last polled at {at}{seen}, then no more"
         if facts["state"] in TERMINAL and facts["complete"] is not None:
-            end = f"it ended {facts['state']} at {_plus(facts['complete'] - track.submitted)} and the client never saw it"
+            at = _plus(facts["complete"] - track.submitted)
+            end = f"it ended {facts['state']} at {at} and the client never saw it"
         else:
             end = f"it is still {facts['state']}"
-        return (
-            f"{task}: {last}; {end}. {_poll_guidance(model)}: keep polling every {_dur(model.poll_interval_ms)} "
-            f"until success or failed, for up to {_dur(model.max_wait_ms)} (max wait); or use callback mode."
+        return " ".join(
+            (
+                f"{task}: {last}; {end}.",
+                f"{_poll_guidance(model)}: keep polling every {_dur(model.poll_interval_ms)}",
+                f"until success or failed, for up to {_dur(model.max_wait_ms)} (max wait);",
+                "or use callback mode.",
+            )
         )
 
     def _msg_callback_not_acknowledged(self, f: _Finding, task_of) -> str:
@@ -1002,11 +1063,14 @@ class ConformanceTracker:
             if error:
                 answer += f" ({error})"
             tries.append(f"attempt {attempt} at {_clock(time)}: {answer}")
-        return (
-            f"Task {f.task_id}: the callback receiver{url} did not acknowledge "
-            f"{_plural(f.count, 'delivery attempt')}: {_listing(tries, f.count)}. {CALLBACK_DOCS}: the callback_url "
-            "must answer HTTP 200 within 30 s; otherwise the delivery is retried up to 3 times and then dropped. "
-            "Answer 200 first, then process the body."
+        return " ".join(
+            (
+                f"Task {f.task_id}: the callback receiver{url} did not acknowledge",
+                f"{_plural(f.count, 'delivery attempt')}: {_listing(tries, f.count)}.",
+                f"{CALLBACK_DOCS}: the callback_url must answer HTTP 200 within 30 s; otherwise",
+                "the delivery is retried up to 3 times and then dropped.",
+                "Answer 200 first, then process the body.",
+            )
         )
 
 
@@ -1070,9 +1134,11 @@ def format_report(report: dict, width: int = 100) -> str:
     )
     journal = summary.get("journal") or {}
     requests = _plural(summary.get("requests", 0), "request")
-    head = f"Client conformance report ({scope}): {requests}, {_plural(summary.get('tasks', 0), 'task')}"
+    tasks = _plural(summary.get("tasks", 0), "task")
+    head = f"Client conformance report ({scope}): {requests}, {tasks}"
     if journal:
-        head += f"; the journal keeps the last {journal.get('kept', 0)} ({journal.get('dropped', 0)} dropped)"
+        kept, dropped = journal.get("kept", 0), journal.get("dropped", 0)
+        head += f"; the journal keeps the last {kept} ({dropped} dropped)"
     lines = [head, ""]
     if not findings:
         lines.append("No findings: the client follows the provider's guidance.")
@@ -1091,7 +1157,8 @@ def format_report(report: dict, width: int = 100) -> str:
             )
             lines.extend(_wrap(f["message"], width))
     lines.append("")
-    counts = f"{_plural(summary.get('errors', 0), 'error')}, {_plural(summary.get('warnings', 0), 'warning')}"
+    errors = _plural(summary.get("errors", 0), "error")
+    counts = f"{errors}, {_plural(summary.get('warnings', 0), 'warning')}"
     by_code = ", ".join(f"{c} {n}" for c, n in (summary.get("byCode") or {}).items())
     lines.append(counts + (f" ({by_code})" if by_code else ""))
     suppressed = summary.get("suppressed") or {}

@@ -1,4 +1,4 @@
-"""The client conformance report: for each check, a client that trips it and a careful one that does not.
+"""The client conformance report: per check, a client that trips it and a careful one that does not.
 
 Client behaviour is driven through the real HTTP API (the ``api`` fixture: in-process and
 against a live server) on the manual clock, so "polled 1 s later" is exact virtual time.
@@ -18,7 +18,7 @@ import pytest
 from mockserver import conformance as c
 from mockserver.conformance import CHECKS, ConformanceTracker, assert_conforming, format_report
 from mockserver.errors import RateLimited, error_for_status
-from mockserver.journal import Entry, Journal
+from mockserver.journal import Journal
 
 from .conftest import KEY, START_MS, data_of
 from .test_http_api import fetch
@@ -62,8 +62,10 @@ def answer_next(monkeypatch, api, method: str, *errors) -> None:
     monkeypatch.setattr(api.mock, method, faulty)
 
 
-def poll_until_done(api, model: str, tid: str, *, first_wait: bool = True, download: bool = True) -> dict:
-    """A careful client: initial wait, the documented interval growing x1.5 up to 30 s, results fetched."""
+def poll_until_done(
+    api, model: str, tid: str, *, first_wait: bool = True, download: bool = True
+) -> dict:
+    """A careful client: initial wait, the interval growing x1.5 up to 30 s, results fetched."""
     m = api.mock.models[model]
     if first_wait:
         api.advance(m.initial_wait_ms)
@@ -86,7 +88,9 @@ def submit_body(model: str = "nano-banana", **extra) -> dict:
     return {"input": example_input(model), **extra}
 
 
-def post_submit(api, model: str = "nano-banana", body: dict | None = None, headers: dict | None = None):
+def post_submit(
+    api, model: str = "nano-banana", body: dict | None = None, headers: dict | None = None
+):
     return api.client.post(
         f"/api/v1/generateTask/{model}",
         content=json.dumps(body or submit_body(model)),
@@ -102,7 +106,10 @@ def test_careful_client_gets_no_findings_at_all(api):
         tid = api.submit_ok(model)
         assert poll_until_done(api, model, tid)["state"] == "success"
     failed = api.submit_ok("flux-2")
-    assert api.admin("POST", f"/tasks/{failed}/fail", json={"code": "CONTENT_VIOLATION"}).status_code == 200
+    assert (
+        api.admin("POST", f"/tasks/{failed}/fail", json={"code": "CONTENT_VIOLATION"}).status_code
+        == 200
+    )
     assert poll_until_done(api, "flux-2", failed)["state"] == "failed"
     api.advance(to="idle")
     api.advance(10 * 60_000)
@@ -122,13 +129,20 @@ def test_careful_client_gets_no_findings_at_all(api):
 def test_missing_auth(api):
     api.client.get("/api/v1/apikeys/current-balance")
     api.submit(key=None)
-    api.client.get("/api/v1/statusTask/nano-banana", params={"taskId": "task_x"}, headers={"Authorization": "Basic abc"})
+    api.client.get(
+        "/api/v1/statusTask/nano-banana",
+        params={"taskId": "task_x"},
+        headers={"Authorization": "Basic abc"},
+    )
     everyone = report(api, None)
     [f] = [f for f in everyone["findings"] if f["code"] == "MISSING_AUTH"]
     assert f["severity"] == "error" and f["key"] is None and f["count"] == 3
     assert f["evidence"] == sorted(journal_ids(api))
     assert "Authorization: Bearer" in f["message"] and "401" in f["message"]
-    assert "GET /api/v1/apikeys/current-balance" in f["message"] and "APIXO errors page" in f["message"]
+    assert (
+        "GET /api/v1/apikeys/current-balance" in f["message"]
+        and "APIXO errors page" in f["message"]
+    )
     # Keyless requests are reported under key null: the per-key report of KEY stays clean.
     assert report(api)["findings"] == []
     assert [x["code"] for x in report(api, "")["findings"]] == ["MISSING_AUTH"]
@@ -169,7 +183,9 @@ def test_poll_too_fast(api):
     [f] = findings(api, "POLL_TOO_FAST")
     assert f["taskId"] == tid and f["severity"] == "error" and f["count"] == 3
     assert f["evidence"] == [3, 4, 5]  # journal ids of the 2nd, 3rd and 4th polls
-    assert all(journal_ids(api)[i]["path"] == "/api/v1/statusTask/nano-banana" for i in f["evidence"])
+    assert all(
+        journal_ids(api)[i]["path"] == "/api/v1/statusTask/nano-banana" for i in f["evidence"]
+    )
     assert "less than 3 s" in f["message"] and "shortest gap 1 s" in f["message"]
     assert "+6 s, +7 s, +8 s" in f["message"]
     assert 'APIXO best practices, "Recommended Intervals", Image (fast)' in f["message"]
@@ -245,7 +261,10 @@ def test_retried_non_retryable_402(api):
     assert post_submit(api).status_code == 402
     [f] = findings(api, "RETRIED_NON_RETRYABLE")
     assert f["evidence"] == [1, 2] and f["count"] == 1
-    assert "answered 402" in f["message"] and "sent again unchanged 1 time (at +1 s; answered 402)" in f["message"]
+    assert (
+        "answered 402" in f["message"]
+        and "sent again unchanged 1 time (at +1 s; answered 402)" in f["message"]
+    )
     assert "do not retry 400, 401, 402, 404" in f["message"]
 
 
@@ -265,7 +284,10 @@ def test_retried_non_retryable_404_and_400(api):
     post_submit(api, body=bad)
     post_submit(api, body=bad)
     found = {f["evidence"][0]: f for f in findings(api, "RETRIED_NON_RETRYABLE")}
-    assert found[1]["count"] == 2 and "GET /api/v1/statusTask/nano-banana?taskId=task_nope" in found[1]["message"]
+    assert (
+        found[1]["count"] == 2
+        and "GET /api/v1/statusTask/nano-banana?taskId=task_nope" in found[1]["message"]
+    )
     assert found[4]["count"] == 1 and "input.prompt" in found[4]["message"]
     # a corrected body is a different request, not a retry
     api.admin("POST", "/reset")
@@ -325,7 +347,9 @@ def test_results_not_downloaded(api):
     assert d["state"] == "success"
     [f] = findings(api, "RESULTS_NOT_DOWNLOADED")
     assert f["severity"] == "error" and f["taskId"] == tid and f["evidence"] == [1]
-    assert re.search(r"a poll at \+[\d.]+ s answered success with \d result files? in resultJson", f["message"])
+    assert re.search(
+        r"a poll at \+[\d.]+ s answered success with \d result files? in resultJson", f["message"]
+    )
     assert "before this report" in f["message"]
     assert "Download Results Promptly" in f["message"] and "15 days" in f["message"]
     # fetching one file is enough
@@ -441,7 +465,9 @@ def test_callback_not_acknowledged(api):
     api.advance(60_000)
     by_code = {f["code"]: f for f in report(api)["findings"]}
     f = by_code["CALLBACK_NOT_ACKNOWLEDGED"]
-    assert f["severity"] == "error" and f["taskId"] == tid and f["count"] == 2 and f["evidence"] == [1]
+    assert (
+        f["severity"] == "error" and f["taskId"] == tid and f["count"] == 2 and f["evidence"] == [1]
+    )
     assert "receiver at https://client.example/hook" in f["message"]
     assert "attempt 1 at" in f["message"] and "answered 500" in f["message"]
     assert "no answer (timeout after 30 s)" in f["message"] and "within 30 s" in f["message"]
@@ -540,11 +566,33 @@ class Feed:
         self.tracker = ConformanceTracker(self.catalog.get, lambda: 15 * 86_400_000, **kw)
         self.journal = Journal(1000, observer=self.tracker.observe)
 
-    def send(self, time: int, method: str, path: str, status: int, *, key: str | None = "k", query: str = "", **kw):
+    def send(
+        self,
+        time: int,
+        method: str,
+        path: str,
+        status: int,
+        *,
+        key: str | None = "k",
+        query: str = "",
+        **kw,
+    ):
         arrival = kw.pop("arrival", None) or self.journal.arrive()
-        defaults = {"taskId": None, "model": None, "error": None, "idempotencyKey": None, "retryAfter": None}
+        defaults = {
+            "taskId": None,
+            "model": None,
+            "error": None,
+            "idempotencyKey": None,
+            "retryAfter": None,
+        }
         return self.journal.record(
-            **{**defaults, **kw}, time=time, method=method, path=path, query=query, key=key, status=status,
+            **{**defaults, **kw},
+            time=time,
+            method=method,
+            path=path,
+            query=query,
+            key=key,
+            status=status,
             arrival=arrival,
         )
 
@@ -564,7 +612,9 @@ def test_requests_in_flight_during_a_429_are_not_ignoring_it():
     first = feed.journal.arrive()
     second = feed.journal.arrive()  # sent in parallel, before the 429 went out
     feed.send(0, "POST", SUBMIT, 429, retryAfter=5, arrival=first, bodyHash="a")
-    feed.send(10, "POST", SUBMIT, 200, arrival=second, bodyHash="b", taskId="t1", model="nano-banana")
+    feed.send(
+        10, "POST", SUBMIT, 200, arrival=second, bodyHash="b", taskId="t1", model="nano-banana"
+    )
     assert feed.codes() == []
     feed.send(20, "GET", BALANCE, 200)  # sent after the 429 answer: too soon
     assert feed.codes() == ["IGNORED_RETRY_AFTER"]
@@ -584,10 +634,12 @@ def test_backoff_rules_cap_and_retry_after():
         feed.send(t, "GET", BALANCE, 503 if i < 3 else 200)
     # constant gaps that honour the answer's Retry-After are fine too
     for i, t in enumerate((0, 2_000, 4_000)):
-        feed.send(t, "GET", BALANCE, 429 if i < 2 else 200, key="k2", retryAfter=2 if i < 2 else None)
+        feed.send(
+            t, "GET", BALANCE, 429 if i < 2 else 200, key="k2", retryAfter=2 if i < 2 else None
+        )
     assert feed.codes() == []
     # a run broken by a success starts over: 1 s, then 1 s again after the 200 is a new run
-    for i, (t, s) in enumerate(((0, 503), (1000, 200), (2000, 503), (3000, 200))):
+    for t, s in ((0, 503), (1000, 200), (2000, 503), (3000, 200)):
         feed.send(t, "GET", BALANCE, s, key="k3")
     assert feed.codes() == []
 
@@ -625,15 +677,25 @@ def test_a_long_run_keeps_bounded_state():
         t0 = n * 1000
         feed.send(t0, "POST", SUBMIT, 200, taskId=tid, model="nano-banana", bodyHash=str(n))
         for p in range(50):
-            feed.send(t0 + p, "GET", "/api/v1/statusTask/nano-banana", 200, query=f"taskId={tid}", taskId=tid,
-                      state="pending")
+            feed.send(
+                t0 + p,
+                "GET",
+                "/api/v1/statusTask/nano-banana",
+                200,
+                query=f"taskId={tid}",
+                taskId=tid,
+                state="pending",
+            )
     rep = feed.report(now=0)
     assert rep["summary"]["requests"] == 200 * 51
     per_code = {}
     for f in rep["findings"]:
         per_code[f["code"]] = per_code.get(f["code"], 0) + 1
         assert len(f["evidence"]) <= c.EVIDENCE_CAP
-    assert per_code == {"POLL_TOO_FAST": c.MAX_FINDINGS_PER_CODE, "POLL_BEFORE_INITIAL_WAIT": c.MAX_FINDINGS_PER_CODE}
+    assert per_code == {
+        "POLL_TOO_FAST": c.MAX_FINDINGS_PER_CODE,
+        "POLL_BEFORE_INITIAL_WAIT": c.MAX_FINDINGS_PER_CODE,
+    }
     assert rep["summary"]["suppressed"]["POLL_TOO_FAST"] == 180 * 49
     assert len(feed.tracker._recent) <= c.RECENT_REQUESTS
 
@@ -647,14 +709,22 @@ def test_endpoint_names():
     assert t.endpoint("/api/v1/statusTasks/sora-2") is None
 
 
-# -- using a report: assert_conforming and the table ------------------------------------------------
+# -- using a report: assert_conforming and the table ---------------------------------------------
 
 
 def _sloppy_report() -> dict:
     feed = Feed()
     feed.send(0, "GET", BALANCE, 401, key=None)
     feed.send(1, "POST", SUBMIT, 200, taskId="t1", model="nano-banana", bodyHash="x")
-    feed.send(2, "GET", "/api/v1/statusTask/nano-banana", 200, query="taskId=t1", taskId="t1", state="pending")
+    feed.send(
+        2,
+        "GET",
+        "/api/v1/statusTask/nano-banana",
+        200,
+        query="taskId=t1",
+        taskId="t1",
+        state="pending",
+    )
     return feed.report(now=100)
 
 
@@ -693,7 +763,11 @@ def test_every_check_cites_a_provider_page():
     ).split()
     assert set(issue_codes) <= set(CHECKS)
     warnings = {code for code, check in CHECKS.items() if check.severity == "warning"}
-    assert warnings == {"POLL_BEFORE_INITIAL_WAIT", "SUBMIT_RETRY_WITHOUT_IDEMPOTENCY_KEY", "ABANDONED_TASK"}
+    assert warnings == {
+        "POLL_BEFORE_INITIAL_WAIT",
+        "SUBMIT_RETRY_WITHOUT_IDEMPOTENCY_KEY",
+        "ABANDONED_TASK",
+    }
 
 
 def test_journal_entries_carry_body_hash_arrival_and_state(api):
@@ -725,12 +799,16 @@ def test_cli_report_exit_codes(capsys, monkeypatch):
         assert "answered 401" in capsys.readouterr().err
         assert main(["report", "--url", server.url, "--admin-token", "t0k"]) == 0
         assert "No findings" in capsys.readouterr().out
-        httpx.get(f"{server.url}/api/v1/apikeys/current-balance", timeout=10)  # no key: an error finding
+        httpx.get(
+            f"{server.url}/api/v1/apikeys/current-balance", timeout=10
+        )  # no key: an error finding
         monkeypatch.setenv("MOCKSERVER_ADMIN_TOKEN", "t0k")
         monkeypatch.setenv("MOCKSERVER_URL", server.url)
         assert main(["report"]) == 1
         out = capsys.readouterr().out
-        assert "MISSING_AUTH" in out and out.rstrip().endswith("1 error, 0 warnings (MISSING_AUTH 1)")
+        assert "MISSING_AUTH" in out and out.rstrip().endswith(
+            "1 error, 0 warnings (MISSING_AUTH 1)"
+        )
         assert main(["report", "--key", "sk_someone"]) == 0  # that key did nothing wrong
         capsys.readouterr()
         assert main(["report", "--key", ""]) == 1  # requests without a key
@@ -758,14 +836,16 @@ def test_cli_report_as_a_process():
         httpx.post(f"{server.url}/api/v1/generateTask/nano-banana", json={"input": {}}, timeout=10)
         out = subprocess.run(
             [sys.executable, "-m", "mockserver", "report", "--url", server.url],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert out.returncode == 1, out.stderr
     assert out.stdout.startswith("Client conformance report (all keys): 1 request, 0 tasks")
     assert "MISSING_AUTH" in out.stdout and "Traceback" not in out.stderr
 
 
-# -- the README's Client report section --------------------------------------------------------------
+# -- the README's Client report section ------------------------------------------------------
 
 
 def test_readme_example_prints_the_output_shown():
@@ -779,15 +859,27 @@ def test_readme_example_prints_the_output_shown():
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})
     assert out.getvalue() == shown
-    for code in ("RESULTS_NOT_DOWNLOADED", "POLL_TOO_FAST", "MISSING_AUTH", "POLL_BEFORE_INITIAL_WAIT"):
+    for code in (
+        "RESULTS_NOT_DOWNLOADED",
+        "POLL_TOO_FAST",
+        "MISSING_AUTH",
+        "POLL_BEFORE_INITIAL_WAIT",
+    ):
         assert code in shown
 
 
 def test_readme_lists_every_check_with_its_severity_threshold_and_source():
     section = README.split("## Client report", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| `([A-Z_]+)` \| (error|warning) \| (.*?) \| (.*?) \| (.*?) \|$", section, flags=re.M)
+    rows = re.findall(
+        r"^\| `([A-Z_]+)` \| (error|warning) \| (.*?) \| (.*?) \| (.*?) \|$", section, flags=re.M
+    )
     assert [r[0] for r in rows] == list(CHECKS)
     for code, severity, flags, threshold, source in rows:
         check = CHECKS[code]
-        assert (severity, flags, threshold, source) == (check.severity, check.flags, check.threshold, check.source)
+        assert (severity, flags, threshold, source) == (
+            check.severity,
+            check.flags,
+            check.threshold,
+            check.source,
+        )
     assert "| GET | `/__admin/report` |" in README
