@@ -154,8 +154,8 @@ CHECKS: dict[str, Check] = {
             ERROR,
             "retries of the same request after 429/500/502/503 whose gaps do not grow",
             "in a run of consecutive 429/5xx answers to one request, a gap < 1.2x the previous "
-            "gap, "
-            "unless it is >= 95 % of 30 s (the backoff cap) or of the answer's Retry-After",
+            "gap, unless it is >= 95 % of 30 s (the backoff cap); a gap that waits out the "
+            "answer's Retry-After is fine and is not the baseline for the next one",
             '004 best practices 3 and "Server error": retry with exponential backoff; '
             '001 "Exponential Backoff": x1.5 up to 30 s',
         ),
@@ -340,7 +340,6 @@ class _Track:
         "terminal_horizon",
         "downloads",
         "failed_downloads",
-        "callbacks",
         "callback_acked",
         "callback_given_up",
     )
@@ -363,9 +362,6 @@ class _Track:
         self.terminal_horizon = 0
         self.downloads = 0
         self.failed_downloads: list[tuple[int, int, str, int]] = []  # (id, time, path, status)
-        self.callbacks: list[
-            tuple[int, int, int | None, str | None]
-        ] = []  # (attempt, time, status, error)
         self.callback_acked = False
         self.callback_given_up = False
 
@@ -506,9 +502,6 @@ class ConformanceTracker:
         ``final`` says the dispatcher will not retry this delivery again.
         """
         track = self._tasks.get(task_id)
-        if track is not None:
-            track.callbacks.append((attempt, time, status, error))
-            del track.callbacks[:-EVIDENCE_CAP]
         if status == 200 and error is None:
             if track is not None:
                 track.callback_acked = True
@@ -623,12 +616,7 @@ class ConformanceTracker:
     def _retried_non_retryable(
         self, entry: Entry, owner: str | None, fp: tuple, prev: _Attempt
     ) -> None:
-        f = self._finding(
-            "RETRIED_NON_RETRYABLE",
-            owner,
-            fp,
-            entry.taskId if entry.path.startswith("/files/") else None,
-        )
+        f = self._finding("RETRIED_NON_RETRYABLE", owner, fp, entry.taskId)
         if f is None:
             return
         if not f.evidence:
@@ -651,11 +639,15 @@ class ConformanceTracker:
             chain.gaps.append(gap)
         if entry.status in RETRYABLE and len(chain.statuses) < EVIDENCE_CAP:
             chain.statuses.append(entry.status)
+        honoured = prev.retry_after is not None and gap >= prev.retry_after * 1000 * (1 - TOLERANCE)
+        if honoured:
+            # The server chose this wait: it is neither a failure nor the baseline the
+            # client's own backoff must grow from (max(backoff, Retry-After) is right).
+            return chain
         grew = chain.last_gap is None or gap >= chain.last_gap * MIN_GROWTH
         capped = gap >= BACKOFF_CAP_MS * (1 - TOLERANCE)
-        honoured = prev.retry_after is not None and gap >= prev.retry_after * 1000 * (1 - TOLERANCE)
         chain.last_gap = gap
-        if not (grew or capped or honoured):
+        if not (grew or capped):
             f = self._finding("NO_BACKOFF", owner, chain.first_id)
             if f is not None:
                 if not f.evidence:

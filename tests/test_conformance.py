@@ -123,6 +123,44 @@ def test_careful_client_gets_no_findings_at_all(api):
     assert_conforming(rep, warnings=True)
 
 
+def test_careful_client_under_faults_gets_no_findings(api, monkeypatch):
+    """429 and 5xx on submit and on a poll: Retry-After waited out, backoff, one Idempotency-Key."""
+    answer_next(
+        monkeypatch,
+        api,
+        "submit",
+        RateLimited(retry_after=3),
+        error_for_status(503),
+        error_for_status(502),
+    )
+    answer_next(monkeypatch, api, "find_task", error_for_status(500), error_for_status(503))
+    idem = {"Idempotency-Key": "job-42"}
+    wait = 1000
+    while True:
+        r = post_submit(api, "sora-2", headers=idem)
+        if r.status_code == 200:
+            break
+        assert r.status_code in (429, 502, 503)
+        retry_after = int(r.headers.get("Retry-After", 0)) * 1000
+        api.advance(max(wait, retry_after))
+        wait = min(int(wait * 1.5), 30_000)
+    tid = r.json()["data"]["taskId"]
+    api.advance(60_000)
+    interval = 15_000
+    while True:
+        r = api.status("sora-2", tid)
+        if r.status_code == 200 and data_of(r)["state"] in TERMINAL:
+            break
+        api.advance(interval)
+        interval = min(int(interval * 1.5), 30_000)
+    for url in json.loads(data_of(r)["resultJson"])["resultUrls"]:
+        assert fetch(api, url).status_code == 200
+    api.advance(10 * 60_000)
+    rep = report(api)
+    assert rep["findings"] == [], format_report(rep)
+    assert rep["summary"]["requests"] >= 8
+
+
 # -- one test per check: the careless client, then the careful one -------------------------------
 
 
@@ -419,6 +457,10 @@ def test_abandoned_task(api):
     never = api.submit_ok("nano-banana")
     api.advance(to="idle")
     api.advance(60_000)
+    assert codes(api) == [
+        "ABANDONED_TASK",
+        "ABANDONED_TASK",
+    ]  # nothing was seen, so no downloads due
     found = {f["taskId"]: f for f in findings(api, "ABANDONED_TASK")}
     assert set(found) == {tid, never}
     f = found[tid]
@@ -642,6 +684,16 @@ def test_backoff_rules_cap_and_retry_after():
     for t, s in ((0, 503), (1000, 200), (2000, 503), (3000, 200)):
         feed.send(t, "GET", BALANCE, s, key="k3")
     assert feed.codes() == []
+    # waiting out a Retry-After, then the client's own growing backoff: fine
+    for t, s, ra in ((0, 429, 3), (3000, 503, None), (4000, 503, None), (5500, 200, None)):
+        feed.send(t, "GET", BALANCE, s, key="k4", retryAfter=ra)
+    assert feed.codes() == []
+    # ... but a constant delay after it is still no backoff
+    for t, s, ra in ((0, 429, 3), (3000, 503, None), (4000, 503, None), (5000, 200, None)):
+        feed.send(t, "GET", BALANCE, s, key="k5", retryAfter=ra)
+    [f] = feed.report()["findings"]
+    assert (f["code"], f["key"], f["count"]) == ("NO_BACKOFF", "k5", 1)
+    assert "gaps 3 s, 1 s, 1 s" in f["message"]
 
 
 def test_findings_per_code_and_evidence_are_capped():
