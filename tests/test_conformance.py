@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import conformance as c
 from mockserver.conformance import CHECKS, ConformanceTracker, assert_conforming, format_report
+from mockserver.conformance import checks as c
 from mockserver.errors import RateLimited, error_for_status
 from mockserver.journal import Journal
 
@@ -935,3 +935,10 @@ def test_readme_lists_every_check_with_its_severity_threshold_and_source():
             check.source,
         )
     assert "| GET | `/__admin/report` |" in README
+
+
+def test_public_surface():
+    import mockserver.conformance as conformance
+
+    assert conformance.__all__ == sorted(conformance.__all__)
+    assert all(hasattr(conformance, name) for name in conformance.__all__)
