@@ -13,10 +13,10 @@ from .tracker import ALL_KEYS, ConformanceTracker
 __all__ = [
     "ALL_KEYS",
     "CHECKS",
-    "ERROR",
-    "WARNING",
     "Check",
     "ConformanceTracker",
+    "ERROR",
+    "WARNING",
     "assert_conforming",
     "format_report",
 ]
