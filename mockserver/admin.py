@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from . import __version__
 from . import tasks as t
+from .conformance import ALL_KEYS
 from .errors import BadRequest, NotFound, Unauthorized
 from .http_api import json_response, mock_of, read_json
 from .service import MockService
@@ -252,6 +253,14 @@ async def callbacks(request: Request, mock: MockService) -> Response:
     )
 
 
+@_admin
+async def report(request: Request, mock: MockService) -> Response:
+    """The client conformance report: ``?key=K`` for one key, ``?key=`` for keyless requests."""
+    q = request.query_params
+    key = (q["key"] or None) if "key" in q else ALL_KEYS
+    return json_response(mock, mock.conformance_report(key))
+
+
 ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET", PREFIX + "/health"),
     ("POST", PREFIX + "/reset"),
@@ -266,6 +275,7 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("PUT", PREFIX + "/accounts/{key}"),
     ("GET", PREFIX + "/journal"),
     ("GET", PREFIX + "/callbacks"),
+    ("GET", PREFIX + "/report"),
 )
 
 
@@ -284,4 +294,5 @@ def routes() -> list[Route]:
         Route(p + "/accounts/{key}", account, methods=["GET", "PUT"]),
         Route(p + "/journal", journal, methods=["GET"]),
         Route(p + "/callbacks", callbacks, methods=["GET"]),
+        Route(p + "/report", report, methods=["GET"]),
     ]

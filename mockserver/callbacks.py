@@ -485,6 +485,11 @@ class CallbackDispatcher:
                 duplicate=i > 0,
                 nextAttemptAt=next_at if i == len(results) - 1 else None,
             )
+            # The client report grades the receiver: unacknowledged deliveries, and
+            # whether the task's result reached the client at all.
+            mock.conformance.callback_attempt(
+                delivery.task_id, task.key, n, r.started, r.status, r.error, final=next_at is None
+            )
 
     def _open(self, entry: _Due, task: Task) -> Delivery | None:
         """Fix a delivery's body: the status envelope at this moment (None: nothing to send)."""

@@ -50,6 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--journal-size", type=int, help=f"journal ring buffer size (default 10000) {_env_help('journal_size')}")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     serve.add_argument("--access-log", action="store_true", help="print uvicorn's access log")
+
+    report = sub.add_parser(
+        "report",
+        help="print a running server's client conformance report",
+        description="Print what the clients of a running mock did against the provider's "
+        "guidance. Exit code 1 when there are error findings, 0 when there are none, 2 when "
+        "the server cannot be asked.",
+    )
+    default_url = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    report.add_argument("--url", help=f"the server (default $MOCKSERVER_URL or {default_url})")
+    report.add_argument(
+        "--key", help="only this API key's requests (--key '': requests that carried no key)"
+    )
+    report.add_argument("--admin-token", help=f"the server's admin token {_env_help('admin_token')}")
+    report.add_argument("--json", action="store_true", help="print the report as JSON, not a table")
     return parser
 
 
@@ -112,11 +127,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    import httpx
+
+    from .conformance import format_report
+
+    url = args.url or os.environ.get("MOCKSERVER_URL") or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    url = url.rstrip("/")
+    token = args.admin_token or os.environ.get("MOCKSERVER_ADMIN_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    params = {"key": args.key} if args.key is not None else {}
+    try:
+        r = httpx.get(f"{url}/__admin/report", params=params, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        print(f"mockserver: error: cannot reach {url}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
+    if r.status_code != 200 or not isinstance(body, dict) or "findings" not in body:
+        detail = r.text[:200] if body is None else json.dumps(body)[:200]
+        print(
+            f"mockserver: error: {url}/__admin/report answered {r.status_code}: {detail}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.json:
+        print(json.dumps(body, indent=2))
+    else:
+        print(format_report(body), end="")
+    return 1 if body.get("summary", {}).get("errors") else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)
+    if args.command == "report":
+        return cmd_report(args)
     parser.print_help()
     return 0 if args.command is None and argv == [] else 2
 

@@ -103,6 +103,7 @@ async def status_task(request: Request) -> Response:
     key = _authenticate(request, mock)
     task = mock.find_task(key, name, task_id)
     state, complete_ms = mock.poll(task)
+    note(request, state=state)
     data = mock.status_data(task, state, complete_ms, base_url(request))
     return json_response(mock, mock.dialect.envelope(data))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 DEFAULT_SIZE = 10_000
@@ -11,7 +12,7 @@ DEFAULT_SIZE = 10_000
 @dataclass(slots=True)
 class Entry:
     id: int
-    time: int  # virtual time, epoch ms
+    time: int  # virtual time, epoch ms, when the answer was complete
     method: str
     path: str
     query: str
@@ -22,26 +23,55 @@ class Entry:
     error: str | None = None
     idempotencyKey: str | None = None
     retryAfter: float | None = None
+    # Arrival number: requests are numbered as they arrive, so a request that arrived
+    # before another's answer went out (in flight in parallel) can be told from one
+    # sent after it, even when a manual clock gives both the same time. 0 = unknown.
+    arrival: int = 0
+    # A short hash of the request body, when the app read it whole (None otherwise):
+    # tells "the same request again" from a corrected one.
+    bodyHash: str | None = None
+    # The task state a status poll answered with (pending, processing, success, failed).
+    state: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+# Told of each entry as it is recorded, with the number of requests arrived so far.
+Observer = Callable[[Entry, int], None]
+
+
 class Journal:
-    """Keeps the newest ``size`` entries; ``dropped`` counts what fell off the end."""
+    """Keeps the newest ``size`` entries; ``dropped`` counts what fell off the end.
 
-    __slots__ = ("_entries", "_next_id", "dropped")
+    An ``observer`` sees every entry as it is recorded, so analyses built on the
+    journal (the conformance report) need not re-read it and survive it wrapping.
+    """
 
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+    __slots__ = ("_entries", "_next_id", "dropped", "arrivals", "_observer")
+
+    def __init__(self, size: int = DEFAULT_SIZE, observer: Observer | None = None) -> None:
         if size < 1:
             raise ValueError(f"journal size must be >= 1, got {size}")
         self._entries: deque[Entry] = deque(maxlen=size)
         self._next_id = 1
         self.dropped = 0
+        self.arrivals = 0
+        self._observer = observer
 
     @property
     def size(self) -> int:
         return self._entries.maxlen or 0
+
+    @property
+    def first_id(self) -> int | None:
+        """The oldest entry still kept (older ids have been dropped)."""
+        return self._entries[0].id if self._entries else None
+
+    def arrive(self) -> int:
+        """Number a request as it arrives (see Entry.arrival)."""
+        self.arrivals += 1
+        return self.arrivals
 
     def record(self, **fields: object) -> Entry:
         if len(self._entries) == self._entries.maxlen:
@@ -49,6 +79,8 @@ class Journal:
         entry = Entry(id=self._next_id, **fields)  # type: ignore[arg-type]
         self._next_id += 1
         self._entries.append(entry)
+        if self._observer is not None:
+            self._observer(entry, self.arrivals)
         return entry
 
     def entries(self, since: int = 0, limit: int | None = None) -> list[Entry]:

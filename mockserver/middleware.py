@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from .service import MockService
 
 # Control-plane paths are not client traffic and stay out of the journal.
 _UNJOURNALED = ("/__admin", "/schemas", "/openapi.json", "/favicon.ico")
+# Only these carry a body worth fingerprinting; status polls (GET) skip the hashing.
+_BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 class JournalMiddleware:
@@ -17,8 +21,11 @@ class JournalMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(_UNJOURNALED):
             await self.app(scope, receive, send)
             return
+        arrival = self.mock.journal.arrive()
         status = 0
         retry_after = None
+        digest = None
+        body_read = False
 
         async def send_wrapper(message) -> None:
             nonlocal status, retry_after
@@ -30,12 +37,32 @@ class JournalMiddleware:
                             retry_after = _number(value)
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            self._record(scope, status, retry_after)
+        if scope["method"] in _BODY_METHODS:
+            digest = hashlib.blake2b(digest_size=8)
 
-    def _record(self, scope, status: int, retry_after: float | None) -> None:
+            async def receive_wrapper():
+                # Hash the body as the app reads it: no extra buffering, no second read.
+                nonlocal body_read
+                message = await receive()
+                if message["type"] == "http.request":
+                    digest.update(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        body_read = True
+                return message
+
+            inner_receive = receive_wrapper
+        else:
+            inner_receive = receive
+
+        try:
+            await self.app(scope, inner_receive, send_wrapper)
+        finally:
+            body_hash = digest.hexdigest() if digest is not None and body_read else None
+            self._record(scope, status, retry_after, arrival, body_hash)
+
+    def _record(
+        self, scope, status: int, retry_after: float | None, arrival: int, body_hash: str | None
+    ) -> None:
         auth = idem = None
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
@@ -56,6 +83,9 @@ class JournalMiddleware:
             error=note.get("error"),
             idempotencyKey=idem,
             retryAfter=retry_after,
+            arrival=arrival,
+            bodyHash=body_hash,
+            state=note.get("state"),
         )
 
 

@@ -18,6 +18,7 @@ from .callbacks import CallbackConfig, CallbackDispatcher
 from .catalog import Catalog, InputInvalid, Model, load_catalog
 from .clock import ManualClock, RealClock, make_clock
 from .config import Settings
+from .conformance import ALL_KEYS, ConformanceTracker
 from .dialects import apixo
 from .errors import BadRequest, Conflict, NotFound, PaymentRequired, Unauthorized
 from .journal import Journal
@@ -51,7 +52,12 @@ class MockService:
         self.accounts = Accounts(dict(s.api_keys) if s.api_keys is not None else None)
         self.store = TaskStore()
         self.rng = random.Random(s.seed)
-        self.journal = Journal(s.journal_size)
+        # The conformance tracker grades each request as the journal records it; it looks
+        # models and settings up when it needs them, so scenario overrides apply.
+        self.conformance = ConformanceTracker(
+            lambda name: self.models.get(name), lambda: self.settings.results_ttl_ms
+        )
+        self.journal = Journal(s.journal_size, observer=self.conformance.observe)
         # Tasks that will end failed and are not refunded yet, per key (refunds are
         # settled lazily: the task's state is a function of time, nothing fires).
         self._unrefunded: dict[str, list[Task]] = {}
@@ -317,6 +323,12 @@ class MockService:
     def advance_to(self, when: int) -> int:
         now = self.now()
         return self.clock.advance(max(0, when - now))
+
+    def conformance_report(self, key: object = ALL_KEYS) -> dict:
+        """The client conformance report for one key (None: requests without a key) or all keys."""
+        j = self.journal
+        journal = {"size": j.size, "kept": len(j), "dropped": j.dropped, "firstId": j.first_id}
+        return self.conformance.report(self.now(), self.store.get, key, journal)
 
     def describe_task(self, task: Task) -> dict:
         now = self.now()
