@@ -33,6 +33,7 @@ __all__ = [
     "Schemas",
     "UnknownSchema",
     "check_response",
+    "check_result_file",
     "check_httpx_response",
     "endpoint_of",
     "generate_request_schema",
@@ -454,7 +455,7 @@ def check_response(
         return []
     endpoint = endpoint_of(path)
     if endpoint == "files" and status == 200:
-        return _file_problems(path, headers)
+        return check_result_file(path, headers, body)
     name = response_schema(method, path, status)
     if name is None:
         return []
@@ -502,18 +503,36 @@ def _retry_after_problems(doc: dict, headers: Mapping[str, str]) -> list[Problem
     return []
 
 
-def _file_problems(path: str, headers: Mapping[str, str]) -> list[Problem]:
-    ext = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
-    expected = CONTENT_TYPES.get(ext)
+# The first bytes of each result format: a right Content-Type on the wrong bytes is still broken.
+_MAGIC = {
+    "image/png": lambda b: b.startswith(b"\x89PNG\r\n\x1a\n"),
+    "image/jpeg": lambda b: b.startswith(b"\xff\xd8\xff"),
+    "video/mp4": lambda b: b[4:8] == b"ftyp",
+    "audio/wav": lambda b: b[:4] == b"RIFF" and b[8:12] == b"WAVE",
+    "audio/mpeg": lambda b: (
+        b.startswith(b"ID3") or (len(b) > 1 and b[0] == 0xFF and b[1] & 0xE0 == 0xE0)
+    ),
+}
+
+
+def check_result_file(url: str, headers: Mapping[str, str], body: bytes) -> list[Problem]:
+    """A downloaded result file: Content-Type matching its extension (if any) and its bytes."""
+    name = urlsplit(url).path.rsplit("/", 1)[-1]
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-    if expected is None:
-        return [Problem("path", f"result file {path!r} has no known media extension")]
-    if ctype != expected:
+    expected = CONTENT_TYPES.get(ext)
+    if expected is not None and ctype != expected:
+        shown = repr(ctype) if ctype else "none"
+        return [Problem("header Content-Type", f"expected {expected} for .{ext}, got {shown}")]
+    if ctype not in _MAGIC:
+        known = ", ".join(sorted(_MAGIC))
         return [
             Problem(
-                "header Content-Type", f"expected {expected} for .{ext}, got {ctype or 'none'!r}"
+                "header Content-Type", f"{ctype or 'none'!r} is not a result media type ({known})"
             )
         ]
+    if not _MAGIC[ctype](body):
+        return [Problem("body", f"the bytes are not {ctype} (starts {body[:12]!r})")]
     return []
 
 
