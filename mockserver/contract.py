@@ -115,7 +115,7 @@ class Schemas:
         key = key.removesuffix(".json").removesuffix(".schema")
         if key in self._docs:
             return key
-        close = difflib.get_close_matches(key, self.names(), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(key, self.names(), n=3, cutoff=0.8)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownSchema(f"no schema named {name!r}{hint} (known: {', '.join(self.names())})")
 
