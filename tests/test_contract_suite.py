@@ -46,7 +46,9 @@ def rewrite_json(app, path_part: str, change):
             chunks.append(message.get("body", b""))
             if message.get("more_body"):
                 return
-            body = json.dumps(change(start["status"], json.loads(b"".join(chunks)))).encode()
+            body = b"".join(chunks)
+            if body.strip():  # HEAD answers have none
+                body = json.dumps(change(start["status"], json.loads(body))).encode()
             headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(body)).encode()))
             await send({**start, "headers": headers})

@@ -149,3 +149,25 @@ def test_the_real_command_reads_stdin():
         "stdin: 1 problem (error)",
         "  $.retryAfter: missing required field  [error.json#/then/required]",
     ]
+
+
+def test_the_readme_example_prints_what_the_readme_says(tmp_path):
+    import pathlib
+    import re
+
+    from mockserver.app import create_app
+    from mockserver.server import ServerThread
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    after = (root / "README.md").read_text().split("<!-- validate -->", 1)[1]
+    script = re.search(r"```sh\n(.*?)```", after, flags=re.S).group(1)
+    expected = re.search(r"```text\n(.*?)```", after, flags=re.S).group(1)
+    # `mockserver` as the installed command would be, from this checkout.
+    shim = f'mockserver() {{ PYTHONPATH={root} {sys.executable} -m mockserver "$@"; }}\n'
+    with ServerThread(create_app()) as server:
+        script = shim + script.replace("http://127.0.0.1:8000", server.url)
+        out = subprocess.run(
+            ["bash", "-eu", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == expected
