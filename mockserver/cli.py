@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(env MOCKSERVER_WEBHOOK_SECRET)",
     )
     serve.add_argument("--journal-size", type=int, help=f"journal ring buffer size (default 10000) {_env_help('journal_size')}")
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="also check each request against the published request schema: 400 naming the rule "
+        f"{_env_help('strict')}",
+    )
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     serve.add_argument("--access-log", action="store_true", help="print uvicorn's access log")
 
@@ -65,6 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--admin-token", help=f"the server's admin token {_env_help('admin_token')}")
     report.add_argument("--json", action="store_true", help="print the report as JSON, not a table")
+    validate = sub.add_parser(
+        "validate",
+        help="check a JSON (or YAML) document against a published schema",
+        description="Check a payload, a recorded response or a scenario file against a published schema. "
+        "Prints each problem with its JSON path. Exit 0 valid, 1 invalid, 2 unusable input "
+        "(unknown schema, unreadable file, not JSON).",
+    )
+    validate.add_argument(
+        "--schema",
+        required=True,
+        metavar="NAME",
+        help="status-response, generate-request, error, models/gpt-image-1, scenario... "
+        "(GET /schemas/ lists them)",
+    )
+    validate.add_argument(
+        "--model", help="with --schema generate-request: also check input against this model's schema"
+    )
+    validate.add_argument("file", metavar="FILE", help="the document, or - for stdin")
     return parser
 
 
@@ -77,6 +102,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
             values[name] = value
     if getattr(args, "webhook_secret", None):
         values["webhook_secret"] = args.webhook_secret
+    if getattr(args, "strict", None):
+        values["strict"] = True
     if args.api_key:
         values["api_keys"] = dict(parse_api_key(spec) for spec in args.api_key)
     return Settings(**values)  # type: ignore[arg-type]
@@ -89,6 +116,7 @@ def banner(url: str, settings: Settings) -> str:
         + (f", x{settings.time_scale:g}" if settings.clock == "real" and settings.time_scale != 1 else "")
         + f", seed {settings.seed}"
         + (", keys restricted" if settings.api_keys is not None else ", any bearer key accepted")
+        + (", strict" if settings.strict else "")
         + ")",
         "Try:",
         f"  curl -s -X POST {url}/api/v1/generateTask/nano-banana -H 'Authorization: Bearer {key}' "
@@ -162,6 +190,54 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if body.get("summary", {}).get("errors") else 0
 
 
+def _label(path: str) -> str:
+    return "stdin" if path == "-" else path
+
+
+def _read_document(path: str, yaml_ok: bool) -> object:
+    """The parsed document; ValueError (with the reason) when it cannot be read or parsed."""
+    import json
+
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    yaml_ok = yaml_ok or path.endswith((".yaml", ".yml"))
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        if not yaml_ok:
+            raise ValueError(f"{_label(path)} is not JSON: {exc}") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{_label(path)} is neither JSON nor YAML: {exc}") from None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .contract import UnknownSchema, load_schemas, validate
+
+    try:
+        name = load_schemas().resolve(args.schema)
+        document = _read_document(args.file, yaml_ok=name.startswith("scenario"))
+        problems = validate(name, document, model=args.model)
+    except (UnknownSchema, ValueError) as exc:
+        message = exc.args[0] if exc.args else str(exc)
+        print(f"mockserver validate: error: {message}", file=sys.stderr)
+        return 2
+    label = _label(args.file)
+    against = name + (f" for {args.model}" if args.model else "")
+    if not problems:
+        print(f"{label}: valid ({against})")
+        return 0
+    print(f"{label}: {len(problems)} problem{'s' if len(problems) > 1 else ''} ({against})")
+    for problem in problems:
+        print(f"  {problem}")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -169,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_serve(args)
     if args.command == "report":
         return cmd_report(args)
+    if args.command == "validate":
+        return cmd_validate(args)
     parser.print_help()
     return 0 if args.command is None and argv == [] else 2
 

@@ -31,6 +31,8 @@ class Settings:
     webhook_secret: str | None = None
     # Callback delivery: {retries, backoff_ms, timeout_ms, secret}, as the scenario key.
     callbacks: dict | None = None
+    # Check each request against the published request schema too (400 naming the schema rule).
+    strict: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -68,6 +70,16 @@ def parse_api_key(spec: str) -> tuple[str, float | None]:
     return key, value
 
 
+def parse_bool(raw: str, what: str) -> bool:
+    """1/true/yes/on or 0/false/no/off, any case."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{what}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
 def env_settings(environ: dict[str, str] | None = None) -> dict[str, object]:
     """Settings named by MOCKSERVER_<FIELD> environment variables (as strings, typed here)."""
     env = os.environ if environ is None else environ
@@ -89,6 +101,9 @@ def env_settings(environ: dict[str, str] | None = None) -> dict[str, object]:
             raise ValueError(f"MOCKSERVER_{name.upper()}={raw!r} is not a valid {kind}") from None
     if env.get("MOCKSERVER_WEBHOOK_SECRET"):
         out["webhook_secret"] = env["MOCKSERVER_WEBHOOK_SECRET"]
+    strict = env.get("MOCKSERVER_STRICT")
+    if strict:
+        out["strict"] = parse_bool(strict, "MOCKSERVER_STRICT")
     keys = env.get("MOCKSERVER_API_KEYS") or env.get("MOCKSERVER_API_KEY")
     if keys:
         out["api_keys"] = dict(parse_api_key(s) for s in keys.replace(",", " ").split())

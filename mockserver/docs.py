@@ -1,4 +1,4 @@
-"""Serves the published JSON Schemas under /schemas/ (the contract any client can check against)."""
+"""Serves the published contract: JSON Schemas under /schemas/ and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .catalog import schema_dir
+from .contract import load_schemas
 from .errors import NotFound
+from .http_api import base_url, mock_of
+from .openapi import build_openapi
 
 _SAFE = re.compile(r"^(?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]+\.json$")
 
@@ -22,7 +25,10 @@ def _load(rel: str) -> bytes | None:
         return None
     path = schema_dir() / rel
     if not path.is_file():
-        return None
+        # /schemas/scenario.json also finds scenario.schema.json
+        path = schema_dir() / (rel.removesuffix(".json") + ".schema.json")
+        if not path.is_file():
+            return None
     return path.read_bytes()
 
 
@@ -35,18 +41,48 @@ async def schema(request: Request) -> Response:
     rel = request.path_params["path"]
     body = _load(rel)
     if body is None:
-        raise NotFound(f"Schema not found: {rel}", error=f"No schema '{rel}'; GET /schemas/ lists them")
-    return Response(body, media_type="application/schema+json" if not rel.endswith("index.json") else "application/json")
+        raise NotFound(
+            f"Schema not found: {rel}", error=f"No schema '{rel}'; GET /schemas/ lists them"
+        )
+    return Response(
+        body,
+        media_type="application/schema+json"
+        if not rel.endswith("index.json")
+        else "application/json",
+    )
+
+
+def _listing() -> dict:
+    schemas = load_schemas()
+    entries = []
+    for rel in schema_names():
+        entry: dict = {"name": rel, "url": f"/schemas/{rel}"}
+        name = rel.removesuffix(".json").removesuffix(".schema")
+        if name in schemas.names():
+            doc = schemas.get(name)
+            entry["id"] = doc.get("$id")
+            entry["title"] = doc.get("title")
+        entries.append(entry)
+    return {"schemas": entries, "openapi": "/openapi.json"}
 
 
 async def schema_index(request: Request) -> Response:
-    names = schema_names()
-    body = {"schemas": [{"name": n, "url": f"/schemas/{n}"} for n in names]}
-    return Response(json.dumps(body), media_type="application/json")
+    return Response(json.dumps(_listing()), media_type="application/json")
+
+
+async def openapi(request: Request) -> Response:
+    state = request.app.state
+    doc = getattr(state, "openapi_doc", None)
+    if doc is None:
+        # Built once per app: the catalog and schemas do not change while it runs.
+        doc = state.openapi_doc = build_openapi(mock_of(request).catalog, load_schemas())
+    served = {**doc, "servers": [{"url": base_url(request), "description": "this mock"}]}
+    return Response(json.dumps(served), media_type="application/json")
 
 
 def routes() -> list[Route]:
     return [
+        Route("/openapi.json", openapi, methods=["GET"]),
         Route("/schemas/", schema_index, methods=["GET"]),
         Route("/schemas/{path:path}", schema, methods=["GET"]),
     ]

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import strict
 from .errors import ApiError, BadRequest, PayloadTooLarge
 from .service import MockService
 
@@ -88,7 +89,11 @@ async def generate_task(request: Request) -> Response:
     note(request, model=name)
     key = _authenticate(request, mock)
     mock.model(name)  # an unknown model is a 404 before the body is looked at
+    if mock.settings.strict:
+        strict.check_submit_headers(request)
     body = await read_json(request, mock.settings.max_body_bytes)
+    if mock.settings.strict:
+        strict.check_submit_body(name, body)
     task = mock.submit(key, name, body, request.headers.get("idempotency-key"))
     mock.callbacks.remember_base_url(task, base_url(request))
     note(request, taskId=task.task_id)
@@ -101,6 +106,8 @@ async def status_task(request: Request) -> Response:
     task_id = request.query_params.get("taskId")
     note(request, model=name, taskId=task_id)
     key = _authenticate(request, mock)
+    if mock.settings.strict:
+        strict.check_status_query(request)
     task = mock.find_task(key, name, task_id)
     state, complete_ms = mock.poll(task)
     note(request, state=state)

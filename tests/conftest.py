@@ -2,16 +2,20 @@
 
 The ``api`` fixture runs each test twice: through an in-process transport and
 through a real server on a loopback port 0 (moto's TEST_SERVER_MODE idea).
+Every answer an ``api`` or ``make_api`` client receives is checked against the published
+contract (mockserver.contract): a response that breaks a schema fails the test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from mockserver import contract
 from mockserver.app import create_app
 from mockserver.server import ServerThread
 
@@ -22,11 +26,23 @@ START_MS = 1_767_965_610_000  # a fixed manual-clock start keeps times readable 
 class Api:
     """A client for one mock, with shortcuts for the admin API."""
 
-    def __init__(self, client: httpx.Client, app, mode: str) -> None:
+    def __init__(self, client: httpx.Client, app, mode: str, checked: bool = True) -> None:
         self.client = client
         self.app = app
         self.mode = mode
         self.key = KEY
+        self.checked = 0  # answers checked against the contract
+        self.checking = checked
+        check_contract(client, self)
+
+    @contextlib.contextmanager
+    def unchecked(self):
+        """Answers inside this block are not checked (a test that breaks them on purpose)."""
+        before, self.checking = self.checking, False
+        try:
+            yield self
+        finally:
+            self.checking = before
 
     @property
     def mock(self):
@@ -55,6 +71,34 @@ class Api:
 
     def admin(self, method: str, path: str, **kw) -> httpx.Response:
         return self.client.request(method, f"/__admin{path}", **kw)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "unchecked_responses: do not check this test's answers against the published schemas "
+        "(for tests that break them on purpose, e.g. fault injection)",
+    )
+
+
+def check_contract(client: httpx.Client, owner) -> httpx.Client:
+    """Fail the request (and so the test) when an answer breaks the published contract.
+
+    ``owner.checking`` switches the check; ``owner.checked`` counts checked answers.
+    """
+
+    def on_response(response: httpx.Response) -> None:
+        if not owner.checking:
+            return
+        response.read()
+        problems = contract.check_httpx_response(response, errors_as_200=True)
+        owner.checked += 1
+        if problems:
+            raise AssertionError("the mock's answer breaks the contract:\n" + contract.describe(problems, response))
+
+    hooks = client.event_hooks
+    client.event_hooks = {**hooks, "response": [*hooks.get("response", []), on_response]}
+    return client
 
 
 def _settings(**kw):
@@ -88,19 +132,20 @@ def api(request):
     with client:
         r = client.post("/__admin/reset")
         assert r.status_code == 200, r.text
-        yield Api(client, app, request.param)
+        yield Api(client, app, request.param, checked=not request.node.get_closest_marker("unchecked_responses"))
 
 
 @pytest.fixture
-def make_api():
+def make_api(request):
     """An Api over a fresh in-process app built with these settings (for settings-specific tests)."""
     clients = []
+    checked = not request.node.get_closest_marker("unchecked_responses")
 
     def make(**kw) -> Api:
         app = create_app(**_settings(**kw))
         client = TestClient(app)
         clients.append(client)
-        return Api(client, app, "inprocess")
+        return Api(client, app, "inprocess", checked=checked)
 
     yield make
     for c in clients:

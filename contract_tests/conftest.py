@@ -1,0 +1,263 @@
+"""The contract suite: checks a server (the mock by default, or any URL) against the contract.
+
+    pytest contract_tests                                   # starts the mock itself
+    pytest contract_tests --base-url URL --api-key KEY      # any server
+    pytest contract_tests --base-url URL --api-key KEY --allow-spend   # a real, paid endpoint
+
+Every answer the server gives is checked against the published schemas (mockserver.contract)
+by a response hook, so a test fails on the first answer that breaks them, whatever it was
+testing. Tests that create tasks cost credits on a real endpoint: they carry the
+``spends_credits`` marker and are skipped unless ``--allow-spend`` is given or the server is a
+mockserver (it answers ``GET /__admin/health``; its credits are not real). Tests that need to
+move the clock or force outcomes (``needs_admin``) skip on servers without ``/__admin``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from mockserver import contract
+from mockserver.catalog import load_catalog
+
+TERMINAL = ("success", "failed")
+ORDER = {"pending": 0, "processing": 1, "success": 2, "failed": 2}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("contract", "contract suite (contract_tests/)")
+    group.addoption("--base-url", help="server to check (default: start the mock in this process)")
+    group.addoption("--api-key", help="bearer key for --base-url (default sk_contract_test)")
+    group.addoption(
+        "--allow-spend",
+        action="store_true",
+        help="run tests that create tasks on a server that is not a mockserver (real credits)",
+    )
+    group.addoption("--model", default="nano-banana", help="model the lifecycle tests use")
+    group.addoption("--admin-token", help="token for the server's /__admin, if it has one")
+    group.addoption(
+        "--poll-interval",
+        type=float,
+        default=3.0,
+        help="seconds between status polls on a server whose clock the suite cannot move",
+    )
+    group.addoption(
+        "--max-wait", type=float, default=600.0, help="give up on a task after this many seconds"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "spends_credits: creates tasks; skipped on a paid endpoint unless --allow-spend",
+        "needs_admin: moves the clock or forces outcomes through /__admin; skipped without it",
+        "extension: behaviour mockserver promises beyond the provider's documentation "
+        "(deselect with -m 'not extension' against a real provider)",
+    ):
+        config.addinivalue_line("markers", line)
+
+
+@dataclass
+class Target:
+    """The server under test and what it lets the suite do."""
+
+    url: str
+    key: str
+    model: str
+    admin: bool  # /__admin answers: the suite can move the clock and force outcomes
+    free: bool  # a mockserver: its credits are not real
+    admin_headers: dict = field(default_factory=dict)
+    poll_interval: float = 3.0
+    max_wait: float = 600.0
+    checked: int = 0  # answers checked against the contract
+
+    def example_input(self) -> dict:
+        schema = contract.load_schemas().get(f"models/{self.model}")
+        return json.loads(json.dumps(schema["examples"][0]))
+
+
+def _probe_admin(url: str, headers: dict) -> bool:
+    try:
+        r = httpx.get(f"{url}/__admin/health", headers=headers, timeout=10)
+    except httpx.HTTPError:
+        return False
+    try:
+        return r.status_code == 200 and r.json().get("status") == "ok"
+    except ValueError:
+        return False
+
+
+def _check_key(url: str, key: str) -> None:
+    """Stop at once, with one clear line, when the server refuses the key."""
+    try:
+        r = httpx.get(
+            f"{url}/api/v1/apikeys/current-balance",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        pytest.exit(f"cannot reach {url}: {exc}", returncode=4)
+    if r.status_code == 401:
+        pytest.exit(
+            f"{url} refuses the API key (401): pass a valid one with --api-key", returncode=4
+        )
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config):
+    opt = pytestconfig.getoption
+    model = opt("--model")
+    if load_catalog().get(model) is None:
+        raise pytest.UsageError(f"--model {model!r}: no published schema for that model")
+    token = opt("--admin-token")
+    admin_headers = {"Authorization": f"Bearer {token}"} if token else {}
+    base_url = opt("--base-url")
+    common = {
+        "model": model,
+        "admin_headers": admin_headers,
+        "poll_interval": opt("--poll-interval"),
+        "max_wait": opt("--max-wait"),
+    }
+    if base_url:
+        url = base_url.rstrip("/")
+        admin = _probe_admin(url, admin_headers)
+        key = opt("--api-key") or "sk_contract_test"
+        _check_key(url, key)
+        yield Target(url=url, key=key, admin=admin, free=admin, **common)
+        return
+    # No server named: the mock itself, on a loopback port, with a manual clock.
+    from mockserver.app import create_app
+    from mockserver.server import ServerThread
+
+    with ServerThread(create_app(clock="manual", seed=7)) as server:
+        yield Target(
+            url=server.url,
+            key=opt("--api-key") or "sk_contract_test",
+            admin=True,
+            free=True,
+            **common,
+        )
+    if server.error is not None:
+        raise server.error
+
+
+@pytest.fixture(autouse=True)
+def _gates(request: pytest.FixtureRequest, target: Target) -> None:
+    if request.node.get_closest_marker("spends_credits"):
+        if not (target.free or request.config.getoption("--allow-spend")):
+            pytest.skip("creates tasks, which costs credits on this server: pass --allow-spend")
+    if request.node.get_closest_marker("needs_admin") and not target.admin:
+        pytest.skip(
+            f"needs {target.url}/__admin (clock control), which this server does not answer"
+        )
+
+
+@pytest.fixture(scope="session")
+def client(target: Target):
+    """An httpx client with the key; every answer it receives must keep the contract."""
+
+    def check(response: httpx.Response) -> None:
+        if response.request.url.path.startswith("/__admin"):
+            return
+        response.read()
+        target.checked += 1
+        problems = contract.check_httpx_response(response)
+        if problems:
+            raise AssertionError(
+                "answer breaks the contract:\n" + contract.describe(problems, response)
+            )
+
+    headers = {"Authorization": f"Bearer {target.key}"}
+    with httpx.Client(
+        base_url=target.url, headers=headers, timeout=30, event_hooks={"response": [check]}
+    ) as c:
+        yield c
+
+
+class Driver:
+    """Submits tasks and follows them to the end: by the admin clock if it can, else by polling."""
+
+    def __init__(self, target: Target, client: httpx.Client) -> None:
+        self.target = target
+        self.client = client
+
+    @property
+    def model(self) -> str:
+        return self.target.model
+
+    def submit(self, body: dict | None = None, model: str | None = None, **kw) -> httpx.Response:
+        body = body if body is not None else {"input": self.target.example_input()}
+        return self.client.post(f"/api/v1/generateTask/{model or self.model}", json=body, **kw)
+
+    def submit_ok(self, body: dict | None = None, **kw) -> str:
+        r = self.submit(body, **kw)
+        assert r.status_code == 200, r.text
+        return r.json()["data"]["taskId"]
+
+    def status(
+        self, task_id: str, model: str | None = None, headers: dict | None = None
+    ) -> httpx.Response:
+        return self.client.get(
+            f"/api/v1/statusTask/{model or self.model}", params={"taskId": task_id}, headers=headers
+        )
+
+    def data(self, task_id: str, headers: dict | None = None) -> dict:
+        r = self.status(task_id, headers=headers)
+        assert r.status_code == 200, r.text
+        return r.json()["data"]
+
+    def admin(self, method: str, path: str, **kw) -> httpx.Response:
+        r = httpx.request(
+            method,
+            f"{self.target.url}/__admin{path}",
+            headers=self.target.admin_headers,
+            timeout=30,
+            **kw,
+        )
+        assert r.status_code == 200, r.text
+        return r
+
+    def advance(self) -> None:
+        """The server's clock to its next task event (admin only)."""
+        self.admin("POST", "/clock/advance", json={"to": "next"})
+
+    def follow(self, task_id: str) -> list[dict]:
+        """Every status seen until the task ends (the last one is terminal)."""
+        seen = [self.data(task_id)]
+        deadline = time.monotonic() + self.target.max_wait
+        while seen[-1]["state"] not in TERMINAL:
+            if self.target.admin:
+                if len(seen) > 200:
+                    raise AssertionError(f"task {task_id} did not end after 200 polls: {seen[-3:]}")
+                self.advance()
+            else:
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"task {task_id} did not end within {self.target.max_wait} s"
+                    )
+                time.sleep(self.target.poll_interval)  # a real server: only real time moves it
+            seen.append(self.data(task_id))
+        return seen
+
+    def balance(self, headers: dict | None = None) -> float:
+        r = self.client.get("/api/v1/apikeys/current-balance", headers=headers)
+        assert r.status_code == 200, r.text
+        return r.json()["data"]["balance"]
+
+
+@pytest.fixture
+def driver(target: Target, client: httpx.Client) -> Driver:
+    return Driver(target, client)
+
+
+def error_of(response: httpx.Response, status: int) -> dict:
+    """The error envelope of an answer that must have this status (the hook checked its schema)."""
+    assert response.status_code == status, (
+        f"expected {status}, got {response.status_code}: {response.text}"
+    )
+    body = response.json()
+    assert body["code"] == status
+    return body

@@ -1,0 +1,173 @@
+"""`mockserver validate`: exit 0 valid, 1 invalid (each problem with its JSON path), 2 unusable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mockserver import contract
+from mockserver.cli import main
+
+from .conftest import data_of
+
+SUCCESS = {
+    "code": 200,
+    "message": "success",
+    "data": {"taskId": "task_1", "state": "processing", "createTime": 1767965610929},
+}
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["validate", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_valid_document_exits_0(tmp_path, capsys):
+    path = tmp_path / "status.json"
+    path.write_text(json.dumps(SUCCESS))
+    assert run(capsys, "--schema", "status-response", str(path)) == (
+        0,
+        f"{path}: valid (status-response)\n",
+        "",
+    )
+
+
+def test_invalid_document_exits_1_listing_each_problem_with_its_path(tmp_path, capsys):
+    doc = {**SUCCESS, "data": {**SUCCESS["data"], "state": "success", "costTime": "4"}}
+    path = tmp_path / "status.json"
+    path.write_text(json.dumps(doc))
+    code, out, err = run(capsys, "--schema", "status-response.json", str(path))
+    assert code == 1 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == f"{path}: 3 problems (status-response)"
+    rule = "[status-response.json#/$defs/success"
+    assert lines[1:] == [
+        f"  $.data.completeTime: missing required field  {rule}/required]",
+        f"  $.data.costTime: '4' is not of type 'integer'  {rule}/properties/costTime/type]",
+        f"  $.data.resultJson: missing required field  {rule}/required]",
+    ]
+
+
+def test_a_model_input_and_a_composed_request(tmp_path, capsys):
+    path = tmp_path / "body.json"
+    path.write_text(
+        json.dumps({"input": {"mode": "gpt-image-1", "prompt": "x", "aspect_ratio": "16:9"}})
+    )
+    code, out, _ = run(capsys, "--schema", "generate-request", "--model", "gpt-image-1", str(path))
+    assert code == 1 and "$.input.aspect_ratio: '16:9' is not one of ['1:1', '2:3', '3:2']" in out
+    assert run(capsys, "--schema", "generate-request", str(path))[0] == 0
+    path.write_text(json.dumps({"mode": "gpt-image-1", "prompt": "x"}))
+    assert run(capsys, "--schema", "models/gpt-image-1", str(path))[0] == 0
+
+
+def test_a_recorded_response_from_the_mock(api, tmp_path, capsys):
+    tid = api.submit_ok()
+    api.advance(to="idle")
+    r = api.status("nano-banana", tid)
+    assert data_of(r)["state"] == "success"
+    path = tmp_path / "recorded.json"
+    path.write_bytes(r.content)
+    assert run(capsys, "--schema", "status-response", str(path))[0] == 0
+    assert run(capsys, "--schema", "generate-response", str(path))[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--schema", "status-respons", "X"],
+            "no schema named 'status-respons'; did you mean status-response?",
+        ),
+        (
+            ["--schema", "error", "/no/such/file.json"],
+            "cannot read /no/such/file.json: No such file or directory",
+        ),
+        (["--schema", "error", "NOTJSON"], "bad.json is not JSON: Expecting property name"),
+        (
+            ["--schema", "error", "--model", "nano-banana", "X"],
+            "--model applies to generate-request only",
+        ),
+        (["--schema", "generate-request", "--model", "nope", "X"], "no model named 'nope'"),
+    ],
+)
+def test_unusable_input_exits_2(tmp_path, capsys, argv, message):
+    doc = tmp_path / "doc.json"
+    doc.write_text("{}")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    argv = [str(doc) if a == "X" else str(bad) if a == "NOTJSON" else a for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("mockserver validate: error: ") and message in err
+
+
+def test_yaml_files_are_read_as_yaml(tmp_path, capsys):
+    path = tmp_path / "error.yaml"
+    path.write_text("code: 404\nmessage: Not found\ndata: null\n")
+    assert run(capsys, "--schema", "error", str(path))[0] == 0
+    path.write_text("code: [\n")
+    code, _, err = run(capsys, "--schema", "error", str(path))
+    assert code == 2 and "neither JSON nor YAML" in err
+
+
+def test_a_scenario_schema_reads_yaml_from_stdin_too(tmp_path, monkeypatch, capsys):
+    # Whatever scenario schema is published is found by name; here a stand-in one.
+    (tmp_path / "scenario.schema.json").write_text(
+        json.dumps(
+            {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$id": "https://mockserver.local/schemas/scenario.schema.json",
+                "type": "object",
+                "properties": {"seed": {"type": "integer"}},
+            }
+        )
+    )
+    monkeypatch.setattr(contract, "load_schemas", lambda root=None: contract.Schemas(tmp_path))
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("name: x\nseed: seven\n"))
+    code, out, _ = run(capsys, "--schema", "scenario", "-")
+    assert (
+        code == 1
+        and "stdin: 1 problem (scenario)" in out
+        and "$.seed: 'seven' is not of type 'integer'" in out
+    )
+
+
+def test_the_real_command_reads_stdin():
+    proc = subprocess.run(
+        [sys.executable, "-m", "mockserver", "validate", "--schema", "error", "-"],
+        input='{"code": 429, "message": "Slow down", "data": null}',
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "stdin: 1 problem (error)",
+        "  $.retryAfter: missing required field  [error.json#/then/required]",
+    ]
+
+
+def test_the_readme_example_prints_what_the_readme_says(tmp_path):
+    import pathlib
+    import re
+
+    from mockserver.app import create_app
+    from mockserver.server import ServerThread
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    after = (root / "README.md").read_text().split("<!-- validate -->", 1)[1]
+    script = re.search(r"```sh\n(.*?)```", after, flags=re.S).group(1)
+    expected = re.search(r"```text\n(.*?)```", after, flags=re.S).group(1)
+    # `mockserver` as the installed command would be, from this checkout.
+    shim = f'mockserver() {{ PYTHONPATH={root} {sys.executable} -m mockserver "$@"; }}\n'
+    with ServerThread(create_app()) as server:
+        script = shim + script.replace("http://127.0.0.1:8000", server.url)
+        out = subprocess.run(
+            ["bash", "-eu", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == expected
