@@ -31,6 +31,7 @@ from mockserver.callbacks import (
 from mockserver.cli import build_parser, main, settings_from_args
 from mockserver.clock import ManualClock, RealClock
 from mockserver.config import Settings
+from mockserver.contract import validate
 from mockserver.server import ServerThread
 
 from .conftest import KEY, data_of, example_input
@@ -62,6 +63,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
+        self.problems: list[str] = []
         self.script: dict[str, list[int | str]] = {}
         self.release = threading.Event()
         self._cond = threading.Condition()
@@ -75,6 +77,7 @@ class Receiver:
         self.release.set()  # let a hung request of an earlier test finish
         with self._cond:
             self.requests = []
+            self.problems = []
             self.script = {path: list(answers) for path, answers in script.items()}
             self.release = threading.Event()
 
@@ -84,6 +87,12 @@ class Receiver:
         with self._cond:
             seen = sum(1 for r in self.requests if r.path == path)
             self.requests.append(Received(path, dict(request.headers), body))
+            # Every body the mock sends must follow the published callback schema.
+            try:
+                problems = validate("callback", json.loads(body))
+            except ValueError as exc:
+                problems = [f"not JSON: {exc}"]
+            self.problems.extend(f"{path}: {p}" for p in problems)
             answers = self.script.get(path, [])
             answer = answers[seen] if seen < len(answers) else 200
             release = self.release
@@ -119,6 +128,7 @@ def receiver(receiver_server):
     receiver_server.reset()
     yield receiver_server
     receiver_server.release.set()
+    assert receiver_server.problems == [], "callback bodies broke schemas/callback.json"
 
 
 @pytest.fixture(scope="session")
