@@ -146,7 +146,15 @@ def test_callbacks_carry_the_callback_schema(doc):
     assert cb["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Callback"
     }
-    assert doc["components"]["schemas"]["Callback"]["$ref"] == "#/components/schemas/StatusResponse"
+    schemas = doc["components"]["schemas"]
+    assert schemas["Callback"]["properties"]["data"] == {"$ref": "#/components/schemas/CallbackData"}
+    # a callback is a status envelope, or one of suno's staged callbacks
+    assert schemas["CallbackData"]["oneOf"] == [
+        {"$ref": "#/components/schemas/StatusResponseRunning"},
+        {"$ref": "#/components/schemas/StatusResponseSuccess"},
+        {"$ref": "#/components/schemas/StatusResponseFailed"},
+        {"$ref": "#/components/schemas/CallbackStaged"},
+    ]
 
 
 def test_bundler_refuses_refs_it_cannot_bundle(tmp_path):
