@@ -13,6 +13,7 @@ from . import __version__
 from . import tasks as t
 from .errors import BadRequest, NotFound, Unauthorized
 from .http_api import json_response, mock_of, read_json
+from .scenario import ScenarioError, find, parse_text
 from .service import MockService
 
 PREFIX = "/__admin"
@@ -223,6 +224,57 @@ async def journal(request: Request, mock: MockService) -> Response:
     )
 
 
+@_admin
+async def get_scenario(request: Request, mock: MockService) -> Response:
+    return json_response(mock, mock.scenario_document())
+
+
+@_admin
+async def put_scenario(request: Request, mock: MockService) -> Response:
+    """Replace the scenario (JSON or YAML body, or ?name= from the library) and reset everything."""
+    name = request.query_params.get("name")
+    if name is not None:
+        entry = find(name)
+        if entry is None:
+            raise NotFound(f"Scenario not found: {name}", error=f"No scenario named {name!r} in the library")
+        source: object = entry.path
+    else:
+        raw = await request.body()
+        if len(raw) > mock.settings.max_body_bytes:
+            raise BadRequest("Invalid scenario", error="Scenario too large")
+        yaml_body = "yaml" in request.headers.get("content-type", "")
+        try:
+            source = parse_text(raw.decode("utf-8", "replace"), json_only=not yaml_body) if raw.strip() else {}
+        except ScenarioError as exc:
+            raise BadRequest("Invalid scenario", error=str(exc)) from None
+        if source is None:
+            source = {}
+    try:
+        mock.load_scenario(source)
+    except ScenarioError as exc:
+        raise BadRequest("Invalid scenario", error=str(exc)) from None
+    return json_response(mock, mock.scenario_document())
+
+
+@_admin
+async def list_rules(request: Request, mock: MockService) -> Response:
+    return json_response(mock, {"rules": mock.rules.describe()})
+
+
+@_admin
+async def add_rule(request: Request, mock: MockService) -> Response:
+    """Append one rule to the running scenario; it lasts until the next reset."""
+    raw = await request.body()
+    if len(raw) > mock.settings.max_body_bytes:
+        raise BadRequest("Invalid rule", error="Rule too large")
+    try:
+        rule = parse_text(raw.decode("utf-8", "replace"), json_only=True)
+        index = mock.add_rule(rule)
+    except ScenarioError as exc:
+        raise BadRequest("Invalid rule", error=str(exc)) from None
+    return json_response(mock, {"index": index, "rule": mock.rules.describe()[index]["rule"]})
+
+
 ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET", PREFIX + "/health"),
     ("POST", PREFIX + "/reset"),
@@ -236,6 +288,10 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET", PREFIX + "/accounts/{key}"),
     ("PUT", PREFIX + "/accounts/{key}"),
     ("GET", PREFIX + "/journal"),
+    ("GET", PREFIX + "/scenario"),
+    ("PUT", PREFIX + "/scenario"),
+    ("GET", PREFIX + "/rules"),
+    ("POST", PREFIX + "/rules"),
 )
 
 
@@ -253,4 +309,8 @@ def routes() -> list[Route]:
         Route(p + "/accounts", list_accounts, methods=["GET"]),
         Route(p + "/accounts/{key}", account, methods=["GET", "PUT"]),
         Route(p + "/journal", journal, methods=["GET"]),
+        Route(p + "/scenario", get_scenario, methods=["GET"]),
+        Route(p + "/scenario", put_scenario, methods=["PUT"]),
+        Route(p + "/rules", list_rules, methods=["GET"]),
+        Route(p + "/rules", add_rule, methods=["POST"]),
     ]

@@ -22,6 +22,8 @@ class Entry:
     error: str | None = None
     idempotencyKey: str | None = None
     retryAfter: float | None = None
+    rule: int | None = None  # the scenario rule that acted on this request
+    fault: str | None = None  # the network fault it got (status 0: no response at all)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -56,6 +56,8 @@ class JournalMiddleware:
             error=note.get("error"),
             idempotencyKey=idem,
             retryAfter=retry_after,
+            rule=note.get("rule"),
+            fault=note.get("fault"),
         )
 
 
