@@ -12,7 +12,7 @@ from starlette.routing import Route
 from . import __version__
 from . import tasks as t
 from .errors import BadRequest, NotFound, Unauthorized
-from .http_api import json_response, mock_of, read_json
+from .http_api import json_response, mock_of
 from .scenario import ScenarioError, find, parse_text
 from .service import MockService
 

@@ -105,7 +105,9 @@ class FaultMiddleware:
             raise raised[0]
 
 
-async def deliver(scope: dict, receive: Any, send: Any, how: Plan, held: list[dict]) -> BaseException | None:
+async def deliver(
+    scope: dict, receive: Any, send: Any, how: Plan, held: list[dict]
+) -> BaseException | None:
     """Send the held response as planned; an in-process fault returns the error to raise."""
     start = held[0]
     body = b"".join(m.get("body", b"") for m in held[1:])
@@ -131,7 +133,13 @@ async def deliver(scope: dict, receive: Any, send: Any, how: Plan, held: list[di
                 await anyio.sleep(fault.interval_ms / 1000)
             if cycle is not None and cycle.disconnected:
                 return None  # the client gave up; nothing more to dribble
-            await send({"type": "http.response.body", "body": body[offset : offset + step], "more_body": True})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": body[offset : offset + step],
+                    "more_body": True,
+                }
+            )
         await send({"type": "http.response.body", "body": b""})
         return None
     half = len(body) // 2
@@ -189,7 +197,8 @@ def inprocess_error(kind: str, sent: int, total: int) -> BaseException:
         return httpx.ReadError("[Errno 104] Connection reset by peer")
     if kind == "truncated_body":
         return httpx.RemoteProtocolError(
-            f"peer closed connection without sending complete message body (received {sent} bytes, expected {total})"
+            "peer closed connection without sending complete message body "
+            f"(received {sent} bytes, expected {total})"
         )
     if kind == "hang":
         # No socket, so no client timeout can fire: answer at once with what it would raise.

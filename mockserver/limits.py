@@ -25,7 +25,7 @@ WINDOW_MS = 60_000
 
 
 def end_time(task: Task) -> int | None:
-    """When the task becomes terminal, if that is known yet (poll-driven tasks: after the last poll)."""
+    """When the task becomes terminal, if known yet (poll-driven: once its last poll came)."""
     ends = []
     if task.forced_ms is not None:
         ends.append(task.forced_ms)
@@ -89,7 +89,7 @@ class Limits:
         return len(entry.ends)
 
     def slot_wait(self, key: str, now: int) -> int | None:
-        """None when the key may start a task; else the ms until one of its tasks ends (-1: unknown)."""
+        """None if the key may start a task; else ms until one of its tasks ends (-1: unknown)."""
         entry = self._tasks.get(key)
         if entry is None:
             return None

@@ -36,7 +36,13 @@ __all__ = [
     "unit",
 ]
 
-GENERATE, STATUS, BALANCE, FILES, CALLBACK = "generateTask", "statusTask", "balance", "files", "callback"
+GENERATE, STATUS, BALANCE, FILES, CALLBACK = (
+    "generateTask",
+    "statusTask",
+    "balance",
+    "files",
+    "callback",
+)
 ENDPOINTS: tuple[str, ...] = (GENERATE, STATUS, BALANCE, FILES, CALLBACK)
 HTTP_ENDPOINTS = frozenset((GENERATE, STATUS, BALANCE, FILES))
 # Endpoints whose requests concern a task (so model, prompt, provider... are known).
@@ -132,7 +138,13 @@ class Timing:
             return self
         lo, hi = self.processing_ms
         value = min(hi, lo + int(u * (hi - lo + 1)))
-        return Timing(self.pending_ms, (value, value), self.progression, self.pending_polls, self.processing_polls)
+        return Timing(
+            self.pending_ms,
+            (value, value),
+            self.progression,
+            self.pending_polls,
+            self.processing_polls,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +298,10 @@ class RuleSet:
                 continue
             if rule.times is not None and self.acts[i] >= rule.times:
                 continue
-            if rule.probability is not None and unit(self.seed, i, count, "probability") >= rule.probability:
+            if (
+                rule.probability is not None
+                and unit(self.seed, i, count, "probability") >= rule.probability
+            ):
                 continue
             self.acts[i] += 1
             return rule.decision(self.seed, count)

@@ -118,7 +118,9 @@ def read_source(source: str | os.PathLike) -> object:
     """The document named by ``source``: a file if it is one, else a library scenario."""
     text = os.fspath(source)
     path = Path(text)
-    looks_like_path = isinstance(source, os.PathLike) or "/" in text or os.sep in text or path.suffix in SUFFIXES
+    looks_like_path = (
+        isinstance(source, os.PathLike) or "/" in text or os.sep in text or path.suffix in SUFFIXES
+    )
     if path.is_file():
         return read_file(path)
     if looks_like_path:
@@ -126,7 +128,9 @@ def read_source(source: str | os.PathLike) -> object:
     entry = find(text)
     if entry is None:
         names = ", ".join(e.name for e in library())
-        raise ScenarioError("", f"no scenario named {text!r}: not a file, and the library has {names}", text)
+        raise ScenarioError(
+            "", f"no scenario named {text!r}: not a file, and the library has {names}", text
+        )
     return read_file(entry.path)
 
 
@@ -298,7 +302,9 @@ def _check_json(value: object, path: list) -> None:
         if not math.isfinite(value):
             raise ScenarioError(_path(path), f"{value} is not a JSON number")
     elif value is not None and not isinstance(value, str | int | bool):
-        raise ScenarioError(_path(path), f"expected a JSON value, got {type(value).__name__} {value!s}")
+        raise ScenarioError(
+            _path(path), f"expected a JSON value, got {type(value).__name__} {value!s}"
+        )
 
 
 def _validate(validator: Draft202012Validator, doc: object, prefix: list) -> None:
@@ -329,7 +335,7 @@ def _deepest(error: ValidationError) -> ValidationError:
 
 
 def _wrong_type(error: ValidationError) -> bool:
-    """The branch failed only because the value is not of its type (an enum of strings vs an object)."""
+    """The branch failed only because the value is not of its type (say an object vs an enum)."""
     if error.validator == "type":
         return True
     return error.validator in ("enum", "const") and isinstance(error.instance, dict | list)
@@ -354,10 +360,13 @@ def _reason(error: ValidationError) -> str:
     if kind == "enum":
         return f"{_show(value)} is not one of {', '.join(map(str, limit))}"
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[
+            kind
+        ]
         return f"must be {op} {limit}, got {_show(value)}"
     if kind in ("minItems", "maxItems"):
-        return f"expected {'at least' if kind == 'minItems' else 'at most'} {limit} items, got {len(value)}"
+        bound = "at least" if kind == "minItems" else "at most"
+        return f"expected {bound} {limit} items, got {len(value)}"
     if kind == "minLength":
         return "must not be empty" if limit == 1 else f"must be at least {limit} characters"
     if kind == "maxLength":
@@ -383,7 +392,13 @@ def _show(value: object) -> str:
 def _json_type(value: object) -> str:
     if value is None:
         return "null"
-    for py, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array")):
+    for py, name in (
+        (bool, "boolean"),
+        (int, "integer"),
+        (float, "number"),
+        (str, "string"),
+        (list, "array"),
+    ):
         if isinstance(value, py):
             return name
     return "object"
@@ -421,13 +436,17 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
             wrong = sorted(endpoints - r.ACTION_ENDPOINTS[action], key=r.ENDPOINTS.index)
             if wrong:
                 allowed = ", ".join(e for e in r.ENDPOINTS if e in r.ACTION_ENDPOINTS[action])
-                raise ScenarioError(f"{where}/{action}", f"{action} cannot act on {wrong[0]} (only on {allowed})")
+                raise ScenarioError(
+                    f"{where}/{action}", f"{action} cannot act on {wrong[0]} (only on {allowed})"
+                )
     else:
         endpoints = frozenset(r.HTTP_ENDPOINTS | {r.CALLBACK})
         for action in actions:
             endpoints &= r.ACTION_DEFAULT_ENDPOINTS[action]
         if not endpoints:
-            raise ScenarioError(where, f"no endpoint can take all of {', '.join(actions)}: split the rule")
+            raise ScenarioError(
+                where, f"no endpoint can take all of {', '.join(actions)}: split the rule"
+            )
     for condition, allowed in r.CONDITION_ENDPOINTS.items():
         if condition in when:
             if not endpoints & allowed:
@@ -438,7 +457,9 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
             endpoints &= allowed
     model = when.get("model")
     if model is not None and not any(fnmatchcase(m, model) for m in models):
-        raise ScenarioError(f"{where}/when/model", f"no model matches {model!r}{_suggest(model, models)}")
+        raise ScenarioError(
+            f"{where}/when/model", f"no model matches {model!r}{_suggest(model, models)}"
+        )
     headers = []
     for name, pattern in when.get("header", {}).items():
         headers.append((name.lower(), _regex(pattern, f"{where}/when/header/{name}")))
@@ -453,14 +474,18 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
         provider=when.get("provider"),
         request_type=when.get("request_type"),
         headers=tuple(headers),
-        task_states=frozenset([states] if isinstance(states, str) else states) if states is not None else None,
+        task_states=frozenset([states] if isinstance(states, str) else states)
+        if states is not None
+        else None,
         attempt=when.get("attempt"),
         nth=when.get("nth"),
         after=when.get("after"),
         probability=when.get("probability"),
         times=doc.get("times"),
         respond=_respond(doc["respond"]) if "respond" in doc else None,
-        fail=r.Fail(doc["fail"]["code"], doc["fail"].get("message"), doc["fail"].get("at", "processing"))
+        fail=r.Fail(
+            doc["fail"]["code"], doc["fail"].get("message"), doc["fail"].get("at", "processing")
+        )
         if "fail" in doc
         else None,
         timing=_timing(doc["timing"], f"{where}/timing") if "timing" in doc else None,
