@@ -203,7 +203,7 @@ class Rule:
     index: int
     doc: Mapping[str, Any]
     endpoints: frozenset[str]
-    model: str | None = None
+    models: tuple[str, ...] | None = None  # globs
     key: str | None = None
     prompt: re.Pattern[str] | None = None
     provider: str | None = None
@@ -226,7 +226,9 @@ class Rule:
         """Whether the conditions hold (the gates nth/after/times/probability aside)."""
         if f.endpoint not in self.endpoints:
             return False
-        if self.model is not None and (f.model is None or not fnmatchcase(f.model, self.model)):
+        if self.models is not None and (
+            f.model is None or not any(fnmatchcase(f.model, glob) for glob in self.models)
+        ):
             return False
         if self.key is not None and f.key != self.key:
             return False

@@ -455,11 +455,13 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
                     f"{condition} never holds on {_names(endpoints)} requests",
                 )
             endpoints &= allowed
-    model = when.get("model")
-    if model is not None and not any(fnmatchcase(m, model) for m in models):
-        raise ScenarioError(
-            f"{where}/when/model", f"no model matches {model!r}{_suggest(model, models)}"
-        )
+    globs = when.get("model")
+    if globs is not None:
+        globs = (globs,) if isinstance(globs, str) else tuple(globs)
+        for i, glob in enumerate(globs):
+            if not any(fnmatchcase(m, glob) for m in models):
+                at = f"{where}/when/model" + ("" if isinstance(when["model"], str) else f"/{i}")
+                raise ScenarioError(at, f"no model matches {glob!r}{_suggest(glob, models)}")
     headers = []
     for name, pattern in when.get("header", {}).items():
         headers.append((name.lower(), _regex(pattern, f"{where}/when/header/{name}")))
@@ -468,7 +470,7 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
         index=index,
         doc=doc,
         endpoints=endpoints,
-        model=model,
+        models=globs,
         key=when.get("key"),
         prompt=_regex(when["prompt"], f"{where}/when/prompt") if "prompt" in when else None,
         provider=when.get("provider"),

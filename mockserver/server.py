@@ -33,7 +33,10 @@ def url_of(sock: socket.socket) -> str:
 
 
 def make_server(app, log_level: str = "warning", access_log: bool = False) -> uvicorn.Server:
-    config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="off")
+    # A scenario's `hang` fault holds connections open; on shutdown, wait for them only briefly.
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=access_log, lifespan="off", timeout_graceful_shutdown=3
+    )
     return uvicorn.Server(config)
 
 
