@@ -32,11 +32,11 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
-def make_server(app, log_level: str = "warning", access_log: bool = False) -> uvicorn.Server:
+def make_server(app, log_level: str = "warning", access_log: bool = False, **options) -> uvicorn.Server:
+    """A uvicorn server for ``app``; ``options`` are more uvicorn.Config arguments (http="h11"...)."""
     # A scenario's `hang` fault holds connections open; on shutdown, wait for them only briefly.
-    config = uvicorn.Config(
-        app, log_level=log_level, access_log=access_log, lifespan="off", timeout_graceful_shutdown=3
-    )
+    options.setdefault("timeout_graceful_shutdown", 3)
+    config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="off", **options)
     return uvicorn.Server(config)
 
 
@@ -48,11 +48,11 @@ class ServerThread:
     kills the server thread is kept in ``error``.
     """
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, **options) -> None:
         self.app = app
         self.sock = bind_socket(host, port)
         self.url = url_of(self.sock)
-        self.server = make_server(app)
+        self.server = make_server(app, **options)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="mockserver", daemon=True)
 
