@@ -32,11 +32,15 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
-def make_server(app, log_level: str = "warning", access_log: bool = False, **options) -> uvicorn.Server:
-    """A uvicorn server for ``app``; ``options`` are more uvicorn.Config arguments (http="h11"...)."""
+def make_server(
+    app, log_level: str = "warning", access_log: bool = False, **options
+) -> uvicorn.Server:
+    """A uvicorn server for ``app``; ``options`` are more uvicorn.Config arguments (http=...)."""
     # A scenario's `hang` fault holds connections open; on shutdown, wait for them only briefly.
     options.setdefault("timeout_graceful_shutdown", 3)
-    config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="off", **options)
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=access_log, lifespan="off", **options
+    )
     return uvicorn.Server(config)
 
 
