@@ -122,7 +122,7 @@ def check(kind: str, outcome, healthy: httpx.Response | dict) -> None:
 def test_each_fault_through_a_live_server(client, kind):
     tid = fault_on_first_poll(client, SLOW if kind == "slow_body" else kind)
     try:
-        outcome = poll(client, tid, timeout=0.5 if kind == "hang" else 10)
+        outcome = poll(client, tid, timeout=0.2 if kind == "hang" else 10)
     except httpx.HTTPError as exc:
         outcome = exc
     healthy = poll(client, tid)  # the server carries on; the faulted poll counted
@@ -202,50 +202,3 @@ def test_fault_and_delay_on_an_injected_answer(client):
     resp = client.get("/api/v1/apikeys/current-balance", headers=AUTH)
     assert resp.status_code == 503
     assert '{"code":503,"message":"Service Unavailable","data":null}'.startswith(resp.text)
-
-
-def test_network_chaos_library_scenario_faults_are_seen_by_a_real_client(live_server):
-    """The library's network-chaos: enough polls to meet every fault it names, deterministically."""
-    with httpx.Client(base_url=live_server.url, timeout=10) as client:
-        network_chaos(client)
-
-
-def network_chaos(client) -> None:
-    resp = client.put("/__admin/scenario", params={"name": "network-chaos"})
-    assert resp.status_code == 200, resp.text
-    # Submits may be reset (5%): use an Idempotency-Key and retry, as a careful client does.
-    for _ in range(5):
-        try:
-            r = client.post(
-                "/api/v1/generateTask/nano-banana",
-                json={"input": example_input("nano-banana")},
-                headers={**AUTH, "Idempotency-Key": "one"},
-            )
-            break
-        except httpx.ReadError:
-            continue
-    tid = r.json()["data"]["taskId"]
-    seen = set()
-    for _ in range(160):
-        try:
-            resp = poll(client, tid, timeout=5)
-            resp.json()
-            seen.add("ok")
-        except httpx.RemoteProtocolError as exc:
-            seen.add("truncated_body" if "complete message body" in str(exc) else "empty_response")
-        except httpx.ReadError:
-            seen.add("connection_reset")
-        except json.JSONDecodeError:
-            seen.add("malformed_json")
-    faults = {e["fault"] for e in client.get("/__admin/journal").json()["entries"] if e["fault"]}
-    assert {
-        "empty_response",
-        "connection_reset",
-        "malformed_json",
-        "truncated_body",
-        "slow_body",
-    } <= faults
-    assert {"ok", "empty_response", "connection_reset", "malformed_json", "truncated_body"} <= seen
-    assert (
-        len(client.get("/__admin/tasks").json()["tasks"]) == 1
-    )  # the idempotency key kept it to one
