@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,7 +14,7 @@ from . import __version__
 from . import tasks as t
 from .errors import BadRequest, NotFound, Unauthorized
 from .http_api import json_response, mock_of
-from .scenario import ScenarioError, find, parse_text
+from .scenario import Scenario, ScenarioError, find, parse, parse_text
 from .service import MockService
 
 PREFIX = "/__admin"
@@ -244,16 +245,20 @@ async def put_scenario(request: Request, mock: MockService) -> Response:
             raise BadRequest("Invalid scenario", error="Scenario too large")
         yaml_body = "yaml" in request.headers.get("content-type", "")
         try:
-            source = parse_text(raw.decode("utf-8", "replace"), json_only=not yaml_body) if raw.strip() else {}
+            # Parsing a large document takes a while: not on the event loop, which serves the API.
+            source = await run_in_threadpool(_read_scenario, raw, yaml_body, mock.catalog.names())
         except ScenarioError as exc:
             raise BadRequest("Invalid scenario", error=str(exc)) from None
-        if source is None:
-            source = {}
     try:
         mock.load_scenario(source)
     except ScenarioError as exc:
         raise BadRequest("Invalid scenario", error=str(exc)) from None
     return json_response(mock, mock.scenario_document())
+
+
+def _read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
+    doc = parse_text(raw.decode("utf-8", "replace"), json_only=not yaml_body) if raw.strip() else {}
+    return parse({} if doc is None else doc, models)
 
 
 @_admin

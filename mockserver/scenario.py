@@ -48,8 +48,11 @@ CALLBACK_DEFAULTS: dict[str, Any] = {
     "secret": None,
 }
 SUFFIXES = (".yaml", ".yml", ".json")
-# libyaml's safe loader when PyYAML has it (several times faster), else the pure-Python one.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_NODES = 100_000  # values in one document
+MAX_DEPTH = 64
+# Not libyaml's CSafeLoader, though faster: on a deeply nested flow collection ("[[[[...")
+# it overflows the C stack and kills the process; the Python loader raises RecursionError.
+_YAML_LOADER = yaml.SafeLoader
 
 
 class ScenarioError(ValueError):
@@ -152,13 +155,35 @@ def parse_text(text: str, json_only: bool = False, source: str | None = None) ->
             return json.loads(text)
         except ValueError as exc:
             raise ScenarioError("", f"invalid JSON: {exc}", source) from None
+        except RecursionError:
+            raise ScenarioError("", "invalid JSON: nested too deeply", source) from None
+    if _flow_depth(text) > MAX_DEPTH:
+        # Checked first: PyYAML's scanner is quadratic in the nesting of [ and {.
+        raise ScenarioError("", "invalid YAML: nested too deeply", source)
     try:
         return yaml.load(text, Loader=_YAML_LOADER)
+    except RecursionError:
+        raise ScenarioError("", "invalid YAML: nested too deeply", source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError("", f"invalid YAML{where}: {problem}", source) from None
+
+
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of [ and { (brackets inside strings count too: an upper bound)."""
+    depth = deepest = 0
+    for ch in _NOT_BRACKETS.sub("", text):
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif depth:
+            depth -= 1
+    return deepest
 
 
 # ------------------------------------------------------------------------ library
@@ -290,16 +315,28 @@ def _known_models(models: Iterable[str] | None) -> list[str]:
     return sorted(models)
 
 
-def _check_json(value: object, path: list) -> None:
-    """YAML can hold what JSON cannot (dates, non-string keys, NaN): refuse it by path."""
+def _check_json(value: object, path: list, budget: list[int] | None = None) -> None:
+    """YAML can hold what JSON cannot (dates, non-string keys, NaN): refuse it by path.
+
+    Also refuses documents too big to be a scenario: YAML aliases can make a small file
+    describe an enormous tree (a "billion laughs"), which nothing should walk.
+    """
+    budget = [MAX_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ScenarioError(
+            _path(path), f"the document is too large (more than {MAX_NODES} values)"
+        )
+    if len(path) > MAX_DEPTH:
+        raise ScenarioError(_path(path), f"nested too deeply (more than {MAX_DEPTH} levels)")
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise ScenarioError(_path(path), f"keys must be strings, got {k!r}")
-            _check_json(v, [*path, k])
+            _check_json(v, [*path, k], budget)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _check_json(v, [*path, i])
+            _check_json(v, [*path, i], budget)
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ScenarioError(_path(path), f"{value} is not a JSON number")

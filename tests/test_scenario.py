@@ -636,3 +636,132 @@ def test_test_client_in_process_with_a_library_scenario():
         "data"
     ]
     assert (d["state"], d["failCode"]) == ("failed", "CONTENT_VIOLATION")
+
+
+# ------------------------------------------------------------------ hostile documents
+
+
+def test_hostile_documents_are_refused_not_fatal(api):
+    bomb = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    yaml_type = {"Content-Type": "application/yaml"}
+    for body in (bomb, "[" * 1500, "{a: " * 1500):
+        resp = api.admin("PUT", "/scenario", content=body.encode(), headers=yaml_type)
+        assert resp.status_code == 400, resp.text
+        assert "too large" in resp.text or "nested too deeply" in resp.text
+    resp = api.admin("PUT", "/scenario", content=b"[" * 1500)
+    assert resp.status_code == 400 and "nested too deeply" in resp.text
+    # Header values a client library could not decode (TestClient insists on UTF-8, HTTP on
+    # Latin-1) or that would split the header are refused up front.
+    for value in ("snow \u2603", "caf\u00e9", "a\r\nX-Injected: 1"):
+        doc = {"rules": [{"respond": {"status": 503, "headers": {"X-A": value}}}]}
+        error = api.admin("PUT", "/scenario", json=doc).json()["data"]["error"]
+        assert (
+            error == "rules/0/respond/headers/X-A: a header value: printable ASCII, no line breaks"
+        )
+    respond = {"status": 503, "headers": {"X-A": "a\tb ~"}}
+    doc = {"rules": [{"when": {"endpoint": "balance"}, "respond": respond}]}
+    assert api.admin("PUT", "/scenario", json=doc).status_code == 200
+    resp = api.client.get("/api/v1/apikeys/current-balance", headers=api.headers())
+    assert resp.status_code == 503 and resp.headers["x-a"] == "a\tb ~"
+
+
+_KEYS = [
+    "name",
+    "seed",
+    "clock",
+    "mode",
+    "scale",
+    "accounts",
+    "key",
+    "balance",
+    "models",
+    "nano-banana",
+    "sora-*",
+    "price",
+    "processing_ms",
+    "limits",
+    "requests_per_minute",
+    "results",
+    "ttl_ms",
+    "base_url",
+    "rules",
+    "when",
+    "endpoint",
+    "model",
+    "prompt",
+    "header",
+    "task_state",
+    "nth",
+    "after",
+    "probability",
+    "times",
+    "respond",
+    "status",
+    "headers",
+    "body",
+    "fail",
+    "code",
+    "at",
+    "timing",
+    "delay",
+    "ms",
+    "uniform",
+    "lognormal",
+    "median_ms",
+    "sigma",
+    "fault",
+    "slow_body",
+    "hang",
+    "max_ms",
+    "callback",
+    "duplicate",
+    "errors_as_200",
+]
+
+
+def test_any_document_either_loads_or_is_a_scenario_error():
+    """Property: the loader never fails with anything but ScenarioError (no crash, no 500)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    leaves = (
+        st.none()
+        | st.booleans()
+        | st.integers(-5, 700)
+        | st.floats(allow_nan=False)
+        | st.sampled_from(
+            [
+                "generateTask",
+                "statusTask",
+                "callback",
+                "hang",
+                "drop",
+                "[",
+                "(?i)x",
+                "sora-*",
+                "polls",
+                "manual",
+                "x",
+            ]
+        )
+    )
+    docs = st.recursive(
+        leaves,
+        lambda kids: (
+            st.lists(kids, max_size=4) | st.dictionaries(st.sampled_from(_KEYS), kids, max_size=5)
+        ),
+        max_leaves=30,
+    )
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(docs)
+    def check(doc):
+        try:
+            parse(doc)
+        except ScenarioError:
+            pass
+
+    check()
