@@ -426,7 +426,7 @@ class MockService:
 
         Called once per delivery attempt (1 = first); each call is one match of the
         rules with ``when: {endpoint: callback}``. drop: this attempt is not sent and not
-        retried (the callback is lost); duplicate: sent, and sent again ms later;
+        retried (the callback is lost); duplicate: sent twice, back to back;
         delay: sent ms later than due.
         """
         decision = self.decide(self.task_facts(rules.CALLBACK, task, attempt=attempt))

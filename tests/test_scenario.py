@@ -756,7 +756,7 @@ def test_any_document_either_loads_or_is_a_scenario_error():
         max_leaves=30,
     )
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(docs)
     def check(doc):
         try:

