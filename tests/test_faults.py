@@ -134,6 +134,7 @@ def test_each_fault_through_a_live_server(client, kind):
     assert entry["status"] == (0 if no_answer else 200)
 
 
+@pytest.mark.unchecked_responses
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_fault_in_process(make_api, kind):
     api = make_api()
