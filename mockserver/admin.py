@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,7 +14,8 @@ from . import __version__
 from . import tasks as t
 from .conformance import ALL_KEYS
 from .errors import BadRequest, NotFound, Unauthorized
-from .http_api import json_response, mock_of, read_json
+from .http_api import json_response, mock_of
+from .scenario import Scenario, ScenarioError, find, parse, parse_text
 from .service import MockService
 
 PREFIX = "/__admin"
@@ -261,6 +263,61 @@ async def report(request: Request, mock: MockService) -> Response:
     return json_response(mock, mock.conformance_report(key))
 
 
+@_admin
+async def get_scenario(request: Request, mock: MockService) -> Response:
+    return json_response(mock, mock.scenario_document())
+
+
+@_admin
+async def put_scenario(request: Request, mock: MockService) -> Response:
+    """Replace the scenario (JSON or YAML body, or ?name= from the library) and reset everything."""
+    name = request.query_params.get("name")
+    if name is not None:
+        entry = find(name)
+        if entry is None:
+            raise NotFound(f"Scenario not found: {name}", error=f"No scenario named {name!r} in the library")
+        source: object = entry.path
+    else:
+        raw = await request.body()
+        if len(raw) > mock.settings.max_body_bytes:
+            raise BadRequest("Invalid scenario", error="Scenario too large")
+        yaml_body = "yaml" in request.headers.get("content-type", "")
+        try:
+            # Parsing a large document takes a while: not on the event loop, which serves the API.
+            source = await run_in_threadpool(_read_scenario, raw, yaml_body, mock.catalog.names())
+        except ScenarioError as exc:
+            raise BadRequest("Invalid scenario", error=str(exc)) from None
+    try:
+        mock.load_scenario(source)
+    except ScenarioError as exc:
+        raise BadRequest("Invalid scenario", error=str(exc)) from None
+    return json_response(mock, mock.scenario_document())
+
+
+def _read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
+    doc = parse_text(raw.decode("utf-8", "replace"), json_only=not yaml_body) if raw.strip() else {}
+    return parse({} if doc is None else doc, models)
+
+
+@_admin
+async def list_rules(request: Request, mock: MockService) -> Response:
+    return json_response(mock, {"rules": mock.rules.describe()})
+
+
+@_admin
+async def add_rule(request: Request, mock: MockService) -> Response:
+    """Append one rule to the running scenario; it lasts until the next reset."""
+    raw = await request.body()
+    if len(raw) > mock.settings.max_body_bytes:
+        raise BadRequest("Invalid rule", error="Rule too large")
+    try:
+        rule = parse_text(raw.decode("utf-8", "replace"), json_only=True)
+        index = mock.add_rule(rule)
+    except ScenarioError as exc:
+        raise BadRequest("Invalid rule", error=str(exc)) from None
+    return json_response(mock, {"index": index, "rule": mock.rules.describe()[index]["rule"]})
+
+
 ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET", PREFIX + "/health"),
     ("POST", PREFIX + "/reset"),
@@ -276,6 +333,10 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET", PREFIX + "/journal"),
     ("GET", PREFIX + "/callbacks"),
     ("GET", PREFIX + "/report"),
+    ("GET", PREFIX + "/scenario"),
+    ("PUT", PREFIX + "/scenario"),
+    ("GET", PREFIX + "/rules"),
+    ("POST", PREFIX + "/rules"),
 )
 
 
@@ -295,4 +356,8 @@ def routes() -> list[Route]:
         Route(p + "/journal", journal, methods=["GET"]),
         Route(p + "/callbacks", callbacks, methods=["GET"]),
         Route(p + "/report", report, methods=["GET"]),
+        Route(p + "/scenario", get_scenario, methods=["GET"]),
+        Route(p + "/scenario", put_scenario, methods=["PUT"]),
+        Route(p + "/rules", list_rules, methods=["GET"]),
+        Route(p + "/rules", add_rule, methods=["POST"]),
     ]

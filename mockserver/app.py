@@ -12,6 +12,7 @@ from . import admin, docs, http_api
 from .catalog import Catalog
 from .config import Settings
 from .errors import ApiError
+from .faults import FaultMiddleware, ServerConnection
 from .middleware import JournalMiddleware
 from .routing import not_found
 from .service import MockService
@@ -27,7 +28,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
 
     async def on_api_error(request, exc: ApiError):
         http_api.note(request, error=exc.error or exc.message)
-        return http_api.error_response(mock, exc)
+        return http_api.error_response(mock, exc, request)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -41,7 +42,9 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     app = Starlette(
         lifespan=lifespan,
         routes=[*http_api.routes(), *admin.routes(), *docs.routes(), Route("/{path:path}", not_found, methods=_ALL)],
-        middleware=[Middleware(JournalMiddleware, mock=mock)],
+        # ServerConnection must stay first (it needs the server's own receive); FaultMiddleware
+        # sits inside the journal so the journal records what the client really got.
+        middleware=[Middleware(ServerConnection), Middleware(JournalMiddleware, mock=mock), Middleware(FaultMiddleware)],
         exception_handlers={ApiError: on_api_error},
     )
     app.state.mock = mock

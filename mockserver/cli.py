@@ -90,6 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="with --schema generate-request: also check input against this model's schema"
     )
     validate.add_argument("file", metavar="FILE", help="the document, or - for stdin")
+
+    serve.add_argument(
+        "--scenario",
+        metavar="NAME|FILE",
+        help="a library scenario (see `mockserver scenarios`) or a YAML/JSON file; explicit flags win "
+        f"over its keys {_env_help('scenario')}",
+    )
+
+    scenarios = sub.add_parser(
+        "scenarios", help="list the scenario library", description="List the library's scenarios, or print one."
+    )
+    scenarios.add_argument("name", nargs="?", help="print this scenario's file")
     return parser
 
 
@@ -106,16 +118,42 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         values["strict"] = True
     if args.api_key:
         values["api_keys"] = dict(parse_api_key(spec) for spec in args.api_key)
+    if getattr(args, "scenario", None):
+        values["scenario"] = args.scenario
+    if values.get("scenario"):
+        values["scenario"] = _scenario_with_flags(values)
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def _scenario_with_flags(values: dict[str, object]) -> object:
+    """Load the scenario and lay the explicitly given settings over it: a flag beats the file."""
+    from . import scenario
+
+    doc = scenario.load(values["scenario"]).document
+    merged = scenario.with_overrides(
+        doc,
+        seed=values.get("seed"),  # type: ignore[arg-type]
+        clock=values.get("clock"),  # type: ignore[arg-type]
+        scale=values.get("time_scale"),  # type: ignore[arg-type]
+        accounts=values.get("api_keys"),  # type: ignore[arg-type]
+        base_url=values.get("public_url"),  # type: ignore[arg-type]
+    )
+    return scenario.load(merged)
+
+
 def banner(url: str, settings: Settings) -> str:
-    key = next(iter(settings.api_keys), "sk_test") if settings.api_keys else "sk_test"
+    sc = settings.scenario if hasattr(settings.scenario, "document") else None
+    clock = (sc and sc.clock_mode) or settings.clock
+    scale = (sc and sc.clock_scale) or settings.time_scale
+    seed = sc.seed if sc is not None and sc.seed is not None else settings.seed
+    keys = sc.accounts if sc is not None and sc.accounts is not None else settings.api_keys
+    key = next(iter(keys), "sk_test") if keys else "sk_test"
     lines = [
-        f"mockserver {__version__} listening on {url}  (clock: {settings.clock}"
-        + (f", x{settings.time_scale:g}" if settings.clock == "real" and settings.time_scale != 1 else "")
-        + f", seed {settings.seed}"
-        + (", keys restricted" if settings.api_keys is not None else ", any bearer key accepted")
+        f"mockserver {__version__} listening on {url}  (clock: {clock}"
+        + (f", x{scale:g}" if clock == "real" and scale != 1 else "")
+        + f", seed {seed}"
+        + (", keys restricted" if keys is not None else ", any bearer key accepted")
+        + (f", scenario {_scenario_name(settings)}" if settings.scenario is not None else "")
         + (", strict" if settings.strict else "")
         + ")",
         "Try:",
@@ -127,12 +165,22 @@ def banner(url: str, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _scenario_name(settings: Settings) -> str:
+    name = getattr(settings.scenario, "name", None)
+    return name or "(unnamed)"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .app import create_app
+    from .scenario import ScenarioError
     from .server import bind_socket, make_server, url_of
 
     try:
         settings = settings_from_args(args)
+    except ScenarioError as exc:
+        where = f"{exc.source}: " if exc.source else ""
+        print(f"mockserver: error: invalid scenario {where}{exc}", file=sys.stderr)
+        return 2
     except (TypeError, ValueError) as exc:
         print(f"mockserver: error: {exc}", file=sys.stderr)
         return 2
@@ -238,6 +286,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from .scenario import find, library
+
+    if args.name:
+        entry = find(args.name)
+        if entry is None:
+            names = ", ".join(e.name for e in library())
+            print(f"mockserver: error: no scenario named {args.name!r} (the library has {names})", file=sys.stderr)
+            return 2
+        print(entry.path.read_text(encoding="utf-8"), end="")
+        return 0
+    entries = library()
+    width = max((len(e.name) for e in entries), default=0)
+    for entry in entries:
+        print(f"{entry.name:<{width}}  {entry.description}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -247,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_report(args)
     if args.command == "validate":
         return cmd_validate(args)
+    if args.command == "scenarios":
+        return cmd_scenarios(args)
     parser.print_help()
     return 0 if args.command is None and argv == [] else 2
 

@@ -33,6 +33,9 @@ class Settings:
     callbacks: dict | None = None
     # Check each request against the published request schema too (400 naming the schema rule).
     strict: bool = False
+    # A scenario: a library name, a file path, a mapping, or a scenario.Scenario (None: none).
+    # Its keys win over the fields above; reset() returns to it.
+    scenario: object = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,7 +88,7 @@ def env_settings(environ: dict[str, str] | None = None) -> dict[str, object]:
     env = os.environ if environ is None else environ
     out: dict[str, object] = {}
     types = {f.name: f.type for f in fields(Settings)}
-    for name in ("host", "port", "clock", "time_scale", "seed", "public_url", "admin_token", "journal_size"):
+    for name in ("host", "port", "clock", "time_scale", "seed", "public_url", "admin_token", "journal_size", "scenario"):
         raw = env.get(f"MOCKSERVER_{name.upper()}")
         if raw is None or raw == "":
             continue

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
+from http import HTTPStatus
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import strict
-from .errors import ApiError, BadRequest, PayloadTooLarge
+from . import faults, rules, strict
+from .errors import BY_STATUS, ApiError, BadRequest, PayloadTooLarge, error_for_status
 from .service import MockService
 
 JSON = "application/json"
+# Not the provider's API: errors here keep their status even with errors_as_200.
+CONTROL_PLANE = ("/__admin", "/schemas", "/openapi.json")
 
 
 def mock_of(request: Request) -> MockService:
@@ -23,9 +27,12 @@ def json_response(mock: MockService, obj: object, status: int = 200, headers: di
     return Response(mock.dialect.dumps(obj), status_code=status, headers=headers, media_type=JSON)
 
 
-def error_response(mock: MockService, err: ApiError) -> Response:
+def error_response(mock: MockService, err: ApiError, request: Request | None = None) -> Response:
     d = mock.dialect
-    return json_response(mock, d.error_body(err), err.status, d.error_headers(err))
+    status = err.status
+    if mock.errors_as_200 and (request is None or not request.url.path.startswith(CONTROL_PLANE)):
+        status = 200  # the scenario's "errors as 200": the envelope still carries the real code
+    return json_response(mock, d.error_body(err), status, d.error_headers(err))
 
 
 def note(request: Request, **fields: object) -> None:
@@ -67,7 +74,10 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def read_json(request: Request, limit: int) -> object:
-    raw = await read_body(request, limit)
+    return parse_json(await read_body(request, limit))
+
+
+def parse_json(raw: bytes) -> object:
     if not raw.strip():
         raise BadRequest("Invalid request", error="Request body is empty: expected a JSON object")
     try:
@@ -80,7 +90,77 @@ async def read_json(request: Request, limit: int) -> object:
 
 def _authenticate(request: Request, mock: MockService) -> str:
     key = mock.dialect.bearer_key(request.headers.get("authorization"))
-    return mock.authenticate(key)
+    key = mock.authenticate(key)
+    mock.admit(key)  # requests per minute: a request that gets past auth counts
+    return key
+
+
+# -- scenario rules -------------------------------------------------------------
+
+
+def apply_rules(request: Request, mock: MockService, facts: rules.Facts) -> rules.Decision | None:
+    """Let the scenario's rules act: plan delay/fault for FaultMiddleware, journal the rule."""
+    decision = mock.decide(facts)
+    if decision is None:
+        return None
+    note(request, rule=decision.rule)
+    if decision.fault is not None:
+        note(request, fault=decision.fault.kind)
+    faults.plan(request.scope, decision.delay_ms, decision.fault)
+    return decision
+
+
+def injected_response(request: Request, mock: MockService, respond: rules.Respond) -> Response:
+    """A rule's answer, in the dialect's envelope: code = status, 429 with Retry-After."""
+    d = mock.dialect
+    status = respond.status
+    message = respond.message or _default_message(status)
+    if status >= 400:
+        err = error_for_status(status, message, retry_after=respond.retry_after)
+        body = d.error_body(err)
+        headers = d.error_headers(err)
+        note(request, error=message)
+    else:
+        body = {**d.envelope(None), "code": status, "message": message}
+        headers = {}
+        if respond.retry_after is not None:
+            headers["Retry-After"] = str(math.ceil(respond.retry_after))
+    if respond.has_body:
+        body["data"] = respond.body
+    headers.update(respond.headers)
+    as_200 = respond.as_200 or (status >= 400 and mock.errors_as_200)
+    return json_response(mock, body, 200 if as_200 else status, headers)
+
+
+def _default_message(status: int) -> str:
+    if status < 300:
+        return "success"
+    cls = BY_STATUS.get(status)
+    if cls is not None:
+        return cls.default_message
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _submit_facts(mock: MockService, model: str, key: str, body: object, request: Request) -> rules.Facts:
+    """What rules see of a submit, read leniently: the body is validated only afterwards."""
+    body = body if isinstance(body, dict) else {}
+    input = body.get("input") if isinstance(body.get("input"), dict) else {}
+    provider = body.get("provider")
+    if not isinstance(provider, str):
+        provider = "official" if mock.model(model).official_only else "auto"
+    request_type = body.get("request_type", "async")
+    return rules.Facts(
+        rules.GENERATE,
+        model=model,
+        key=key,
+        prompt=input.get("prompt") if isinstance(input.get("prompt"), str) else None,
+        provider=provider,
+        request_type=request_type if isinstance(request_type, str) else None,
+        headers=request.headers,
+    )
 
 
 async def generate_task(request: Request) -> Response:
@@ -89,12 +169,22 @@ async def generate_task(request: Request) -> Response:
     note(request, model=name)
     key = _authenticate(request, mock)
     mock.model(name)  # an unknown model is a 404 before the body is looked at
+    raw = await read_body(request, mock.settings.max_body_bytes)
+    decision = None
+    if mock.rules:
+        try:
+            lenient: object = json.loads(raw)
+        except (ValueError, RecursionError):
+            lenient = None
+        decision = apply_rules(request, mock, _submit_facts(mock, name, key, lenient, request))
+        if decision is not None and decision.respond is not None:
+            return injected_response(request, mock, decision.respond)
     if mock.settings.strict:
         strict.check_submit_headers(request)
-    body = await read_json(request, mock.settings.max_body_bytes)
+    body = parse_json(raw)
     if mock.settings.strict:
         strict.check_submit_body(name, body)
-    task = mock.submit(key, name, body, request.headers.get("idempotency-key"))
+    task = mock.submit(key, name, body, request.headers.get("idempotency-key"), decision)
     mock.callbacks.remember_base_url(task, base_url(request))
     note(request, taskId=task.task_id)
     return json_response(mock, mock.dialect.envelope(mock.dialect.submit_data(task.task_id)))
@@ -106,9 +196,20 @@ async def status_task(request: Request) -> Response:
     task_id = request.query_params.get("taskId")
     note(request, model=name, taskId=task_id)
     key = _authenticate(request, mock)
+    decision = None
+    if mock.rules:
+        seen = mock.store.get(task_id) if task_id else None
+        seen = seen if seen is not None and seen.key == key else None
+        facts = mock.task_facts(rules.STATUS, seen, key=key, headers=request.headers)
+        facts.model = seen.model if seen is not None else name
+        decision = apply_rules(request, mock, facts)
+        if decision is not None and decision.respond is not None:
+            return injected_response(request, mock, decision.respond)
     if mock.settings.strict:
         strict.check_status_query(request)
     task = mock.find_task(key, name, task_id)
+    if decision is not None:
+        mock.apply_status_decision(task, decision)
     state, complete_ms = mock.poll(task)
     note(request, state=state)
     data = mock.status_data(task, state, complete_ms, base_url(request))
@@ -118,6 +219,10 @@ async def status_task(request: Request) -> Response:
 async def current_balance(request: Request) -> Response:
     mock = mock_of(request)
     key = _authenticate(request, mock)
+    if mock.rules:
+        decision = apply_rules(request, mock, rules.Facts(rules.BALANCE, key=key, headers=request.headers))
+        if decision is not None and decision.respond is not None:
+            return injected_response(request, mock, decision.respond)
     return json_response(mock, mock.dialect.envelope(mock.dialect.balance_data(mock.balance(key))))
 
 
@@ -125,6 +230,11 @@ async def result_file(request: Request) -> Response:
     mock = mock_of(request)
     task_id = request.path_params["task_id"]
     note(request, taskId=task_id)
+    if mock.rules:
+        facts = mock.task_facts(rules.FILES, mock.store.get(task_id), headers=request.headers)
+        decision = apply_rules(request, mock, facts)
+        if decision is not None and decision.respond is not None:
+            return injected_response(request, mock, decision.respond)
     body, ctype = mock.result_file(task_id, request.path_params["filename"])
     return Response(body, media_type=ctype, headers={"Cache-Control": "private, max-age=3600"})
 

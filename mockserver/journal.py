@@ -32,6 +32,8 @@ class Entry:
     bodyHash: str | None = None
     # The task state a status poll answered with (pending, processing, success, failed).
     state: str | None = None
+    rule: int | None = None  # the scenario rule that acted on this request
+    fault: str | None = None  # the network fault it got (status 0: no response at all)
 
     def to_dict(self) -> dict:
         return asdict(self)

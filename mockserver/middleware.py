@@ -86,6 +86,8 @@ class JournalMiddleware:
             arrival=arrival,
             bodyHash=body_hash,
             state=note.get("state"),
+            rule=note.get("rule"),
+            fault=note.get("fault"),
         )
 
 

@@ -11,7 +11,9 @@ import uvicorn
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket; binding first means port 0 is resolved before anything starts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and
+    # without it a response written in two parts waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -32,8 +34,12 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
-def make_server(app, log_level: str = "warning", access_log: bool = False) -> uvicorn.Server:
-    config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on")
+def make_server(app, log_level: str = "warning", access_log: bool = False, **options) -> uvicorn.Server:
+    """A uvicorn server for ``app``; ``options`` are more uvicorn.Config arguments (http=...)."""
+    # A scenario's `hang` fault holds connections open; on shutdown, wait for them only briefly.
+    options.setdefault("timeout_graceful_shutdown", 3)
+    # Lifespan on: the callback dispatcher's runner starts and stops with the server.
+    config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on", **options)
     return uvicorn.Server(config)
 
 
@@ -45,11 +51,11 @@ class ServerThread:
     kills the server thread is kept in ``error``.
     """
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, **options) -> None:
         self.app = app
         self.sock = bind_socket(host, port)
         self.url = url_of(self.sock)
-        self.server = make_server(app)
+        self.server = make_server(app, **options)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="mockserver", daemon=True)
 

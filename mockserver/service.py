@@ -6,12 +6,15 @@ request, calls one method here, and formats what comes back through the dialect.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 import random
 from collections.abc import Iterable
 
+from . import rules
+from . import scenario as scenarios
 from . import tasks as t
 from .billing import UNLIMITED_BALANCE, Accounts
 from .callbacks import CallbackConfig, CallbackDispatcher
@@ -20,8 +23,9 @@ from .clock import ManualClock, RealClock, make_clock
 from .config import Settings
 from .conformance import ALL_KEYS, ConformanceTracker
 from .dialects import apixo
-from .errors import BadRequest, Conflict, NotFound, PaymentRequired, Unauthorized
+from .errors import BadRequest, Conflict, NotFound, PaymentRequired, RateLimited, Unauthorized
 from .journal import Journal
+from .limits import DEFAULT_CONCURRENT_TASKS, DEFAULT_REQUESTS_PER_MINUTE, Limits
 from .media import content_type, render
 from .tasks import Task, TaskStore, next_event_ms, record_poll, state_at
 
@@ -34,34 +38,50 @@ class MockService:
         self.catalog = catalog or load_catalog()
         self.dialect = apixo
         self._start_ms: int | None = self.settings.start_ms
+        # The scenario reset() returns to: the settings' one until PUT /__admin/scenario.
+        self.scenario = scenarios.load(self.settings.scenario, self.catalog.names())
         self.callbacks = CallbackDispatcher(self)
         self.reset()
 
     # -- lifecycle -------------------------------------------------------------
 
     def reset(self) -> None:
-        """Back to the starting state: no tasks, fresh accounts, empty journal, clock restarted."""
+        """Back to the starting state of the loaded scenario: no tasks, fresh accounts, empty
+        journal, clock restarted, rules with fresh counts (rules added at run time are gone)."""
         s = self.settings
-        self.clock: RealClock | ManualClock = make_clock(s.clock, s.time_scale, self._start_ms)
-        if self._start_ms is None and s.clock == "manual":
+        sc = self.scenario
+        mode = sc.clock_mode or s.clock
+        start = sc.start_ms if sc.start_ms is not None else self._start_ms
+        self.clock: RealClock | ManualClock = make_clock(mode, sc.clock_scale or s.time_scale, start)
+        if start is None and mode == "manual":
             # Remember where a manual clock started so a reset replays the same times.
             self._start_ms = self.clock.now_ms()
         self.models: dict[str, Model] = {
-            name: dataclasses.replace(self.catalog.get(name)) for name in self.catalog.names()
+            name: dataclasses.replace(self.catalog.get(name), **sc.model_overrides(name)) for name in self.catalog.names()
         }
-        self.accounts = Accounts(dict(s.api_keys) if s.api_keys is not None else None)
+        balances = sc.accounts if sc.accounts is not None else s.api_keys
+        self.accounts = Accounts(dict(balances) if balances is not None else None)
         self.store = TaskStore()
-        self.rng = random.Random(s.seed)
-        # The conformance tracker grades each request as the journal records it; it looks
-        # models and settings up when it needs them, so scenario overrides apply.
-        self.conformance = ConformanceTracker(
-            lambda name: self.models.get(name), lambda: self.settings.results_ttl_ms
+        self.seed = sc.seed if sc.seed is not None else s.seed
+        self.rng = random.Random(self.seed)
+        self.rules = rules.RuleSet(sc.rules, self.seed)
+        self._added_rules: list[dict] = []
+        self.limits = Limits(
+            sc.requests_per_minute or DEFAULT_REQUESTS_PER_MINUTE, sc.concurrent_tasks or DEFAULT_CONCURRENT_TASKS
         )
+        self.errors_as_200 = sc.errors_as_200
+        self.public_url = sc.base_url or s.public_url
+        self.results_ttl_ms = sc.ttl_ms if sc.ttl_ms is not None else s.results_ttl_ms
+        # The conformance tracker grades each request as the journal records it; it looks
+        # models and the TTL up when it needs them, so scenario overrides apply.
+        self.conformance = ConformanceTracker(lambda name: self.models.get(name), lambda: self.results_ttl_ms)
         self.journal = Journal(s.journal_size, observer=self.conformance.observe)
         # Tasks that will end failed and are not refunded yet, per key (refunds are
         # settled lazily: the task's state is a function of time, nothing fires).
         self._unrefunded: dict[str, list[Task]] = {}
-        self.callback_config = CallbackConfig.from_dict(s.callbacks, secret=s.webhook_secret)
+        # The scenario's callbacks key wins over the settings; a null secret keeps --webhook-secret.
+        raw = sc.document["callbacks"] if "callbacks" in sc.document else s.callbacks
+        self.callback_config = CallbackConfig.from_dict(raw, secret=s.webhook_secret)
         self.callbacks.clear()
 
     def now(self) -> int:
@@ -91,8 +111,17 @@ class MockService:
 
     # -- submit ----------------------------------------------------------------
 
-    def submit(self, key: str, model_name: str, body: object, idempotency_key: str | None = None) -> Task:
-        """Create a task (or return the one an Idempotency-Key already made)."""
+    def submit(
+        self,
+        key: str,
+        model_name: str,
+        body: object,
+        idempotency_key: str | None = None,
+        decision: rules.Decision | None = None,
+    ) -> Task:
+        """Create a task (or return the one an Idempotency-Key already made).
+
+        ``decision``: a scenario rule's fail/timing for the new task."""
         model = self.model(model_name)
         fingerprint = None
         if idempotency_key is not None:
@@ -122,6 +151,7 @@ class MockService:
         self._check_follow_up(key, model, req.input)
         cost = model.cost(req.input)
         now = self.now()
+        self._check_slot(key, now)
         self._settle(key, now)
         if not self.accounts.charge(key, cost):
             balance = self.accounts.balance(key)
@@ -130,7 +160,10 @@ class MockService:
                 error=f"This task costs {_num(cost)} credits; the key's balance is {_num(balance or 0)}",
             )
         task = self._new_task(key, model, req, cost, now)
+        if decision is not None:
+            self._apply_decision(task, decision)
         self.store.add(task)
+        self.limits.track(task)
         if fingerprint is not None:
             self.store.idempotency[(key, idempotency_key)] = (fingerprint, task.task_id)  # type: ignore[index]
         self.callbacks.track(task)
@@ -155,6 +188,7 @@ class MockService:
             request_type=req.request_type,
             callback_url=req.callback_url,
             provider=req.provider or ("official" if model.official_only else "auto"),
+            prompt=req.input.get("prompt") if isinstance(req.input.get("prompt"), str) else None,  # type: ignore[union-attr]
             progression=model.progression,
             pending_polls=model.pending_polls,
             processing_polls=model.processing_polls,
@@ -208,10 +242,12 @@ class MockService:
     def poll(self, task: Task) -> tuple[str, int | None]:
         """Record one status poll and return the state it sees."""
         now = self.now()
-        ended_by_polls = task.poll_done_ms
+        done = task.poll_done_ms
         record_poll(task, now)
-        if ended_by_polls is None and task.poll_done_ms is not None:
-            self.callbacks.track(task)  # this poll ended a poll-driven task: its callback is due
+        if task.poll_done_ms != done:
+            # This poll ended a poll-driven task: its slot is free and its callback is due.
+            self.limits.update(task)
+            self.callbacks.track(task)
         return state_at(task, now)
 
     def view(self, task: Task) -> tuple[str, int | None]:
@@ -219,7 +255,7 @@ class MockService:
         return state_at(task, self.now())
 
     def result_urls(self, task: Task, base_url: str) -> list[str]:
-        base = self.settings.public_url or base_url
+        base = self.public_url or base_url
         ext = task.spec.ext
         return [f"{base}/files/{task.task_id}/{n}.{ext}" for n in range(task.outputs)]
 
@@ -247,7 +283,7 @@ class MockService:
             names = ", ".join(f"{n}.{task.spec.ext}" for n in range(task.outputs))
             raise NotFound("File not found", error=f"Task '{task_id}' has no file '{filename}' (it has {names})")
         assert complete_ms is not None
-        if self.now() >= complete_ms + self.settings.results_ttl_ms:
+        if self.now() >= complete_ms + self.results_ttl_ms:
             raise NotFound("File expired", error=f"Result files of task '{task_id}' have expired")
         body = render(task.spec, task.seed + parsed[0])
         return body, content_type(task.spec.ext) or "application/octet-stream"
@@ -291,11 +327,9 @@ class MockService:
             task.fail_code = None
             task.fail_msg = None
         task.forced_ms = now
+        self.limits.update(task)
         self._settle(task.key, now)
         self.callbacks.track(task)
-
-    def callback_decision(self, task: Task, attempt: int) -> tuple[str, int] | None:
-        return None  # scenario rules plug in here
 
     def unfinished(self, now: int | None = None) -> Iterable[Task]:
         now = self.now() if now is None else now
@@ -354,6 +388,121 @@ class MockService:
         if task.fail_code is not None:
             info["failCode"] = task.fail_code
         return info
+
+
+    # -- scenario --------------------------------------------------------------
+
+    def load_scenario(self, source: object) -> None:
+        """Replace the scenario (name, path, mapping; ScenarioError if invalid) and reset."""
+        self.scenario = scenarios.load(source, self.catalog.names())
+        self.reset()
+
+    def scenario_document(self) -> dict:
+        """The running scenario as a document: the loaded one plus rules added since."""
+        doc = copy.deepcopy(dict(self.scenario.document))
+        if self._added_rules:
+            doc["rules"] = [*doc.get("rules", []), *copy.deepcopy(self._added_rules)]
+        return doc
+
+    def add_rule(self, doc: object) -> int:
+        """Append one rule to the running scenario (until the next reset); its index."""
+        rule = scenarios.parse_rule(doc, len(self.rules), self.catalog.names())
+        self.rules.add(rule)
+        self._added_rules.append(dict(rule.doc))
+        return rule.index
+
+    def decide(self, facts: rules.Facts) -> rules.Decision | None:
+        """What the scenario's rules do with this request (None: nothing)."""
+        return self.rules.decide(facts) if self.rules else None
+
+    def task_facts(self, endpoint: str, task: Task | None, **extra: object) -> rules.Facts:
+        """Facts about a request that concerns ``task`` (None: unknown task)."""
+        if task is None:
+            return rules.Facts(endpoint, **extra)  # type: ignore[arg-type]
+        facts = rules.Facts(
+            endpoint,
+            model=task.model,
+            key=task.key,
+            prompt=task.prompt,
+            provider=task.provider,
+            request_type=task.request_type,
+            task_state=self.next_poll_state(task) if endpoint == rules.STATUS else self.view(task)[0],
+        )
+        for name, value in extra.items():
+            setattr(facts, name, value)
+        return facts
+
+    def next_poll_state(self, task: Task) -> str:
+        """The state the next status poll of ``task`` will see (without recording it)."""
+        now = self.now()
+        state, _ = state_at(task, now)
+        if state in t.TERMINAL or task.progression != "polls" or task.poll_done_ms is not None:
+            return state
+        if task.polls + 1 > task.terminal_polls:
+            return task.outcome()
+        return state_at(task, now, task.polls + 1)[0]
+
+    def callback_decision(self, task: Task, attempt: int) -> tuple[str, int] | None:
+        """For the callback dispatcher: ("drop" | "duplicate" | "delay", virtual ms) or None.
+
+        Called once per delivery attempt (1 = first); each call is one match of the
+        rules with ``when: {endpoint: callback}``. drop: this attempt is not sent and not
+        retried (the callback is lost); duplicate: sent twice, back to back;
+        delay: sent ms later than due.
+        """
+        decision = self.decide(self.task_facts(rules.CALLBACK, task, attempt=attempt))
+        if decision is None or decision.callback is None:
+            return None
+        return decision.callback.action, decision.callback.ms
+
+    def apply_status_decision(self, task: Task, decision: rules.Decision) -> None:
+        """A status rule's ``fail``: an unfinished task ends failed at this poll."""
+        if decision.fail is None:
+            return
+        if state_at(task, self.now())[0] in t.TERMINAL:
+            return
+        self.force(task, t.FAILED, decision.fail.code, decision.fail.message)
+
+    def _apply_decision(self, task: Task, decision: rules.Decision) -> None:
+        timing = decision.timing
+        if timing is not None:
+            if timing.pending_ms is not None:
+                task.pending_ms = timing.pending_ms
+            if timing.processing_ms is not None:
+                task.processing_ms = timing.processing_ms[0]
+            if timing.progression is not None:
+                task.progression = timing.progression
+            if timing.pending_polls is not None:
+                task.pending_polls = timing.pending_polls
+            if timing.processing_polls is not None:
+                task.processing_polls = timing.processing_polls
+        if decision.fail is not None:
+            self.plan_failure(task, decision.fail.code, decision.fail.message, decision.fail.at)
+
+    # -- rate limits -----------------------------------------------------------
+
+    def admit(self, key: str) -> None:
+        """Count one API request of ``key`` against requests_per_minute, or 429."""
+        wait = self.limits.admit(key, self.now())
+        if wait is not None:
+            raise RateLimited(
+                "Rate limit exceeded",
+                error=f"More than {self.limits.requests_per_minute} requests per minute for this API key; "
+                f"a slot frees in {wait / 1000:g} s",
+                retry_after=wait / 1000,
+            )
+
+    def _check_slot(self, key: str, now: int) -> None:
+        wait = self.limits.slot_wait(key, now)
+        if wait is None:
+            return
+        limit = self.limits.concurrent_tasks
+        when = f"a slot frees in {wait / 1000:g} s" if wait >= 0 else "a slot frees when one of them is polled to its end"
+        raise RateLimited(
+            "Too many concurrent tasks",
+            error=f"This API key has {limit} unfinished tasks, the most it may have; {when}",
+            retry_after=wait / 1000 if wait >= 0 else 1,
+        )
 
 
 def _fingerprint(model: str, body: object) -> str:

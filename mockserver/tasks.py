@@ -34,6 +34,7 @@ class Task:
     request_type: str = "async"
     callback_url: str | None = None
     provider: str = "auto"
+    prompt: str | None = None  # input.prompt, for scenario rules that match on it
     progression: str = "time"  # "time" or "polls"
     pending_polls: int = 1
     processing_polls: int = 1

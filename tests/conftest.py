@@ -130,7 +130,8 @@ def api(request):
         app = server.app
         client = httpx.Client(base_url=server.url, timeout=10)
     with client:
-        r = client.post("/__admin/reset")
+        # Back to no scenario (a test may have loaded one), which also resets everything.
+        r = client.put("/__admin/scenario", json={})
         assert r.status_code == 200, r.text
         yield Api(client, app, request.param, checked=not request.node.get_closest_marker("unchecked_responses"))
 
