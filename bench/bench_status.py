@@ -26,17 +26,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def pin(core: int) -> list[str]:
-    return (
-        ["taskset", "-c", str(core)]
-        if shutil.which("taskset") and (os.cpu_count() or 1) > 1
-        else []
-    )
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
 
 
 def start(cmd: list[str], pattern: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
-    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -67,9 +61,7 @@ def rss_kib(pid: int) -> int:
 
 def request(url: str, data: dict | None = None, headers: dict | None = None) -> dict:
     body = json.dumps(data).encode() if data is not None else None
-    req = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json", **(headers or {})}
-    )
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **(headers or {})})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
 
@@ -86,14 +78,8 @@ def wrk(url: str, seconds: int, connections: int, auth: str | None) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-async def _pyload(
-    host: str, port: int, path: str, seconds: int, connections: int, auth: str | None
-) -> float:
-    req = (
-        f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
-        + (f"Authorization: Bearer {auth}\r\n" if auth else "")
-        + "\r\n"
-    )
+async def _pyload(host: str, port: int, path: str, seconds: int, connections: int, auth: str | None) -> float:
+    req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n" + (f"Authorization: Bearer {auth}\r\n" if auth else "") + "\r\n"
     raw = req.encode()
     done = 0
     end = time.monotonic() + seconds
@@ -119,9 +105,7 @@ def load(url: str, seconds: int, connections: int, auth: str | None = None) -> t
         return wrk(url, seconds, connections, auth), "wrk"
     m = re.match(r"http://([^:/]+):(\d+)(.*)", url)
     host, port, path = m.group(1), int(m.group(2)), m.group(3) or "/"
-    return asyncio.run(
-        _pyload(host, port, path, seconds, connections, auth)
-    ), "python asyncio client"
+    return asyncio.run(_pyload(host, port, path, seconds, connections, auth)), "python asyncio client"
 
 
 def task_bytes(n: int) -> float:
@@ -148,9 +132,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument(
-        "--tasks", type=int, default=10_000, help="tasks created for the memory-per-task figure"
-    )
+    parser.add_argument("--tasks", type=int, default=10_000, help="tasks created for the memory-per-task figure")
     args = parser.parse_args()
     py = sys.executable
 
@@ -195,19 +177,11 @@ def main() -> int:
         stop(mock)
     per_task = task_bytes(args.tasks)
 
-    print(
-        f"load generator: {tool}, {args.connections} connections, {args.seconds} s, server pinned to one core"
-    )
+    print(f"load generator: {tool}, {args.connections} connections, {args.seconds} s, server pinned to one core")
     print(f"bare ASGI on uvicorn:        {bare_rps:10.0f} req/s")
-    print(
-        f"mockserver status poll:      {mock_rps:10.0f} req/s  ({mock_rps / bare_rps:.0%} of bare)"
-    )
-    print(
-        f"mock RSS before/after load:  {rss_before} KiB / {rss_after} KiB (journal bounded at 10,000 entries)"
-    )
-    print(
-        f"memory per task:             {per_task:.0f} bytes (service state, tracemalloc over {args.tasks} tasks)"
-    )
+    print(f"mockserver status poll:      {mock_rps:10.0f} req/s  ({mock_rps / bare_rps:.0%} of bare)")
+    print(f"mock RSS before/after load:  {rss_before} KiB / {rss_after} KiB (journal bounded at 10,000 entries)")
+    print(f"memory per task:             {per_task:.0f} bytes (service state, tracemalloc over {args.tasks} tasks)")
     return 0
 
 

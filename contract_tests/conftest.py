@@ -45,9 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=3.0,
         help="seconds between status polls on a server whose clock the suite cannot move",
     )
-    group.addoption(
-        "--max-wait", type=float, default=600.0, help="give up on a task after this many seconds"
-    )
+    group.addoption("--max-wait", type=float, default=600.0, help="give up on a task after this many seconds")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -101,9 +99,7 @@ def _check_key(url: str, key: str) -> None:
     except httpx.HTTPError as exc:
         pytest.exit(f"cannot reach {url}: {exc}", returncode=4)
     if r.status_code == 401:
-        pytest.exit(
-            f"{url} refuses the API key (401): pass a valid one with --api-key", returncode=4
-        )
+        pytest.exit(f"{url} refuses the API key (401): pass a valid one with --api-key", returncode=4)
 
 
 @pytest.fixture(scope="session")
@@ -150,9 +146,7 @@ def _gates(request: pytest.FixtureRequest, target: Target) -> None:
         if not (target.free or request.config.getoption("--allow-spend")):
             pytest.skip("creates tasks, which costs credits on this server: pass --allow-spend")
     if request.node.get_closest_marker("needs_admin") and not target.admin:
-        pytest.skip(
-            f"needs {target.url}/__admin (clock control), which this server does not answer"
-        )
+        pytest.skip(f"needs {target.url}/__admin (clock control), which this server does not answer")
 
 
 @pytest.fixture(scope="session")
@@ -166,14 +160,10 @@ def client(target: Target):
         target.checked += 1
         problems = contract.check_httpx_response(response)
         if problems:
-            raise AssertionError(
-                "answer breaks the contract:\n" + contract.describe(problems, response)
-            )
+            raise AssertionError("answer breaks the contract:\n" + contract.describe(problems, response))
 
     headers = {"Authorization": f"Bearer {target.key}"}
-    with httpx.Client(
-        base_url=target.url, headers=headers, timeout=30, event_hooks={"response": [check]}
-    ) as c:
+    with httpx.Client(base_url=target.url, headers=headers, timeout=30, event_hooks={"response": [check]}) as c:
         yield c
 
 
@@ -197,12 +187,8 @@ class Driver:
         assert r.status_code == 200, r.text
         return r.json()["data"]["taskId"]
 
-    def status(
-        self, task_id: str, model: str | None = None, headers: dict | None = None
-    ) -> httpx.Response:
-        return self.client.get(
-            f"/api/v1/statusTask/{model or self.model}", params={"taskId": task_id}, headers=headers
-        )
+    def status(self, task_id: str, model: str | None = None, headers: dict | None = None) -> httpx.Response:
+        return self.client.get(f"/api/v1/statusTask/{model or self.model}", params={"taskId": task_id}, headers=headers)
 
     def data(self, task_id: str, headers: dict | None = None) -> dict:
         r = self.status(task_id, headers=headers)
@@ -235,9 +221,7 @@ class Driver:
                 self.advance()
             else:
                 if time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"task {task_id} did not end within {self.target.max_wait} s"
-                    )
+                    raise AssertionError(f"task {task_id} did not end within {self.target.max_wait} s")
                 time.sleep(self.target.poll_interval)  # a real server: only real time moves it
             seen.append(self.data(task_id))
         return seen
@@ -255,9 +239,7 @@ def driver(target: Target, client: httpx.Client) -> Driver:
 
 def error_of(response: httpx.Response, status: int) -> dict:
     """The error envelope of an answer that must have this status (the hook checked its schema)."""
-    assert response.status_code == status, (
-        f"expected {status}, got {response.status_code}: {response.text}"
-    )
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text}"
     body = response.json()
     assert body["code"] == status
     return body

@@ -54,9 +54,7 @@ def test_a_task_the_balance_cannot_pay_is_402_and_no_task(driver: Driver):
 
 @pytest.mark.spends_credits
 @pytest.mark.extension
-def test_a_retried_submit_with_an_idempotency_key_is_the_same_task_charged_once(
-    driver: Driver, payer: dict
-):
+def test_a_retried_submit_with_an_idempotency_key_is_the_same_task_charged_once(driver: Driver, payer: dict):
     headers = {**payer, "Idempotency-Key": f"contract-{uuid.uuid4()}"}
     body = {"input": driver.target.example_input()}
     before = driver.balance(payer)

@@ -25,14 +25,10 @@ def test_no_usable_key_is_401_everywhere(driver: Driver, auth: str | None):
     client = driver.client
     model = driver.model
     answers = []
-    with httpx.Client(
-        base_url=str(client.base_url), event_hooks=client.event_hooks, timeout=30
-    ) as bare:
+    with httpx.Client(base_url=str(client.base_url), event_hooks=client.event_hooks, timeout=30) as bare:
         if auth is not None:
             bare.headers.update(headers)
-        answers.append(
-            bare.post(GENERATE.format(model=model), json={"input": driver.target.example_input()})
-        )
+        answers.append(bare.post(GENERATE.format(model=model), json={"input": driver.target.example_input()}))
         answers.append(bare.get(STATUS.format(model=model), params={"taskId": "task_unknown"}))
         answers.append(bare.get(BALANCE))
     for r in answers:
@@ -92,9 +88,7 @@ def test_input_out_of_its_limits_is_400(driver: Driver):
 
 
 def test_callback_without_callback_url_is_400(driver: Driver):
-    body = error_of(
-        driver.submit({"request_type": "callback", "input": driver.target.example_input()}), 400
-    )
+    body = error_of(driver.submit({"request_type": "callback", "input": driver.target.example_input()}), 400)
     assert "callback_url" in body["data"]["error"]
 
 

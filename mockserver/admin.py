@@ -84,8 +84,14 @@ def _clock_info(mock: MockService) -> dict:
 async def health(request: Request, mock: MockService) -> Response:
     return json_response(
         mock,
-        {"status": "ok", "version": __version__, "dialect": mock.dialect.NAME, "clock": mock.clock.mode,
-         "now": mock.now(), "tasks": len(mock.store)},
+        {
+            "status": "ok",
+            "version": __version__,
+            "dialect": mock.dialect.NAME,
+            "clock": mock.clock.mode,
+            "now": mock.now(),
+            "tasks": len(mock.store),
+        },
     )
 
 
@@ -208,7 +214,9 @@ async def account(request: Request, mock: MockService) -> Response:
         if balance is not None and (
             isinstance(balance, bool) or not isinstance(balance, int | float) or not 0 <= balance < 1e15
         ):
-            raise BadRequest("Invalid request", error=f"Invalid value for balance: {balance!r} (a number >= 0, or null)")
+            raise BadRequest(
+                "Invalid request", error=f"Invalid value for balance: {balance!r} (a number >= 0, or null)"
+            )
         mock.accounts.set_balance(key, balance)
     elif mock.accounts.find(key) is None:
         raise NotFound(f"Account not found: {key}", error=f"No account '{key}'")

@@ -44,7 +44,11 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         routes=[*http_api.routes(), *admin.routes(), *docs.routes(), Route("/{path:path}", not_found, methods=_ALL)],
         # ServerConnection must stay first (it needs the server's own receive); FaultMiddleware
         # sits inside the journal so the journal records what the client really got.
-        middleware=[Middleware(ServerConnection), Middleware(JournalMiddleware, mock=mock), Middleware(FaultMiddleware)],
+        middleware=[
+            Middleware(ServerConnection),
+            Middleware(JournalMiddleware, mock=mock),
+            Middleware(FaultMiddleware),
+        ],
         exception_handlers={ApiError: on_api_error},
     )
     app.state.mock = mock

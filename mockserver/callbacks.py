@@ -68,9 +68,7 @@ class CallbackConfig:
             backoff = tuple(backoff)
             object.__setattr__(self, "backoff_ms", backoff)
         if not isinstance(backoff, tuple) or not backoff:
-            raise ValueError(
-                f"callbacks.backoff_ms: expected a non-empty list of integers >= 0, got {backoff!r}"
-            )
+            raise ValueError(f"callbacks.backoff_ms: expected a non-empty list of integers >= 0, got {backoff!r}")
         for i, ms in enumerate(backoff):
             _check_int(f"callbacks.backoff_ms[{i}]", ms, 0, 7 * 24 * 3600 * 1000)
         _check_int("callbacks.timeout_ms", self.timeout_ms, 1, 3600 * 1000)
@@ -89,9 +87,7 @@ class CallbackConfig:
             raise ValueError(f"callbacks: expected an object, got {type(raw).__name__}")
         unknown = sorted(set(raw) - set(_CONFIG_KEYS))
         if unknown:
-            raise ValueError(
-                f"callbacks: unknown key {unknown[0]!r} (expected {', '.join(_CONFIG_KEYS)})"
-            )
+            raise ValueError(f"callbacks: unknown key {unknown[0]!r} (expected {', '.join(_CONFIG_KEYS)})")
         backoff = raw.get("backoff_ms", DEFAULT_BACKOFF_MS)
         if isinstance(backoff, list):
             backoff = tuple(backoff)
@@ -134,17 +130,14 @@ def secret_key(secret: str) -> bytes:
         key = b""
     if not key:
         raise ValueError(
-            "webhook secret: expected 'whsec_' followed by base64 bytes, e.g. "
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+            "webhook secret: expected 'whsec_' followed by base64 bytes, e.g. whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         )
     return key
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """``v1,<base64 HMAC-SHA256(id.timestamp.body)>`` per Standard Webhooks."""
-    mac = hmac.new(
-        secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256
-    ).digest()
+    mac = hmac.new(secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode("ascii")
 
 
@@ -199,12 +192,8 @@ class CallbackLog:
         self._entries.append(entry)
         return entry
 
-    def entries(
-        self, since: int = 0, limit: int | None = None, task_id: str | None = None
-    ) -> list[Attempt]:
-        out = [
-            e for e in self._entries if e.id > since and (task_id is None or e.taskId == task_id)
-        ]
+    def entries(self, since: int = 0, limit: int | None = None, task_id: str | None = None) -> list[Attempt]:
+        out = [e for e in self._entries if e.id > since and (task_id is None or e.taskId == task_id)]
         if limit is not None:
             out = out[-limit:] if limit > 0 else []
         return out
@@ -321,9 +310,7 @@ class CallbackDispatcher:
                     "stage": entry.stage,
                     "attempt": entry.attempt,
                     "due": due,
-                    "url": entry.delivery.url
-                    if entry.delivery
-                    else (task.callback_url if task else None),
+                    "url": entry.delivery.url if entry.delivery else (task.callback_url if task else None),
                 }
             )
         return out
@@ -409,9 +396,7 @@ class CallbackDispatcher:
             task = self.mock.store.get(entry.task_id)
             self.log.record(
                 taskId=entry.task_id,
-                url=entry.delivery.url
-                if entry.delivery
-                else getattr(task, "callback_url", None) or "",
+                url=entry.delivery.url if entry.delivery else getattr(task, "callback_url", None) or "",
                 stage=entry.stage,
                 webhookId=webhook_id(entry.task_id, entry.stage),
                 attempt=entry.attempt,
@@ -442,16 +427,12 @@ class CallbackDispatcher:
         if action == "drop":
             # Lost on the provider's side: nothing is sent and, the receiver not having
             # failed, nothing is retried.
-            self.log.record(
-                **base, attempt=n, time=now, outcome="dropped", error="dropped by a callback rule"
-            )
+            self.log.record(**base, attempt=n, time=now, outcome="dropped", error="dropped by a callback rule")
             return
         if action == "delay":
             delay_ms = max(0, int(delay_ms))
             at = now + delay_ms
-            self.log.record(
-                **base, attempt=n, time=now, outcome="delayed", delayMs=delay_ms, nextAttemptAt=at
-            )
+            self.log.record(**base, attempt=n, time=now, outcome="delayed", delayMs=delay_ms, nextAttemptAt=at)
             self._push(
                 at,
                 _Due(delivery.task_id, delivery.stage, delivery=delivery, attempt=n, decided=True),
@@ -469,9 +450,7 @@ class CallbackDispatcher:
         config = mock.callback_config
         if not ok and n <= config.retries:
             next_at = mock.now() + config.backoff(n)
-            self._push(
-                next_at, _Due(delivery.task_id, delivery.stage, delivery=delivery, attempt=n + 1)
-            )
+            self._push(next_at, _Due(delivery.task_id, delivery.stage, delivery=delivery, attempt=n + 1))
             self._wake()
         for i, r in enumerate(results):
             self.log.record(
@@ -533,9 +512,7 @@ class CallbackDispatcher:
         timestamp = wall_ms() // 1000
         headers["webhook-timestamp"] = str(timestamp)
         if config.secret:
-            headers["webhook-signature"] = sign(
-                config.secret, delivery.id, timestamp, delivery.body
-            )
+            headers["webhook-signature"] = sign(config.secret, delivery.id, timestamp, delivery.body)
         real_ms = real_timeout_ms(config.timeout_ms, mock.clock)
         timeout_s = real_ms / 1000
         started = mock.now()
@@ -548,9 +525,7 @@ class CallbackDispatcher:
                 ) as response:
                     status = response.status_code
         except (TimeoutError, httpx.TimeoutException):
-            error = (
-                f"timeout: no answer within {config.timeout_ms} ms ({real_ms:g} ms of real time)"
-            )
+            error = f"timeout: no answer within {config.timeout_ms} ms ({real_ms:g} ms of real time)"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         except (OSError, ValueError) as exc:  # e.g. a URL httpx cannot use

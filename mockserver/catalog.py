@@ -239,9 +239,7 @@ def _model(name: str, entry: dict, schema_file: Path, where: str) -> Model:
         raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if entry["media"] != KINDS[kind]:
         raise ValueError(f"{where}: a {kind} model has {KINDS[kind]} media, not {entry['media']!r}")
-    ints = {
-        k: entry[k] for k in ("pending_ms", "initial_wait_ms", "poll_interval_ms", "max_wait_ms")
-    }
+    ints = {k: entry[k] for k in ("pending_ms", "initial_wait_ms", "poll_interval_ms", "max_wait_ms")}
     for key, value in ints.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"{where}: {key} must be a non-negative integer, got {value!r}")
@@ -273,9 +271,7 @@ def _model(name: str, entry: dict, schema_file: Path, where: str) -> Model:
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise ValueError(
-            f"{where}: invalid input schema {schema_file.name}: {exc.message}"
-        ) from None
+        raise ValueError(f"{where}: invalid input schema {schema_file.name}: {exc.message}") from None
     return Model(
         name=name,
         kind=kind,
@@ -433,9 +429,7 @@ def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
         expected = " or ".join(limit) if isinstance(limit, list) else limit
         message = f"Invalid type for {path}: expected {expected}, got {_json_type(value)}"
     elif kind == "enum":
-        message = (
-            f"Invalid value for {path}: {_fmt(value)} is not one of {', '.join(map(_fmt, limit))}"
-        )
+        message = f"Invalid value for {path}: {_fmt(value)} is not one of {', '.join(map(_fmt, limit))}"
     elif kind == "const":
         message = f"Invalid value for {path}: {_fmt(value)} must be {_fmt(limit)}"
     elif kind == "maxLength":

@@ -44,16 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--webhook-secret",
         metavar="whsec_BASE64",
-        help="sign callbacks per Standard Webhooks with this secret "
-        "(env MOCKSERVER_WEBHOOK_SECRET)",
+        help="sign callbacks per Standard Webhooks with this secret (env MOCKSERVER_WEBHOOK_SECRET)",
     )
-    serve.add_argument("--journal-size", type=int, help=f"journal ring buffer size (default 10000) {_env_help('journal_size')}")
+    serve.add_argument(
+        "--journal-size", type=int, help=f"journal ring buffer size (default 10000) {_env_help('journal_size')}"
+    )
     serve.add_argument(
         "--strict",
         action="store_true",
         default=None,
-        help="also check each request against the published request schema: 400 naming the rule "
-        f"{_env_help('strict')}",
+        help=f"also check each request against the published request schema: 400 naming the rule {_env_help('strict')}",
     )
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     serve.add_argument("--access-log", action="store_true", help="print uvicorn's access log")
@@ -67,9 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     default_url = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
     report.add_argument("--url", help=f"the server (default $MOCKSERVER_URL or {default_url})")
-    report.add_argument(
-        "--key", help="only this API key's requests (--key '': requests that carried no key)"
-    )
+    report.add_argument("--key", help="only this API key's requests (--key '': requests that carried no key)")
     report.add_argument("--admin-token", help=f"the server's admin token {_env_help('admin_token')}")
     report.add_argument("--json", action="store_true", help="print the report as JSON, not a table")
     validate = sub.add_parser(
@@ -83,8 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--schema",
         required=True,
         metavar="NAME",
-        help="status-response, generate-request, error, models/gpt-image-1, scenario... "
-        "(GET /schemas/ lists them)",
+        help="status-response, generate-request, error, models/gpt-image-1, scenario... (GET /schemas/ lists them)",
     )
     validate.add_argument(
         "--model", help="with --schema generate-request: also check input against this model's schema"
@@ -159,7 +156,7 @@ def banner(url: str, settings: Settings) -> str:
         "Try:",
         f"  curl -s -X POST {url}/api/v1/generateTask/nano-banana -H 'Authorization: Bearer {key}' "
         "-H 'Content-Type: application/json' "
-        "-d '{\"input\": {\"mode\": \"text-to-image\", \"prompt\": \"a red fox in the snow\"}}'",
+        '-d \'{"input": {"mode": "text-to-image", "prompt": "a red fox in the snow"}}\'',
         f"Admin: {url}/__admin/health   Press Ctrl-C to stop.",
     ]
     return "\n".join(lines)
@@ -187,7 +184,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         sock = bind_socket(settings.host, settings.port)
     except OSError as exc:
-        print(f"mockserver: error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"mockserver: error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 2
     app = create_app(settings)
     url = url_of(sock)

@@ -88,7 +88,17 @@ def env_settings(environ: dict[str, str] | None = None) -> dict[str, object]:
     env = os.environ if environ is None else environ
     out: dict[str, object] = {}
     types = {f.name: f.type for f in fields(Settings)}
-    for name in ("host", "port", "clock", "time_scale", "seed", "public_url", "admin_token", "journal_size", "scenario"):
+    for name in (
+        "host",
+        "port",
+        "clock",
+        "time_scale",
+        "seed",
+        "public_url",
+        "admin_token",
+        "journal_size",
+        "scenario",
+    ):
         raw = env.get(f"MOCKSERVER_{name.upper()}")
         if raw is None or raw == "":
             continue

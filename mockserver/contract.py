@@ -127,10 +127,7 @@ class Schemas:
 
     def uri(self, name: str) -> str:
         name = self.resolve(name)
-        return (
-            self._docs[name].get("$id")
-            or SCHEMA_BASE + self._files[name].relative_to(self.root).as_posix()
-        )
+        return self._docs[name].get("$id") or SCHEMA_BASE + self._files[name].relative_to(self.root).as_posix()
 
     def name_of_uri(self, uri: str) -> str | None:
         return self._by_id.get(uri)
@@ -155,9 +152,7 @@ def load_schemas(root: Path | None = None) -> Schemas:
 # ----------------------------------------------------------------------- validation
 
 
-def validate(
-    name: str, instance: object, *, model: str | None = None, schemas: Schemas | None = None
-) -> list[Problem]:
+def validate(name: str, instance: object, *, model: str | None = None, schemas: Schemas | None = None) -> list[Problem]:
     """Every way ``instance`` breaks schema ``name`` (and the rules beside it); [] if valid.
 
     ``model`` composes generate-request with that model's input schema.
@@ -192,9 +187,7 @@ def generate_request_schema(model: str, *, schemas: Schemas | None = None) -> di
     try:
         input_uri = schemas.uri(f"models/{model}")
     except UnknownSchema:
-        raise UnknownSchema(
-            f"no model named {model!r} (known: {', '.join(load_catalog().names())})"
-        ) from None
+        raise UnknownSchema(f"no model named {model!r} (known: {', '.join(load_catalog().names())})") from None
     schema = copy.deepcopy(schemas.get("generate-request"))
     schema.pop("$id", None)
     schema.pop("examples", None)
@@ -217,9 +210,7 @@ def generate_request_schema(model: str, *, schemas: Schemas | None = None) -> di
     return schema
 
 
-def _schema_problems(
-    schemas: Schemas, validator: Draft202012Validator, root: str, instance: object
-) -> list[Problem]:
+def _schema_problems(schemas: Schemas, validator: Draft202012Validator, root: str, instance: object) -> list[Problem]:
     problems: list[Problem] = []
     for error in validator.iter_errors(instance):
         for leaf in _leaves(error):
@@ -255,11 +246,7 @@ def _leaves(error: ValidationError) -> Iterable[ValidationError]:
             for miss in misses:
                 if miss.relative_path[0] != field:
                     continue
-                values = (
-                    [miss.validator_value]
-                    if miss.validator == "const"
-                    else list(miss.validator_value)
-                )
+                values = [miss.validator_value] if miss.validator == "const" else list(miss.validator_value)
                 allowed += [v for v in values if v not in allowed]
         value = first.instance
         error.message = f"{_short(value)} is not one of {', '.join(_short(v) for v in allowed)}"
@@ -269,25 +256,16 @@ def _leaves(error: ValidationError) -> Iterable[ValidationError]:
     yield error
 
 
-def _problems_of(
-    error: ValidationError, schemas: Schemas, root_schema: dict, root: str
-) -> list[Problem]:
+def _problems_of(error: ValidationError, schemas: Schemas, root_schema: dict, root: str) -> list[Problem]:
     """One Problem per field: a missing field or an unexpected one is named in the path."""
     parts = list(error.absolute_path)
     where = _schema_location(schemas, root_schema, root, error)
     kind = error.validator
     if kind == "required" and isinstance(error.instance, dict):
         # jsonschema reports each missing field as its own error, named only in the message.
-        missing = [
-            n for n in error.validator_value if n not in error.instance and repr(n) in error.message
-        ]
-        return [
-            Problem(json_path([*parts, n]), "missing required field", where)
-            for n in missing[:1] or ["?"]
-        ]
-    if kind in ("additionalProperties", "unevaluatedProperties") and isinstance(
-        error.instance, dict
-    ):
+        missing = [n for n in error.validator_value if n not in error.instance and repr(n) in error.message]
+        return [Problem(json_path([*parts, n]), "missing required field", where) for n in missing[:1] or ["?"]]
+    if kind in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
         known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
         allowed = f" (allowed: {', '.join(known)})" if known else ""
         extra = sorted(k for k in error.instance if k not in known) or ["?"]
@@ -316,9 +294,7 @@ def json_path(parts: Iterable[object]) -> str:
     return out
 
 
-def _schema_location(
-    schemas: Schemas, root_schema: dict, root: str, error: ValidationError
-) -> str | None:
+def _schema_location(schemas: Schemas, root_schema: dict, root: str, error: ValidationError) -> str | None:
     """``file.json#/pointer`` of the rule that failed, following $refs across files."""
     node: Any = root_schema
     base = schemas.uri(root) if root in schemas.names() else SCHEMA_BASE
@@ -373,9 +349,7 @@ def status_rules(envelope: object, schemas: Schemas | None = None) -> list[Probl
     problems: list[Problem] = []
     created, completed = data.get("createTime"), data.get("completeTime")
     if isinstance(created, int) and isinstance(completed, int) and completed < created:
-        problems.append(
-            Problem("$.data.completeTime", f"{completed} is before createTime {created}")
-        )
+        problems.append(Problem("$.data.completeTime", f"{completed} is before createTime {created}"))
     if data.get("state") == "success":
         cost = data.get("costTime")
         if isinstance(created, int) and isinstance(completed, int) and cost != completed - created:
@@ -392,12 +366,8 @@ def status_rules(envelope: object, schemas: Schemas | None = None) -> list[Probl
             problems.append(Problem("$.data.resultJson", f"not valid JSON: {exc}"))
         else:
             result_schema = {"$ref": schemas.uri("status-response") + "#/$defs/result"}
-            for p in _schema_problems(
-                schemas, schemas.validator_for(result_schema), "status-response", result
-            ):
-                problems.append(
-                    Problem("$.data.resultJson", f"parsed: {p.path}: {p.message}", p.schema)
-                )
+            for p in _schema_problems(schemas, schemas.validator_for(result_schema), "status-response", result):
+                problems.append(Problem("$.data.resultJson", f"parsed: {p.path}: {p.message}", p.schema))
     return problems
 
 
@@ -462,9 +432,7 @@ def check_response(
     ctype = headers.get("content-type", "")
     problems = []
     if ctype.split(";")[0].strip().lower() != _JSON:
-        problems.append(
-            Problem("header Content-Type", f"expected {_JSON}, got {ctype or 'none'!r}")
-        )
+        problems.append(Problem("header Content-Type", f"expected {_JSON}, got {ctype or 'none'!r}"))
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -492,14 +460,8 @@ def _retry_after_problems(doc: dict, headers: Mapping[str, str]) -> list[Problem
     except ValueError:
         return [Problem("header Retry-After", f"{raw!r} is not a whole number of seconds")]
     body_value = doc.get("retryAfter")
-    if (
-        isinstance(body_value, int | float)
-        and not isinstance(body_value, bool)
-        and body_value != seconds
-    ):
-        return [
-            Problem("$.retryAfter", f"{body_value} differs from the Retry-After header ({seconds})")
-        ]
+    if isinstance(body_value, int | float) and not isinstance(body_value, bool) and body_value != seconds:
+        return [Problem("$.retryAfter", f"{body_value} differs from the Retry-After header ({seconds})")]
     return []
 
 
@@ -509,9 +471,7 @@ _MAGIC = {
     "image/jpeg": lambda b: b.startswith(b"\xff\xd8\xff"),
     "video/mp4": lambda b: b[4:8] == b"ftyp",
     "audio/wav": lambda b: b[:4] == b"RIFF" and b[8:12] == b"WAVE",
-    "audio/mpeg": lambda b: (
-        b.startswith(b"ID3") or (len(b) > 1 and b[0] == 0xFF and b[1] & 0xE0 == 0xE0)
-    ),
+    "audio/mpeg": lambda b: b.startswith(b"ID3") or (len(b) > 1 and b[0] == 0xFF and b[1] & 0xE0 == 0xE0),
 }
 
 
@@ -526,11 +486,7 @@ def check_result_file(url: str, headers: Mapping[str, str], body: bytes) -> list
         return [Problem("header Content-Type", f"expected {expected} for .{ext}, got {shown}")]
     if ctype not in _MAGIC:
         known = ", ".join(sorted(_MAGIC))
-        return [
-            Problem(
-                "header Content-Type", f"{ctype or 'none'!r} is not a result media type ({known})"
-            )
-        ]
+        return [Problem("header Content-Type", f"{ctype or 'none'!r} is not a result media type ({known})")]
     if not _MAGIC[ctype](body):
         return [Problem("body", f"the bytes are not {ctype} (starts {body[:12]!r})")]
     return []

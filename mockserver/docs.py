@@ -41,14 +41,10 @@ async def schema(request: Request) -> Response:
     rel = request.path_params["path"]
     body = _load(rel)
     if body is None:
-        raise NotFound(
-            f"Schema not found: {rel}", error=f"No schema '{rel}'; GET /schemas/ lists them"
-        )
+        raise NotFound(f"Schema not found: {rel}", error=f"No schema '{rel}'; GET /schemas/ lists them")
     return Response(
         body,
-        media_type="application/schema+json"
-        if not rel.endswith("index.json")
-        else "application/json",
+        media_type="application/schema+json" if not rel.endswith("index.json") else "application/json",
     )
 
 

@@ -105,9 +105,7 @@ class FaultMiddleware:
             raise raised[0]
 
 
-async def deliver(
-    scope: dict, receive: Any, send: Any, how: Plan, held: list[dict]
-) -> BaseException | None:
+async def deliver(scope: dict, receive: Any, send: Any, how: Plan, held: list[dict]) -> BaseException | None:
     """Send the held response as planned; an in-process fault returns the error to raise."""
     start = held[0]
     body = b"".join(m.get("body", b"") for m in held[1:])
@@ -197,8 +195,7 @@ def inprocess_error(kind: str, sent: int, total: int) -> BaseException:
         return httpx.ReadError("[Errno 104] Connection reset by peer")
     if kind == "truncated_body":
         return httpx.RemoteProtocolError(
-            "peer closed connection without sending complete message body "
-            f"(received {sent} bytes, expected {total})"
+            f"peer closed connection without sending complete message body (received {sent} bytes, expected {total})"
         )
     if kind == "hang":
         # No socket, so no client timeout can fire: answer at once with what it would raise.

@@ -103,12 +103,7 @@ _TRIANGLE = bytes(min(2 * i, 511 - 2 * i) for i in range(256)) * 2
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data))
-        + kind
-        + data
-        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    )
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
 def _check_side(name: str, value: int) -> None:
@@ -129,11 +124,7 @@ def png(width: int, height: int, seed: int = 0) -> bytes:
     # Per-channel start phase and horizontal speed (1..4 triangle periods across
     # the image) give each seed its own palette and banding.
     speeds = [p[3 + c] % 4 + 1 for c in range(3)]
-    base_row = bytes(
-        (p[c] + speeds[c] * 256 * (x - x % cell) // width) & 0xFF
-        for x in range(width)
-        for c in range(3)
-    )
+    base_row = bytes((p[c] + speeds[c] * 256 * (x - x % cell) // width) & 0xFF for x in range(width) for c in range(3))
     v_speed = p[6] % 3 + 1  # vertical triangle periods
     rows = []
     row = b""
@@ -166,9 +157,7 @@ _NOTE_SECONDS = 0.25
 
 @functools.lru_cache(maxsize=64)
 def _period(samples: int, amplitude: int) -> array:
-    return array(
-        "h", (round(amplitude * math.sin(2 * math.pi * i / samples)) for i in range(samples))
-    )
+    return array("h", (round(amplitude * math.sin(2 * math.pi * i / samples)) for i in range(samples)))
 
 
 @functools.lru_cache(maxsize=32)

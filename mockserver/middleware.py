@@ -60,9 +60,7 @@ class JournalMiddleware:
             body_hash = digest.hexdigest() if digest is not None and body_read else None
             self._record(scope, status, retry_after, arrival, body_hash)
 
-    def _record(
-        self, scope, status: int, retry_after: float | None, arrival: int, body_hash: str | None
-    ) -> None:
+    def _record(self, scope, status: int, retry_after: float | None, arrival: int, body_hash: str | None) -> None:
         auth = idem = None
         for name, value in scope.get("headers", ()):
             if name == b"authorization":

@@ -49,9 +49,7 @@ class _Bundler:
         if comp in self.components:
             return comp
         self.components[comp] = {}  # claimed first: schemas may refer to each other
-        self.components[comp] = self.embed(
-            copy.deepcopy(self.schemas.get(name)), self.schemas.uri(name), comp
-        )
+        self.components[comp] = self.embed(copy.deepcopy(self.schemas.get(name)), self.schemas.uri(name), comp)
         return comp
 
     def embed(self, schema: dict, base: str, comp: str) -> dict:
@@ -152,9 +150,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas, server_url: str | None = N
         examples = body.pop("examples", [])
         body_comp = "GenerateRequest" + input_comp.removesuffix("Input")
         # input is already an absolute $ref to the model schema: embed() turns it into input_comp.
-        bundler.components[body_comp] = bundler.embed(
-            body, schemas.uri("generate-request"), "GenerateRequest"
-        )
+        bundler.components[body_comp] = bundler.embed(body, schemas.uri("generate-request"), "GenerateRequest")
         media: dict[str, Any] = {"schema": {"$ref": _REF + body_comp}}
         if examples:
             media["examples"] = {f"example{i + 1}": {"value": ex} for i, ex in enumerate(examples)}
@@ -238,11 +234,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas, server_url: str | None = N
                     "content": {
                         _JSON: {
                             "schema": {"$ref": _REF + "StatusResponse"},
-                            "examples": {
-                                ex["data"]["state"]: {"value": ex}
-                                for ex in status_examples
-                                if "data" in ex
-                            },
+                            "examples": {ex["data"]["state"]: {"value": ex} for ex in status_examples if "data" in ex},
                         }
                     },
                 },
@@ -302,9 +294,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas, server_url: str | None = N
                 "200": {
                     "description": "The file",
                     "headers": {"Cache-Control": {"schema": {"type": "string"}}},
-                    "content": {
-                        t: {"schema": {"type": "string", "format": "binary"}} for t in file_types
-                    },
+                    "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in file_types},
                 },
                 "404": {
                     "description": "Unknown task or file, a task with no results yet, or expired",
@@ -349,10 +339,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas, server_url: str | None = N
                                 "content": {_JSON: {"schema": {"$ref": _REF + "Callback"}}},
                             },
                             "responses": {
-                                "200": {
-                                    "description": "Received. Anything else, or no answer in 30 s, "
-                                    "is retried."
-                                }
+                                "200": {"description": "Received. Anything else, or no answer in 30 s, is retried."}
                             },
                         }
                     }

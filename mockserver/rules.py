@@ -226,9 +226,7 @@ class Rule:
         """Whether the conditions hold (the gates nth/after/times/probability aside)."""
         if f.endpoint not in self.endpoints:
             return False
-        if self.models is not None and (
-            f.model is None or not any(fnmatchcase(f.model, glob) for glob in self.models)
-        ):
+        if self.models is not None and (f.model is None or not any(fnmatchcase(f.model, glob) for glob in self.models)):
             return False
         if self.key is not None and f.key != self.key:
             return False
@@ -300,10 +298,7 @@ class RuleSet:
                 continue
             if rule.times is not None and self.acts[i] >= rule.times:
                 continue
-            if (
-                rule.probability is not None
-                and unit(self.seed, i, count, "probability") >= rule.probability
-            ):
+            if rule.probability is not None and unit(self.seed, i, count, "probability") >= rule.probability:
                 continue
             self.acts[i] += 1
             return rule.decision(self.seed, count)

@@ -123,9 +123,7 @@ def read_source(source: str | os.PathLike) -> object:
     """The document named by ``source``: a file if it is one, else a library scenario."""
     text = os.fspath(source)
     path = Path(text)
-    looks_like_path = (
-        isinstance(source, os.PathLike) or "/" in text or os.sep in text or path.suffix in SUFFIXES
-    )
+    looks_like_path = isinstance(source, os.PathLike) or "/" in text or os.sep in text or path.suffix in SUFFIXES
     if path.is_file():
         return read_file(path)
     if looks_like_path:
@@ -133,9 +131,7 @@ def read_source(source: str | os.PathLike) -> object:
     entry = find(text)
     if entry is None:
         names = ", ".join(e.name for e in library())
-        raise ScenarioError(
-            "", f"no scenario named {text!r}: not a file, and the library has {names}", text
-        )
+        raise ScenarioError("", f"no scenario named {text!r}: not a file, and the library has {names}", text)
     return read_file(entry.path)
 
 
@@ -324,9 +320,7 @@ def _check_json(value: object, path: list, budget: list[int] | None = None) -> N
     budget = [MAX_NODES] if budget is None else budget
     budget[0] -= 1
     if budget[0] < 0:
-        raise ScenarioError(
-            _path(path), f"the document is too large (more than {MAX_NODES} values)"
-        )
+        raise ScenarioError(_path(path), f"the document is too large (more than {MAX_NODES} values)")
     if len(path) > MAX_DEPTH:
         raise ScenarioError(_path(path), f"nested too deeply (more than {MAX_DEPTH} levels)")
     if isinstance(value, dict):
@@ -341,9 +335,7 @@ def _check_json(value: object, path: list, budget: list[int] | None = None) -> N
         if not math.isfinite(value):
             raise ScenarioError(_path(path), f"{value} is not a JSON number")
     elif value is not None and not isinstance(value, str | int | bool):
-        raise ScenarioError(
-            _path(path), f"expected a JSON value, got {type(value).__name__} {value!s}"
-        )
+        raise ScenarioError(_path(path), f"expected a JSON value, got {type(value).__name__} {value!s}")
 
 
 def _validate(validator: Draft202012Validator, doc: object, prefix: list) -> None:
@@ -363,12 +355,7 @@ def _deepest(error: ValidationError) -> ValidationError:
     by_branch: dict[object, list[ValidationError]] = {}
     for e in error.context:
         by_branch.setdefault(e.relative_schema_path[0], []).append(e)
-    fitting = [
-        e
-        for errors in by_branch.values()
-        if not any(_wrong_type(e) for e in errors)
-        for e in errors
-    ]
+    fitting = [e for errors in by_branch.values() if not any(_wrong_type(e) for e in errors) for e in errors]
     best = best_match(fitting) if fitting else None
     return _deepest(best) if best is not None else error
 
@@ -399,9 +386,7 @@ def _reason(error: ValidationError) -> str:
     if kind == "enum":
         return f"{_show(value)} is not one of {', '.join(map(str, limit))}"
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[
-            kind
-        ]
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
         return f"must be {op} {limit}, got {_show(value)}"
     if kind in ("minItems", "maxItems"):
         bound = "at least" if kind == "minItems" else "at most"
@@ -475,17 +460,13 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
             wrong = sorted(endpoints - r.ACTION_ENDPOINTS[action], key=r.ENDPOINTS.index)
             if wrong:
                 allowed = ", ".join(e for e in r.ENDPOINTS if e in r.ACTION_ENDPOINTS[action])
-                raise ScenarioError(
-                    f"{where}/{action}", f"{action} cannot act on {wrong[0]} (only on {allowed})"
-                )
+                raise ScenarioError(f"{where}/{action}", f"{action} cannot act on {wrong[0]} (only on {allowed})")
     else:
         endpoints = frozenset(r.HTTP_ENDPOINTS | {r.CALLBACK})
         for action in actions:
             endpoints &= r.ACTION_DEFAULT_ENDPOINTS[action]
         if not endpoints:
-            raise ScenarioError(
-                where, f"no endpoint can take all of {', '.join(actions)}: split the rule"
-            )
+            raise ScenarioError(where, f"no endpoint can take all of {', '.join(actions)}: split the rule")
     for condition, allowed in r.CONDITION_ENDPOINTS.items():
         if condition in when:
             if not endpoints & allowed:
@@ -515,18 +496,14 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
         provider=when.get("provider"),
         request_type=when.get("request_type"),
         headers=tuple(headers),
-        task_states=frozenset([states] if isinstance(states, str) else states)
-        if states is not None
-        else None,
+        task_states=frozenset([states] if isinstance(states, str) else states) if states is not None else None,
         attempt=when.get("attempt"),
         nth=when.get("nth"),
         after=when.get("after"),
         probability=when.get("probability"),
         times=doc.get("times"),
         respond=_respond(doc["respond"]) if "respond" in doc else None,
-        fail=r.Fail(
-            doc["fail"]["code"], doc["fail"].get("message"), doc["fail"].get("at", "processing")
-        )
+        fail=r.Fail(doc["fail"]["code"], doc["fail"].get("message"), doc["fail"].get("at", "processing"))
         if "fail" in doc
         else None,
         timing=_timing(doc["timing"], f"{where}/timing") if "timing" in doc else None,

@@ -57,7 +57,8 @@ class MockService:
             # Remember where a manual clock started so a reset replays the same times.
             self._start_ms = self.clock.now_ms()
         self.models: dict[str, Model] = {
-            name: dataclasses.replace(self.catalog.get(name), **sc.model_overrides(name)) for name in self.catalog.names()
+            name: dataclasses.replace(self.catalog.get(name), **sc.model_overrides(name))
+            for name in self.catalog.names()
         }
         balances = sc.accounts if sc.accounts is not None else s.api_keys
         self.accounts = Accounts(dict(balances) if balances is not None else None)
@@ -389,7 +390,6 @@ class MockService:
             info["failCode"] = task.fail_code
         return info
 
-
     # -- scenario --------------------------------------------------------------
 
     def load_scenario(self, source: object) -> None:
@@ -497,7 +497,9 @@ class MockService:
         if wait is None:
             return
         limit = self.limits.concurrent_tasks
-        when = f"a slot frees in {wait / 1000:g} s" if wait >= 0 else "a slot frees when one of them is polled to its end"
+        when = (
+            f"a slot frees in {wait / 1000:g} s" if wait >= 0 else "a slot frees when one of them is polled to its end"
+        )
         raise RateLimited(
             "Too many concurrent tasks",
             error=f"This API key has {limit} unfinished tasks, the most it may have; {when}",

@@ -55,7 +55,9 @@ def _values(schema: dict) -> st.SearchStrategy[Any]:
         lo, hi = schema.get("minLength", 0), schema.get("maxLength")
         if "pattern" in schema and "http" in schema["pattern"]:
             return _URL
-        short = st.text(alphabet="abcdefghij klmnop", min_size=max(lo, 1 if lo else 0), max_size=min(hi or _MAX_TEXT, _MAX_TEXT))
+        short = st.text(
+            alphabet="abcdefghij klmnop", min_size=max(lo, 1 if lo else 0), max_size=min(hi or _MAX_TEXT, _MAX_TEXT)
+        )
         if hi is not None and hi > _MAX_TEXT:
             return st.one_of(short, _WORDS.filter(lambda s: len(s) >= lo), st.just("x" * hi))
         return short
@@ -154,7 +156,9 @@ def generate_requests(
             },
         )
         if valid:
-            return st.tuples(st.just(m.name), st.builds(lambda t, i: {**t, "input": i}, top, _valid_input(m, follow_ups)))
+            return st.tuples(
+                st.just(m.name), st.builds(lambda t, i: {**t, "input": i}, top, _valid_input(m, follow_ups))
+            )
         broken_top = st.sampled_from(
             [
                 {"request_type": "sometimes"},

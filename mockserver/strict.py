@@ -45,6 +45,4 @@ def check_submit_body(model: str, body: object) -> None:
 def check_status_query(request: Request) -> None:
     extra = set(request.query_params.keys()) - STATUS_QUERY
     if extra:
-        raise _refuse(
-            f"unknown query parameter {sorted(extra)[0]!r} (statusTask takes only taskId)"
-        )
+        raise _refuse(f"unknown query parameter {sorted(extra)[0]!r} (statusTask takes only taskId)")

@@ -19,6 +19,8 @@ from mockserver import contract
 from mockserver.app import create_app
 from mockserver.server import ServerThread
 
+from .receivers import dead_url, receiver, receiver_server  # noqa: F401 (fixtures for every test module)
+
 KEY = "sk_test_key"
 START_MS = 1_767_965_610_000  # a fixed manual-clock start keeps times readable and stable
 

@@ -48,7 +48,10 @@ def test_tasks_list_filter_get_complete_fail(api):
     a = api.submit_ok("nano-banana")
     b = api.submit_ok("gpt-image-1")
     tasks = api.admin("GET", "/tasks").json()["tasks"]
-    assert [(x["taskId"], x["model"], x["state"]) for x in tasks] == [(a, "nano-banana", "pending"), (b, "gpt-image-1", "pending")]
+    assert [(x["taskId"], x["model"], x["state"]) for x in tasks] == [
+        (a, "nano-banana", "pending"),
+        (b, "gpt-image-1", "pending"),
+    ]
     assert [x["taskId"] for x in api.admin("GET", "/tasks", params={"model": "gpt-image-1"}).json()["tasks"]] == [b]
     assert api.admin("GET", f"/tasks/{a}").json()["taskId"] == a
     assert api.admin("GET", "/tasks/task_nope").status_code == 404
@@ -123,7 +126,9 @@ def test_poll_progression_model(make_api):
 
     api = make_api()
     m = api.mock
-    m.models["nano-banana"] = dataclasses.replace(m.models["nano-banana"], progression="polls", pending_polls=1, processing_polls=2)
+    m.models["nano-banana"] = dataclasses.replace(
+        m.models["nano-banana"], progression="polls", pending_polls=1, processing_polls=2
+    )
     tid = api.submit_ok()
     states = [data_of(api.status("nano-banana", tid))["state"] for _ in range(5)]
     assert states == ["pending", "processing", "processing", "success", "success"]

@@ -3,21 +3,14 @@ timeouts, Standard Webhooks signatures, callback faults, suno stages and the adm
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
-import socket
 import threading
-from dataclasses import dataclass
 
 import httpx
 import pytest
 import standardwebhooks
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from mockserver.app import create_app
@@ -31,113 +24,12 @@ from mockserver.callbacks import (
 from mockserver.cli import build_parser, main, settings_from_args
 from mockserver.clock import ManualClock, RealClock
 from mockserver.config import Settings
-from mockserver.contract import validate
 from mockserver.server import ServerThread
 
 from .conftest import KEY, data_of, example_input
+from .receivers import WAIT_S
 
 SECRET = "whsec_" + base64.b64encode(b"mockserver-test-secret-0123456789").decode()
-WAIT_S = 10.0  # deadline for events that should arrive at once; never a sleep
-
-
-# -- a real receiver ----------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """A webhook receiver on loopback port 0: records every POST and answers per a script.
-
-    ``script[path]`` lists the answers to that path's requests in order (an HTTP status,
-    or ``"hang"``: answer 200 only once ``release`` is set); then 200. Arrivals are
-    signalled through a Condition, so tests wait with a deadline instead of sleeping.
-    """
-
-    def __init__(self) -> None:
-        self.requests: list[Received] = []
-        self.problems: list[str] = []
-        self.script: dict[str, list[int | str]] = {}
-        self.release = threading.Event()
-        self._cond = threading.Condition()
-        app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])])
-        self.server = ServerThread(app)
-
-    def url(self, path: str = "hook") -> str:
-        return f"{self.server.url}/{path}"
-
-    def reset(self, **script: list[int | str]) -> None:
-        self.release.set()  # let a hung request of an earlier test finish
-        with self._cond:
-            self.requests = []
-            self.problems = []
-            self.script = {path: list(answers) for path, answers in script.items()}
-            self.release = threading.Event()
-
-    async def _handle(self, request: Request) -> Response:
-        body = await request.body()
-        path = request.path_params["path"]
-        with self._cond:
-            seen = sum(1 for r in self.requests if r.path == path)
-            self.requests.append(Received(path, dict(request.headers), body))
-            # Every body the mock sends must follow the published callback schema.
-            try:
-                problems = validate("callback", json.loads(body))
-            except ValueError as exc:
-                problems = [f"not JSON: {exc}"]
-            self.problems.extend(f"{path}: {p}" for p in problems)
-            answers = self.script.get(path, [])
-            answer = answers[seen] if seen < len(answers) else 200
-            release = self.release
-            self._cond.notify_all()
-        if answer == "hang":
-            await asyncio.to_thread(release.wait, 30)
-            answer = 200
-        return Response(b"ok", status_code=int(answer))
-
-    def on(self, path: str = "hook") -> list[Received]:
-        with self._cond:
-            return [r for r in self.requests if r.path == path]
-
-    def wait_for(self, n: int, path: str = "hook", timeout: float = WAIT_S) -> bool:
-        with self._cond:
-            return self._cond.wait_for(
-                lambda: len([r for r in self.requests if r.path == path]) >= n, timeout
-            )
-
-
-@pytest.fixture(scope="session")
-def receiver_server():
-    receiver = Receiver()
-    with receiver.server:
-        yield receiver
-        receiver.release.set()
-    if receiver.server.error is not None:
-        raise receiver.server.error
-
-
-@pytest.fixture
-def receiver(receiver_server):
-    receiver_server.reset()
-    yield receiver_server
-    receiver_server.release.set()
-    assert receiver_server.problems == [], "callback bodies broke schemas/callback.json"
-
-
-@pytest.fixture(scope="session")
-def dead_url():
-    """A loopback port that refuses connections: bound, never listening."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
-    sock.close()
 
 
 # -- helpers --------------------------------------------------------------------------
@@ -186,9 +78,7 @@ def test_success_first_time_posts_the_status_envelope(api, receiver):
     data = got[0].json()["data"]
     assert data["state"] == "success" and data["completeTime"] == end
     urls = json.loads(data["resultJson"])["resultUrls"]
-    assert urls and all(
-        u.startswith(str(api.client.base_url).rstrip("/") + "/files/") for u in urls
-    )
+    assert urls and all(u.startswith(str(api.client.base_url).rstrip("/") + "/files/") for u in urls)
     [a] = attempts(api)
     assert (
         a["taskId"],
@@ -207,11 +97,7 @@ def test_success_first_time_posts_the_status_envelope(api, receiver):
         None,
         "delivered",
     )
-    assert (
-        a["durationMs"] >= 0
-        and a["nextAttemptAt"] is None
-        and a["webhookId"] == webhook_id(tid, None)
-    )
+    assert a["durationMs"] >= 0 and a["nextAttemptAt"] is None and a["webhookId"] == webhook_id(tid, None)
     api.advance(to="idle")
     assert len(receiver.on()) == 1  # delivered once, never again
 
@@ -228,9 +114,7 @@ def test_two_failures_then_success_retries_with_the_same_body_and_id(api, receiv
     end = end_of(api, tid)
     api.advance(to=end)
     assert len(receiver.on()) == 1
-    assert (
-        api.admin("GET", "/clock").json()["nextEvent"] == end + 30_000
-    )  # the retry is the next event
+    assert api.admin("GET", "/clock").json()["nextEvent"] == end + 30_000  # the retry is the next event
     api.advance(ms=29_999)
     assert len(receiver.on()) == 1
     api.advance(to="next")
@@ -261,9 +145,7 @@ def test_receiver_down_for_good_exhausts_the_retries(api, dead_url):
         (3, end + 90_000),
         (4, end + 210_000),
     ]
-    assert all(
-        a["status"] is None and a["outcome"] == "failed" and "Connect" in a["error"] for a in log
-    )
+    assert all(a["status"] is None and a["outcome"] == "failed" and "Connect" in a["error"] for a in log)
     assert log[-1]["nextAttemptAt"] is None
     assert api.admin("GET", "/callbacks").json()["pending"] == []
     assert api.admin("GET", "/clock").json()["nextEvent"] is None
@@ -348,10 +230,7 @@ def test_forced_completion_and_failure_deliver_before_the_admin_call_returns(api
     api.advance(ms=1_500)
     assert api.admin("POST", f"/tasks/{a}/complete").status_code == 200
     [got] = receiver.on("a")
-    assert (
-        got.json()["data"]["state"] == "success"
-        and got.json()["data"]["completeTime"] == api.mock.now()
-    )
+    assert got.json()["data"]["state"] == "success" and got.json()["data"]["completeTime"] == api.mock.now()
     r = api.admin("POST", f"/tasks/{b}/fail", json={"code": "CONTENT_VIOLATION"})
     assert r.status_code == 200
     [got] = receiver.on("b")
@@ -424,9 +303,7 @@ def test_webhook_secret_setting_signs(make_api, receiver):
     submit_callback(api, receiver.url())
     api.advance(to="idle")
     [got] = receiver.on()
-    assert (
-        standardwebhooks.Webhook(SECRET).verify(got.body, got.headers)["data"]["state"] == "success"
-    )
+    assert standardwebhooks.Webhook(SECRET).verify(got.body, got.headers)["data"]["state"] == "success"
 
 
 # -- callback faults (scenario rules plug into MockService.callback_decision) ----------
@@ -651,13 +528,9 @@ def test_real_clock_delivers_and_retries_on_its_own(receiver, mode):
 
 def test_callback_config_from_a_scenario_mapping():
     assert CallbackConfig.from_dict(None) == CallbackConfig()
-    c = CallbackConfig.from_dict(
-        {"retries": 1, "backoff_ms": [5], "timeout_ms": 100, "secret": SECRET}
-    )
+    c = CallbackConfig.from_dict({"retries": 1, "backoff_ms": [5], "timeout_ms": 100, "secret": SECRET})
     assert (c.retries, c.backoff_ms, c.timeout_ms, c.secret) == (1, (5,), 100, SECRET)
-    assert (
-        CallbackConfig.from_dict({"secret": None}, secret=SECRET).secret == SECRET
-    )  # null keeps --webhook-secret
+    assert CallbackConfig.from_dict({"secret": None}, secret=SECRET).secret == SECRET  # null keeps --webhook-secret
     assert CallbackConfig.from_dict({}, secret=SECRET).secret == SECRET
     assert c.to_dict()["secret"] == "(set)"  # never echoed
 
@@ -690,10 +563,7 @@ def test_settings_env_and_cli_take_a_webhook_secret():
     args = build_parser().parse_args(["serve"])
     assert settings_from_args(args, {"MOCKSERVER_WEBHOOK_SECRET": SECRET}).webhook_secret == SECRET
     args = build_parser().parse_args(["serve", "--webhook-secret", SECRET])
-    assert (
-        settings_from_args(args, {"MOCKSERVER_WEBHOOK_SECRET": "whsec_b3RoZXI="}).webhook_secret
-        == SECRET
-    )
+    assert settings_from_args(args, {"MOCKSERVER_WEBHOOK_SECRET": "whsec_b3RoZXI="}).webhook_secret == SECRET
 
 
 def test_cli_refuses_a_bad_webhook_secret(capsys):

@@ -147,10 +147,7 @@ def test_every_example_validates_and_describes_its_results(m: Model, example: di
 def test_index_lists_exactly_the_catalog():
     index = json.loads((schema_dir() / "models" / "index.json").read_text())
     assert index == {
-        "models": [
-            {"name": m.name, "kind": m.kind, "schema": f"/schemas/models/{m.name}.json"}
-            for m in CATALOG
-        ]
+        "models": [{"name": m.name, "kind": m.kind, "schema": f"/schemas/models/{m.name}.json"} for m in CATALOG]
     }
     files = {p.stem for p in (schema_dir() / "models").glob("*.json")} - {"index"}
     assert files == set(CATALOG.names())
@@ -254,9 +251,7 @@ def test_unknown_field_suggests_the_probable_one():
     assert error("gpt-image-1", {**BASE["gpt-image-1"], "zzz": 1}).hint is None
 
 
-@pytest.mark.parametrize(
-    "name", [n for n in sorted(BASE) if "prompt" in model(n).schema["required"]]
-)
+@pytest.mark.parametrize("name", [n for n in sorted(BASE) if "prompt" in model(n).schema["required"]])
 def test_missing_prompt(name):
     input = {k: v for k, v in BASE[name].items() if k != "prompt"}
     e = error(name, input)
@@ -289,9 +284,7 @@ def test_exact_messages_for_the_common_mistakes():
     assert str(error("gpt-image-1", {**ok, "image_urls": URL})) == (
         "Invalid type for input.image_urls: expected array, got string"
     )
-    assert str(error("gpt-image-1", {**ok, "prompt": ""})) == (
-        "input.prompt is too short: 0 characters, at least 1"
-    )
+    assert str(error("gpt-image-1", {**ok, "prompt": ""})) == ("input.prompt is too short: 0 characters, at least 1")
     assert str(error("kling-2-6", {**BASE["kling-2-6"], "sound": "yes"})) == (
         "Invalid type for input.sound: expected boolean, got string"
     )
@@ -334,9 +327,7 @@ def test_sora_2_image_to_video_needs_exactly_one_image():
     assert str(error("sora-2", base)) == (
         "Missing required field: input.image_urls (required when input.mode is 'image-to-video')"
     )
-    assert str(error("sora-2", {**base, "image_urls": []})) == (
-        "input.image_urls has too few items: 0, at least 1"
-    )
+    assert str(error("sora-2", {**base, "image_urls": []})) == ("input.image_urls has too few items: 0, at least 1")
     assert str(error("sora-2", {**base, "image_urls": [URL, URL]})) == (
         "input.image_urls has too many items: 2, at most 1"
     )
@@ -358,17 +349,14 @@ def test_flux_2_image_modes_need_one_to_eight_images(mode):
     model("flux-2").validate({**base, "image_urls": [URL] * 8})
     assert "too many items: 9, at most 8" in str(error("flux-2", {**base, "image_urls": [URL] * 9}))
     model("flux-2").validate({"mode": mode.replace("image-to", "text-to"), "prompt": "ppp"})
-    assert "too short: 2 characters, at least 3" in str(
-        error("flux-2", {**base, "prompt": "pp", "image_urls": [URL]})
-    )
+    assert "too short: 2 characters, at least 3" in str(error("flux-2", {**base, "prompt": "pp", "image_urls": [URL]}))
 
 
 @pytest.mark.parametrize("mode", ["vary", "upscale", "enhance"])
 def test_midjourney_follow_ups_need_task_id_and_image_index(mode):
     mj = model("midjourney")
     assert str(error("midjourney", {"mode": mode})) == (
-        "Missing required field: input.taskId "
-        "(required when input.mode is one of 'vary', 'upscale', 'enhance')"
+        "Missing required field: input.taskId (required when input.mode is one of 'vary', 'upscale', 'enhance')"
     )
     assert str(error("midjourney", {"mode": mode, "taskId": "task_1"})).startswith(
         "Missing required field: input.imageIndex"
@@ -415,9 +403,7 @@ def test_midjourney_generation_rules():
         "Invalid value for input.mode: 'vary' is not one of 'text-to-image', 'image-to-image' "
         "(when input.speed is 'draft')"
     )
-    assert "input.version" in str(
-        error("midjourney", {"mode": "text-to-image", "prompt": "p", "speed": "draft"})
-    )
+    assert "input.version" in str(error("midjourney", {"mode": "text-to-image", "prompt": "p", "speed": "draft"}))
     model("midjourney").validate({"mode": "text-to-image", "prompt": "p", "speed": "relaxed"})
 
 
@@ -452,8 +438,7 @@ def test_suno_simple_and_custom_mode_rules():
     model("suno").validate({**custom, "prompt": "x" * 5000})
     v4 = {**custom, "mode": "V4", "prompt": "x" * 3001}
     assert str(error("suno", v4)) == (
-        "input.prompt is too long: 3001 characters, at most 3000 "
-        "(when input.customMode is true and input.mode is 'V4')"
+        "input.prompt is too long: 3001 characters, at most 3000 (when input.customMode is true and input.mode is 'V4')"
     )
     assert "at most 200" in str(error("suno", {**custom, "mode": "V4", "style": "s" * 201}))
     assert "at most 80" in str(error("suno", {**custom, "title": "t" * 81}))
@@ -474,19 +459,12 @@ def test_suno_simple_and_custom_mode_rules():
 def test_veo_reference_mode_needs_fast_and_16_9():
     ref = {"prompt": "p", "generationType": "REFERENCE_2_VIDEO", "image_urls": [URL]}
     assert str(error("veo-3-1", {**ref, "mode": "quality"})) == (
-        "Invalid value for input.mode: 'quality' must be 'fast' "
-        "(when input.generationType is 'REFERENCE_2_VIDEO')"
+        "Invalid value for input.mode: 'quality' must be 'fast' (when input.generationType is 'REFERENCE_2_VIDEO')"
     )
-    assert "'9:16' must be '16:9'" in str(
-        error("veo-3-1", {**ref, "mode": "fast", "aspect_ratio": "9:16"})
-    )
+    assert "'9:16' must be '16:9'" in str(error("veo-3-1", {**ref, "mode": "fast", "aspect_ratio": "9:16"}))
     frames = {"mode": "quality", "prompt": "p", "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO"}
-    assert "required when input.generationType is 'FIRST_AND_LAST_FRAMES_2_VIDEO'" in str(
-        error("veo-3-1", frames)
-    )
-    assert "too many items: 3, at most 2" in str(
-        error("veo-3-1", {**frames, "image_urls": [URL] * 3})
-    )
+    assert "required when input.generationType is 'FIRST_AND_LAST_FRAMES_2_VIDEO'" in str(error("veo-3-1", frames))
+    assert "too many items: 3, at most 2" in str(error("veo-3-1", {**frames, "image_urls": [URL] * 3}))
 
 
 def test_seedance_media_fields_depend_on_mode():
@@ -509,9 +487,7 @@ def test_seedance_media_fields_depend_on_mode():
 def test_wan_4_3_needs_720p_or_more_and_text_to_video_needs_a_prompt():
     t2v = {"mode": "text-to-video", "prompt": "p", "aspect_ratio": "4:3"}
     model("wan-2-5").validate({**t2v, "resolution": "720p"})
-    assert "'480p' is not one of '720p', '1080p'" in str(
-        error("wan-2-5", {**t2v, "resolution": "480p"})
-    )
+    assert "'480p' is not one of '720p', '1080p'" in str(error("wan-2-5", {**t2v, "resolution": "480p"}))
     assert str(error("wan-2-5", {"mode": "text-to-video"})) == (
         "Missing required field: input.prompt (required when input.mode is 'text-to-video')"
     )
@@ -519,9 +495,7 @@ def test_wan_4_3_needs_720p_or_more_and_text_to_video_needs_a_prompt():
 
 
 def test_kling_needs_the_sound_toggle():
-    assert str(error("kling-2-6", {"mode": "text-to-video", "prompt": "p"})) == (
-        "Missing required field: input.sound"
-    )
+    assert str(error("kling-2-6", {"mode": "text-to-video", "prompt": "p"})) == ("Missing required field: input.sound")
 
 
 # ------------------------------------------------------------------- outputs and media
@@ -532,9 +506,7 @@ def _ratios(m: Model) -> list[str]:
     return [v for key in ("aspect_ratio", "size") for v in props.get(key, {}).get("enum", [])]
 
 
-@pytest.mark.parametrize(
-    "m", [m for m in CATALOG if m.media in ("image", "video")], ids=lambda m: m.name
-)
+@pytest.mark.parametrize("m", [m for m in CATALOG if m.media in ("image", "video")], ids=lambda m: m.name)
 def test_every_listed_aspect_ratio_is_exact(m: Model):
     key = "size" if "size" in m.schema["properties"] else "aspect_ratio"
     named = {"landscape": Fraction(16, 9), "portrait": Fraction(9, 16)}
@@ -562,17 +534,11 @@ def test_image_size_examples():
 
 
 def test_video_and_audio_specs():
-    assert model("sora-2").output_spec({"aspect_ratio": "portrait", "duration": 8}) == MediaSpec(
-        "mp4", 144, 256, 8.0
-    )
+    assert model("sora-2").output_spec({"aspect_ratio": "portrait", "duration": 8}) == MediaSpec("mp4", 144, 256, 8.0)
     assert model("sora-2").output_spec({}) == MediaSpec("mp4", 256, 144, 4.0)
-    assert model("sora-2-pro").output_spec({"size": "720*1280", "duration": 12}) == MediaSpec(
-        "mp4", 144, 256, 12.0
-    )
+    assert model("sora-2-pro").output_spec({"size": "720*1280", "duration": 12}) == MediaSpec("mp4", 144, 256, 12.0)
     assert model("veo-3-1").output_spec({"aspect_ratio": "auto"}) == MediaSpec("mp4", 256, 144, 8.0)
-    assert model("seedance-2-0").output_spec({"aspect_ratio": "21:9"}) == MediaSpec(
-        "mp4", 252, 108, 5.0
-    )
+    assert model("seedance-2-0").output_spec({"aspect_ratio": "21:9"}) == MediaSpec("mp4", 252, 108, 5.0)
     assert model("suno").output_spec({"mode": "V5"}) == MediaSpec("wav", seconds=30.0)
 
 
@@ -653,9 +619,7 @@ def test_loader_refuses_a_model_without_schema(tmp_path):
 
 
 def test_loader_refuses_an_invalid_schema(tmp_path):
-    with pytest.raises(
-        ValueError, match="toy: invalid input schema toy.json: 'objekt' is not valid"
-    ):
+    with pytest.raises(ValueError, match="toy: invalid input schema toy.json: 'objekt' is not valid"):
         _read_catalog(*_write(tmp_path, TOY, {"type": "objekt"}))
 
 

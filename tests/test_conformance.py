@@ -21,7 +21,6 @@ from mockserver.errors import RateLimited, error_for_status
 from mockserver.journal import Journal
 
 from .conftest import KEY, START_MS, data_of
-from .test_callbacks import receiver, receiver_server  # noqa: F401 (fixtures)
 from .test_http_api import fetch
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -63,9 +62,7 @@ def answer_next(monkeypatch, api, method: str, *errors) -> None:
     monkeypatch.setattr(api.mock, method, faulty)
 
 
-def poll_until_done(
-    api, model: str, tid: str, *, first_wait: bool = True, download: bool = True
-) -> dict:
+def poll_until_done(api, model: str, tid: str, *, first_wait: bool = True, download: bool = True) -> dict:
     """A careful client: initial wait, the interval growing x1.5 up to 30 s, results fetched."""
     m = api.mock.models[model]
     if first_wait:
@@ -89,9 +86,7 @@ def submit_body(model: str = "nano-banana", **extra) -> dict:
     return {"input": example_input(model), **extra}
 
 
-def post_submit(
-    api, model: str = "nano-banana", body: dict | None = None, headers: dict | None = None
-):
+def post_submit(api, model: str = "nano-banana", body: dict | None = None, headers: dict | None = None):
     return api.client.post(
         f"/api/v1/generateTask/{model}",
         content=json.dumps(body or submit_body(model)),
@@ -107,10 +102,7 @@ def test_careful_client_gets_no_findings_at_all(api):
         tid = api.submit_ok(model)
         assert poll_until_done(api, model, tid)["state"] == "success"
     failed = api.submit_ok("flux-2")
-    assert (
-        api.admin("POST", f"/tasks/{failed}/fail", json={"code": "CONTENT_VIOLATION"}).status_code
-        == 200
-    )
+    assert api.admin("POST", f"/tasks/{failed}/fail", json={"code": "CONTENT_VIOLATION"}).status_code == 200
     assert poll_until_done(api, "flux-2", failed)["state"] == "failed"
     api.advance(to="idle")
     api.advance(10 * 60_000)
@@ -178,10 +170,7 @@ def test_missing_auth(api):
     assert f["severity"] == "error" and f["key"] is None and f["count"] == 3
     assert f["evidence"] == sorted(journal_ids(api))
     assert "Authorization: Bearer" in f["message"] and "401" in f["message"]
-    assert (
-        "GET /api/v1/apikeys/current-balance" in f["message"]
-        and "APIXO errors page" in f["message"]
-    )
+    assert "GET /api/v1/apikeys/current-balance" in f["message"] and "APIXO errors page" in f["message"]
     # Keyless requests are reported under key null: the per-key report of KEY stays clean.
     assert report(api)["findings"] == []
     assert [x["code"] for x in report(api, "")["findings"]] == ["MISSING_AUTH"]
@@ -222,9 +211,7 @@ def test_poll_too_fast(api):
     [f] = findings(api, "POLL_TOO_FAST")
     assert f["taskId"] == tid and f["severity"] == "error" and f["count"] == 3
     assert f["evidence"] == [3, 4, 5]  # journal ids of the 2nd, 3rd and 4th polls
-    assert all(
-        journal_ids(api)[i]["path"] == "/api/v1/statusTask/nano-banana" for i in f["evidence"]
-    )
+    assert all(journal_ids(api)[i]["path"] == "/api/v1/statusTask/nano-banana" for i in f["evidence"])
     assert "less than 3 s" in f["message"] and "shortest gap 1 s" in f["message"]
     assert "+6 s, +7 s, +8 s" in f["message"]
     assert 'APIXO best practices, "Recommended Intervals", Image (fast)' in f["message"]
@@ -300,10 +287,7 @@ def test_retried_non_retryable_402(api):
     assert post_submit(api).status_code == 402
     [f] = findings(api, "RETRIED_NON_RETRYABLE")
     assert f["evidence"] == [1, 2] and f["count"] == 1
-    assert (
-        "answered 402" in f["message"]
-        and "sent again unchanged 1 time (at +1 s; answered 402)" in f["message"]
-    )
+    assert "answered 402" in f["message"] and "sent again unchanged 1 time (at +1 s; answered 402)" in f["message"]
     assert "do not retry 400, 401, 402, 404" in f["message"]
 
 
@@ -323,10 +307,7 @@ def test_retried_non_retryable_404_and_400(api):
     post_submit(api, body=bad)
     post_submit(api, body=bad)
     found = {f["evidence"][0]: f for f in findings(api, "RETRIED_NON_RETRYABLE")}
-    assert (
-        found[1]["count"] == 2
-        and "GET /api/v1/statusTask/nano-banana?taskId=task_nope" in found[1]["message"]
-    )
+    assert found[1]["count"] == 2 and "GET /api/v1/statusTask/nano-banana?taskId=task_nope" in found[1]["message"]
     assert found[4]["count"] == 1 and "input.prompt" in found[4]["message"]
     # a corrected body is a different request, not a retry
     api.admin("POST", "/reset")
@@ -386,9 +367,7 @@ def test_results_not_downloaded(api):
     assert d["state"] == "success"
     [f] = findings(api, "RESULTS_NOT_DOWNLOADED")
     assert f["severity"] == "error" and f["taskId"] == tid and f["evidence"] == [1]
-    assert re.search(
-        r"a poll at \+[\d.]+ s answered success with \d result files? in resultJson", f["message"]
-    )
+    assert re.search(r"a poll at \+[\d.]+ s answered success with \d result files? in resultJson", f["message"])
     assert "before this report" in f["message"]
     assert "Download Results Promptly" in f["message"] and "15 days" in f["message"]
     # fetching one file is enough
@@ -661,9 +640,7 @@ def test_requests_in_flight_during_a_429_are_not_ignoring_it():
     first = feed.journal.arrive()
     second = feed.journal.arrive()  # sent in parallel, before the 429 went out
     feed.send(0, "POST", SUBMIT, 429, retryAfter=5, arrival=first, bodyHash="a")
-    feed.send(
-        10, "POST", SUBMIT, 200, arrival=second, bodyHash="b", taskId="t1", model="nano-banana"
-    )
+    feed.send(10, "POST", SUBMIT, 200, arrival=second, bodyHash="b", taskId="t1", model="nano-banana")
     assert feed.codes() == []
     feed.send(20, "GET", BALANCE, 200)  # sent after the 429 answer: too soon
     assert feed.codes() == ["IGNORED_RETRY_AFTER"]
@@ -683,9 +660,7 @@ def test_backoff_rules_cap_and_retry_after():
         feed.send(t, "GET", BALANCE, 503 if i < 3 else 200)
     # constant gaps that honour the answer's Retry-After are fine too
     for i, t in enumerate((0, 2_000, 4_000)):
-        feed.send(
-            t, "GET", BALANCE, 429 if i < 2 else 200, key="k2", retryAfter=2 if i < 2 else None
-        )
+        feed.send(t, "GET", BALANCE, 429 if i < 2 else 200, key="k2", retryAfter=2 if i < 2 else None)
     assert feed.codes() == []
     # a run broken by a success starts over: 1 s, then 1 s again after the 200 is a new run
     for t, s in ((0, 503), (1000, 200), (2000, 503), (3000, 200)):
@@ -858,16 +833,12 @@ def test_cli_report_exit_codes(capsys, monkeypatch):
         assert "answered 401" in capsys.readouterr().err
         assert main(["report", "--url", server.url, "--admin-token", "t0k"]) == 0
         assert "No findings" in capsys.readouterr().out
-        httpx.get(
-            f"{server.url}/api/v1/apikeys/current-balance", timeout=10
-        )  # no key: an error finding
+        httpx.get(f"{server.url}/api/v1/apikeys/current-balance", timeout=10)  # no key: an error finding
         monkeypatch.setenv("MOCKSERVER_ADMIN_TOKEN", "t0k")
         monkeypatch.setenv("MOCKSERVER_URL", server.url)
         assert main(["report"]) == 1
         out = capsys.readouterr().out
-        assert "MISSING_AUTH" in out and out.rstrip().endswith(
-            "1 error, 0 warnings (MISSING_AUTH 1)"
-        )
+        assert "MISSING_AUTH" in out and out.rstrip().endswith("1 error, 0 warnings (MISSING_AUTH 1)")
         assert main(["report", "--key", "sk_someone"]) == 0  # that key did nothing wrong
         capsys.readouterr()
         assert main(["report", "--key", ""]) == 1  # requests without a key
@@ -929,9 +900,7 @@ def test_readme_example_prints_the_output_shown():
 
 def test_readme_lists_every_check_with_its_severity_threshold_and_source():
     section = README.split("## Client report", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(
-        r"^\| `([A-Z_]+)` \| (error|warning) \| (.*?) \| (.*?) \| (.*?) \|$", section, flags=re.M
-    )
+    rows = re.findall(r"^\| `([A-Z_]+)` \| (error|warning) \| (.*?) \| (.*?) \| (.*?) \|$", section, flags=re.M)
     assert [r[0] for r in rows] == list(CHECKS)
     for code, severity, flags, threshold, source in rows:
         check = CHECKS[code]

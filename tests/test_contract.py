@@ -103,12 +103,8 @@ def test_unfinished_states_have_exactly_three_fields(state):
         "data": {"taskId": "t", "state": state, "createTime": 1},
     }
     assert contract.validate("status-response", doc) == []
-    assert paths(contract.validate("status-response", with_data(doc, completeTime=2))) == [
-        "$.data.completeTime"
-    ]
-    assert paths(contract.validate("status-response", with_data(doc, createTime=None))) == [
-        "$.data.createTime"
-    ]
+    assert paths(contract.validate("status-response", with_data(doc, completeTime=2))) == ["$.data.completeTime"]
+    assert paths(contract.validate("status-response", with_data(doc, createTime=None))) == ["$.data.createTime"]
 
 
 def test_success_needs_its_fields_and_nothing_of_failed():
@@ -118,8 +114,7 @@ def test_success_needs_its_fields_and_nothing_of_failed():
         ("$.data.costTime", "missing required field"),
         (
             "$.data.failCode",
-            "unexpected field (allowed: taskId, state, createTime, resultJson, completeTime, "
-            "costTime)",
+            "unexpected field (allowed: taskId, state, createTime, resultJson, completeTime, costTime)",
         ),
     ]
     assert problems[0].schema == "status-response.json#/$defs/success/required"
@@ -127,9 +122,7 @@ def test_success_needs_its_fields_and_nothing_of_failed():
 
 def test_failed_needs_its_fields_and_no_results():
     assert contract.validate("status-response", FAILED) == []
-    problems = contract.validate(
-        "status-response", with_data(FAILED, failMsg=None, resultJson="{}")
-    )
+    problems = contract.validate("status-response", with_data(FAILED, failMsg=None, resultJson="{}"))
     assert paths(problems) == ["$.data.failMsg", "$.data.resultJson"]
 
 
@@ -148,9 +141,7 @@ def test_an_unknown_state_lists_the_states():
 
 def test_cost_time_must_be_complete_minus_create():
     problems = contract.validate("status-response", with_data(SUCCESS, costTime=3999))
-    assert [str(p) for p in problems] == [
-        "$.data.costTime: 3999 != completeTime - createTime (4000)"
-    ]
+    assert [str(p) for p in problems] == ["$.data.costTime: 3999 != completeTime - createTime (4000)"]
     problems = contract.validate("status-response", with_data(FAILED, completeTime=999))
     assert paths(problems) == ["$.data.completeTime"]
 
@@ -172,21 +163,15 @@ def test_result_json_is_checked_as_the_json_it_holds(result_json, fragment):
 
 def test_a_callback_is_a_status_envelope():
     assert contract.validate("callback", SUCCESS) == []
-    assert paths(contract.validate("callback", with_data(SUCCESS, costTime=1))) == [
-        "$.data.costTime"
-    ]
+    assert paths(contract.validate("callback", with_data(SUCCESS, costTime=1))) == ["$.data.costTime"]
 
 
 def test_the_envelope_itself():
     assert paths(contract.validate("status-response", {**SUCCESS, "code": 201})) == ["$.code"]
-    assert paths(
-        contract.validate("generate-response", {"code": 200, "message": "success", "data": {}})
-    ) == ["$.data.taskId"]
-    assert paths(
-        contract.validate(
-            "balance-response", {"code": 200, "message": "success", "data": {"balance": -1}}
-        )
-    )
+    assert paths(contract.validate("generate-response", {"code": 200, "message": "success", "data": {}})) == [
+        "$.data.taskId"
+    ]
+    assert paths(contract.validate("balance-response", {"code": 200, "message": "success", "data": {"balance": -1}}))
 
 
 # ---------------------------------------------------------------------------- errors
@@ -208,9 +193,7 @@ def test_a_429_needs_retry_after_and_data_is_null_or_an_error():
     assert paths(contract.validate("error", body)) == ["$.retryAfter"]
     bad = {"code": 400, "message": "x", "data": {"detail": "y"}}
     assert paths(contract.validate("error", bad)) == ["$.data.detail", "$.data.error"]
-    assert paths(contract.validate("error", {"code": 200, "message": "x", "data": None})) == [
-        "$.code"
-    ]
+    assert paths(contract.validate("error", {"code": 200, "message": "x", "data": None})) == ["$.code"]
 
 
 # ------------------------------------------------------------------ generate request
@@ -226,21 +209,17 @@ def test_request_schema_composes_the_model_input():
 
 
 def test_request_schema_top_level_rules():
-    problems = contract.validate(
-        "generate-request", {"request_type": "callback", "input": {}, "extra": 1}
-    )
+    problems = contract.validate("generate-request", {"request_type": "callback", "input": {}, "extra": 1})
     assert paths(problems) == ["$.callback_url", "$.extra"]
-    assert paths(
-        contract.validate("generate-request", {"callback_url": "not a url", "input": {}})
-    ) == ["$.callback_url"]
+    assert paths(contract.validate("generate-request", {"callback_url": "not a url", "input": {}})) == [
+        "$.callback_url"
+    ]
 
 
 def test_official_only_models_accept_only_official():
     example = load_catalog().get("sora-2").schema["examples"][0]
     assert contract.validate("generate-request", {"input": example}, model="sora-2") == []
-    problems = contract.validate(
-        "generate-request", {"provider": "auto", "input": example}, model="sora-2"
-    )
+    problems = contract.validate("generate-request", {"provider": "auto", "input": example}, model="sora-2")
     assert paths(problems) == ["$.provider"]
 
 
@@ -277,9 +256,7 @@ def _check(status: int, body: object, path="/api/v1/statusTask/m", headers=None,
 
 def test_answer_checks_beyond_the_schema():
     assert _check(200, SUCCESS) == []
-    assert paths(_check(200, SUCCESS, headers={"content-type": "text/plain"})) == [
-        "header Content-Type"
-    ]
+    assert paths(_check(200, SUCCESS, headers={"content-type": "text/plain"})) == ["header Content-Type"]
     assert paths(_check(200, b"<html>")) == ["$"]
     err = {"code": 404, "message": "Not found", "data": None}
     assert _check(404, err) == []
@@ -298,13 +275,9 @@ def test_result_files_must_be_what_they_say():
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
     ok = contract.check_result_file("http://x/files/t/0.png", {"content-type": "image/png"}, png)
     assert ok == []
-    wrong_type = contract.check_result_file(
-        "http://x/files/t/0.png", {"content-type": "video/mp4"}, png
-    )
+    wrong_type = contract.check_result_file("http://x/files/t/0.png", {"content-type": "video/mp4"}, png)
     assert paths(wrong_type) == ["header Content-Type"]
-    wrong_bytes = contract.check_result_file(
-        "http://x/files/t/0.png", {"content-type": "image/png"}, b"GIF89a"
-    )
+    wrong_bytes = contract.check_result_file("http://x/files/t/0.png", {"content-type": "image/png"}, b"GIF89a")
     assert paths(wrong_bytes) == ["body"]
     # A provider URL without an extension: the Content-Type decides what the bytes must be.
     assert contract.check_result_file("https://cdn/x", {"content-type": "image/png"}, png) == []
@@ -329,9 +302,7 @@ def _broken_app(change):
                 return
             body = json.dumps(change(json.loads(message["body"]))).encode()
             headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
-            await send(
-                {**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
-            )
+            await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
 
         await inner(scope, receive, capture)
@@ -350,9 +321,7 @@ def test_the_hook_fails_a_request_whose_answer_breaks_the_contract():
     with TestClient(app) as client:
         api = Api(client, app, "inprocess")
         tid = api.submit_ok()
-        with pytest.raises(
-            AssertionError, match=r"\$\.data\.createTime: None is not of type 'integer'"
-        ):
+        with pytest.raises(AssertionError, match=r"\$\.data\.createTime: None is not of type 'integer'"):
             api.status("nano-banana", tid)
         with api.unchecked():
             assert api.status("nano-banana", tid).json()["data"]["createTime"] is None
@@ -363,9 +332,7 @@ def test_every_api_answer_is_checked(api):
     before = api.checked
     tid = api.submit_ok()
     data_of(api.status("nano-banana", tid))
-    api.client.get(
-        "/api/v1/statusTask/nano-banana", params={"taskId": "nope"}, headers=api.headers()
-    )
+    api.client.get("/api/v1/statusTask/nano-banana", params={"taskId": "nope"}, headers=api.headers())
     api.client.get("/nowhere")
     assert api.checked - before == 4
     assert api.key == KEY

@@ -138,9 +138,7 @@ class Run:
         found = {}
         for case in ElementTree.parse(self.report).iter("testcase"):
             kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
-            found[case.get("name")] = (
-                {"failure": "failed"}.get(kinds[0], kinds[0]) if kinds else "passed"
-            )
+            found[case.get("name")] = {"failure": "failed"}.get(kinds[0], kinds[0]) if kinds else "passed"
         return found
 
     def count(self, outcome: str) -> int:
@@ -156,9 +154,7 @@ def _suite(report_dir: Path, name: str, *args: str) -> Run:
         "-p", "no:schemathesis", "-p", "no:hypothesispytest",
         *args,
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return Run(proc, report)
 
 
@@ -176,9 +172,7 @@ def runs(tmp_path_factory):
     servers = []
     try:
         broken = {
-            "missing-field": rewrite_json(
-                create_app(clock="manual"), "/statusTask/", without_cost_time
-            ),
+            "missing-field": rewrite_json(create_app(clock="manual"), "/statusTask/", without_cost_time),
             "wrong-order": rewrite_json(create_app(clock="manual"), "/statusTask/", states_swapped),
             "error-envelope": rewrite_json(create_app(clock="manual"), "/api/", error_without_code),
             # Like a real endpoint: no /__admin, real credits on one key, tasks end by themselves.
@@ -233,9 +227,7 @@ def runs(tmp_path_factory):
 def test_the_suite_has_at_least_15_tests_and_all_pass_against_a_live_mockserver_serve(runs):
     run = runs["live"]
     assert run.returncode == 0, run.out
-    assert run.count("passed") >= 15 and run.count("skipped") == 0 and run.count("failed") == 0, (
-        run.out
-    )
+    assert run.count("passed") >= 15 and run.count("skipped") == 0 and run.count("failed") == 0, run.out
 
 
 def test_by_default_it_starts_the_mock_itself_and_passes(runs):

@@ -38,9 +38,7 @@ class Recorder(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture(
-    scope="module", params=[("httptools", "uvloop"), ("h11", "asyncio")], ids=["httptools", "h11"]
-)
+@pytest.fixture(scope="module", params=[("httptools", "uvloop"), ("h11", "asyncio")], ids=["httptools", "h11"])
 def server(request):
     http, loop = request.param
     app = create_app(clock="manual", seed=1, start_ms=START_MS)
@@ -58,9 +56,7 @@ def client(server):
     with httpx.Client(base_url=server.url, timeout=10) as c:
         yield c
     log.removeHandler(recorder)
-    assert [
-        r.getMessage() for r in recorder.records
-    ] == []  # no "returned without response", no 500
+    assert [r.getMessage() for r in recorder.records] == []  # no "returned without response", no 500
 
 
 def load(client, doc: dict) -> None:
@@ -153,9 +149,7 @@ def test_each_fault_in_process(make_api, kind):
 def test_slow_body_arrives_in_pieces(client):
     tid = fault_on_first_poll(client, {"slow_body": {"chunk_bytes": 16, "interval_ms": 30}})
     chunks = []
-    with client.stream(
-        "GET", "/api/v1/statusTask/nano-banana", params={"taskId": tid}, headers=AUTH
-    ) as resp:
+    with client.stream("GET", "/api/v1/statusTask/nano-banana", params={"taskId": tid}, headers=AUTH) as resp:
         for chunk in resp.iter_raw():
             chunks.append(chunk)
     body = b"".join(chunks)

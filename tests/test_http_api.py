@@ -39,7 +39,9 @@ def test_submit_returns_task_id_envelope(api):
 
 
 def test_lifecycle_fields_per_state_and_real_files(api):
-    tid = api.submit_ok("gpt-image-1", {"mode": "gpt-image-1", "prompt": "a cafe", "aspect_ratio": "3:2", "num_images": 2})
+    tid = api.submit_ok(
+        "gpt-image-1", {"mode": "gpt-image-1", "prompt": "a cafe", "aspect_ratio": "3:2", "num_images": 2}
+    )
     r = api.status("gpt-image-1", tid)
     d = data_of(r)
     assert r.status_code == 200 and set(d) == PENDING_FIELDS and d["state"] == "pending"
@@ -128,7 +130,7 @@ def test_result_files_expire_after_ttl(api):
 
 def test_files_of_unfinished_unknown_or_wrong_name_are_404(api):
     tid = api.submit_ok()
-    for path in (f"/files/{tid}/0.png", f"/files/task_nope/0.png"):
+    for path in (f"/files/{tid}/0.png", "/files/task_nope/0.png"):
         r = api.client.get(path)
         assert r.status_code == 404 and r.json()["code"] == 404
     api.advance(to="idle")
@@ -141,7 +143,9 @@ def test_files_of_unfinished_unknown_or_wrong_name_are_404(api):
 # -- auth ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": ""}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": ""}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}]
+)
 def test_missing_or_empty_key_is_401(api, headers):
     for r in (
         api.client.post("/api/v1/generateTask/nano-banana", json={"input": {}}, headers=headers),
@@ -176,7 +180,11 @@ def test_missing_prompt_names_the_path(api):
     del inp["prompt"]
     r = api.submit("gpt-image-1", inp)
     assert r.status_code == 400
-    assert r.json() == {"code": 400, "message": "Invalid request", "data": {"error": "Missing required field: input.prompt"}}
+    assert r.json() == {
+        "code": 400,
+        "message": "Invalid request",
+        "data": {"error": "Missing required field: input.prompt"},
+    }
 
 
 @pytest.mark.parametrize(

@@ -100,10 +100,7 @@ def test_defaults_are_the_providers(api):
 
 
 def test_requests_per_minute_gives_429_with_retry_after(api):
-    assert (
-        api.admin("PUT", "/scenario", json={"limits": {"requests_per_minute": 3}}).status_code
-        == 200
-    )
+    assert api.admin("PUT", "/scenario", json={"limits": {"requests_per_minute": 3}}).status_code == 200
     balance = "/api/v1/apikeys/current-balance"
     for _ in range(3):
         assert api.client.get(balance, headers=api.headers()).status_code == 200
@@ -111,9 +108,7 @@ def test_requests_per_minute_gives_429_with_retry_after(api):
     r = api.client.get(balance, headers=api.headers())
     body = r.json()
     assert r.status_code == 429 and body["code"] == 429 and body["message"] == "Rate limit exceeded"
-    assert (
-        body["retryAfter"] == 57 and r.headers["retry-after"] == "57"
-    )  # the first request leaves at 60 s
+    assert body["retryAfter"] == 57 and r.headers["retry-after"] == "57"  # the first request leaves at 60 s
     assert "3 requests per minute" in body["data"]["error"]
     assert api.client.get(balance, headers=api.headers("sk_someone_else")).status_code == 200
     api.advance(ms=56_999)
@@ -132,9 +127,7 @@ def test_every_api_endpoint_counts_but_files_and_admin_do_not(api):
     for _ in range(3):
         assert api.client.get(f"/files/{tid}/0.png").status_code == 200
         assert api.admin("GET", "/health").status_code == 200
-    assert (
-        api.client.get("/api/v1/apikeys/current-balance", headers=api.headers()).status_code == 200
-    )
+    assert api.client.get("/api/v1/apikeys/current-balance", headers=api.headers()).status_code == 200
     assert api.submit().status_code == 429
 
 
@@ -145,21 +138,10 @@ def test_concurrent_tasks_gives_429_until_a_task_ends(api):
     api.submit_ok()
     r = api.submit()
     body = r.json()
-    assert (
-        r.status_code == 429
-        and body["code"] == 429
-        and body["message"] == "Too many concurrent tasks"
-    )
+    assert r.status_code == 429 and body["code"] == 429 and body["message"] == "Too many concurrent tasks"
     end = api.admin("GET", f"/tasks/{first}").json()
-    wait_ms = (
-        end["createTime"]
-        + end["pendingMs"]
-        + end["processingMs"]
-        - api.admin("GET", "/clock").json()["now"]
-    )
-    assert body["retryAfter"] == -(-wait_ms // 1000) and r.headers["retry-after"] == str(
-        body["retryAfter"]
-    )
+    wait_ms = end["createTime"] + end["pendingMs"] + end["processingMs"] - api.admin("GET", "/clock").json()["now"]
+    assert body["retryAfter"] == -(-wait_ms // 1000) and r.headers["retry-after"] == str(body["retryAfter"])
     assert api.admin("GET", "/tasks").json()["tasks"].__len__() == 2  # refused: no task, no charge
     api.advance(ms=wait_ms - 1)
     assert api.submit().status_code == 429
@@ -171,10 +153,7 @@ def test_forcing_a_task_frees_its_slot(api):
     api.admin("PUT", "/scenario", json={"limits": {"concurrent_tasks": 1}})
     tid = api.submit_ok()
     assert api.submit().status_code == 429
-    assert (
-        api.admin("POST", f"/tasks/{tid}/fail", json={"code": "GENERATION_FAILED"}).status_code
-        == 200
-    )
+    assert api.admin("POST", f"/tasks/{tid}/fail", json={"code": "GENERATION_FAILED"}).status_code == 200
     assert api.submit().status_code == 200
 
 
@@ -184,9 +163,7 @@ def test_poll_driven_task_frees_its_slot_on_its_last_poll(api):
         "/scenario",
         json={
             "limits": {"concurrent_tasks": 1},
-            "models": {
-                "nano-banana": {"progression": "polls", "pending_polls": 1, "processing_polls": 1}
-            },
+            "models": {"nano-banana": {"progression": "polls", "pending_polls": 1, "processing_polls": 1}},
         },
     )
     tid = api.submit_ok()
@@ -212,9 +189,7 @@ def test_idempotent_replay_needs_no_free_slot(api):
 
 
 def test_429_with_errors_as_200_keeps_retry_after(api):
-    api.admin(
-        "PUT", "/scenario", json={"errors_as_200": True, "limits": {"requests_per_minute": 1}}
-    )
+    api.admin("PUT", "/scenario", json={"errors_as_200": True, "limits": {"requests_per_minute": 1}})
     assert api.submit().status_code == 200
     r = api.submit()
     assert r.status_code == 200 and r.json()["code"] == 429 and r.json()["retryAfter"] == 60

@@ -243,9 +243,7 @@ def test_png_pixels_differ_by_seed() -> None:
     """Different seeds change the picture itself, not only the text chunk."""
 
     def idat(seed: int) -> bytes:
-        return b"".join(
-            body for kind, body in read_png(media.png(32, 32, seed))[2] if kind == b"IDAT"
-        )
+        return b"".join(body for kind, body in read_png(media.png(32, 32, seed))[2] if kind == b"IDAT")
 
     assert len({idat(seed) for seed in range(10)}) == 10
 

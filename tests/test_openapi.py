@@ -40,12 +40,8 @@ def _refs(node, out=None) -> list[str]:
 def _validator(doc: dict, component: str) -> Draft202012Validator:
     """A validator for one component, resolving #/components/... inside the document."""
     root = "urn:openapi"
-    registry = Registry().with_resource(
-        root, Resource.from_contents(doc, default_specification=DRAFT202012)
-    )
-    return Draft202012Validator(
-        {"$ref": f"{root}#/components/schemas/{component}"}, registry=registry
-    )
+    registry = Registry().with_resource(root, Resource.from_contents(doc, default_specification=DRAFT202012))
+    return Draft202012Validator({"$ref": f"{root}#/components/schemas/{component}"}, registry=registry)
 
 
 def test_served_document_is_openapi_3_1_with_this_server(api):
@@ -93,9 +89,7 @@ def test_each_model_has_its_own_request_body_and_examples(doc, model):
     media = op["requestBody"]["content"]["application/json"]
     component = media["schema"]["$ref"].rsplit("/", 1)[1]
     body = doc["components"]["schemas"][component]
-    assert body["properties"]["input"] == {
-        "$ref": f"#/components/schemas/{component_name('models/' + model)}"
-    }
+    assert body["properties"]["input"] == {"$ref": f"#/components/schemas/{component_name('models/' + model)}"}
     published = json.loads((schema_dir() / "models" / f"{model}.json").read_text())
     bundled = doc["components"]["schemas"][component_name("models/" + model)]
     assert bundled == {k: v for k, v in published.items() if k not in ("$id", "$schema")}
@@ -118,10 +112,7 @@ def test_each_model_has_its_own_request_body_and_examples(doc, model):
         "5XX",
     }
     assert op["responses"]["429"]["headers"]["Retry-After"]["required"] is True
-    assert (
-        op["responses"]["200"]["links"]["statusTask"]["parameters"]["taskId"]
-        == "$response.body#/data/taskId"
-    )
+    assert op["responses"]["200"]["links"]["statusTask"]["parameters"]["taskId"] == "$response.body#/data/taskId"
 
 
 def test_response_examples_validate_and_files_are_binary(doc):
@@ -131,21 +122,15 @@ def test_response_examples_validate_and_files_are_binary(doc):
     validator = _validator(doc, "StatusResponse")
     for example in examples.values():
         assert list(validator.iter_errors(example["value"])) == []
-    assert list(
-        validator.iter_errors({"code": 200, "message": "success", "data": {"state": "success"}})
-    )
+    assert list(validator.iter_errors({"code": 200, "message": "success", "data": {"state": "success"}}))
     files = doc["paths"]["/files/{taskId}/{filename}"]["get"]["responses"]
     assert set(files["200"]["content"]) == {"image/png", "video/mp4", "audio/wav"}
-    assert files["404"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Error"
-    }
+    assert files["404"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
 
 
 def test_callbacks_carry_the_callback_schema(doc):
     cb = doc["components"]["callbacks"]["TaskFinished"]["{$request.body#/callback_url}"]["post"]
-    assert cb["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Callback"
-    }
+    assert cb["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Callback"}
     schemas = doc["components"]["schemas"]
     assert schemas["Callback"]["properties"]["data"] == {"$ref": "#/components/schemas/CallbackData"}
     # a callback is a status envelope, or one of suno's staged callbacks

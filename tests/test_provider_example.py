@@ -39,8 +39,16 @@ def served():
 @pytest.mark.parametrize(
     ("model", "input", "ctype"),
     [
-        ("nano-banana", {"mode": "text-to-image", "prompt": "a red fox in the snow", "aspect_ratio": "16:9"}, "image/png"),
-        ("gpt-image-1", {"mode": "gpt-image-1", "prompt": "a cozy cafe", "aspect_ratio": "3:2", "num_images": 2}, "image/png"),
+        (
+            "nano-banana",
+            {"mode": "text-to-image", "prompt": "a red fox in the snow", "aspect_ratio": "16:9"},
+            "image/png",
+        ),
+        (
+            "gpt-image-1",
+            {"mode": "gpt-image-1", "prompt": "a cozy cafe", "aspect_ratio": "3:2", "num_images": 2},
+            "image/png",
+        ),
     ],
 )
 def test_provider_polling_code_runs_to_success_and_downloads(served, model, input, ctype):

@@ -23,7 +23,9 @@ def test_walkthrough_runs_against_a_live_server(tmp_path):
     script = re.search(r"```sh\n(.*?)```", block, flags=re.S).group(1)
     with ServerThread(create_app()) as server:  # the defaults: real clock, any key
         script = script.replace("http://127.0.0.1:8000", server.url)
-        out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
     assert out.returncode == 0, out.stderr
     assert "success" in out.stderr
     downloads = re.findall(r"^200 image/png (\S+)$", out.stdout, flags=re.M)

@@ -13,9 +13,7 @@ MODELS = load_catalog().names()
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12,
 )
 fields = st.sampled_from(["request_type", "callback_url", "provider", "input", "mode", "prompt"])
@@ -42,17 +40,13 @@ bodies = st.one_of(
         ),
     ),
 )
-FUZZ = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @FUZZ
 @given(model=st.sampled_from([*MODELS, "nope", "%2e%2e"]), body=bodies)
 def test_submit_never_500(api, model, body):
-    r = api.client.post(
-        f"/api/v1/generateTask/{model}", content=json.dumps(body), headers=api.headers()
-    )
+    r = api.client.post(f"/api/v1/generateTask/{model}", content=json.dumps(body), headers=api.headers())
     assert r.status_code in (200, 400, 402, 404, 409, 413), r.text
     assert r.json()["code"] == r.status_code
 
@@ -86,9 +80,7 @@ def test_schemas_are_served(api):
     assert sorted(names) == sorted(MODELS)
     for m in index.json()["models"]:
         r = api.client.get(m["schema"])
-        assert r.status_code == 200 and r.json()["$schema"].startswith(
-            "https://json-schema.org/draft/2020-12"
-        )
+        assert r.status_code == 200 and r.json()["$schema"].startswith("https://json-schema.org/draft/2020-12")
     listing = api.client.get("/schemas/").json()["schemas"]
     assert {"name": "models/index.json", "url": "/schemas/models/index.json"} in listing
     assert api.client.get("/schemas/../pyproject.toml").status_code == 404

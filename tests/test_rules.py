@@ -134,9 +134,7 @@ def test_each_condition(when, facts, holds):
 def test_attempt_condition_and_callback_rules_act_only_on_callbacks():
     (rule,) = parse({"rules": [{"when": {"attempt": 1}, "callback": "drop"}]}).rules
     assert rule.endpoints == {"callback"}
-    assert rule.holds(r.Facts("callback", attempt=1)) and not rule.holds(
-        r.Facts("callback", attempt=2)
-    )
+    assert rule.holds(r.Facts("callback", attempt=1)) and not rule.holds(r.Facts("callback", attempt=2))
 
 
 def test_endpoints_a_rule_acts_on_without_naming_one():
@@ -215,14 +213,10 @@ def test_endpoint_matcher_over_http(api, endpoint):
         "balance": lambda: api.client.get("/api/v1/apikeys/current-balance", headers=api.headers()),
         "files": lambda: api.client.get(f"/files/{tid}/0.png"),
     }
-    resp = api.admin(
-        "POST", "/rules", json={"when": {"endpoint": endpoint}, "respond": {"status": 503}}
-    )
+    resp = api.admin("POST", "/rules", json={"when": {"endpoint": endpoint}, "respond": {"status": 503}})
     assert resp.status_code == 200, resp.text
     got = {name: call() for name, call in calls.items()}
-    assert {name: x.status_code for name, x in got.items()} == {
-        n: 503 if n == endpoint else 200 for n in calls
-    }
+    assert {name: x.status_code for name, x in got.items()} == {n: 503 if n == endpoint else 200 for n in calls}
     assert_envelope(got[endpoint], 503)
 
 
@@ -241,24 +235,15 @@ def test_model_key_provider_request_type_and_header_matchers_over_http(api):
     assert api.submit().status_code == 200  # absent = the model's default, auto
 
     rule(api, {"request_type": "callback"}, respond={"status": 503})
-    assert (
-        api.submit(request_type="callback", callback_url="http://127.0.0.1:9/hook").status_code
-        == 503
-    )
+    assert api.submit(request_type="callback", callback_url="http://127.0.0.1:9/hook").status_code == 503
     assert api.submit().status_code == 200
 
     rule(api, {"header": {"X-Chaos": "^(on|yes)$"}}, respond={"status": 503})
     assert (
-        api.client.get(
-            "/api/v1/apikeys/current-balance", headers={**api.headers(), "X-Chaos": "on"}
-        ).status_code
-        == 503
+        api.client.get("/api/v1/apikeys/current-balance", headers={**api.headers(), "X-Chaos": "on"}).status_code == 503
     )
     assert (
-        api.client.get(
-            "/api/v1/apikeys/current-balance", headers={**api.headers(), "X-Chaos": "no"}
-        ).status_code
-        == 200
+        api.client.get("/api/v1/apikeys/current-balance", headers={**api.headers(), "X-Chaos": "no"}).status_code == 200
     )
 
 
@@ -271,9 +256,7 @@ def test_prompt_matcher_and_fail_action_over_http(api):
     bad = api.submit_ok(input={"mode": "text-to-image", "prompt": "Violence in the streets"})
     good = api.submit_ok(input={"mode": "text-to-image", "prompt": "a quiet lake"})
     api.advance(to="next")
-    assert (
-        data_of(api.status("nano-banana", bad))["state"] == "processing"
-    )  # fails at the end of processing
+    assert data_of(api.status("nano-banana", bad))["state"] == "processing"  # fails at the end of processing
     api.advance(to="idle")
     d = data_of(api.status("nano-banana", bad))
     assert (d["state"], d["failCode"], d["failMsg"]) == (
@@ -314,9 +297,7 @@ def test_task_state_sees_what_the_poll_would_see_on_poll_driven_tasks(api):
     load(
         api,
         {
-            "models": {
-                "nano-banana": {"progression": "polls", "pending_polls": 1, "processing_polls": 1}
-            },
+            "models": {"nano-banana": {"progression": "polls", "pending_polls": 1, "processing_polls": 1}},
             "rules": [
                 {
                     "when": {"endpoint": "statusTask", "task_state": "success"},
@@ -329,9 +310,7 @@ def test_task_state_sees_what_the_poll_would_see_on_poll_driven_tasks(api):
     tid = api.submit_ok()
     assert data_of(api.status("nano-banana", tid))["state"] == "pending"
     assert data_of(api.status("nano-banana", tid))["state"] == "processing"
-    assert (
-        api.status("nano-banana", tid).status_code == 503
-    )  # this poll would have revealed success
+    assert api.status("nano-banana", tid).status_code == 503  # this poll would have revealed success
     assert data_of(api.status("nano-banana", tid))["state"] == "success"
 
 
@@ -424,9 +403,7 @@ def test_delay_action_over_http(api):
 
     rule(api, {"endpoint": "balance", "nth": 1}, delay={"ms": 40})
     t0 = monotonic()
-    assert (
-        api.client.get("/api/v1/apikeys/current-balance", headers=api.headers()).status_code == 200
-    )
+    assert api.client.get("/api/v1/apikeys/current-balance", headers=api.headers()).status_code == 200
     slow = monotonic() - t0
     assert slow >= 0.035  # a lower bound only: the delay happened
     entry = api.admin("GET", "/journal").json()["entries"][-1]
@@ -443,20 +420,13 @@ def test_delay_reorders_concurrent_answers(live_server):
 
     base = live_server.url
     auth = {"Authorization": f"Bearer {KEY}"}
-    doc = {
-        "rules": [
-            {"when": {"endpoint": "balance", "header": {"X-Slow": "1"}}, "delay": {"ms": 300}}
-        ]
-    }
+    doc = {"rules": [{"when": {"endpoint": "balance", "header": {"X-Slow": "1"}}, "delay": {"ms": 300}}]}
     assert httpx.put(f"{base}/__admin/scenario", json=doc).status_code == 200
     done: list[str] = []
 
     def call(name: str, extra: dict) -> None:
         with httpx.Client(base_url=base, timeout=10) as c:
-            assert (
-                c.get("/api/v1/apikeys/current-balance", headers={**auth, **extra}).status_code
-                == 200
-            )
+            assert c.get("/api/v1/apikeys/current-balance", headers={**auth, **extra}).status_code == 200
         done.append(name)
 
     slow = threading.Thread(target=call, args=("slow", {"X-Slow": "1"}))
@@ -472,9 +442,7 @@ def test_delay_reorders_concurrent_answers(live_server):
 
 def test_add_rule_at_run_time_and_reset_drops_it(api):
     assert api.submit().status_code == 200
-    resp = api.admin(
-        "POST", "/rules", json={"when": {"endpoint": "generateTask"}, "respond": {"status": 502}}
-    )
+    resp = api.admin("POST", "/rules", json={"when": {"endpoint": "generateTask"}, "respond": {"status": 502}})
     assert resp.status_code == 200 and resp.json()["index"] == 0
     assert api.submit().status_code == 502
     listed = api.admin("GET", "/rules").json()["rules"]

@@ -118,8 +118,7 @@ INVALID = [
     ),
     (
         {"rules": [{"when": {"endpoint": "statusTask"}}]},
-        "rules/0: a rule needs at least one action: "
-        "respond, fail, timing, delay, fault or callback",
+        "rules/0: a rule needs at least one action: respond, fail, timing, delay, fault or callback",
     ),
     (
         {"rules": [{"fault": "explode"}]},
@@ -176,8 +175,7 @@ INVALID = [
     ),
     (
         {"rules": [{"when": {"endpoint": "nope"}, "respond": {"status": 503}}]},
-        "rules/0/when/endpoint: 'nope' is not one of "
-        "generateTask, statusTask, balance, files, callback",
+        "rules/0/when/endpoint: 'nope' is not one of generateTask, statusTask, balance, files, callback",
     ),
     (
         {"rules": [{"when": {"endpoint": ["statusTask", "nope"]}, "respond": {"status": 503}}]},
@@ -287,9 +285,7 @@ def test_invalid_scenarios_name_the_path_and_the_reason(doc, message):
             "keys must",
         )
     ):
-        assert list(Draft202012Validator(schema()).iter_errors(doc)), (
-            "the schema itself should refuse this"
-        )
+        assert list(Draft202012Validator(schema()).iter_errors(doc)), "the schema itself should refuse this"
 
 
 def test_every_library_scenario_validates_against_the_schema_alone():
@@ -300,9 +296,7 @@ def test_every_library_scenario_validates_against_the_schema_alone():
         doc = yaml.safe_load(entry.path.read_text())
         assert list(validator.iter_errors(doc)) == [], entry.name
         assert doc["name"] == entry.name and entry.description
-        assert entry.path.read_text().startswith(f"# {entry.name}:"), (
-            "each file starts by documenting itself"
-        )
+        assert entry.path.read_text().startswith(f"# {entry.name}:"), "each file starts by documenting itself"
 
 
 # ------------------------------------------------------------------ the admin API
@@ -333,9 +327,7 @@ def test_put_refuses_an_invalid_scenario_and_keeps_the_old_one(api):
     }
     assert api.admin("GET", "/scenario").json()["name"] == "keep"
     resp = api.admin("PUT", "/scenario", content=b"{not json")
-    assert resp.status_code == 400 and resp.json()["data"]["error"].startswith(
-        "(root): invalid JSON"
-    )
+    assert resp.status_code == 400 and resp.json()["data"]["error"].startswith("(root): invalid JSON")
 
 
 def test_put_yaml_and_by_library_name(api):
@@ -365,17 +357,13 @@ def test_put_resets_state_and_clock_and_reset_returns_to_the_loaded_scenario(api
     )
     assert api.admin("GET", "/tasks").json()["tasks"] == []
     assert api.admin("GET", "/clock").json()["now"] == START_MS
-    api.admin(
-        "POST", "/rules", json={"when": {"endpoint": "generateTask"}, "respond": {"status": 503}}
-    )
+    api.admin("POST", "/rules", json={"when": {"endpoint": "generateTask"}, "respond": {"status": 503}})
     assert api.submit().status_code == 503
     api.advance(ms=10)
     api.admin("POST", "/reset")
     assert api.admin("GET", "/clock").json()["now"] == START_MS
     assert api.submit().status_code == 200  # the added rule is gone
-    assert (
-        api.client.get("/api/v1/apikeys/current-balance", headers=api.headers()).status_code == 418
-    )
+    assert api.client.get("/api/v1/apikeys/current-balance", headers=api.headers()).status_code == 418
     assert api.admin("GET", "/scenario").json()["name"] == "x"
 
 
@@ -383,9 +371,7 @@ def test_put_resets_state_and_clock_and_reset_returns_to_the_loaded_scenario(api
 
 
 def test_clock_seed_accounts_and_start_from_the_scenario(make_api):
-    api = make_api(
-        scenario={"seed": 3, "clock": {"mode": "real", "scale": 50, "start_ms": 1_000_000}}
-    )
+    api = make_api(scenario={"seed": 3, "clock": {"mode": "real", "scale": 50, "start_ms": 1_000_000}})
     mock = api.mock
     assert (mock.clock.mode, mock.clock.scale, mock.seed) == ("real", 50, 3)
     assert 1_000_000 <= mock.now() < 1_000_000 + 60_000
@@ -442,9 +428,7 @@ def test_errors_as_200_turns_every_api_error_into_http_200(api):
     assert [r.json()["code"] for r in cases] == [401, 400, 404, 404, 404, 405]
     assert cases[1].json()["data"]["error"] == "Missing required field: input.prompt"
     assert api.submit().json()["code"] == 200
-    assert (
-        api.admin("GET", "/tasks/task_nope").status_code == 404
-    )  # the control plane is not the API
+    assert api.admin("GET", "/tasks/task_nope").status_code == 404  # the control plane is not the API
 
 
 # ------------------------------------------------------------------ determinism
@@ -497,11 +481,7 @@ def tape(client: httpx.Client, seed: int) -> list:
     for _ in range(4):
         client.post("/__admin/clock/advance", json={"ms": 9000})
         for tid in tasks:
-            record(
-                lambda tid=tid: client.get(
-                    "/api/v1/statusTask/nano-banana", params={"taskId": tid}, headers=auth
-                )
-            )
+            record(lambda tid=tid: client.get("/api/v1/statusTask/nano-banana", params={"taskId": tid}, headers=auth))
     return out
 
 
@@ -517,9 +497,7 @@ def test_same_scenario_seed_and_requests_give_the_same_tape(make_api, live_serve
     assert {200, 503, 500, "RemoteProtocolError"} <= statuses
     other = tape(make_api().client, 43)
     shape = [x if isinstance(x, str) else x[0] for x in other]
-    assert shape != [
-        x if isinstance(x, str) else x[0] for x in inprocess
-    ]  # not only the task ids differ
+    assert shape != [x if isinstance(x, str) else x[0] for x in inprocess]  # not only the task ids differ
 
 
 # ------------------------------------------------------------------ command line
@@ -550,19 +528,13 @@ def test_serve_refuses_an_invalid_scenario_with_exit_2_and_one_line(tmp_path, ca
 
 
 def test_explicit_flags_win_over_the_scenario_file():
-    args = build_parser().parse_args(
-        ["serve", "--scenario", "fast-clock", "--clock", "manual", "--seed", "9"]
-    )
+    args = build_parser().parse_args(["serve", "--scenario", "fast-clock", "--clock", "manual", "--seed", "9"])
     s = settings_from_args(args, {})
     sc = load(s.scenario)
     assert (sc.clock_mode, sc.seed, sc.name) == ("manual", 9, "fast-clock")
-    s = settings_from_args(
-        build_parser().parse_args(["serve"]), {"MOCKSERVER_SCENARIO": "insufficient-credits"}
-    )
+    s = settings_from_args(build_parser().parse_args(["serve"]), {"MOCKSERVER_SCENARIO": "insufficient-credits"})
     assert load(s.scenario).accounts["sk_test_low"] == 5
-    args = build_parser().parse_args(
-        ["serve", "--scenario", "insufficient-credits", "--api-key", "mine:3"]
-    )
+    args = build_parser().parse_args(["serve", "--scenario", "insufficient-credits", "--api-key", "mine:3"])
     assert load(settings_from_args(args, {}).scenario).accounts == {"mine": 3}
 
 
@@ -633,9 +605,7 @@ def test_test_client_in_process_with_a_library_scenario():
         json={"input": {"mode": "text-to-image", "prompt": "graphic violence"}},
     ).json()["data"]["taskId"]
     client.post("/__admin/clock/advance", json={"to": "idle"})
-    d = client.get("/api/v1/statusTask/nano-banana", params={"taskId": tid}, headers=h).json()[
-        "data"
-    ]
+    d = client.get("/api/v1/statusTask/nano-banana", params={"taskId": tid}, headers=h).json()["data"]
     assert (d["state"], d["failCode"]) == ("failed", "CONTENT_VIOLATION")
 
 
@@ -644,8 +614,7 @@ def test_test_client_in_process_with_a_library_scenario():
 
 def test_hostile_documents_are_refused_not_fatal(api):
     bomb = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
-        f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n"
-        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+        f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
     )
     yaml_type = {"Content-Type": "application/yaml"}
     for body in (bomb, "[" * 1500, "{a: " * 1500):
@@ -659,9 +628,7 @@ def test_hostile_documents_are_refused_not_fatal(api):
     for value in ("snow \u2603", "caf\u00e9", "a\r\nX-Injected: 1"):
         doc = {"rules": [{"respond": {"status": 503, "headers": {"X-A": value}}}]}
         error = api.admin("PUT", "/scenario", json=doc).json()["data"]["error"]
-        assert (
-            error == "rules/0/respond/headers/X-A: a header value: printable ASCII, no line breaks"
-        )
+        assert error == "rules/0/respond/headers/X-A: a header value: printable ASCII, no line breaks"
     respond = {"status": 503, "headers": {"X-A": "a\tb ~"}}
     doc = {"rules": [{"when": {"endpoint": "balance"}, "respond": respond}]}
     assert api.admin("PUT", "/scenario", json=doc).status_code == 200
@@ -751,9 +718,7 @@ def test_any_document_either_loads_or_is_a_scenario_error():
     )
     docs = st.recursive(
         leaves,
-        lambda kids: (
-            st.lists(kids, max_size=4) | st.dictionaries(st.sampled_from(_KEYS), kids, max_size=5)
-        ),
+        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.sampled_from(_KEYS), kids, max_size=5),
         max_leaves=30,
     )
 

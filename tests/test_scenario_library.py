@@ -43,11 +43,7 @@ def test_rate_limited(api):
     use(api, "rate-limited")
     first, second, third = (api.submit() for _ in range(3))
     for r in (first, second):
-        assert (
-            envelope_ok(r)["retryAfter"] == 2
-            and r.status_code == 429
-            and r.headers["retry-after"] == "2"
-        )
+        assert envelope_ok(r)["retryAfter"] == 2 and r.status_code == 429 and r.headers["retry-after"] == "2"
     assert third.status_code == 200
     assert all(api.submit().status_code == 200 for _ in range(5))
 
@@ -82,9 +78,7 @@ def test_content_violation(api):
     use(api, "content-violation")
     violent = api.submit_ok(input={"mode": "text-to-image", "prompt": "Blood on the floor"})
     nsfw = api.submit_ok(input={"mode": "text-to-image", "prompt": "NSFW art"})
-    fine = api.submit_ok(
-        input={"mode": "text-to-image", "prompt": "bloodhound puppies"}
-    )  # words, not substrings
+    fine = api.submit_ok(input={"mode": "text-to-image", "prompt": "bloodhound puppies"})  # words, not substrings
     api.advance(to="next")  # pending is over
     assert data_of(api.status("nano-banana", violent))["state"] == "processing"
     d = data_of(api.status("nano-banana", nsfw))
@@ -108,9 +102,7 @@ def test_flaky_5xx(api):
     assert 0.07 < (120 - codes.count(200)) / 120 < 0.25
     for r in submits:
         envelope_ok(r)
-    assert len(api.admin("GET", "/tasks").json()["tasks"]) == codes.count(
-        200
-    )  # 5xx created nothing
+    assert len(api.admin("GET", "/tasks").json()["tasks"]) == codes.count(200)  # 5xx created nothing
     tid = next(r.json()["data"]["taskId"] for r in submits if r.status_code == 200)
     polls = [api.status("nano-banana", tid) for _ in range(120)]
     codes = [r.status_code for r in polls]
@@ -263,7 +255,5 @@ def test_model_outage(api):
 
 
 def test_every_library_scenario_has_a_test_here():
-    tested = {
-        name[len("test_") :].replace("_", "-") for name in globals() if name.startswith("test_")
-    }
+    tested = {name[len("test_") :].replace("_", "-") for name in globals() if name.startswith("test_")}
     assert {e.name for e in library()} <= tested

@@ -40,18 +40,10 @@ def test_content_type_must_be_json(strict_api, make_api):
     headers = {**strict_api.headers(), "Content-Type": "text/plain"}
     r = strict_api.client.post(GENERATE.format("nano-banana"), content=body, headers=headers)
     assert r.status_code == 400
-    assert (
-        r.json()["data"]["error"]
-        == "Strict mode: Content-Type must be application/json, got 'text/plain'"
-    )
+    assert r.json()["data"]["error"] == "Strict mode: Content-Type must be application/json, got 'text/plain'"
     # Normal mode lets it slide.
     lenient = make_api()
-    assert (
-        lenient.client.post(
-            GENERATE.format("nano-banana"), content=body, headers=headers
-        ).status_code
-        == 200
-    )
+    assert lenient.client.post(GENERATE.format("nano-banana"), content=body, headers=headers).status_code == 200
 
 
 def test_a_schema_break_is_a_400_naming_path_and_rule_and_is_journaled(strict_api):
@@ -59,9 +51,7 @@ def test_a_schema_break_is_a_400_naming_path_and_rule_and_is_journaled(strict_ap
     r = strict_api.submit("gpt-image-1", inp)
     assert r.status_code == 400
     error = r.json()["data"]["error"]
-    assert error.startswith(
-        "Strict mode: request breaks the schema at $.input.num_images: 3 is not one of [1, 2, 4]"
-    )
+    assert error.startswith("Strict mode: request breaks the schema at $.input.num_images: 3 is not one of [1, 2, 4]")
     assert "[schema models/gpt-image-1.json#/properties/num_images/enum]" in error
     entry = journal(strict_api)[-1]
     assert (entry["status"], entry["error"]) == (400, error)
@@ -72,10 +62,7 @@ def test_top_level_rules_and_the_count_of_further_problems(strict_api):
     r = strict_api.submit("sora-2", provider="auto", request_type="callback")
     error = r.json()["data"]["error"]
     assert r.status_code == 400
-    assert (
-        "at $.callback_url: missing required field [schema generate-request.json#/then/required]"
-        in error
-    )
+    assert "at $.callback_url: missing required field [schema generate-request.json#/then/required]" in error
     assert error.endswith("(and 1 more)")
 
 
@@ -87,17 +74,12 @@ def test_status_takes_only_task_id(strict_api):
         headers=strict_api.headers(),
     )
     assert r.status_code == 400
-    assert (
-        r.json()["data"]["error"]
-        == "Strict mode: unknown query parameter 'task_id' (statusTask takes only taskId)"
-    )
+    assert r.json()["data"]["error"] == "Strict mode: unknown query parameter 'task_id' (statusTask takes only taskId)"
     assert data_of(strict_api.status("nano-banana", tid))["taskId"] == tid
 
 
 def test_auth_and_unknown_model_come_first(strict_api):
-    r = strict_api.client.post(
-        GENERATE.format("nano-banana"), content=b"x", headers={"Content-Type": "text/plain"}
-    )
+    r = strict_api.client.post(GENERATE.format("nano-banana"), content=b"x", headers={"Content-Type": "text/plain"})
     assert r.status_code == 401
     r = strict_api.client.post(GENERATE.format("nope"), json={}, headers=strict_api.headers())
     assert r.status_code == 404

@@ -1,11 +1,27 @@
 from mockserver.media import MediaSpec
-from mockserver.tasks import FAILED, PENDING, PROCESSING, SUCCESS, Task, next_event_ms, record_poll, state_at
+from mockserver.tasks import (
+    FAILED,
+    PENDING,
+    PROCESSING,
+    SUCCESS,
+    Task,
+    next_event_ms,
+    record_poll,
+    state_at,
+)
 
 
 def make(**kw) -> Task:
     base = dict(
-        task_id="task_1", model="m", key="k", created_ms=1000, pending_ms=100, processing_ms=500,
-        outputs=1, spec=MediaSpec("png", 2, 2), seed=0,
+        task_id="task_1",
+        model="m",
+        key="k",
+        created_ms=1000,
+        pending_ms=100,
+        processing_ms=500,
+        outputs=1,
+        spec=MediaSpec("png", 2, 2),
+        seed=0,
     )
     base.update(kw)
     return Task(**base)

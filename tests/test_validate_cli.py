@@ -54,9 +54,7 @@ def test_invalid_document_exits_1_listing_each_problem_with_its_path(tmp_path, c
 
 def test_a_model_input_and_a_composed_request(tmp_path, capsys):
     path = tmp_path / "body.json"
-    path.write_text(
-        json.dumps({"input": {"mode": "gpt-image-1", "prompt": "x", "aspect_ratio": "16:9"}})
-    )
+    path.write_text(json.dumps({"input": {"mode": "gpt-image-1", "prompt": "x", "aspect_ratio": "16:9"}}))
     code, out, _ = run(capsys, "--schema", "generate-request", "--model", "gpt-image-1", str(path))
     assert code == 1 and "$.input.aspect_ratio: '16:9' is not one of ['1:1', '2:3', '3:2']" in out
     assert run(capsys, "--schema", "generate-request", str(path))[0] == 0
@@ -129,11 +127,7 @@ def test_a_scenario_schema_reads_yaml_from_stdin_too(tmp_path, monkeypatch, caps
     monkeypatch.setattr(contract, "load_schemas", lambda root=None: contract.Schemas(tmp_path))
     monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("name: x\nseed: seven\n"))
     code, out, _ = run(capsys, "--schema", "scenario", "-")
-    assert (
-        code == 1
-        and "stdin: 1 problem (scenario)" in out
-        and "$.seed: 'seven' is not of type 'integer'" in out
-    )
+    assert code == 1 and "stdin: 1 problem (scenario)" in out and "$.seed: 'seven' is not of type 'integer'" in out
 
 
 def test_the_real_command_reads_stdin():
@@ -166,8 +160,6 @@ def test_the_readme_example_prints_what_the_readme_says(tmp_path):
     shim = f'mockserver() {{ PYTHONPATH={root} {sys.executable} -m mockserver "$@"; }}\n'
     with ServerThread(create_app()) as server:
         script = shim + script.replace("http://127.0.0.1:8000", server.url)
-        out = subprocess.run(
-            ["bash", "-eu", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
-        )
+        out = subprocess.run(["bash", "-eu", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout == expected

@@ -71,8 +71,7 @@ CHECKS: dict[str, Check] = {
         Check(
             "MISSING_AUTH",
             ERROR,
-            "an API call without a usable `Authorization: Bearer KEY` (missing, empty or unknown "
-            "key: 401)",
+            "an API call without a usable `Authorization: Bearer KEY` (missing, empty or unknown key: 401)",
             "any 401 on generateTask, statusTask or current-balance",
             '004 "Common error cases": 401, check Authorization: Bearer sk_...',
         ),
@@ -81,16 +80,13 @@ CHECKS: dict[str, Check] = {
             ERROR,
             "a request the mock refused as invalid: a body the model's schema refuses, bad JSON, "
             "a missing taskId, a body over 1 MiB (400, 413)",
-            "any 400 or 413 on generateTask, statusTask or current-balance; one finding per "
-            "distinct error",
-            '004 "HTTP status codes": 400 = invalid body, missing required field, or malformed '
-            "parameters",
+            "any 400 or 413 on generateTask, statusTask or current-balance; one finding per distinct error",
+            '004 "HTTP status codes": 400 = invalid body, missing required field, or malformed parameters',
         ),
         Check(
             "POLL_TOO_FAST",
             ERROR,
-            "status polls of one task closer together than the model's poll interval (virtual "
-            "time)",
+            "status polls of one task closer together than the model's poll interval (virtual time)",
             "gap between a poll and the previous answered poll < 95 % of the model's "
             "`poll_interval_ms` "
             "(fast image 3 s, quality image 5 s, video 15 s, audio 10 s; gpt-image-1 3 s)",
@@ -114,13 +110,11 @@ CHECKS: dict[str, Check] = {
         Check(
             "RETRIED_NON_RETRYABLE",
             ERROR,
-            "the same request (key, method, path, query, body) sent again after a 400, 401, 402 or "
-            "404",
+            "the same request (key, method, path, query, body) sent again after a 400, 401, 402 or 404",
             "any identical repeat that is not answered 2xx (a 2xx shows the account was fixed in "
             "between, "
             "e.g. a topped-up balance)",
-            "004 best practices 3: do not retry 400, 401, 402, 404 without fixing the request or "
-            "account",
+            "004 best practices 3: do not retry 400, 401, 402, 404 without fixing the request or account",
         ),
         Check(
             "NO_BACKOFF",
@@ -142,13 +136,11 @@ CHECKS: dict[str, Check] = {
         Check(
             "RESULTS_NOT_DOWNLOADED",
             ERROR,
-            "a task the client saw succeed (poll or callback) with none of its result files "
-            "fetched",
+            "a task the client saw succeed (poll or callback) with none of its result files fetched",
             "no GET /files/{taskId}/... answered 200 before the report, or before the files "
             "expired "
             "(completeTime + results TTL, default 15 days)",
-            '001 "Download Results Promptly"; gpt-image-1 page (002): URLs valid 15 days, download '
-            "promptly",
+            '001 "Download Results Promptly"; gpt-image-1 page (002): URLs valid 15 days, download promptly',
         ),
         Check(
             "SUBMIT_RETRY_WITHOUT_IDEMPOTENCY_KEY",
@@ -170,16 +162,12 @@ CHECKS: dict[str, Check] = {
             "backoff cap) or one poll interval if longer, and the task has ended or max wait has "
             "passed; "
             "callback: every delivery attempt failed and no poll saw the end",
-            '001 "Recommended Intervals" (max wait: fast image 2 min, quality image 3 min, video '
-            "10 "
-            "min, "
-            "audio 5 min)",
+            '001 "Recommended Intervals" (max wait: fast image 2 min, quality image 3 min, video 10 min, audio 5 min)',
         ),
         Check(
             "CALLBACK_NOT_ACKNOWLEDGED",
             ERROR,
-            "the client's callback receiver answered a delivery with a non-200 status, or not at "
-            "all",
+            "the client's callback receiver answered a delivery with a non-200 status, or not at all",
             "any delivery attempt without a 200 answer (within 30 s)",
             "APIXO callback docs (contract-notes): callback_url must answer 200 within 30 s, else "
             "retried "

@@ -236,9 +236,7 @@ def _results_not_downloaded(f: Finding, ctx: Context) -> str:
         deadline = f"before this report at {_clock(facts['now'])}"
     failed = ""
     if track.failed_downloads:
-        tries = [
-            f"{path} -> {status} at {_clock(t)}" for _id, t, path, status in track.failed_downloads
-        ]
+        tries = [f"{path} -> {status} at {_clock(t)}" for _id, t, path, status in track.failed_downloads]
         failed = f" Download attempts that failed: {', '.join(tries)}."
     return " ".join(
         (

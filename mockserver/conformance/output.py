@@ -15,13 +15,9 @@ def assert_conforming(report: dict, allow: Iterable[str] = (), *, warnings: bool
     allowed = set(allow)
     unknown = sorted(allowed - set(CHECKS))
     if unknown:
-        raise ValueError(
-            f"unknown finding code(s) in allow: {', '.join(unknown)}; known: {', '.join(CHECKS)}"
-        )
+        raise ValueError(f"unknown finding code(s) in allow: {', '.join(unknown)}; known: {', '.join(CHECKS)}")
     failing = [
-        f
-        for f in report.get("findings", [])
-        if f["code"] not in allowed and (f["severity"] == ERROR or warnings)
+        f for f in report.get("findings", []) if f["code"] not in allowed and (f["severity"] == ERROR or warnings)
     ]
     if not failing:
         return
@@ -31,10 +27,7 @@ def assert_conforming(report: dict, allow: Iterable[str] = (), *, warnings: bool
         lines.append(textwrap.indent(f["message"], "    "))
     suppressed = report.get("summary", {}).get("suppressed") or {}
     if suppressed:
-        lines.append(
-            "not listed (cap per code reached): "
-            + ", ".join(f"{c} x{n}" for c, n in suppressed.items())
-        )
+        lines.append("not listed (cap per code reached): " + ", ".join(f"{c} x{n}" for c, n in suppressed.items()))
     if allowed:
         lines.append("allowed: " + ", ".join(sorted(allowed)))
     raise AssertionError("\n".join(lines))
@@ -62,9 +55,7 @@ def format_report(report: dict, width: int = 100) -> str:
     """The report as a readable table: one block per finding, then the totals."""
     summary = report.get("summary", {})
     findings = report.get("findings", [])
-    scope = (
-        "all keys" if summary.get("allKeys", True) else f"key {summary.get('key') or '(no key)'}"
-    )
+    scope = "all keys" if summary.get("allKeys", True) else f"key {summary.get('key') or '(no key)'}"
     journal = summary.get("journal") or {}
     requests = plural(summary.get("requests", 0), "request")
     tasks = plural(summary.get("tasks", 0), "task")
@@ -76,18 +67,12 @@ def format_report(report: dict, width: int = 100) -> str:
     if not findings:
         lines.append("No findings: the client follows the provider's guidance.")
     else:
-        lines.append(
-            f"{'SEVERITY':<8} {'CODE':<36} {'KEY':<16} {'TASK':<22} EVIDENCE (journal ids)"
-        )
+        lines.append(f"{'SEVERITY':<8} {'CODE':<36} {'KEY':<16} {'TASK':<22} EVIDENCE (journal ids)")
         for f in findings:
             key = "(no key)" if f.get("key") is None else f["key"]
-            evidence = " ".join(f"#{i}" for i in f["evidence"]) + (
-                " ..." if f["count"] > len(f["evidence"]) else ""
-            )
+            evidence = " ".join(f"#{i}" for i in f["evidence"]) + (" ..." if f["count"] > len(f["evidence"]) else "")
             code = f["code"] + (f" x{f['count']}" if f["count"] > 1 else "")
-            lines.append(
-                f"{f['severity']:<8} {code:<36} {key:<16} {f.get('taskId') or '-':<22} {evidence}"
-            )
+            lines.append(f"{f['severity']:<8} {code:<36} {key:<16} {f.get('taskId') or '-':<22} {evidence}")
             lines.extend(_wrap(f["message"], width))
     lines.append("")
     errors = plural(summary.get("errors", 0), "error")
@@ -96,8 +81,5 @@ def format_report(report: dict, width: int = 100) -> str:
     lines.append(counts + (f" ({by_code})" if by_code else ""))
     suppressed = summary.get("suppressed") or {}
     if suppressed:
-        lines.append(
-            "Not listed (cap per code reached): "
-            + ", ".join(f"{c} x{n}" for c, n in suppressed.items())
-        )
+        lines.append("Not listed (cap per code reached): " + ", ".join(f"{c} x{n}" for c, n in suppressed.items()))
     return "\n".join(lines) + "\n"

@@ -119,9 +119,7 @@ class Track:
         "callback_given_up",
     )
 
-    def __init__(
-        self, task_id: str, key: str | None, model: str, submitted: int, submit_id: int
-    ) -> None:
+    def __init__(self, task_id: str, key: str | None, model: str, submitted: int, submit_id: int) -> None:
         self.task_id = task_id
         self.key = key
         self.model = model
@@ -249,9 +247,7 @@ class ConformanceTracker:
         self._repeats(entry, owner, endpoint, horizon)
         if endpoint == "generateTask":
             if entry.status == 200 and entry.taskId and entry.taskId not in self._tasks:
-                self._tasks[entry.taskId] = Track(
-                    entry.taskId, entry.key, entry.model or "", entry.time, entry.id
-                )
+                self._tasks[entry.taskId] = Track(entry.taskId, entry.key, entry.model or "", entry.time, entry.id)
         elif endpoint == "statusTask":
             if track is not None and track.key == entry.key:
                 self._poll(track, entry, horizon)
@@ -296,9 +292,7 @@ class ConformanceTracker:
 
     # -- checks fed per entry --------------------------------------------------------------
 
-    def _finding(
-        self, code: str, key: str | None, group: Hashable, task_id: str | None = None
-    ) -> Finding | None:
+    def _finding(self, code: str, key: str | None, group: Hashable, task_id: str | None = None) -> Finding | None:
         """The finding for (code, key, group), made if the per-code cap allows."""
         k = (code, key, group)
         f = self._findings.get(k)
@@ -325,9 +319,7 @@ class ConformanceTracker:
         f.facts["last"] = entry.time
 
     def _invalid(self, entry: Entry, owner: str | None) -> None:
-        f = self._finding(
-            "INVALID_REQUEST", owner, (entry.method, entry.path, entry.status, entry.error)
-        )
+        f = self._finding("INVALID_REQUEST", owner, (entry.method, entry.path, entry.status, entry.error))
         if f is None:
             return
         f.add(entry.id, entry.time)
@@ -349,9 +341,7 @@ class ConformanceTracker:
                     if not f.evidence:
                         f.evidence.append(window.id)
                         f.times.append(window.time)
-                        f.facts.update(
-                            time=window.time, seconds=window.seconds, request=window.request
-                        )
+                        f.facts.update(time=window.time, seconds=window.seconds, request=window.request)
                     f.count += 1
                     early = f.facts.setdefault("early", [])
                     if len(early) < EVIDENCE_CAP - 1:
@@ -388,9 +378,7 @@ class ConformanceTracker:
         if len(self._recent) > self._recent_cap:
             self._recent.popitem(last=False)
 
-    def _retried_non_retryable(
-        self, entry: Entry, owner: str | None, fp: tuple, prev: _Attempt
-    ) -> None:
+    def _retried_non_retryable(self, entry: Entry, owner: str | None, fp: tuple, prev: _Attempt) -> None:
         f = self._finding("RETRIED_NON_RETRYABLE", owner, fp, entry.taskId)
         if f is None:
             return
@@ -428,9 +416,7 @@ class ConformanceTracker:
                 if not f.evidence:
                     f.evidence.append(chain.first_id)
                     f.times.append(chain.first_time)
-                    f.facts.update(
-                        request=_request(entry.method, entry.path, entry.query), chain=chain
-                    )
+                    f.facts.update(request=_request(entry.method, entry.path, entry.query), chain=chain)
                 f.add(entry.id, entry.time)
         return chain
 
@@ -441,9 +427,7 @@ class ConformanceTracker:
         if not f.evidence:
             f.evidence.append(prev.id)
             f.times.append(prev.time)
-            f.facts.update(
-                request=f"{entry.method} {entry.path}", status=prev.status, time=prev.time
-            )
+            f.facts.update(request=f"{entry.method} {entry.path}", status=prev.status, time=prev.time)
         f.add(entry.id, entry.time)
         f.facts["changed_key"] = f.facts.get("changed_key", False) or (
             entry.idempotencyKey is not None and prev.idem is not None
@@ -463,9 +447,7 @@ class ConformanceTracker:
         if model is not None:
             since_submit = entry.time - track.submitted
             if since_submit < model.initial_wait_ms * (1 - TOLERANCE):
-                f = self._finding(
-                    "POLL_BEFORE_INITIAL_WAIT", track.key, track.task_id, track.task_id
-                )
+                f = self._finding("POLL_BEFORE_INITIAL_WAIT", track.key, track.task_id, track.task_id)
                 if f is not None:
                     f.add(entry.id, entry.time)
             if track.last_poll is not None:
@@ -550,9 +532,7 @@ class ConformanceTracker:
             summary["journal"] = journal
         return {"findings": out, "summary": summary}
 
-    def _end_of_run(
-        self, now: int, task_of: Callable[[str], Task | None], wanted
-    ) -> Iterable[Finding]:
+    def _end_of_run(self, now: int, task_of: Callable[[str], Task | None], wanted) -> Iterable[Finding]:
         """Findings that depend on what has not happened by ``now``: downloads, abandoned tasks."""
         for track in self._tasks.values():
             if not wanted(track.key):
