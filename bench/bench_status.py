@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -116,7 +117,7 @@ def task_bytes(n: int) -> float:
     from mockserver.config import Settings
     from mockserver.service import MockService
 
-    mock = MockService(Settings(clock="manual"))
+    mock = MockService(Settings(clock="manual", scenario={"limits": {"concurrent_tasks": 10**9}}))
     body = {"input": {"mode": "text-to-image", "prompt": "bench"}}
     mock.submit("sk_bench", "nano-banana", body)  # warm caches
     tracemalloc.start()
@@ -132,32 +133,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server (best is kept)")
     parser.add_argument("--tasks", type=int, default=10_000, help="tasks created for the memory-per-task figure")
     args = parser.parse_args()
     py = sys.executable
 
+    # The provider's limit of 10,000 requests a minute holds on the virtual clock, which a
+    # manual clock never moves: lift it, or the run measures 429s.
+    scenario = os.path.join(tempfile.mkdtemp(), "bench.yaml")
+    with open(scenario, "w") as f:
+        f.write("name: bench\nlimits: {requests_per_minute: 1000000000}\n")
     bare, bare_url = start(
-        [
-            *pin(0),
-            py,
-            "-m",
-            "uvicorn",
-            "bench.bare_app:app",
-            "--port",
-            "0",
-            "--no-access-log",
-            "--log-level",
-            "info",
-        ],
+        [*pin(0), py, "-m", "uvicorn", "bench.bare_app:app", "--port", "0", "--no-access-log", "--log-level", "info"],
         r"Uvicorn running on (http://\S+)",
     )
-    try:
-        bare_rps, tool = load(bare_url + "/", args.seconds, args.connections)
-    finally:
-        stop(bare)
-
     mock, url = start(
-        [*pin(0), py, "-m", "mockserver", "serve", "--port", "0", "--clock", "manual"],
+        [*pin(0), py, "-m", "mockserver", "serve", "--port", "0", "--clock", "manual", "--scenario", scenario],
         r"listening on (http://\S+)",
     )
     try:
@@ -168,19 +159,35 @@ def main() -> int:
             auth,
         )["data"]["taskId"]
         status_url = f"{url}/api/v1/statusTask/nano-banana?taskId={tid}"
-        load(status_url, 2, args.connections, "sk_bench")  # warm-up
+        load(bare_url + "/", 1, args.connections)  # warm-up
+        load(status_url, 1, args.connections, "sk_bench")
         rss_before = rss_kib(mock.pid)
-        mock_rps, _ = load(status_url, args.seconds, args.connections, "sk_bench")
-        load(status_url, args.seconds, args.connections, "sk_bench")
-        rss_after = rss_kib(mock.pid)
+        # Alternate the two and keep each one's best round: a busy machine slows whichever
+        # runs at the wrong moment, and the best round is the least disturbed.
+        bare_runs, mock_runs, rss = [], [], []
+        for _ in range(args.rounds):
+            bare_runs.append(load(bare_url + "/", args.seconds, args.connections)[0])
+            rps, tool = load(status_url, args.seconds, args.connections, "sk_bench")
+            mock_runs.append(rps)
+            rss.append(rss_kib(mock.pid))
     finally:
         stop(mock)
+        stop(bare)
+    bare_rps, mock_rps = max(bare_runs), max(mock_runs)
     per_task = task_bytes(args.tasks)
 
-    print(f"load generator: {tool}, {args.connections} connections, {args.seconds} s, server pinned to one core")
+    print(
+        f"load generator: {tool}, {args.connections} connections, best of {args.rounds} rounds of {args.seconds} s, "
+        "each server pinned to one core"
+    )
     print(f"bare ASGI on uvicorn:        {bare_rps:10.0f} req/s")
     print(f"mockserver status poll:      {mock_rps:10.0f} req/s  ({mock_rps / bare_rps:.0%} of bare)")
-    print(f"mock RSS before/after load:  {rss_before} KiB / {rss_after} KiB (journal bounded at 10,000 entries)")
+    print(f"all rounds (req/s):          bare {[round(x) for x in bare_runs]}, mock {[round(x) for x in mock_runs]}")
+    served = sum(mock_runs) * args.seconds
+    print(
+        f"mock RSS:                    {rss_before} KiB after warm-up, then {rss} KiB after each round "
+        f"(~{served:,.0f} polls served; journal bounded at 10,000 entries)"
+    )
     print(f"memory per task:             {per_task:.0f} bytes (service state, tracemalloc over {args.tasks} tasks)")
     return 0
 

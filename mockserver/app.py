@@ -12,6 +12,7 @@ from . import admin, docs, http_api
 from .catalog import Catalog
 from .config import Settings
 from .errors import ApiError
+from .fastpath import FastStatus
 from .faults import FaultMiddleware, ServerConnection
 from .middleware import JournalMiddleware
 from .routing import not_found
@@ -39,7 +40,8 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
         finally:
             await mock.callbacks.stop()
 
-    app = Starlette(
+    app = MockApp(
+        mock,
         lifespan=lifespan,
         routes=[*http_api.routes(), *admin.routes(), *docs.routes(), Route("/{path:path}", not_found, methods=_ALL)],
         # ServerConnection must stay first (it needs the server's own receive); FaultMiddleware
@@ -56,3 +58,14 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
 
 
 _ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class MockApp(Starlette):
+    """The Starlette app with the status-poll fast path in front of its whole stack."""
+
+    def __init__(self, mock: MockService, **kw: object) -> None:
+        self._mock = mock
+        super().__init__(**kw)  # type: ignore[arg-type]
+
+    def build_middleware_stack(self):
+        return FastStatus(super().build_middleware_stack(), self._mock)

@@ -27,12 +27,18 @@ def json_response(mock: MockService, obj: object, status: int = 200, headers: di
     return Response(mock.dialect.dumps(obj), status_code=status, headers=headers, media_type=JSON)
 
 
-def error_response(mock: MockService, err: ApiError, request: Request | None = None) -> Response:
+def error_parts(mock: MockService, err: ApiError, path: str | None = None) -> tuple[int, bytes, dict[str, str]]:
+    """An error answer as (HTTP status, JSON body, headers)."""
     d = mock.dialect
     status = err.status
-    if mock.errors_as_200 and (request is None or not request.url.path.startswith(CONTROL_PLANE)):
+    if mock.errors_as_200 and (path is None or not path.startswith(CONTROL_PLANE)):
         status = 200  # the scenario's "errors as 200": the envelope still carries the real code
-    return json_response(mock, d.error_body(err), status, d.error_headers(err))
+    return status, d.dumps(d.error_body(err)), d.error_headers(err)
+
+
+def error_response(mock: MockService, err: ApiError, request: Request | None = None) -> Response:
+    status, body, headers = error_parts(mock, err, request.url.path if request is not None else None)
+    return Response(body, status_code=status, headers=headers, media_type=JSON)
 
 
 def note(request: Request, **fields: object) -> None:
@@ -42,15 +48,22 @@ def note(request: Request, **fields: object) -> None:
 
 def base_url(request: Request) -> str:
     """Where this server is reachable: the address it listens on, else the Host header."""
-    server = request.scope.get("server")
-    scheme = request.scope.get("scheme", "http")
+    return base_url_of(request.scope)
+
+
+def base_url_of(scope: dict) -> str:
+    server = scope.get("server")
+    scheme = scope.get("scheme", "http")
     if server and server[0] not in ("0.0.0.0", "::", "", None) and server[1] is not None:
         host, port = server
         if ":" in host:
             host = f"[{host}]"
         default = (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
         return f"{scheme}://{host}" if default else f"{scheme}://{host}:{port}"
-    return str(request.base_url).rstrip("/")
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            return f"{scheme}://{value.decode('latin-1')}"
+    return f"{scheme}://localhost"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -89,8 +102,12 @@ def parse_json(raw: bytes) -> object:
 
 
 def _authenticate(request: Request, mock: MockService) -> str:
-    key = mock.dialect.bearer_key(request.headers.get("authorization"))
-    key = mock.authenticate(key)
+    return authenticate(mock, request.headers.get("authorization"))
+
+
+def authenticate(mock: MockService, authorization: str | None) -> str:
+    """The account key of an Authorization header (401 otherwise); the request counts against its rate."""
+    key = mock.authenticate(mock.dialect.bearer_key(authorization))
     mock.admit(key)  # requests per minute: a request that gets past auth counts
     return key
 
@@ -207,13 +224,21 @@ async def status_task(request: Request) -> Response:
             return injected_response(request, mock, decision.respond)
     if mock.settings.strict:
         strict.check_status_query(request)
+    body = status_body(mock, request.scope, key, name, task_id, decision)
+    return Response(body, media_type=JSON)
+
+
+def status_body(
+    mock: MockService, scope: dict, key: str, name: str, task_id: str | None, decision: rules.Decision | None = None
+) -> bytes:
+    """The status poll itself, shared by the handler and the fast path: look up, count the poll, answer."""
     task = mock.find_task(key, name, task_id)
     if decision is not None:
         mock.apply_status_decision(task, decision)
     state, complete_ms = mock.poll(task)
-    note(request, state=state)
-    data = mock.status_data(task, state, complete_ms, base_url(request))
-    return json_response(mock, mock.dialect.envelope(data))
+    scope.setdefault("mockserver.note", {})["state"] = state
+    data = mock.status_data(task, state, complete_ms, base_url_of(scope))
+    return mock.dialect.dumps(mock.dialect.envelope(data))
 
 
 async def current_balance(request: Request) -> Response:

@@ -66,6 +66,10 @@ class Journal:
         return self._entries.maxlen or 0
 
     @property
+    def next_id(self) -> int:
+        return self._next_id
+
+    @property
     def first_id(self) -> int | None:
         """The oldest entry still kept (older ids have been dropped)."""
         return self._entries[0].id if self._entries else None
@@ -76,9 +80,13 @@ class Journal:
         return self.arrivals
 
     def record(self, **fields: object) -> Entry:
+        return self.add(self._next_id, **fields)  # type: ignore[arg-type]
+
+    def add(self, *fields: object, **named: object) -> Entry:
+        """Record an entry from Entry's fields, the first being the id (``next_id``)."""
         if len(self._entries) == self._entries.maxlen:
             self.dropped += 1
-        entry = Entry(id=self._next_id, **fields)  # type: ignore[arg-type]
+        entry = Entry(*fields, **named)  # type: ignore[arg-type]
         self._next_id += 1
         self._entries.append(entry)
         if self._observer is not None:

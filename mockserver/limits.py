@@ -6,7 +6,9 @@ until a slot frees, which becomes the 429's Retry-After.
 
 Both stay cheap per request: the window is a deque trimmed from the left, and the
 unfinished tasks of a key sit in a heap by end time, reaped lazily; nothing scans
-every task.
+every task. The window counts requests per virtual millisecond, so its size is bounded
+by time (at most one bucket per ms of the minute), not by how many requests came: a
+manual clock that never moves would otherwise keep every request forever.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ def end_time(task: Task) -> int | None:
     return min(ends) if ends else None  # type: ignore[type-var]
 
 
+class _Window:
+    """One key's requests in the last minute: [virtual ms, count] buckets, oldest first."""
+
+    __slots__ = ("buckets", "total")
+
+    def __init__(self) -> None:
+        self.buckets: deque[list[int]] = deque()
+        self.total = 0
+
+
 class _KeyTasks:
     """One key's unfinished tasks: task id -> end time (None: unknown), and a heap of known ends."""
 
@@ -58,7 +70,7 @@ class Limits:
             raise ValueError("limits must be >= 1")
         self.requests_per_minute = requests_per_minute
         self.concurrent_tasks = concurrent_tasks
-        self._windows: dict[str, deque[int]] = {}
+        self._windows: dict[str, _Window] = {}
         self._tasks: dict[str, _KeyTasks] = {}
         self._seq = itertools.count()
 
@@ -68,14 +80,19 @@ class Limits:
         """Let one request through (None), or refuse it: the ms until the window has room."""
         window = self._windows.get(key)
         if window is None:
-            window = self._windows[key] = deque()
+            window = self._windows[key] = _Window()
+        buckets = window.buckets
         horizon = now - WINDOW_MS
-        while window and window[0] <= horizon:
-            window.popleft()
-        if len(window) >= self.requests_per_minute:
-            # The oldest request in the window leaves it WINDOW_MS after it came.
-            return window[0] + WINDOW_MS - now
-        window.append(now)
+        while buckets and buckets[0][0] <= horizon:
+            window.total -= buckets.popleft()[1]
+        if window.total >= self.requests_per_minute:
+            # The oldest requests in the window leave it WINDOW_MS after they came.
+            return buckets[0][0] + WINDOW_MS - now
+        if buckets and buckets[-1][0] == now:
+            buckets[-1][1] += 1
+        else:
+            buckets.append([now, 1])
+        window.total += 1
         return None
 
     # -- concurrent tasks ------------------------------------------------------

@@ -58,35 +58,55 @@ class JournalMiddleware:
             await self.app(scope, inner_receive, send_wrapper)
         finally:
             body_hash = digest.hexdigest() if digest is not None and body_read else None
-            self._record(scope, status, retry_after, arrival, body_hash)
+            record_request(self.mock, scope, status, retry_after, arrival, body_hash)
 
-    def _record(self, scope, status: int, retry_after: float | None, arrival: int, body_hash: str | None) -> None:
-        auth = idem = None
+
+def record_request(
+    mock: MockService,
+    scope,
+    status: int,
+    retry_after: float | None,
+    arrival: int,
+    body_hash: str | None,
+    auth: str | None = None,
+    idem: str | None = None,
+    headers_read: bool = False,
+) -> None:
+    """Journal one request: what the scope says, what the handlers noted, and the answer's status.
+
+    ``headers_read``: the caller already took ``auth`` and ``idem`` from the headers.
+    """
+    if not headers_read:
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
                 auth = value.decode("latin-1")
             elif name == b"idempotency-key":
                 idem = value.decode("latin-1")
-        note = scope.get("mockserver.note") or {}
-        mock = self.mock
-        mock.journal.record(
-            time=mock.now(),
-            method=scope["method"],
-            path=scope["path"],
-            query=scope.get("query_string", b"").decode("latin-1"),
-            key=mock.dialect.bearer_key(auth),
-            status=status,
-            taskId=note.get("taskId"),
-            model=note.get("model"),
-            error=note.get("error"),
-            idempotencyKey=idem,
-            retryAfter=retry_after,
-            arrival=arrival,
-            bodyHash=body_hash,
-            state=note.get("state"),
-            rule=note.get("rule"),
-            fault=note.get("fault"),
-        )
+    note = scope.get("mockserver.note") or _NO_NOTE
+    journal = mock.journal
+    # Positional, in Entry's field order: this runs for every request, status polls included.
+    journal.add(
+        journal.next_id,
+        mock.now(),
+        scope["method"],
+        scope["path"],
+        scope.get("query_string", b"").decode("latin-1"),
+        mock.dialect.bearer_key(auth),
+        status,
+        note.get("taskId"),
+        note.get("model"),
+        note.get("error"),
+        idem,
+        retry_after,
+        arrival,
+        body_hash,
+        note.get("state"),
+        note.get("rule"),
+        note.get("fault"),
+    )
+
+
+_NO_NOTE: dict = {}
 
 
 def _number(raw: bytes) -> float | None:

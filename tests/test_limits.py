@@ -195,3 +195,15 @@ def test_429_with_errors_as_200_keeps_retry_after(api):
     assert r.status_code == 200 and r.json()["code"] == 429 and r.json()["retryAfter"] == 60
     assert r.headers["retry-after"] == "60"
     assert KEY in {e["key"] for e in api.admin("GET", "/journal").json()["entries"]}
+
+
+def test_the_window_stays_small_when_the_clock_does_not_move():
+    from mockserver.limits import Limits
+
+    limits = Limits(requests_per_minute=10**9)
+    for _ in range(50_000):
+        assert limits.admit("k", 1_000) is None
+    window = limits._windows["k"]
+    assert window.total == 50_000 and len(window.buckets) == 1
+    assert limits.admit("k", 61_000) is None  # the whole minute-old bucket left at once
+    assert window.total == 1 and len(window.buckets) == 1
