@@ -225,14 +225,18 @@ async def account(request: Request, mock: MockService) -> Response:
     return json_response(mock, mock.accounts.describe(key))
 
 
-@_admin
-async def journal(request: Request, mock: MockService) -> Response:
+def _paging(request: Request) -> tuple[int, int | None]:
+    """?since=ID&limit=N of the journal-like logs."""
     q = request.query_params
     try:
-        since = int(q.get("since", "0"))
-        limit = int(q["limit"]) if "limit" in q else None
+        return int(q.get("since", "0")), (int(q["limit"]) if "limit" in q else None)
     except ValueError:
         raise BadRequest("Invalid request", error="since and limit must be integers") from None
+
+
+@_admin
+async def journal(request: Request, mock: MockService) -> Response:
+    since, limit = _paging(request)
     entries = mock.journal.entries(since, limit)
     return json_response(
         mock,
@@ -242,13 +246,8 @@ async def journal(request: Request, mock: MockService) -> Response:
 
 @_admin
 async def callbacks(request: Request, mock: MockService) -> Response:
-    q = request.query_params
-    try:
-        since = int(q.get("since", "0"))
-        limit = int(q["limit"]) if "limit" in q else None
-    except ValueError:
-        raise BadRequest("Invalid request", error="since and limit must be integers") from None
-    task_id = q.get("taskId") or None
+    since, limit = _paging(request)
+    task_id = request.query_params.get("taskId") or None
     log = mock.callbacks.log
     pending = [p for p in mock.callbacks.pending() if task_id is None or p["taskId"] == task_id]
     return json_response(

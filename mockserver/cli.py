@@ -304,19 +304,23 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {"serve": cmd_serve, "report": cmd_report, "validate": cmd_validate, "scenarios": cmd_scenarios}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "serve":
-        return cmd_serve(args)
-    if args.command == "report":
-        return cmd_report(args)
-    if args.command == "validate":
-        return cmd_validate(args)
-    if args.command == "scenarios":
-        return cmd_scenarios(args)
-    parser.print_help()
-    return 0 if args.command is None and argv == [] else 2
+    command = COMMANDS.get(args.command)
+    if command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return command(args)
+    except BrokenPipeError:
+        # The reader went away (`mockserver scenarios | head -1`): not an error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -80,3 +80,20 @@ def test_port_in_use_is_a_clear_error(capsys):
     finally:
         sock.close()
     assert "cannot listen" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    # `mockserver scenarios | head -1`, made certain: the reader is gone before a line is written.
+    read, write = os.pipe()
+    os.close(read)
+    out = subprocess.run(
+        [sys.executable, "-m", "mockserver", "scenarios"], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60
+    )
+    os.close(write)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "serve" in capsys.readouterr().err
