@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from .faults import is_injected
+from .journal import BODY_KEPT
 from .service import MockService
 
 # Control-plane paths are not client traffic and stay out of the journal.
@@ -26,6 +28,8 @@ class JournalMiddleware:
         retry_after = None
         digest = None
         body_read = False
+        kept = bytearray()
+        truncated = False
 
         async def send_wrapper(message) -> None:
             nonlocal status, retry_after
@@ -42,10 +46,14 @@ class JournalMiddleware:
 
             async def receive_wrapper():
                 # Hash the body as the app reads it: no extra buffering, no second read.
-                nonlocal body_read
+                nonlocal body_read, truncated
                 message = await receive()
                 if message["type"] == "http.request":
-                    digest.update(message.get("body", b""))
+                    chunk = message.get("body", b"")
+                    digest.update(chunk)
+                    room = BODY_KEPT - len(kept)
+                    kept.extend(chunk[:room])
+                    truncated = truncated or len(chunk) > room
                     if not message.get("more_body", False):
                         body_read = True
                 return message
@@ -56,11 +64,27 @@ class JournalMiddleware:
 
         try:
             await self.app(scope, inner_receive, send_wrapper)
+        except Exception as exc:
+            if status == 0 and not is_injected(exc):
+                # A bug of the mock: the app's handler answers 500 once this has unwound.
+                status = 500
+                scope.setdefault("mockserver.note", {})["error"] = f"mockserver bug: {type(exc).__name__}: {exc}"
+            raise
         finally:
             body_hash = digest.hexdigest() if digest is not None and body_read else None
-            self._record(scope, status, retry_after, arrival, body_hash)
+            body = kept.decode("utf-8", "replace") if digest is not None and (kept or body_read) else None
+            self._record(scope, status, retry_after, arrival, body_hash, body, truncated)
 
-    def _record(self, scope, status: int, retry_after: float | None, arrival: int, body_hash: str | None) -> None:
+    def _record(
+        self,
+        scope,
+        status: int,
+        retry_after: float | None,
+        arrival: int,
+        body_hash: str | None,
+        body: str | None = None,
+        truncated: bool = False,
+    ) -> None:
         auth = idem = None
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
@@ -86,6 +110,8 @@ class JournalMiddleware:
             state=note.get("state"),
             rule=note.get("rule"),
             fault=note.get("fault"),
+            body=body,
+            bodyTruncated=truncated,
         )
 
 
