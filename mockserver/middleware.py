@@ -14,13 +14,18 @@ _UNJOURNALED = ("/__admin", "/schemas", "/openapi.json", "/favicon.ico")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
+def journaled(path: str) -> bool:
+    """Whether a request to ``path`` is client traffic (journaled), not the control plane."""
+    return not path.startswith(_UNJOURNALED)
+
+
 class JournalMiddleware:
     def __init__(self, app, mock: MockService) -> None:
         self.app = app
         self.mock = mock
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_UNJOURNALED):
+        if scope["type"] != "http" or not journaled(scope["path"]):
             await self.app(scope, receive, send)
             return
         arrival = self.mock.journal.arrive()

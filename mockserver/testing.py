@@ -94,7 +94,7 @@ class MockApi:
     def client(self, **kw: Any) -> httpx.Client:
         """An httpx.Client for the code under test, pointed at this mock (``kw`` go to the client)."""
         if self.in_memory:
-            return _test_client_class()(self.app, base_url=self.url, **kw)
+            return _in_memory_client_class()(self.app, base_url=self.url, **kw)
         kw.setdefault("timeout", 30)
         return httpx.Client(base_url=self.url, **kw)
 
@@ -268,6 +268,21 @@ def _test_client_class() -> type:
         warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
         from starlette.testclient import TestClient
     return TestClient
+
+
+def _in_memory_client_class() -> type:
+    """A TestClient that leaves the app's lifespan alone: the handle runs it, once per app
+    (a second lifespan would start a second callback dispatcher on another event loop)."""
+    test_client = _test_client_class()
+
+    class InMemoryClient(test_client):  # type: ignore[misc, valid-type]
+        def __enter__(self) -> InMemoryClient:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.close()
+
+    return InMemoryClient
 
 
 def _looks_like_path(text: str) -> bool:
