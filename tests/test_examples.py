@@ -53,6 +53,26 @@ def test_the_client_passes_its_happy_path_and_fuzz_tests(pytester, examples):
     run_examples(pytester, "test_client.py").assert_outcomes(passed=3)
 
 
+# What the failure report prints (README, "When a test fails: replay it", shows a real one).
+REPORT = (
+    r"mockserver replay \.mockserver/failures/test_naive_client-test_the_naive_client_gets_through_every_scenario"
+    r"-[0-9a-f]{8}\.json",
+    r"last request: curl -X (GET|POST) http://127\.0\.0\.1:\d+/\S+ -H \"Authorization: Bearer \$MOCKSERVER_API_KEY\".*",
+    r"scenario fuzz, seed \d+, virtual time \+[\d.]+ s, \d+ requests",
+)
+
+
+def is_report(lines: list[str]) -> bool:
+    return len(lines) == len(REPORT) and all(re.fullmatch(p, line) for p, line in zip(REPORT, lines, strict=True))
+
+
+def test_the_readme_shows_the_report_as_printed():
+    readme = (ROOT / "README.md").read_text().split("### When a test fails: replay it", 1)[1]
+    block = re.search(r"```text\n(.*?)```", readme, flags=re.S)[1].splitlines()
+    assert block[0].startswith("---") and "mockserver replay" in block[0]
+    assert is_report(block[1:])
+
+
 def _normalised(error: str) -> str:
     return re.sub(r"http://127\.0\.0\.1:\d+", "http://MOCK", error.strip())
 
@@ -63,6 +83,8 @@ def test_the_naive_client_fails_and_its_bundle_replays_the_failure_outside_pytes
     # The failure's report names the bundle, and so does the summary at the end.
     named = {x.split()[2] for x in result.outlines if x.startswith("mockserver replay ")}
     (shown,) = named
+    at = result.outlines.index(f"mockserver replay {shown}")
+    assert is_report(result.outlines[at : at + len(REPORT)])
     bundle_path = examples / shown
     bundle = load_bundle(bundle_path)
     assert bundle["test"] == "test_naive_client.py::test_the_naive_client_gets_through_every_scenario"

@@ -261,3 +261,12 @@ def test_loading_the_plugin_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['mockserver.pytest_plugin']"
+
+
+def test_the_readme_examples_pass_under_the_plugin(pytester):
+    readme = (ROOT / "README.md").read_text()
+    examples = re.findall(r"<!-- pytest-example: (\S+) -->\n```py\n(.*?)```", readme, flags=re.S)
+    assert [name for name, _ in examples] == ["test_my_client.py", "test_fuzz.py"]
+    for name, code in examples:
+        (pytester.path / name).write_text(code)
+    run(pytester, "--hypothesis-seed=0").assert_outcomes(passed=3)
