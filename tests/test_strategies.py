@@ -177,6 +177,20 @@ def test_a_client_that_never_moves_the_clock_finishes_every_default_scenario(mak
     assert api.admin("GET", "/clock").json()["now"] == START_MS
 
 
+@settings(max_examples=60, deadline=None)
+@given(req=ms.generate_requests())
+def test_valid_requests_validate_against_the_published_request_schema(req):
+    model, body = req
+    assert contract.validate("generate-request", body, model=model) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(req=ms.generate_requests(valid=False))
+def test_invalid_requests_break_the_published_request_schema(req):
+    model, body = req
+    assert contract.validate("generate-request", body, model=model) != []
+
+
 @settings(max_examples=50, deadline=None)
 @given(env=ms.status_envelopes())
 def test_status_envelopes_validate_against_the_status_schema(env):
