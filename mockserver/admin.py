@@ -91,6 +91,10 @@ async def health(request: Request, mock: MockService) -> Response:
             "clock": mock.clock.mode,
             "now": mock.now(),
             "tasks": len(mock.store),
+            # What a replay bundle needs to serve this run again.
+            "seed": mock.seed,
+            "start": mock.clock_start_ms,
+            "scenario": mock.scenario.name,
         },
     )
 
@@ -272,7 +276,9 @@ async def report(request: Request, mock: MockService) -> Response:
 
 @_admin
 async def get_scenario(request: Request, mock: MockService) -> Response:
-    return json_response(mock, mock.scenario_document())
+    """The running scenario; ``?resolved=true`` writes in the settings it relies on (seed, clock...)."""
+    resolved = request.query_params.get("resolved", "").lower() in ("1", "true", "yes")
+    return json_response(mock, mock.resolved_scenario() if resolved else mock.scenario_document())
 
 
 @_admin

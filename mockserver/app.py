@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from . import admin, docs, http_api
+from . import admin, docs, faults, http_api
 from .catalog import Catalog
 from .config import Settings
-from .errors import ApiError
+from .errors import ApiError, ServerError
 from .fastpath import FastStatus
 from .faults import FaultMiddleware, ServerConnection
 from .middleware import JournalMiddleware
@@ -30,6 +31,16 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     async def on_api_error(request, exc: ApiError):
         http_api.note(request, error=exc.error or exc.message)
         return http_api.error_response(mock, exc, request)
+
+    # A bug in the mock: kept on app.state.errors so a test harness (the pytest plugin)
+    # can raise it in the test that caused it, and answered with a 500 envelope. Starlette
+    # re-raises it afterwards, so uvicorn logs it and an in-process client raises it.
+    errors: deque[BaseException] = deque(maxlen=MAX_KEPT_ERRORS)
+
+    async def on_bug(request, exc: Exception):
+        if not faults.is_injected(exc):
+            errors.append(exc)
+        return http_api.error_response(mock, ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -51,12 +62,14 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
             Middleware(JournalMiddleware, mock=mock),
             Middleware(FaultMiddleware),
         ],
-        exception_handlers={ApiError: on_api_error},
+        exception_handlers={ApiError: on_api_error, Exception: on_bug},
     )
     app.state.mock = mock
+    app.state.errors = errors
     return app
 
 
+MAX_KEPT_ERRORS = 100
 _ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -68,4 +81,4 @@ class MockApp(Starlette):
         super().__init__(**kw)  # type: ignore[arg-type]
 
     def build_middleware_stack(self):
-        return FastStatus(super().build_middleware_stack(), self._mock)
+        return FastStatus(super().build_middleware_stack(), self._mock, self.state.errors)

@@ -99,6 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
         "scenarios", help="list the scenario library", description="List the library's scenarios, or print one."
     )
     scenarios.add_argument("name", nargs="?", help="print this scenario's file")
+
+    replay = sub.add_parser(
+        "replay",
+        help="serve the scenario of a failed test again (a replay bundle)",
+        description="Serve the scenario a failed test ran against, with its seed and clock, so the client's "
+        "same requests get the same answers. A manual clock follows the bundle's journal: each request "
+        "first moves it to the time the same request had. Prints the journal; exit 2 on a bad bundle.",
+    )
+    replay.add_argument("bundle", metavar="PATH", help="a bundle from .mockserver/failures/")
+    replay.add_argument("--host", default=DEFAULT_HOST, help=f"interface to bind (default {DEFAULT_HOST})")
+    replay.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port, 0 = any free one (default {DEFAULT_PORT})"
+    )
+    replay.add_argument("--admin-token", help=f"require this bearer token on /__admin {_env_help('admin_token')}")
+    replay.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     return parser
 
 
@@ -304,7 +319,53 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "report": cmd_report, "validate": cmd_validate, "scenarios": cmd_scenarios}
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import BundleError, describe, load_bundle, replay_app
+    from .server import bind_socket, make_server, url_of
+
+    try:
+        bundle = load_bundle(args.bundle)
+    except BundleError as exc:
+        print(f"mockserver replay: error: {exc}", file=sys.stderr)
+        return 2
+    token = args.admin_token or os.environ.get("MOCKSERVER_ADMIN_TOKEN") or None
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        print(
+            f"mockserver replay: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
+    app = replay_app(bundle, host=args.host, port=sock.getsockname()[1], admin_token=token)
+    url = url_of(sock)
+    clock = app.state.mock.clock.mode
+    print(describe(bundle, base_url=url), flush=True)
+    print(
+        f"Replaying on {url}  (seed {app.state.mock.seed}, clock {clock}"
+        + (", following the journal's times" if clock == "manual" else "")
+        + ")\nPoint the client at it; the new journal: "
+        f"{url}/__admin/journal   Press Ctrl-C to stop.",
+        flush=True,
+    )
+    server = make_server(app, log_level=args.log_level)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    print("mockserver stopped", flush=True)
+    return 0
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "report": cmd_report,
+    "validate": cmd_validate,
+    "scenarios": cmd_scenarios,
+    "replay": cmd_replay,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

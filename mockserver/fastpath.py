@@ -9,10 +9,11 @@ journal records them through the same function as every other request.
 
 from __future__ import annotations
 
+from collections import deque
 from urllib.parse import parse_qsl, unquote
 
 from . import http_api
-from .errors import ApiError
+from .errors import ApiError, ServerError
 from .middleware import record_request
 from .service import MockService
 
@@ -35,9 +36,10 @@ def query_value(query_string: bytes, name: str) -> str | None:
 class FastStatus:
     """GET /api/v1/statusTask/{model} without the framework, when nothing needs it."""
 
-    def __init__(self, app, mock: MockService) -> None:
+    def __init__(self, app, mock: MockService, errors: deque | None = None) -> None:
         self.app = app
         self.mock = mock
+        self.errors = errors  # where the app keeps its own bugs (app.state.errors)
         self.prefix = mock.dialect.STATUS_PATH.split("{", 1)[0]
 
     async def __call__(self, scope, receive, send) -> None:
@@ -67,11 +69,19 @@ class FastStatus:
             elif header == b"idempotency-key":
                 idem = value.decode("latin-1")
         retry_after = None
+        bug = None
         try:
             key = http_api.authenticate(mock, authorization)
             body = http_api.status_body(mock, scope, key, name, task_id)
             status, headers = 200, _JSON_HEADERS
-        except ApiError as err:
+        except Exception as exc:
+            if isinstance(exc, ApiError):
+                err = exc
+            else:  # a bug of the mock: answered and kept as the full stack does (app.on_bug)
+                bug = exc
+                if self.errors is not None:
+                    self.errors.append(exc)
+                err = ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}")
             note["error"] = err.error or err.message
             status, body, extra = http_api.error_parts(mock, err, path)
             headers = _JSON_HEADERS + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
@@ -88,3 +98,5 @@ class FastStatus:
             await send({"type": "http.response.body", "body": body})
         finally:
             record_request(mock, scope, status, retry_after, arrival, None, authorization, idem, headers_read=True)
+        if bug is not None:
+            raise bug  # for the server's log, and so an in-process client raises it

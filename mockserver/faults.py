@@ -25,7 +25,7 @@ import anyio
 
 from .rules import Fault
 
-__all__ = ["FaultMiddleware", "Plan", "ServerConnection", "inprocess_error", "plan"]
+__all__ = ["FaultMiddleware", "Plan", "ServerConnection", "inprocess_error", "is_injected", "plan"]
 
 PLAN_KEY = "mockserver.plan"
 CYCLE_KEY = "mockserver.connection"
@@ -187,6 +187,18 @@ def _with_length(start: dict, length: int) -> dict:
 
 def inprocess_error(kind: str, sent: int, total: int) -> BaseException:
     """The exception an httpx client gets from a real server for this fault."""
+    error = _inprocess_error(kind, sent, total)
+    # Marked, so the app's handler for its own bugs can tell an injected fault from one.
+    error.mockserver_fault = kind  # type: ignore[attr-defined]
+    return error
+
+
+def is_injected(exc: BaseException) -> bool:
+    """Whether ``exc`` is a scenario's fault raised in-process (not a bug of the mock)."""
+    return getattr(exc, "mockserver_fault", None) is not None
+
+
+def _inprocess_error(kind: str, sent: int, total: int) -> BaseException:
     import httpx
 
     if kind == "empty_response":

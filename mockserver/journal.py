@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 DEFAULT_SIZE = 10_000
+BODY_KEPT = 2048  # bytes of each request body kept: a submit fits, a 10 MB upload does not
 
 
 @dataclass(slots=True)
@@ -34,6 +35,10 @@ class Entry:
     state: str | None = None
     rule: int | None = None  # the scenario rule that acted on this request
     fault: str | None = None  # the network fault it got (status 0: no response at all)
+    # The start of the request body as text (at most BODY_KEPT bytes; bodyTruncated says
+    # when there was more), so a failure report can show a curl line that repeats it.
+    body: str | None = None
+    bodyTruncated: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from .faults import is_injected
+from .journal import BODY_KEPT
 from .service import MockService
 
 # Control-plane paths are not client traffic and stay out of the journal.
@@ -12,13 +14,18 @@ _UNJOURNALED = ("/__admin", "/schemas", "/openapi.json", "/favicon.ico")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
+def journaled(path: str) -> bool:
+    """Whether a request to ``path`` is client traffic (journaled), not the control plane."""
+    return not path.startswith(_UNJOURNALED)
+
+
 class JournalMiddleware:
     def __init__(self, app, mock: MockService) -> None:
         self.app = app
         self.mock = mock
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_UNJOURNALED):
+        if scope["type"] != "http" or not journaled(scope["path"]):
             await self.app(scope, receive, send)
             return
         arrival = self.mock.journal.arrive()
@@ -26,6 +33,8 @@ class JournalMiddleware:
         retry_after = None
         digest = None
         body_read = False
+        kept = bytearray()
+        truncated = False
 
         async def send_wrapper(message) -> None:
             nonlocal status, retry_after
@@ -42,10 +51,14 @@ class JournalMiddleware:
 
             async def receive_wrapper():
                 # Hash the body as the app reads it: no extra buffering, no second read.
-                nonlocal body_read
+                nonlocal body_read, truncated
                 message = await receive()
                 if message["type"] == "http.request":
-                    digest.update(message.get("body", b""))
+                    chunk = message.get("body", b"")
+                    digest.update(chunk)
+                    room = BODY_KEPT - len(kept)
+                    kept.extend(chunk[:room])
+                    truncated = truncated or len(chunk) > room
                     if not message.get("more_body", False):
                         body_read = True
                 return message
@@ -56,9 +69,16 @@ class JournalMiddleware:
 
         try:
             await self.app(scope, inner_receive, send_wrapper)
+        except Exception as exc:
+            if status == 0 and not is_injected(exc):
+                # A bug of the mock: the app's handler answers 500 once this has unwound.
+                status = 500
+                scope.setdefault("mockserver.note", {})["error"] = f"mockserver bug: {type(exc).__name__}: {exc}"
+            raise
         finally:
             body_hash = digest.hexdigest() if digest is not None and body_read else None
-            record_request(self.mock, scope, status, retry_after, arrival, body_hash)
+            body = kept.decode("utf-8", "replace") if digest is not None and (kept or body_read) else None
+            record_request(self.mock, scope, status, retry_after, arrival, body_hash, body=body, truncated=truncated)
 
 
 def record_request(
@@ -71,6 +91,8 @@ def record_request(
     auth: str | None = None,
     idem: str | None = None,
     headers_read: bool = False,
+    body: str | None = None,
+    truncated: bool = False,
 ) -> None:
     """Journal one request: what the scope says, what the handlers noted, and the answer's status.
 
@@ -103,6 +125,8 @@ def record_request(
         note.get("state"),
         note.get("rule"),
         note.get("fault"),
+        body,
+        truncated,
     )
 
 

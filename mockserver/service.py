@@ -56,6 +56,7 @@ class MockService:
         if start is None and mode == "manual":
             # Remember where a manual clock started so a reset replays the same times.
             self._start_ms = self.clock.now_ms()
+        self.clock_start_ms = self.clock.now_ms()  # where this run's clock began (replay bundles)
         self.models: dict[str, Model] = {
             name: dataclasses.replace(self.catalog.get(name), **sc.model_overrides(name))
             for name in self.catalog.names()
@@ -402,6 +403,27 @@ class MockService:
         doc = copy.deepcopy(dict(self.scenario.document))
         if self._added_rules:
             doc["rules"] = [*doc.get("rules", []), *copy.deepcopy(self._added_rules)]
+        return doc
+
+    def resolved_scenario(self) -> dict:
+        """The running scenario with the server settings it relies on written in (seed, clock,
+        start time, restricted keys): loaded into any mock, it behaves like this one."""
+        doc = scenarios.with_overrides(
+            self.scenario_document(),
+            seed=self.seed,
+            clock=self.clock.mode,
+            scale=self.clock.scale if self.clock.mode == "real" else None,
+            accounts=self.settings.api_keys if self.scenario.accounts is None else None,
+        )
+        doc["clock"]["start_ms"] = self.clock_start_ms
+        config = self.callback_config
+        doc["callbacks"] = {
+            "retries": config.retries,
+            "backoff_ms": list(config.backoff_ms),
+            "timeout_ms": config.timeout_ms,
+            "secret": config.secret,
+        }
+        doc["results"] = {**doc.get("results", {}), "ttl_ms": self.results_ttl_ms}
         return doc
 
     def add_rule(self, doc: object) -> int:

@@ -17,7 +17,18 @@ from hypothesis.errors import InvalidArgument
 from .catalog import InputInvalid, Model, load_catalog
 from .dialects import apixo
 
-__all__ = ["fail_codes", "generate_requests", "model_inputs", "status_envelopes"]
+__all__ = [
+    "ENDPOINTS",
+    "FAULTS",
+    "SURVIVABLE_FAULTS",
+    "TRANSIENT_STATUSES",
+    "fail_codes",
+    "generate_requests",
+    "model_inputs",
+    "rules",
+    "scenarios",
+    "status_envelopes",
+]
 
 # Drawn strings stay short so a fuzz run spends its time in the client, not in the
 # generator; lengths at a schema's limits are drawn on purpose (boundary values).
@@ -213,3 +224,365 @@ def _check_flags(**flags: object) -> None:
     for name, value in flags.items():
         if not isinstance(value, bool):
             raise InvalidArgument(f"{name} must be True or False, got {value!r}")
+
+
+# -- scenarios and rules ----------------------------------------------------------------
+
+ENDPOINTS: tuple[str, ...] = ("generateTask", "statusTask", "balance", "files", "callback")
+_HTTP = ("generateTask", "statusTask", "balance", "files")
+FAULTS: tuple[str, ...] = (
+    "empty_response",
+    "connection_reset",
+    "malformed_json",
+    "truncated_body",
+    "slow_body",
+    "hang",
+)
+# What a client that retries transport errors (and a body it cannot parse) gets through;
+# ``hang`` needs a client timeout and costs wall time, so it is drawn only when asked for.
+SURVIVABLE_FAULTS: tuple[str, ...] = (
+    "empty_response",
+    "connection_reset",
+    "malformed_json",
+    "truncated_body",
+    "slow_body",
+)
+# The provider's "retry these" (errors page): what a robust client waits out.
+TRANSIENT_STATUSES: tuple[int, ...] = (429, 500, 502, 503)
+_ACTIONS = {
+    # action -> the endpoints it can act on (scenario.schema.json and rules.py)
+    "respond": _HTTP,
+    "fault": _HTTP,
+    "delay": _HTTP,
+    "fail": ("generateTask", "statusTask"),
+    "timing": ("generateTask",),
+    "callback": ("callback",),
+}
+_INTERRUPTING = ("respond", "fault")  # actions that take the place of the mock's answer
+_STATES = ("pending", "processing", "success", "failed")
+
+
+@st.composite
+def _rule(
+    draw: st.DrawFn,
+    *,
+    action: str,
+    endpoints: tuple[str, ...],
+    models: list[str],
+    statuses: tuple[int, ...],
+    faults: tuple[str, ...],
+    clock_control: bool,
+    times: int | None,
+    max_delay_ms: int,
+    max_retry_after: float,
+    as_200: bool,
+) -> dict:
+    """One rule whose action is ``action``, on some of ``endpoints`` (all valid for it)."""
+    where = [e for e in _ACTIONS[action] if e in endpoints]
+    rule: dict[str, Any] = {}
+    if action == "respond":
+        status = draw(st.sampled_from(statuses))
+        respond: dict[str, Any] = {"status": status}
+        if status == 429 or draw(st.booleans()):
+            respond["retry_after"] = draw(_retry_after(max_retry_after))
+        if as_200 and status >= 400 and draw(st.booleans()):
+            respond["as_200"] = True
+        rule["respond"] = respond
+    elif action == "fault":
+        kind = draw(st.sampled_from(faults))
+        if kind in ("slow_body", "malformed_json"):
+            # JSON answers only: a result file cut in half is not malformed JSON (and nothing
+            # says it is cut), and a dribbled file costs seconds of wall time.
+            where = [e for e in where if e != "files"] or where
+        if kind == "slow_body":
+            rule["fault"] = {
+                "slow_body": {
+                    "chunk_bytes": draw(st.integers(32, 256)),
+                    "interval_ms": draw(st.integers(0, max_delay_ms // 4)),
+                }
+            }
+        elif kind == "hang":
+            rule["fault"] = {"hang": {"max_ms": draw(st.integers(0, max(max_delay_ms, 1) * 5))}}
+        else:
+            rule["fault"] = kind
+    elif action == "delay":
+        rule["delay"] = draw(
+            st.one_of(
+                st.builds(lambda ms: {"ms": ms}, st.integers(0, max_delay_ms)),
+                st.tuples(st.integers(0, max_delay_ms), st.integers(0, max_delay_ms)).map(
+                    lambda ab: {"uniform": sorted(ab)}
+                ),
+                st.builds(
+                    lambda m, s: {"lognormal": {"median_ms": m, "sigma": s}},
+                    st.integers(1, max(1, max_delay_ms // 4)),
+                    st.sampled_from([0, 0.25, 0.5]),
+                ),
+            )
+        )
+    elif action == "fail":
+        fail: dict[str, Any] = {"code": draw(fail_codes())}
+        if draw(st.booleans()):
+            fail["at"] = draw(st.sampled_from(["pending", "processing"]))
+        rule["fail"] = fail
+    elif action == "timing":
+        rule["timing"] = draw(_timing(clock_control))
+    else:
+        rule["callback"] = draw(
+            st.one_of(
+                st.sampled_from(["drop", "duplicate", "delay"]),
+                st.builds(lambda ms: {"delay": {"ms": ms}}, st.integers(0, 120_000)),
+            )
+        )
+    chosen = draw(st.lists(st.sampled_from(where), min_size=1, max_size=2, unique=True))
+    when: dict[str, Any] = {"endpoint": chosen[0] if len(chosen) == 1 else chosen}
+    if any(e in ("generateTask", "statusTask", "files", "callback") for e in chosen) and draw(st.booleans()):
+        picked = draw(st.lists(st.sampled_from(models), min_size=1, max_size=2, unique=True))
+        when["model"] = picked[0] if len(picked) == 1 else picked
+    if any(e in ("statusTask", "files", "callback") for e in chosen) and draw(st.integers(0, 3)) == 0:
+        when["task_state"] = draw(st.sampled_from(_STATES))
+    if "callback" in chosen and draw(st.booleans()):
+        when["attempt"] = draw(st.integers(1, 3))
+    gate = draw(st.sampled_from(["none", "nth", "after", "probability"]))
+    if gate == "nth":
+        when["nth"] = draw(st.integers(1, 4))
+    elif gate == "after":
+        when["after"] = draw(st.integers(0, 3))
+    elif gate == "probability":
+        when["probability"] = draw(st.sampled_from([0.1, 0.25, 0.5, 0.75, 0.9]))
+    rule["when"] = when
+    if times is not None:
+        rule["times"] = times
+    elif draw(st.booleans()):
+        rule["times"] = draw(st.integers(1, 5))
+    return rule
+
+
+def _retry_after(max_retry_after: float) -> st.SearchStrategy[float]:
+    whole = [n for n in (0, 1, 2, 5) if n <= max_retry_after]
+    return st.sampled_from([*whole, *([0.5] if max_retry_after >= 0.5 else [])])
+
+
+def _timing(clock_control: bool) -> st.SearchStrategy[dict]:
+    polls = st.fixed_dictionaries(
+        {"progression": st.just("polls")},
+        optional={"pending_polls": st.integers(0, 3), "processing_polls": st.integers(0, 3)},
+    )
+    if not clock_control:
+        return polls
+    timed = st.fixed_dictionaries(
+        {"progression": st.just("time")},
+        optional={
+            "pending_ms": st.integers(0, 10_000),
+            "processing_ms": st.one_of(
+                st.integers(0, 60_000), st.tuples(st.integers(0, 30_000), st.integers(30_000, 60_000)).map(list)
+            ),
+        },
+    )
+    return st.one_of(polls, timed)
+
+
+def _model_overrides(clock_control: bool, models: list[str], all_models: bool) -> st.SearchStrategy[dict]:
+    """Progression for the models a client uses: by polls, unless the test moves the clock."""
+    keys = ["*"] if all_models else models
+    per_model = st.fixed_dictionaries(
+        {
+            "progression": st.just("polls"),
+            "pending_polls": st.integers(0, 3),
+            "processing_polls": st.integers(0, 3),
+        }
+    )
+    if clock_control:
+        timed = st.fixed_dictionaries(
+            {"progression": st.just("time"), "pending_ms": st.integers(0, 10_000)},
+            optional={"processing_ms": st.tuples(st.integers(0, 20_000), st.integers(20_000, 60_000)).map(list)},
+        )
+        per_model = st.one_of(per_model, timed)
+    return st.fixed_dictionaries({key: per_model for key in keys})
+
+
+def _check_options(
+    *,
+    endpoints: object,
+    models: object,
+    statuses: object,
+    faults: object,
+    clock_control: object,
+    errors_as_200: object,
+    max_delay_ms: object,
+    max_retry_after: object,
+) -> tuple[tuple[str, ...], list[str], bool, tuple[int, ...], tuple[str, ...]]:
+    def names(value: object, what: str, known: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+            raise InvalidArgument(f"{what} must be a list of names, got {value!r}")
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise InvalidArgument(f"{what}: {unknown[0]!r} is not one of {', '.join(map(str, known))}")
+        return tuple(dict.fromkeys(value))
+
+    chosen_endpoints = names(_HTTP if endpoints is None else endpoints, "endpoints", ENDPOINTS)
+    if not chosen_endpoints:
+        raise InvalidArgument("endpoints must name at least one endpoint")
+    catalog = load_catalog().names()
+    all_models = models is None
+    chosen_models = list(catalog) if models is None else list(names(models, "models", catalog))
+    if not chosen_models:
+        raise InvalidArgument("models must name at least one model (or be None for all)")
+    if isinstance(statuses, str) or not isinstance(statuses, list | tuple | set | frozenset) or not statuses:
+        raise InvalidArgument(f"statuses must be a non-empty list of HTTP statuses, got {statuses!r}")
+    for status in statuses:
+        if (
+            isinstance(status, bool)
+            or not isinstance(status, int)
+            or not 200 <= status <= 599
+            or status in (204, 205, 304)
+        ):
+            raise InvalidArgument(
+                f"statuses: {status!r} is not an HTTP status a rule can answer (200..599 with a body)"
+            )
+    chosen_faults = names(faults, "faults", FAULTS)
+    _check_flags(clock_control=clock_control, errors_as_200=errors_as_200)
+    if isinstance(max_delay_ms, bool) or not isinstance(max_delay_ms, int) or not 0 <= max_delay_ms <= 60_000:
+        raise InvalidArgument(f"max_delay_ms must be an integer 0..60000, got {max_delay_ms!r}")
+    if (
+        isinstance(max_retry_after, bool)
+        or not isinstance(max_retry_after, int | float)
+        or not 0 <= max_retry_after <= 86400
+    ):
+        raise InvalidArgument(f"max_retry_after must be a number of seconds 0..86400, got {max_retry_after!r}")
+    return chosen_endpoints, chosen_models, all_models, tuple(statuses), chosen_faults
+
+
+def _actions_for(endpoints: tuple[str, ...], faults: tuple[str, ...]) -> list[str]:
+    return [a for a, where in _ACTIONS.items() if any(e in endpoints for e in where) and (a != "fault" or faults)]
+
+
+def rules(
+    *,
+    endpoints: list[str] | tuple[str, ...] | None = None,
+    models: list[str] | tuple[str, ...] | None = None,
+    statuses: list[int] | tuple[int, ...] = TRANSIENT_STATUSES,
+    faults: list[str] | tuple[str, ...] = SURVIVABLE_FAULTS,
+    clock_control: bool = False,
+    errors_as_200: bool = False,
+    max_times: int = 3,
+    max_delay_ms: int = 20,
+    max_retry_after: float = 2,
+) -> st.SearchStrategy[dict]:
+    """Scenario rules (one dict each, as in a scenario's ``rules`` list).
+
+    Every action appears: ``respond`` with one of ``statuses`` (429 with a Retry-After of
+    at most ``max_retry_after`` s), ``fault`` (one of ``faults``), ``delay`` (at most
+    ``max_delay_ms`` of wall time), ``fail`` (a provider fail code), ``timing`` and, when
+    ``endpoints`` names it, ``callback``; with conditions on endpoint, model, task state and
+    the gates nth, after and probability. A rule that answers in place of the mock
+    (respond, fault) or delays it acts at most ``max_times`` times. ``endpoints``: those
+    the rules act on (default: the four HTTP endpoints; add "callback" for callback rules).
+    ``models``: the models conditions name (default: all). ``clock_control``: the test
+    moves the mock's clock, so timings may be time-driven (default: poll-driven only).
+    ``errors_as_200``: injected errors may come as HTTP 200 carrying the error envelope.
+    """
+    chosen, model_names, _, status_list, fault_list = _check_options(
+        endpoints=endpoints,
+        models=models,
+        statuses=statuses,
+        faults=faults,
+        clock_control=clock_control,
+        errors_as_200=errors_as_200,
+        max_delay_ms=max_delay_ms,
+        max_retry_after=max_retry_after,
+    )
+    if isinstance(max_times, bool) or not isinstance(max_times, int) or max_times < 1:
+        raise InvalidArgument(f"max_times must be an integer >= 1, got {max_times!r}")
+    options = dict(
+        endpoints=chosen,
+        models=model_names,
+        statuses=status_list,
+        faults=fault_list,
+        clock_control=clock_control,
+        max_delay_ms=max_delay_ms,
+        max_retry_after=max_retry_after,
+        as_200=errors_as_200,
+    )
+    return st.sampled_from(_actions_for(chosen, fault_list)).flatmap(
+        lambda action: st.integers(1, max_times).flatmap(
+            lambda n: _rule(action=action, times=n if action in (*_INTERRUPTING, "delay") else None, **options)
+        )
+    )
+
+
+def scenarios(
+    *,
+    endpoints: list[str] | tuple[str, ...] | None = None,
+    models: list[str] | tuple[str, ...] | None = None,
+    statuses: list[int] | tuple[int, ...] = TRANSIENT_STATUSES,
+    faults: list[str] | tuple[str, ...] = SURVIVABLE_FAULTS,
+    clock_control: bool = False,
+    errors_as_200: bool = False,
+    max_rules: int = 4,
+    max_errors: int = 3,
+    max_delay_ms: int = 20,
+    max_retry_after: float = 2,
+) -> st.SearchStrategy[dict]:
+    """Scenario documents that a robust client gets through: load one with ``mock_api.load()``.
+
+    A drawn scenario has a seed, model timings and up to ``max_rules`` rules from
+    ``rules()`` (same options), mixing injected errors, network faults, short delays,
+    failed tasks and per-task timings. By default (``clock_control=False``) every task
+    ends after a few status polls, so a client finishes without anyone moving the clock;
+    with ``clock_control=True`` tasks may take virtual time, for tests whose client
+    sleeps by advancing the mock's clock. At most ``max_errors`` answers in the whole
+    scenario are replaced by an error status or a network fault: a client that retries
+    each request (429, 5xx, transport errors, a body it cannot parse) more than
+    ``max_errors`` times, and honours Retry-After, always ends with the task's results or
+    its fail code. ``errors_as_200=True`` may also switch the scenario to errors as 200.
+    """
+    chosen, model_names, all_models, status_list, fault_list = _check_options(
+        endpoints=endpoints,
+        models=models,
+        statuses=statuses,
+        faults=faults,
+        clock_control=clock_control,
+        errors_as_200=errors_as_200,
+        max_delay_ms=max_delay_ms,
+        max_retry_after=max_retry_after,
+    )
+    for name, value in (("max_rules", max_rules), ("max_errors", max_errors)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidArgument(f"{name} must be an integer >= 0, got {value!r}")
+    actions = _actions_for(chosen, fault_list)
+    options = dict(
+        endpoints=chosen,
+        models=model_names,
+        statuses=status_list,
+        faults=fault_list,
+        clock_control=clock_control,
+        max_delay_ms=max_delay_ms,
+        max_retry_after=max_retry_after,
+        as_200=errors_as_200,
+    )
+
+    @st.composite
+    def one(draw: st.DrawFn) -> dict:
+        doc: dict[str, Any] = {"name": "fuzz", "seed": draw(st.integers(0, 2**31 - 1))}
+        doc["models"] = draw(_model_overrides(clock_control, model_names, all_models))
+        if errors_as_200 and draw(st.booleans()):
+            doc["errors_as_200"] = True
+        budget = max_errors
+        drawn = []
+        for _ in range(draw(st.integers(0, max_rules))):
+            usable = [a for a in actions if a not in _INTERRUPTING or budget > 0]
+            if not usable:
+                break
+            action = draw(st.sampled_from(usable))
+            times = None
+            if action in _INTERRUPTING:
+                times = draw(st.integers(1, budget))
+                budget -= times
+            elif action == "delay":
+                times = draw(st.integers(1, 3))  # wall time: a few delayed answers, not every one
+            drawn.append(draw(_rule(action=action, times=times, **options)))
+        if drawn:
+            doc["rules"] = drawn
+        return doc
+
+    return one()

@@ -21,6 +21,9 @@ from mockserver.server import ServerThread
 
 from .receivers import dead_url, receiver, receiver_server  # noqa: F401 (fixtures for every test module)
 
+# The pytest plugin's tests run inner pytest sessions (tests/test_pytest_plugin.py, test_examples.py).
+pytest_plugins = ["pytester"]
+
 KEY = "sk_test_key"
 START_MS = 1_767_965_610_000  # a fixed manual-clock start keeps times readable and stable
 

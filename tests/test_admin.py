@@ -133,3 +133,34 @@ def test_poll_progression_model(make_api):
     states = [data_of(api.status("nano-banana", tid))["state"] for _ in range(5)]
     assert states == ["pending", "processing", "processing", "success", "success"]
     assert api.admin("GET", f"/tasks/{tid}").json()["polls"] == 5  # admin views do not count
+
+
+def test_health_says_what_a_replay_needs(api):
+    h = api.admin("GET", "/health").json()
+    assert (h["seed"], h["start"], h["scenario"]) == (1, START_MS, None)
+    api.admin("PUT", "/scenario", json={"name": "mine", "seed": 9, "clock": {"start_ms": 5000}})
+    h = api.admin("GET", "/health").json()
+    assert (h["seed"], h["start"], h["scenario"]) == (9, 5000, "mine")
+
+
+def test_resolved_scenario_writes_in_the_settings_it_relies_on(api, make_api):
+    rule = {"when": {"endpoint": "statusTask", "nth": 2}, "respond": {"status": 503}}
+    api.admin("PUT", "/scenario", json={"name": "s", "rules": [rule]})
+    api.admin("POST", "/rules", json={"respond": {"status": 502}, "times": 1})
+    plain = api.admin("GET", "/scenario").json()
+    resolved = api.admin("GET", "/scenario", params={"resolved": "true"}).json()
+    assert plain == {"name": "s", "rules": [rule, {"respond": {"status": 502}, "times": 1}]}
+    assert resolved == {
+        **plain,
+        "seed": 1,
+        "clock": {"mode": "manual", "start_ms": START_MS},
+        "callbacks": {"retries": 3, "backoff_ms": [30000, 60000, 120000], "timeout_ms": 30000, "secret": None},
+        "results": {"ttl_ms": 1296000000},
+    }
+    # Restricted keys and a real clock come from the settings too; the document loads as it is.
+    other = make_api(clock="real", time_scale=50, api_keys={"sk_a": 3.0}, seed=4)
+    doc = other.admin("GET", "/scenario", params={"resolved": "1"}).json()
+    assert doc["accounts"] == [{"key": "sk_a", "balance": 3.0}] and doc["seed"] == 4
+    assert doc["clock"]["mode"] == "real" and doc["clock"]["scale"] == 50
+    again = make_api(scenario=doc)
+    assert again.mock.seed == 4 and again.mock.accounts.restricted and again.mock.clock.mode == "real"

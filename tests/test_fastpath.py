@@ -105,3 +105,23 @@ def test_the_fast_path_is_taken_when_nothing_needs_the_router(monkeypatch):
 )
 def test_query_value(qs, expected):
     assert query_value(qs, "taskId") == expected
+
+
+def test_a_bug_on_the_fast_path_is_kept_journaled_and_raised(monkeypatch):
+    app = create_app(clock="manual")
+    with TestClient(app) as c:
+        tid = c.post(
+            "/api/v1/generateTask/nano-banana",
+            json={"input": example_input("nano-banana")},
+            headers={"Authorization": "Bearer k"},
+        ).json()["data"]["taskId"]
+
+        def broken(*a, **kw):
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(app.state.mock, "poll", broken)
+        with pytest.raises(RuntimeError, match="boom"):
+            c.get("/api/v1/statusTask/nano-banana", params={"taskId": tid}, headers={"Authorization": "Bearer k"})
+        assert [str(e) for e in app.state.errors] == ["boom"]
+        last = c.get("/__admin/journal").json()["entries"][-1]
+        assert last["status"] == 500 and "mockserver bug: RuntimeError: boom" in last["error"]

@@ -1,6 +1,8 @@
+import json
+
 import pytest
 
-from mockserver.journal import Journal
+from mockserver.journal import BODY_KEPT, Journal
 
 
 def _rec(j: Journal, i: int):
@@ -30,3 +32,16 @@ def test_observer_sees_each_entry_with_the_arrivals_so_far():
     assert seen == [(1, 1, 2), (2, 2, 2), (3, 0, 2)]
     assert j.first_id == 2 and j.dropped == 1  # the observer saw entry 1 even after it was dropped
     assert Journal(1).first_id is None
+
+
+def test_request_bodies_are_kept_truncated(api):
+    api.submit_ok("nano-banana", {"mode": "text-to-image", "prompt": "a fox"})
+    raw = json.dumps({"input": {"mode": "text-to-image", "prompt": "é" * 3000}}, ensure_ascii=False).encode()
+    api.client.post("/api/v1/generateTask/nano-banana", content=raw, headers=api.headers())
+    api.client.get("/api/v1/apikeys/current-balance", headers=api.headers())
+    small, large, balance = api.admin("GET", "/journal").json()["entries"]
+    assert json.loads(small["body"]) == {"input": {"mode": "text-to-image", "prompt": "a fox"}}
+    assert small["bodyTruncated"] is False
+    # The first BODY_KEPT bytes; a character cut in two shows as U+FFFD.
+    assert large["bodyTruncated"] is True and large["body"] == raw[:BODY_KEPT].decode("utf-8", "replace")
+    assert balance["body"] is None and balance["bodyTruncated"] is False
