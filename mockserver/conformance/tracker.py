@@ -187,6 +187,9 @@ class _Window:
 # -- the tracker -----------------------------------------------------------------------
 
 
+_ENDPOINT_CACHE = 4096
+
+
 class ConformanceTracker:
     """Grades client traffic as it is journaled; ``report()`` lists the findings.
 
@@ -209,6 +212,7 @@ class ConformanceTracker:
         self._max_findings = max_findings_per_code
         self._recent_cap = recent_requests
         self._endpoints = _endpoint_table(dialect)
+        self._endpoint_cache: dict[str, str | None] = {}
         self._tasks: dict[str, Track] = {}
         self._findings: dict[tuple[str, str | None, Hashable], Finding] = {}
         self._per_code: Counter[tuple[str | None, str]] = Counter()
@@ -221,10 +225,19 @@ class ConformanceTracker:
 
     def endpoint(self, path: str) -> str | None:
         """generateTask | statusTask | balance | files, or None for anything else."""
+        # Clients ask for a handful of paths again and again: classify each once (bounded,
+        # since a fuzzer can send any number of distinct paths).
+        cache = self._endpoint_cache
+        if path in cache:
+            return cache[path]
+        found = None
         for name, pattern in self._endpoints:
             if pattern.match(path):
-                return name
-        return None
+                found = name
+                break
+        if len(cache) < _ENDPOINT_CACHE:
+            cache[path] = found
+        return found
 
     def observe(self, entry: Entry, horizon: int | None = None) -> None:
         """Take in one journal entry. ``horizon``: requests arrived when it was recorded."""
@@ -362,6 +375,9 @@ class ConformanceTracker:
         """Recognise this request as a repeat of an earlier identical one and judge the retry."""
         fp = (owner, entry.method, entry.path, entry.query, entry.bodyHash)
         prev = self._recent.get(fp)
+        ok = 200 <= entry.status < 300
+        if prev is None and ok:
+            return  # nothing to judge, and a success is nothing a later repeat is judged by
         chain = None
         if prev is not None and _after(entry, prev.horizon):
             if prev.status in NON_RETRYABLE and not 200 <= entry.status < 300:
@@ -371,6 +387,11 @@ class ConformanceTracker:
             if endpoint == "generateTask" and prev.status in UNKNOWN_OUTCOME:
                 if entry.idempotencyKey is None or entry.idempotencyKey != prev.idem:
                     self._unsafe_resubmit(entry, owner, fp, prev)
+        if ok:
+            # A repeat after a success is not a retry: forgetting the earlier attempt judges a
+            # later repeat exactly as remembering the success would (every check needs an error).
+            del self._recent[fp]
+            return
         if entry.status in RETRYABLE and chain is None:
             chain = Chain(entry.id, entry.time, entry.status)
         self._recent[fp] = _Attempt(entry, horizon, chain if entry.status in RETRYABLE else None)

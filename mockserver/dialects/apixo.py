@@ -59,7 +59,8 @@ FAIL_MESSAGES: dict[str, str] = {
     "PromptLengthExceeded": "The prompt length exceeds the limit",
 }
 
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# Envelopes are trees built here, never cyclic: skip the encoder's cycle bookkeeping.
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
 
 def dumps(obj: object) -> bytes:
