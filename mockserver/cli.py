@@ -185,7 +185,7 @@ def _scenario_name(settings: Settings) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .scenario import ScenarioError
-    from .server import bind_socket, make_server, url_of
+    from .server import url_of
 
     try:
         settings = settings_from_args(args)
@@ -196,20 +196,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as exc:
         print(f"mockserver: error: {exc}", file=sys.stderr)
         return 2
-    try:
-        sock = bind_socket(settings.host, settings.port)
-    except OSError as exc:
-        print(
-            f"mockserver: error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
+    sock = _listen("mockserver", settings.host, settings.port)
+    if sock is None:
         return 2
     app = create_app(settings)
-    url = url_of(sock)
-    print(banner(url, settings), flush=True)
-    server = make_server(app, log_level=args.log_level, access_log=args.access_log)
+    print(banner(url_of(sock), settings), flush=True)
+    return _run(app, sock, log_level=args.log_level, access_log=args.access_log)
+
+
+def _listen(prog: str, host: str, port: int):
+    """A bound, listening socket; None (and a one-line error) when the address is taken or bad."""
+    from .server import bind_socket
+
     try:
-        server.run(sockets=[sock])
+        return bind_socket(host, port)
+    except OSError as exc:
+        print(f"{prog}: error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+
+
+def _run(app, sock, **options) -> int:
+    """Serve ``app`` on ``sock`` until Ctrl-C; exit code 0."""
+    from .server import make_server
+
+    try:
+        make_server(app, **options).run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
@@ -321,7 +332,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .replay import BundleError, describe, load_bundle, replay_app
-    from .server import bind_socket, make_server, url_of
+    from .server import url_of
 
     try:
         bundle = load_bundle(args.bundle)
@@ -329,13 +340,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"mockserver replay: error: {exc}", file=sys.stderr)
         return 2
     token = args.admin_token or os.environ.get("MOCKSERVER_ADMIN_TOKEN") or None
-    try:
-        sock = bind_socket(args.host, args.port)
-    except OSError as exc:
-        print(
-            f"mockserver replay: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
+    sock = _listen("mockserver replay", args.host, args.port)
+    if sock is None:
         return 2
     app = replay_app(bundle, host=args.host, port=sock.getsockname()[1], admin_token=token)
     url = url_of(sock)
@@ -348,15 +354,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"{url}/__admin/journal   Press Ctrl-C to stop.",
         flush=True,
     )
-    server = make_server(app, log_level=args.log_level)
-    try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sock.close()
-    print("mockserver stopped", flush=True)
-    return 0
+    return _run(app, sock, log_level=args.log_level)
 
 
 COMMANDS = {
