@@ -134,6 +134,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server (best is kept)")
+    parser.add_argument(
+        "--with-rule", action="store_true", help="load a scenario with one rule: polls take the full Starlette path"
+    )
     parser.add_argument("--tasks", type=int, default=10_000, help="tasks created for the memory-per-task figure")
     args = parser.parse_args()
     py = sys.executable
@@ -143,6 +146,9 @@ def main() -> int:
     scenario = os.path.join(tempfile.mkdtemp(), "bench.yaml")
     with open(scenario, "w") as f:
         f.write("name: bench\nlimits: {requests_per_minute: 1000000000}\n")
+        if args.with_rule:
+            # A rule that never acts on a poll still sends every poll through the full stack.
+            f.write("rules:\n  - when: {endpoint: balance, key: nobody}\n    respond: {status: 503}\n")
     bare, bare_url = start(
         [*pin(0), py, "-m", "uvicorn", "bench.bare_app:app", "--port", "0", "--no-access-log", "--log-level", "info"],
         r"Uvicorn running on (http://\S+)",
