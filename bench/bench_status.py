@@ -147,8 +147,8 @@ def main() -> int:
     with open(scenario, "w") as f:
         f.write("name: bench\nlimits: {requests_per_minute: 1000000000}\n")
         if args.with_rule:
-            # A rule that never acts on a poll still sends every poll through the full stack.
-            f.write("rules:\n  - when: {endpoint: balance, key: nobody}\n    respond: {status: 503}\n")
+            # A statusTask rule that never matches still sends every poll through the full stack.
+            f.write("rules:\n  - when: {endpoint: statusTask, key: nobody}\n    respond: {status: 503}\n")
     bare, bare_url = start(
         [*pin(0), py, "-m", "uvicorn", "bench.bare_app:app", "--port", "0", "--no-access-log", "--log-level", "info"],
         r"Uvicorn running on (http://\S+)",

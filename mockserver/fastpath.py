@@ -1,10 +1,11 @@
 """The hot path: a status poll answered as a raw ASGI exchange.
 
-Status polls are most of a client's traffic. When no scenario rule and no strict mode
-can act on them, nothing can delay or break their answer, so they skip the framework:
-no routing, no Request or Response objects, no fault middleware. The lookup, the poll
-and the answer are the code the handler runs (``http_api.status_body``), and the
-journal records them through the same function as every other request.
+Status polls are most of a client's traffic. When no scenario rule can act on them (none
+names statusTask, nor leaves the endpoint open) and strict mode is off, nothing can delay
+or break their answer, so they skip the framework: no routing, no Request or Response
+objects, no fault middleware. The lookup, the poll and the answer are the code the
+handler runs (``http_api.status_body``), and the journal records them through the same
+function as every other request.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from urllib.parse import parse_qsl, unquote
 
-from . import http_api
+from . import http_api, rules
 from .errors import ApiError, ServerError
 from .middleware import record_request
 from .service import MockService
@@ -49,7 +50,7 @@ class FastStatus:
             scope["type"] != "http"
             or scope["method"] != "GET"
             or not path.startswith(self.prefix)
-            or mock.rules
+            or mock.rules.acts_on(rules.STATUS)
             or mock.settings.strict
             or "/" in path[len(self.prefix) :]
             or len(path) == len(self.prefix)

@@ -267,13 +267,14 @@ class Rule:
 class RuleSet:
     """The running rules of a scenario with their match and act counts."""
 
-    __slots__ = ("seed", "rules", "matches", "acts")
+    __slots__ = ("seed", "rules", "matches", "acts", "endpoints")
 
     def __init__(self, rules: tuple[Rule, ...] | list[Rule] = (), seed: int = 0) -> None:
         self.seed = seed
         self.rules: list[Rule] = []
         self.matches: list[int] = []
         self.acts: list[int] = []
+        self.endpoints: frozenset[str] = frozenset()  # every endpoint some rule can act on
         for rule in rules:
             self.add(rule)
 
@@ -283,6 +284,11 @@ class RuleSet:
         self.rules.append(rule)
         self.matches.append(0)
         self.acts.append(0)
+        self.endpoints = self.endpoints | rule.endpoints
+
+    def acts_on(self, endpoint: str) -> bool:
+        """Whether any rule can act on requests to ``endpoint`` (if not, decide() is always None)."""
+        return endpoint in self.endpoints
 
     def decide(self, facts: Facts) -> Decision | None:
         """The decision of the first rule that acts on this request, or None."""

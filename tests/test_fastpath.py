@@ -11,8 +11,9 @@ from mockserver.fastpath import query_value
 
 from .conftest import START_MS, example_input
 
-# A rule that never touches statusTask: its presence alone sends polls down the slow path.
-SLOW = {"rules": [{"when": {"endpoint": "balance", "key": "nobody"}, "respond": {"status": 503}}]}
+# A statusTask rule that never acts (no request has this key): its presence alone sends
+# polls down the full path, where the handler checks it.
+SLOW = {"rules": [{"when": {"endpoint": "statusTask", "key": "nobody"}, "respond": {"status": 503}}]}
 
 
 def run(scenario: dict, extra: dict | None = None) -> list[tuple]:
@@ -84,7 +85,11 @@ def test_the_fast_path_is_taken_when_nothing_needs_the_router(monkeypatch):
     with TestClient(app) as c:
         r = c.get("/api/v1/statusTask/nano-banana", params={"taskId": "task_x"}, headers={"Authorization": "Bearer k"})
         assert r.status_code == 404 and r.json()["code"] == 404
-        # with a scenario rule present, polls go through the router (and hit the refusing handler)
+        # a rule that cannot act on polls (submits only) leaves them on the fast path
+        c.put("/__admin/scenario", json={"rules": [{"when": {"endpoint": "generateTask"}, "respond": {"status": 503}}]})
+        r = c.get("/api/v1/statusTask/nano-banana", params={"taskId": "task_x"}, headers={"Authorization": "Bearer k"})
+        assert r.status_code == 404
+        # a rule that may act on polls sends them through the router (and the refusing handler)
         c.put("/__admin/scenario", json=SLOW)
         with pytest.raises(AssertionError, match="Starlette status handler"):
             c.get("/api/v1/statusTask/nano-banana", params={"taskId": "task_x"}, headers={"Authorization": "Bearer k"})
