@@ -331,46 +331,30 @@ async def add_rule(request: Request, mock: MockService) -> Response:
     return json_response(mock, {"index": index, "rule": mock.rules.describe()[index]["rule"]})
 
 
-ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = (
-    ("GET", PREFIX + "/health"),
-    ("POST", PREFIX + "/reset"),
-    ("GET", PREFIX + "/clock"),
-    ("POST", PREFIX + "/clock/advance"),
-    ("GET", PREFIX + "/tasks"),
-    ("GET", PREFIX + "/tasks/{task_id}"),
-    ("POST", PREFIX + "/tasks/{task_id}/complete"),
-    ("POST", PREFIX + "/tasks/{task_id}/fail"),
-    ("GET", PREFIX + "/accounts"),
-    ("GET", PREFIX + "/accounts/{key}"),
-    ("PUT", PREFIX + "/accounts/{key}"),
-    ("GET", PREFIX + "/journal"),
-    ("GET", PREFIX + "/callbacks"),
-    ("GET", PREFIX + "/report"),
-    ("GET", PREFIX + "/scenario"),
-    ("PUT", PREFIX + "/scenario"),
-    ("GET", PREFIX + "/rules"),
-    ("POST", PREFIX + "/rules"),
+# (method, path under /__admin, handler): the routes, and what near-miss 404s suggest.
+_TABLE = (
+    ("GET", "/health", health),
+    ("POST", "/reset", reset),
+    ("GET", "/clock", clock),
+    ("POST", "/clock/advance", clock_advance),
+    ("GET", "/tasks", list_tasks),
+    ("GET", "/tasks/{task_id}", get_task),
+    ("POST", "/tasks/{task_id}/complete", complete_task),
+    ("POST", "/tasks/{task_id}/fail", fail_task),
+    ("GET", "/accounts", list_accounts),
+    ("GET", "/accounts/{key}", account),
+    ("PUT", "/accounts/{key}", account),
+    ("GET", "/journal", journal),
+    ("GET", "/callbacks", callbacks),
+    ("GET", "/report", report),
+    ("GET", "/scenario", get_scenario),
+    ("PUT", "/scenario", put_scenario),
+    ("GET", "/rules", list_rules),
+    ("POST", "/rules", add_rule),
 )
+
+ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = tuple((method, PREFIX + path) for method, path, _ in _TABLE)
 
 
 def routes() -> list[Route]:
-    p = PREFIX
-    return [
-        Route(p + "/health", health, methods=["GET"]),
-        Route(p + "/reset", reset, methods=["POST"]),
-        Route(p + "/clock", clock, methods=["GET"]),
-        Route(p + "/clock/advance", clock_advance, methods=["POST"]),
-        Route(p + "/tasks", list_tasks, methods=["GET"]),
-        Route(p + "/tasks/{task_id}", get_task, methods=["GET"]),
-        Route(p + "/tasks/{task_id}/complete", complete_task, methods=["POST"]),
-        Route(p + "/tasks/{task_id}/fail", fail_task, methods=["POST"]),
-        Route(p + "/accounts", list_accounts, methods=["GET"]),
-        Route(p + "/accounts/{key}", account, methods=["GET", "PUT"]),
-        Route(p + "/journal", journal, methods=["GET"]),
-        Route(p + "/callbacks", callbacks, methods=["GET"]),
-        Route(p + "/report", report, methods=["GET"]),
-        Route(p + "/scenario", get_scenario, methods=["GET"]),
-        Route(p + "/scenario", put_scenario, methods=["PUT"]),
-        Route(p + "/rules", list_rules, methods=["GET"]),
-        Route(p + "/rules", add_rule, methods=["POST"]),
-    ]
+    return [Route(PREFIX + path, handler, methods=[method]) for method, path, handler in _TABLE]
