@@ -86,10 +86,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, limit: int) -> object:
-    return parse_json(await read_body(request, limit))
-
-
 def parse_json(raw: bytes) -> object:
     if not raw.strip():
         raise BadRequest("Invalid request", error="Request body is empty: expected a JSON object")

@@ -224,6 +224,11 @@ def _schema() -> dict:
     return json.loads((schema_dir() / "scenario.schema.json").read_text(encoding="utf-8"))
 
 
+def fault_kinds() -> tuple[str, ...]:
+    """The network faults a rule may ask for, as the scenario schema lists them."""
+    return tuple(_schema()["$defs"]["faultName"]["enum"])
+
+
 @functools.cache
 def _validator() -> Draft202012Validator:
     return Draft202012Validator(_schema())

@@ -14,6 +14,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from . import rules as _rules
+from . import scenario as _scenario
 from .catalog import InputInvalid, Model, load_catalog
 from .dialects import apixo
 
@@ -228,18 +230,10 @@ def _check_flags(**flags: object) -> None:
 
 # -- scenarios and rules ----------------------------------------------------------------
 
-ENDPOINTS: tuple[str, ...] = ("generateTask", "statusTask", "balance", "files", "callback")
-_HTTP = ("generateTask", "statusTask", "balance", "files")
-FAULTS: tuple[str, ...] = (
-    "empty_response",
-    "connection_reset",
-    "malformed_json",
-    "truncated_body",
-    "slow_body",
-    "hang",
-)
-# What a client that retries transport errors (and a body it cannot parse) gets through;
-# ``hang`` needs a client timeout and costs wall time, so it is drawn only when asked for.
+# The single definitions: endpoints in rules.py, fault kinds in the scenario schema.
+ENDPOINTS: tuple[str, ...] = _rules.ENDPOINTS
+_HTTP = tuple(e for e in ENDPOINTS if e in _rules.HTTP_ENDPOINTS)
+FAULTS: tuple[str, ...] = _scenario.fault_kinds()
 SURVIVABLE_FAULTS: tuple[str, ...] = (
     "empty_response",
     "connection_reset",

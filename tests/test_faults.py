@@ -11,19 +11,13 @@ import httpx
 import pytest
 
 from mockserver.app import create_app
+from mockserver.scenario import fault_kinds
 from mockserver.server import ServerThread
 
 from .conftest import KEY, START_MS, example_input
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
-KINDS = [
-    "empty_response",
-    "connection_reset",
-    "malformed_json",
-    "truncated_body",
-    "slow_body",
-    "hang",
-]
+KINDS = list(fault_kinds())  # every fault the scenario schema allows
 SLOW = {"slow_body": {"chunk_bytes": 24, "interval_ms": 15}}
 
 
