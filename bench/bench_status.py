@@ -114,8 +114,8 @@ def task_bytes(n: int) -> float:
     import tracemalloc
 
     sys.path.insert(0, ROOT)
-    from mockserver.config import Settings
-    from mockserver.service import MockService
+    from mockserver.core.config import Settings
+    from mockserver.core.service import MockService
 
     mock = MockService(Settings(clock="manual", scenario={"limits": {"concurrent_tasks": 10**9}}))
     body = {"input": {"mode": "text-to-image", "prompt": "bench"}}

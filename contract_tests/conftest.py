@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from mockserver import contract
-from mockserver.catalog import load_catalog
+from mockserver.core.catalog import load_catalog
 
 TERMINAL = ("success", "failed")
 ORDER = {"pending": 0, "processing": 1, "success": 2, "failed": 2}
@@ -126,7 +126,7 @@ def target(pytestconfig: pytest.Config):
         return
     # No server named: the mock itself, on a loopback port, with a manual clock.
     from mockserver.app import create_app
-    from mockserver.server import ServerThread
+    from mockserver.http.server import ServerThread
 
     with ServerThread(create_app(clock="manual", seed=7)) as server:
         yield Target(

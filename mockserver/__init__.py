@@ -10,19 +10,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # name -> module that defines it
 _EXPORTS = {
-    "ApiError": "errors",
-    "MockApi": "testing",
-    "MockService": "service",
-    "ScenarioError": "scenario",
-    "ServerThread": "server",
-    "Settings": "config",
-    "create_app": "app",
-    "curl_for": "testing",
-    "load_catalog": "catalog",
+    "ApiError": "core.errors",
+    "MockApi": "testing.mock_api",
+    "MockService": "core.service",
+    "ScenarioError": "scenarios.loading",
+    "ServerThread": "http.server",
+    "Settings": "core.config",
+    "create_app": "http.app",
+    "curl_for": "testing.mock_api",
+    "load_catalog": "core.catalog",
 }
 
 __all__ = [
@@ -39,14 +39,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .app import create_app
-    from .catalog import load_catalog
-    from .config import Settings
-    from .errors import ApiError
-    from .scenario import ScenarioError
-    from .server import ServerThread
-    from .service import MockService
-    from .testing import MockApi, curl_for
+    from mockserver.core.catalog import load_catalog
+    from mockserver.core.config import Settings
+    from mockserver.core.errors import ApiError
+    from mockserver.core.service import MockService
+    from mockserver.http.app import create_app
+    from mockserver.http.server import ServerThread
+    from mockserver.scenarios.loading import ScenarioError
+    from mockserver.testing.mock_api import MockApi, curl_for
 
 
 def __getattr__(name: str) -> Any:

@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from . import __version__
-from .config import DEFAULT_HOST, DEFAULT_PORT, Settings, env_settings, parse_api_key
+from mockserver._version import __version__
+from mockserver.core.config import DEFAULT_HOST, DEFAULT_PORT, Settings, env_settings, parse_api_key
 
 
 def _env_help(name: str) -> str:
@@ -139,7 +139,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
 
 def _scenario_with_flags(values: dict[str, object]) -> object:
     """Load the scenario and lay the explicitly given settings over it: a flag beats the file."""
-    from . import scenario
+    from mockserver.scenarios import loading as scenario
 
     doc = scenario.load(values["scenario"]).document
     merged = scenario.with_overrides(
@@ -183,9 +183,9 @@ def _scenario_name(settings: Settings) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .app import create_app
-    from .scenario import ScenarioError
-    from .server import url_of
+    from mockserver.http.app import create_app
+    from mockserver.http.server import url_of
+    from mockserver.scenarios.loading import ScenarioError
 
     try:
         settings = settings_from_args(args)
@@ -206,7 +206,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _listen(prog: str, host: str, port: int):
     """A bound, listening socket; None (and a one-line error) when the address is taken or bad."""
-    from .server import bind_socket
+    from mockserver.http.server import bind_socket
 
     try:
         return bind_socket(host, port)
@@ -217,7 +217,7 @@ def _listen(prog: str, host: str, port: int):
 
 def _run(app, sock, **options) -> int:
     """Serve ``app`` on ``sock`` until Ctrl-C; exit code 0."""
-    from .server import make_server
+    from mockserver.http.server import make_server
 
     try:
         make_server(app, **options).run(sockets=[sock])
@@ -234,7 +234,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     import httpx
 
-    from .conformance import format_report
+    from mockserver.report import format_report
 
     url = args.url or os.environ.get("MOCKSERVER_URL") or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
     url = url.rstrip("/")
@@ -291,7 +291,7 @@ def _read_document(path: str, yaml_ok: bool) -> object:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .contract import UnknownSchema, load_schemas, validate
+    from mockserver.contract.validation import UnknownSchema, load_schemas, validate
 
     try:
         name = load_schemas().resolve(args.schema)
@@ -313,7 +313,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    from .scenario import find, library
+    from mockserver.scenarios.loading import find, library
 
     if args.name:
         entry = find(args.name)
@@ -331,8 +331,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import BundleError, describe, load_bundle, replay_app
-    from .server import url_of
+    from mockserver.http.server import url_of
+    from mockserver.testing.replay import BundleError, describe, load_bundle, replay_app
 
     try:
         bundle = load_bundle(args.bundle)

@@ -3,7 +3,7 @@
 The ``api`` fixture runs each test twice: through an in-process transport and
 through a real server on a loopback port 0 (moto's TEST_SERVER_MODE idea).
 Every answer an ``api`` or ``make_api`` client receives is checked against the published
-contract (mockserver.contract): a response that breaks a schema fails the test.
+contract (mockserver.contract.validation): a response that breaks a schema fails the test.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import contract
-from mockserver.app import create_app
-from mockserver.server import ServerThread
-
-from .receivers import dead_url, receiver, receiver_server  # noqa: F401 (fixtures for every test module)
+from mockserver.http.app import create_app
+from mockserver.http.server import ServerThread
+from tests.receivers import dead_url, receiver, receiver_server  # noqa: F401 (fixtures for every test module)
 
 # The pytest plugin's tests run inner pytest sessions (tests/test_pytest_plugin.py, test_examples.py).
 pytest_plugins = ["pytester"]
@@ -166,6 +165,6 @@ def data_of(response: httpx.Response) -> dict:
 
 def example_input(model: str) -> dict:
     """The first documented example input of a model's schema."""
-    from mockserver.catalog import load_catalog
+    from mockserver.core.catalog import load_catalog
 
     return json.loads(json.dumps(load_catalog().get(model).schema["examples"][0]))

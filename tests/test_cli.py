@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mockserver.cli import build_parser, main, settings_from_args
-from mockserver.config import parse_api_key
+from mockserver.core.config import parse_api_key
 
 
 def test_flags_override_env_over_defaults():
@@ -71,7 +71,7 @@ def test_serve_prints_url_and_curl_then_stops_on_ctrl_c(tmp_path):
 
 
 def test_port_in_use_is_a_clear_error(capsys):
-    from mockserver.server import bind_socket
+    from mockserver.http.server import bind_socket
 
     sock = bind_socket("127.0.0.1", 0)
     try:

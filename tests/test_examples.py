@@ -18,7 +18,7 @@ import httpcore  # noqa: F401 (see below)
 import httpx
 import pytest
 
-from mockserver.replay import load_bundle
+from mockserver.testing.replay import load_bundle
 
 # httpcore is imported here, before the inner runs: pytester drops the modules an inner run
 # imported, and httpx (imported already) maps httpcore's exceptions by class, so an httpcore

@@ -13,8 +13,8 @@ def test_all_is_sorted_and_every_name_resolves():
     assert set(mockserver.__all__) == {*mockserver._EXPORTS, "__version__"}
     for name in mockserver.__all__:
         assert getattr(mockserver, name) is not None, name
-    assert mockserver.create_app.__module__ == "mockserver.app"
-    assert mockserver.MockApi.__module__ == "mockserver.testing"
+    assert mockserver.create_app.__module__ == "mockserver.http.app"
+    assert mockserver.MockApi.__module__ == "mockserver.testing.mock_api"
 
 
 def test_unknown_names_are_attribute_errors():

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from mockserver.app import create_app
-from mockserver.server import ServerThread
+from mockserver.http.app import create_app
+from mockserver.http.server import ServerThread
 
 README = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
 

@@ -10,8 +10,7 @@ import pytest
 
 from mockserver import contract
 from mockserver.cli import main
-
-from .conftest import data_of
+from tests.conftest import data_of
 
 SUCCESS = {
     "code": 200,
@@ -149,8 +148,8 @@ def test_the_readme_example_prints_what_the_readme_says(tmp_path):
     import pathlib
     import re
 
-    from mockserver.app import create_app
-    from mockserver.server import ServerThread
+    from mockserver.http.app import create_app
+    from mockserver.http.server import ServerThread
 
     root = pathlib.Path(__file__).resolve().parent.parent
     after = (root / "README.md").read_text().split("<!-- validate -->", 1)[1]

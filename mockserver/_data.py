@@ -1,0 +1,15 @@
+"""Where the data files that ship with the package live: schemas and the scenario library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def data_dir(name: str) -> Path:
+    """``name`` (schemas, scenarios) inside an installed package (``_name``), else in the checkout."""
+    packaged = _PACKAGE / f"_{name}"
+    if packaged.is_dir():
+        return packaged
+    return _PACKAGE.parent / name

@@ -1,0 +1,466 @@
+"""The model catalog: each model's kind, timings, price, result media and input schema.
+
+Plain Python, no HTTP. The numbers live in ``models.yaml`` next to this module (each one
+commented with where it comes from); the input schemas are the published contract in
+``schemas/models/<name>.json``, which the server also serves.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, SchemaError, ValidationError
+
+from mockserver._data import data_dir
+from mockserver.core.media import MediaSpec, ratio_size
+
+__all__ = ["Catalog", "InputInvalid", "Model", "load_catalog", "schema_dir"]
+
+KINDS: dict[str, str] = {
+    "image-fast": "image",
+    "image-quality": "image",
+    "video": "video",
+    "audio": "audio",
+}
+# Result files stay small: images and video at most this many pixels on the long side.
+LONG_SIDE = 256
+# Result length when the input has no duration and models.yaml gives no `seconds`.
+DEFAULT_SECONDS = {"video": 5.0, "audio": 30.0}
+# Named aspect ratios some models use instead of "a:b".
+NAMED_RATIOS = {"landscape": (16, 9), "portrait": (9, 16), "square": (1, 1)}
+# When the input asks for "auto" (or nothing) and the schema has no ratio default.
+FALLBACK_RATIO = {"image": (1, 1), "video": (16, 9)}
+
+
+class InputInvalid(ValueError):
+    """A submit body's input broke the model schema.
+
+    ``str(exc)`` is the client-facing message and always names the JSON path from the
+    body root (``input.prompt``, ``input.image_urls[2]``); ``path`` is that path alone.
+    ``hint`` is an optional suggestion (the field a misspelt name probably meant).
+    """
+
+    def __init__(self, message: str, path: str = "input", hint: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.hint = hint
+
+
+@dataclass(slots=True)
+class Model:
+    """One model: timings, price, result media and input schema (see models.yaml)."""
+
+    name: str
+    kind: str
+    pending_ms: int
+    processing_ms: tuple[int, int]
+    initial_wait_ms: int
+    poll_interval_ms: int
+    max_wait_ms: int
+    price: float
+    media: str  # "image" | "video" | "audio"
+    official_only: bool
+    schema: dict
+    progression: str = "time"
+    pending_polls: int = 1
+    processing_polls: int = 1
+    # Result files per task: a count, or a map by input.mode with "*" for the rest.
+    outputs_rule: int | Mapping[str, int] = 1
+    # Modes that act on an earlier task of this model (taskId, and imageIndex if given).
+    follow_up_modes: tuple[str, ...] = ()
+    # Result length when the input has no duration field.
+    seconds: float | None = None
+    # Compiled once by the loader; dataclasses.replace() copies it along with the schema.
+    _validator: Draft202012Validator | None = field(default=None, repr=False, compare=False)
+
+    def validate(self, input: object) -> None:
+        """Raise InputInvalid, naming the single most useful problem, unless ``input`` fits."""
+        if not isinstance(input, dict):
+            raise InputInvalid("input must be an object", "input")
+        if self._validator is None:
+            self._validator = Draft202012Validator(self.schema)
+        errors = list(self._validator.iter_errors(input))
+        if errors:
+            raise _explain(min(errors, key=_priority), self.schema, input)
+
+    def outputs(self, input: dict) -> int:
+        """How many result files a valid ``input`` produces."""
+        if "num_images" in self._properties():
+            return int(self._value(input, "num_images", 1))
+        rule = self.outputs_rule
+        if isinstance(rule, Mapping):
+            return int(rule.get(str(input.get("mode")), rule.get("*", 1)))
+        return int(rule)
+
+    def output_spec(self, input: dict) -> MediaSpec:
+        """What each result file of a valid ``input`` is: format, pixel size, length."""
+        if self.media == "image":
+            width, height = self._frame(input)
+            return MediaSpec("png", width, height)
+        if self.media == "video":
+            width, height = self._frame(input)
+            return MediaSpec("mp4", width, height, self._seconds(input))
+        return MediaSpec("wav", seconds=self._seconds(input))
+
+    def follow_up(self, input: dict) -> tuple[str, int | None] | None:
+        """(taskId, imageIndex or None) when ``input`` acts on an earlier task, else None."""
+        if input.get("mode") not in self.follow_up_modes:
+            return None
+        task_id = input.get("taskId")
+        if not isinstance(task_id, str):
+            return None  # validate() refuses this input before anyone asks
+        index = input.get("imageIndex")
+        return task_id, (index if isinstance(index, int) and not isinstance(index, bool) else None)
+
+    def cost(self, input: dict) -> float:
+        """Credits a valid ``input`` costs: price per output times outputs."""
+        return float(self.price) * self.outputs(input)
+
+    def _properties(self) -> dict[str, Any]:
+        return self.schema.get("properties", {})
+
+    def _value(self, input: dict, key: str, fallback: Any = None) -> Any:
+        """The input's value for ``key``, else the schema default, else ``fallback``."""
+        value = input.get(key)
+        if value is None:
+            value = self._properties().get(key, {}).get("default")
+        return fallback if value is None else value
+
+    def _frame(self, input: dict) -> tuple[int, int]:
+        """Pixel size with exactly the requested aspect ratio, long side <= LONG_SIDE."""
+        ratio = None
+        for key in ("size", "aspect_ratio"):
+            if key in self._properties():
+                ratio = _ratio(input.get(key)) or _ratio(self._properties()[key].get("default"))
+                if ratio:
+                    break
+        a, b = ratio or FALLBACK_RATIO[self.media]
+        return ratio_size(f"{a}:{b}", LONG_SIDE)
+
+    def _seconds(self, input: dict) -> float:
+        if "duration" in self._properties():
+            try:
+                return float(self._value(input, "duration"))
+            except (TypeError, ValueError):
+                pass  # no usable duration: fall through to the model's own length
+        return float(self.seconds or DEFAULT_SECONDS[self.media])
+
+
+class Catalog:
+    """The models by name."""
+
+    __slots__ = ("_models",)
+
+    def __init__(self, models: Mapping[str, Model]) -> None:
+        self._models = dict(models)
+
+    def get(self, name: str) -> Model | None:
+        return self._models.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._models)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._models
+
+    def __iter__(self) -> Iterator[Model]:
+        return (self._models[name] for name in self.names())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
+def schema_dir() -> Path:
+    """Where the JSON schemas live: inside the installed package, else the repo's schemas/."""
+    return data_dir("schemas")
+
+
+@functools.cache
+def load_catalog() -> Catalog:
+    """The catalog from models.yaml and the model schemas (parsed once; copy before mutating)."""
+    return _read_catalog(Path(__file__).with_name("models.yaml"), schema_dir() / "models")
+
+
+# ---------------------------------------------------------------------------- loading
+
+_REQUIRED_KEYS = {
+    "kind",
+    "media",
+    "official_only",
+    "pending_ms",
+    "processing_ms",
+    "initial_wait_ms",
+    "poll_interval_ms",
+    "max_wait_ms",
+    "price",
+}
+_OPTIONAL_KEYS = {
+    "outputs",
+    "follow_up_modes",
+    "seconds",
+    "progression",
+    "pending_polls",
+    "processing_polls",
+}
+
+
+def _read_catalog(data_file: Path, schemas: Path) -> Catalog:
+    """Parse and check the data file and every model schema it names."""
+    data = yaml.safe_load(data_file.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise ValueError(f"{data_file.name}: expected a top-level 'models' mapping")
+    models = {}
+    for name, entry in data["models"].items():
+        where = f"{data_file.name}: {name}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: expected a mapping")
+        if unknown := sorted(set(entry) - _REQUIRED_KEYS - _OPTIONAL_KEYS):
+            raise ValueError(f"{where}: unknown key {unknown[0]!r}")
+        if missing := sorted(_REQUIRED_KEYS - set(entry)):
+            raise ValueError(f"{where}: missing key {missing[0]!r}")
+        models[name] = _model(name, entry, schemas / f"{name}.json", where)
+    return Catalog(models)
+
+
+def _model(name: str, entry: dict, schema_file: Path, where: str) -> Model:
+    kind = entry["kind"]
+    if KINDS.get(kind) is None:
+        raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if entry["media"] != KINDS[kind]:
+        raise ValueError(f"{where}: a {kind} model has {KINDS[kind]} media, not {entry['media']!r}")
+    ints = {k: entry[k] for k in ("pending_ms", "initial_wait_ms", "poll_interval_ms", "max_wait_ms")}
+    for key, value in ints.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{where}: {key} must be a non-negative integer, got {value!r}")
+    lo_hi = entry["processing_ms"]
+    if not (isinstance(lo_hi, list) and len(lo_hi) == 2 and all(isinstance(v, int) for v in lo_hi)):
+        raise ValueError(f"{where}: processing_ms must be [lo, hi] in ms, got {lo_hi!r}")
+    lo, hi = lo_hi
+    if not 0 <= lo <= hi:
+        raise ValueError(f"{where}: processing_ms needs 0 <= lo <= hi, got {lo_hi!r}")
+    # A client that follows the provider's guidance must not give up on a healthy task.
+    if entry["pending_ms"] + hi >= entry["max_wait_ms"]:
+        raise ValueError(f"{where}: pending_ms + processing_ms[1] must stay below max_wait_ms")
+    outputs = entry.get("outputs", 1)
+    if isinstance(outputs, dict):
+        if "*" not in outputs or not all(isinstance(v, int) and v > 0 for v in outputs.values()):
+            raise ValueError(f"{where}: outputs by mode needs positive counts and a '*' entry")
+    elif not isinstance(outputs, int) or outputs < 1:
+        raise ValueError(f"{where}: outputs must be a positive integer, got {outputs!r}")
+    progression = entry.get("progression", "time")
+    if progression not in ("time", "polls"):
+        raise ValueError(f"{where}: progression must be 'time' or 'polls', got {progression!r}")
+    polls = {k: entry.get(k, 1) for k in ("pending_polls", "processing_polls")}
+    for key, value in polls.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{where}: {key} must be a non-negative integer, got {value!r}")
+    if not schema_file.is_file():
+        raise ValueError(f"{where}: no input schema at {schema_file}")
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(f"{where}: invalid input schema {schema_file.name}: {exc.message}") from None
+    return Model(
+        name=name,
+        kind=kind,
+        pending_ms=entry["pending_ms"],
+        processing_ms=(lo, hi),
+        initial_wait_ms=entry["initial_wait_ms"],
+        poll_interval_ms=entry["poll_interval_ms"],
+        max_wait_ms=entry["max_wait_ms"],
+        price=float(entry["price"]),
+        media=entry["media"],
+        official_only=bool(entry["official_only"]),
+        schema=schema,
+        outputs_rule=outputs,
+        follow_up_modes=tuple(entry.get("follow_up_modes", ())),
+        seconds=float(entry["seconds"]) if "seconds" in entry else None,
+        progression=progression,
+        pending_polls=polls["pending_polls"],
+        processing_polls=polls["processing_polls"],
+        _validator=Draft202012Validator(schema),
+    )
+
+
+def _ratio(value: object) -> tuple[int, int] | None:
+    """(a, b) in lowest terms from '3:2', '1280*720', '1280x720' or a named ratio."""
+    if not isinstance(value, str):
+        return None
+    if value in NAMED_RATIOS:
+        return NAMED_RATIOS[value]
+    match = re.fullmatch(r"(\d+)\s*[:*x]\s*(\d+)", value)
+    if not match:
+        return None  # "auto" and the like: the caller falls back to a default
+    a, b = int(match[1]), int(match[2])
+    if a == 0 or b == 0:
+        return None
+    g = math.gcd(a, b)
+    return a // g, b // g
+
+
+# ------------------------------------------------------------------- error messages
+
+# A client fixes what is missing or misspelt before anything else, so those come first.
+_RANK = {"required": 0, "additionalProperties": 1, None: 1, "type": 2, "enum": 3, "const": 3}
+_URL_PATTERN = "^https?://\\S+$"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _is_conditional(error: ValidationError) -> bool:
+    return "then" in error.absolute_schema_path
+
+
+def _priority(error: ValidationError) -> tuple:
+    """Sort key: the error to report is the smallest. Deterministic for a given input."""
+    rank = _RANK.get(error.validator, 4)  # type: ignore[arg-type]
+    depth = len(error.absolute_path)
+    path = _path(error.absolute_path)
+    conditional = _is_conditional(error)
+    if rank == 0:
+        # Unconditional requirements first, in the schema's order (mode before prompt).
+        return (rank, depth, conditional, "", 0)
+    # Same field, same rank: the conditional rule is the tighter one (suno's 500 over 5000).
+    return (rank, depth, False, path, 0 if conditional else 1)
+
+
+def _path(parts: Any) -> str:
+    out = "input"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.fullmatch(part):
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def _fmt(value: Any, limit: int = 60) -> str:
+    """A value as it appears in a message: strings quoted, long ones cut short."""
+    if isinstance(value, str):
+        return f"'{value}'" if len(value) <= limit else f"'{value[:limit]}...'"
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    for py, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string")):
+        if isinstance(value, py):
+            return name
+    return "array" if isinstance(value, list) else "object" if isinstance(value, dict) else "value"
+
+
+def _schema_at(schema: dict, error: ValidationError) -> tuple[Any, list[str]]:
+    """The subschema the error's schema path ends at, and the if-conditions on the way."""
+    conditions: list[str] = []
+    node: Any = schema
+    for key in error.absolute_schema_path:
+        if key == "then" and isinstance(node, dict):
+            conditions.extend(_describe_if(node.get("if", {})))
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+    return node, conditions
+
+
+def _describe_if(cond: dict) -> list[str]:
+    parts = []
+    props = cond.get("properties", {})
+    for name, sub in props.items():
+        if "const" in sub:
+            parts.append(f"input.{name} is {_fmt(sub['const'])}")
+        elif "enum" in sub:
+            parts.append(f"input.{name} is one of {', '.join(_fmt(v) for v in sub['enum'])}")
+    parts.extend(f"input.{name} is given" for name in cond.get("required", []) if name not in props)
+    return parts
+
+
+def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
+    """Turn one jsonschema error into the client-facing message."""
+    node, conditions = _schema_at(schema, error)
+    condition = " and ".join(conditions)
+    when = f" (when {condition})" if condition else ""
+    parts = list(error.absolute_path)
+    if error.validator is None and isinstance(node, dict):
+        # jsonschema drops the field name of a `false` subschema ("x": false under
+        # properties); recover it: the forbidden field present in the object.
+        parent: Any = input
+        for part in parts:
+            parent = parent[part]
+        banned = sorted(k for k, sub in node.items() if sub is False and k in parent)
+        parts += banned[:1]
+    path = _path(parts)
+    value = error.instance
+    kind = error.validator
+    limit = error.validator_value
+    if kind == "required":
+        missing = [name for name in limit if name not in value]
+        field_path = f"{path}.{missing[0]}" if missing else path
+        suffix = f" (required when {condition})" if condition else ""
+        return InputInvalid(f"Missing required field: {field_path}{suffix}", field_path)
+    if kind == "additionalProperties":
+        known = error.schema.get("properties", {})
+        name = sorted(k for k in value if k not in known)[0]
+        field_path = _path([*error.absolute_path, name])
+        hint = _suggest(name, known)
+        return InputInvalid(
+            f"Unknown field: {field_path}",
+            field_path,
+            f"did you mean {path}.{hint}?" if hint else None,
+        )
+    if kind is None or (kind == "not" and limit == {}):  # a `false` subschema
+        return InputInvalid(f"{path} is not allowed{when}", path)
+    if kind == "type":
+        expected = " or ".join(limit) if isinstance(limit, list) else limit
+        message = f"Invalid type for {path}: expected {expected}, got {_json_type(value)}"
+    elif kind == "enum":
+        message = f"Invalid value for {path}: {_fmt(value)} is not one of {', '.join(map(_fmt, limit))}"
+    elif kind == "const":
+        message = f"Invalid value for {path}: {_fmt(value)} must be {_fmt(limit)}"
+    elif kind == "maxLength":
+        message = f"{path} is too long: {len(value)} characters, at most {limit}"
+    elif kind == "minLength":
+        message = f"{path} is too short: {len(value)} characters, at least {limit}"
+    elif kind == "maxItems":
+        message = f"{path} has too many items: {len(value)}, at most {limit}"
+    elif kind == "minItems":
+        message = f"{path} has too few items: {len(value)}, at least {limit}"
+    elif kind == "maximum":
+        message = f"{path} is too large: {_fmt(value)}, at most {limit}"
+    elif kind == "minimum":
+        message = f"{path} is too small: {_fmt(value)}, at least {limit}"
+    elif kind == "pattern" and limit == _URL_PATTERN:
+        message = f"Invalid value for {path}: {_fmt(value)} is not an http(s) URL"
+    elif kind == "pattern":
+        message = f"Invalid value for {path}: {_fmt(value)} does not match {limit}"
+    elif isinstance(error.schema, dict) and error.schema.get("description"):
+        message = f"Invalid {path}: {error.schema['description']}"
+    else:
+        message = f"Invalid value for {path}: {error.message}"
+    return InputInvalid(message + when, path)
+
+
+def _suggest(name: str, known: Mapping[str, Any]) -> str | None:
+    """The known field a misspelt one probably meant (aspectRatio -> aspect_ratio)."""
+
+    def squash(text: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", text.lower())
+
+    for candidate in known:
+        if squash(candidate) == squash(name):
+            return candidate
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return close[0] if close else None

@@ -1,0 +1,123 @@
+"""Server settings, from keyword arguments, the CLI or MOCKSERVER_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+from mockserver.callbacks.config import CallbackConfig
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_TTL_MS = 15 * 24 * 3600 * 1000  # the provider's page: result URLs valid for 15 days
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(slots=True)
+class Settings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    clock: str = "real"  # "real" or "manual"
+    time_scale: float = 1.0
+    seed: int = 0
+    # None: any bearer key works with unlimited credits. A dict: only these keys,
+    # each with its balance (None balance = unlimited).
+    api_keys: dict[str, float | None] | None = None
+    public_url: str | None = None
+    admin_token: str | None = None
+    journal_size: int = 10_000
+    max_body_bytes: int = MAX_BODY_BYTES
+    results_ttl_ms: int = DEFAULT_TTL_MS
+    start_ms: int | None = None  # the clock's starting time; None = now
+    # Standard Webhooks signing of callbacks (whsec_<base64>); None = unsigned.
+    webhook_secret: str | None = None
+    # Callback delivery: {retries, backoff_ms, timeout_ms, secret}, as the scenario key.
+    callbacks: dict | None = None
+    # Check each request against the published request schema too (400 naming the schema rule).
+    strict: bool = False
+    # A scenario: a library name, a file path, a mapping, or a scenario.Scenario (None: none).
+    # Its keys win over the fields above; reset() returns to it.
+    scenario: object = None
+
+    def __post_init__(self) -> None:
+        if self.clock not in ("real", "manual"):
+            raise ValueError(f"clock must be 'real' or 'manual', got {self.clock!r}")
+        if not self.time_scale > 0:
+            raise ValueError(f"time_scale must be > 0, got {self.time_scale!r}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, got {self.port!r}")
+        if self.journal_size < 1:
+            raise ValueError(f"journal_size must be >= 1, got {self.journal_size!r}")
+        # Validates the secret and the callbacks mapping.
+        if self.public_url is not None:
+            self.public_url = self.public_url.rstrip("/")
+        CallbackConfig.from_dict(self.callbacks, secret=self.webhook_secret)
+
+
+def parse_api_key(spec: str) -> tuple[str, float | None]:
+    """``KEY`` or ``KEY:BALANCE`` -> (key, balance or None for unlimited)."""
+    key, sep, balance = spec.rpartition(":")
+    if not sep:
+        key, balance = spec, ""
+    key = key.strip()
+    if not key:
+        raise ValueError(f"empty API key in {spec!r}")
+    if not balance:
+        return key, None
+    try:
+        value = float(balance)
+    except ValueError:
+        raise ValueError(f"balance in {spec!r} is not a number: {balance!r}") from None
+    if value < 0 or value != value:
+        raise ValueError(f"balance in {spec!r} must be >= 0")
+    return key, value
+
+
+def parse_bool(raw: str, what: str) -> bool:
+    """1/true/yes/on or 0/false/no/off, any case."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{what}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
+def env_settings(environ: dict[str, str] | None = None) -> dict[str, object]:
+    """Settings named by MOCKSERVER_<FIELD> environment variables (as strings, typed here)."""
+    env = os.environ if environ is None else environ
+    out: dict[str, object] = {}
+    types = {f.name: f.type for f in fields(Settings)}
+    for name in (
+        "host",
+        "port",
+        "clock",
+        "time_scale",
+        "seed",
+        "public_url",
+        "admin_token",
+        "journal_size",
+        "scenario",
+    ):
+        raw = env.get(f"MOCKSERVER_{name.upper()}")
+        if raw is None or raw == "":
+            continue
+        kind = types[name]
+        try:
+            if kind == "int":
+                out[name] = int(raw)
+            elif kind == "float":
+                out[name] = float(raw)
+            else:
+                out[name] = raw
+        except ValueError:
+            raise ValueError(f"MOCKSERVER_{name.upper()}={raw!r} is not a valid {kind}") from None
+    if env.get("MOCKSERVER_WEBHOOK_SECRET"):
+        out["webhook_secret"] = env["MOCKSERVER_WEBHOOK_SECRET"]
+    strict = env.get("MOCKSERVER_STRICT")
+    if strict:
+        out["strict"] = parse_bool(strict, "MOCKSERVER_STRICT")
+    keys = env.get("MOCKSERVER_API_KEYS") or env.get("MOCKSERVER_API_KEY")
+    if keys:
+        out["api_keys"] = dict(parse_api_key(s) for s in keys.replace(",", " ").split())
+    return out

@@ -1,0 +1,536 @@
+"""The mock's state and rules: submit, status, balance, files, and the admin operations.
+
+Plain Python with no HTTP imports (moto's ``models.py``): the HTTP layer parses a
+request, calls one method here, and formats what comes back through the dialect.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import random
+from collections.abc import Iterable
+
+from mockserver.callbacks.config import CallbackConfig
+from mockserver.callbacks.dispatcher import CallbackDispatcher
+from mockserver.core import tasks as t
+from mockserver.core.billing import UNLIMITED_BALANCE, Accounts
+from mockserver.core.catalog import Catalog, InputInvalid, Model, load_catalog
+from mockserver.core.clock import ManualClock, RealClock, make_clock
+from mockserver.core.config import Settings
+from mockserver.core.errors import BadRequest, Conflict, NotFound, PaymentRequired, RateLimited, Unauthorized
+from mockserver.core.journal import Journal
+from mockserver.core.limits import DEFAULT_CONCURRENT_TASKS, DEFAULT_REQUESTS_PER_MINUTE, Limits
+from mockserver.core.media import content_type, render
+from mockserver.core.tasks import Task, TaskStore, next_event_ms, record_poll, state_at
+from mockserver.dialects import apixo
+from mockserver.report import ALL_KEYS, ConformanceTracker
+from mockserver.scenarios import loading as scenarios
+from mockserver.scenarios import rules
+
+
+class MockService:
+    """One mock provider: its clock, models, accounts, tasks and journal."""
+
+    def __init__(self, settings: Settings | None = None, catalog: Catalog | None = None) -> None:
+        self.settings = settings or Settings()
+        self.catalog = catalog or load_catalog()
+        self.dialect = apixo
+        self._start_ms: int | None = self.settings.start_ms
+        # The scenario reset() returns to: the settings' one until PUT /__admin/scenario.
+        self.scenario = scenarios.load(self.settings.scenario, self.catalog.names())
+        self.callbacks = CallbackDispatcher(self)
+        self.reset()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to the starting state of the loaded scenario: no tasks, fresh accounts, empty
+        journal, clock restarted, rules with fresh counts (rules added at run time are gone)."""
+        s = self.settings
+        sc = self.scenario
+        mode = sc.clock_mode or s.clock
+        start = sc.start_ms if sc.start_ms is not None else self._start_ms
+        self.clock: RealClock | ManualClock = make_clock(mode, sc.clock_scale or s.time_scale, start)
+        if start is None and mode == "manual":
+            # Remember where a manual clock started so a reset replays the same times.
+            self._start_ms = self.clock.now_ms()
+        self.clock_start_ms = self.clock.now_ms()  # where this run's clock began (replay bundles)
+        self.models: dict[str, Model] = {
+            name: dataclasses.replace(self.catalog.get(name), **sc.model_overrides(name))
+            for name in self.catalog.names()
+        }
+        balances = sc.accounts if sc.accounts is not None else s.api_keys
+        self.accounts = Accounts(dict(balances) if balances is not None else None)
+        self.store = TaskStore()
+        self.seed = sc.seed if sc.seed is not None else s.seed
+        self.rng = random.Random(self.seed)
+        self.rules = rules.RuleSet(sc.rules, self.seed)
+        self._added_rules: list[dict] = []
+        self.limits = Limits(
+            sc.requests_per_minute or DEFAULT_REQUESTS_PER_MINUTE, sc.concurrent_tasks or DEFAULT_CONCURRENT_TASKS
+        )
+        self.errors_as_200 = sc.errors_as_200
+        self.public_url = sc.base_url or s.public_url
+        self.results_ttl_ms = sc.ttl_ms if sc.ttl_ms is not None else s.results_ttl_ms
+        # The conformance tracker grades each request as the journal records it; it looks
+        # models and the TTL up when it needs them, so scenario overrides apply.
+        self.conformance = ConformanceTracker(lambda name: self.models.get(name), lambda: self.results_ttl_ms)
+        self.journal = Journal(s.journal_size, observer=self.conformance.observe)
+        # Tasks that will end failed and are not refunded yet, per key (refunds are
+        # settled lazily: the task's state is a function of time, nothing fires).
+        self._unrefunded: dict[str, list[Task]] = {}
+        # The scenario's callbacks key wins over the settings; a null secret keeps --webhook-secret.
+        raw = sc.document["callbacks"] if "callbacks" in sc.document else s.callbacks
+        self.callback_config = CallbackConfig.from_dict(raw, secret=s.webhook_secret)
+        self.callbacks.clear()
+
+    def now(self) -> int:
+        return self.clock.now_ms()
+
+    # -- auth ------------------------------------------------------------------
+
+    def authenticate(self, key: str | None) -> str:
+        """The account key for a bearer key, or 401."""
+        if not key:
+            raise Unauthorized("Missing API key: send 'Authorization: Bearer YOUR_API_KEY'")
+        found = self.accounts.find(key)
+        if found is None:
+            raise Unauthorized("Invalid API key")
+        return found
+
+    # -- models ----------------------------------------------------------------
+
+    def model(self, name: str) -> Model:
+        model = self.models.get(name)
+        if model is None:
+            raise NotFound(
+                f"Model not found: {name}",
+                error=f"Unknown model '{name}'. Known models: {', '.join(sorted(self.models))}",
+            )
+        return model
+
+    # -- submit ----------------------------------------------------------------
+
+    def submit(
+        self,
+        key: str,
+        model_name: str,
+        body: object,
+        idempotency_key: str | None = None,
+        decision: rules.Decision | None = None,
+    ) -> Task:
+        """Create a task (or return the one an Idempotency-Key already made).
+
+        ``decision``: a scenario rule's fail/timing for the new task."""
+        model = self.model(model_name)
+        fingerprint = None
+        if idempotency_key is not None:
+            fingerprint = _fingerprint(model_name, body)
+            seen = self.store.idempotency.get((key, idempotency_key))
+            if seen is not None:
+                if seen[0] != fingerprint:
+                    raise Conflict(
+                        "Idempotency-Key reused with a different request",
+                        error=f"Idempotency-Key '{idempotency_key}' was first used with another body or model",
+                    )
+                task = self.store.get(seen[1])
+                if task is not None:
+                    return task
+        req = self.dialect.parse_submit(body)
+        provider = req.provider or ("official" if model.official_only else "auto")
+        if model.official_only and provider != "official":
+            raise BadRequest(
+                "Invalid request",
+                error=f"Invalid value for provider: {model.name} supports only 'official', got {provider!r}",
+            )
+        try:
+            model.validate(req.input)
+        except InputInvalid as exc:
+            raise BadRequest("Invalid request", error=str(exc)) from None
+        assert isinstance(req.input, dict)
+        self._check_follow_up(key, model, req.input)
+        cost = model.cost(req.input)
+        now = self.now()
+        self._check_slot(key, now)
+        self._settle(key, now)
+        if not self.accounts.charge(key, cost):
+            balance = self.accounts.balance(key)
+            raise PaymentRequired(
+                "Insufficient credits",
+                error=f"This task costs {_num(cost)} credits; the key's balance is {_num(balance or 0)}",
+            )
+        task = self._new_task(key, model, req, cost, now)
+        if decision is not None:
+            self._apply_decision(task, decision)
+        self.store.add(task)
+        self.limits.track(task)
+        if fingerprint is not None:
+            self.store.idempotency[(key, idempotency_key)] = (fingerprint, task.task_id)  # type: ignore[index]
+        self.callbacks.track(task)
+        return task
+
+    def _new_task(self, key: str, model: Model, req: apixo.SubmitRequest, cost: float, now: int) -> Task:
+        lo, hi = model.processing_ms
+        task_id = self.dialect.new_task_id(self.rng)
+        while task_id in self.store.tasks:
+            task_id = self.dialect.new_task_id(self.rng)
+        return Task(
+            task_id=task_id,
+            model=model.name,
+            key=key,
+            created_ms=now,
+            pending_ms=model.pending_ms,
+            processing_ms=self.rng.randint(lo, hi) if hi > lo else lo,
+            outputs=model.outputs(req.input),  # type: ignore[arg-type]
+            spec=model.output_spec(req.input),  # type: ignore[arg-type]
+            seed=self.rng.getrandbits(32),
+            cost=cost,
+            request_type=req.request_type,
+            callback_url=req.callback_url,
+            provider=req.provider or ("official" if model.official_only else "auto"),
+            prompt=req.input.get("prompt") if isinstance(req.input.get("prompt"), str) else None,  # type: ignore[union-attr]
+            progression=model.progression,
+            pending_polls=model.pending_polls,
+            processing_polls=model.processing_polls,
+        )
+
+    def _check_follow_up(self, key: str, model: Model, input: dict) -> None:
+        """Follow-up modes (midjourney vary/upscale...) must name an earlier successful task of this key."""
+        ref = model.follow_up(input)
+        if ref is None:
+            return
+        ref_id, index = ref
+        task = self.store.get(ref_id)
+        if task is None or task.key != key:
+            raise BadRequest("Invalid request", error=f"input.taskId: no task {ref_id!r} for this API key")
+        if task.model != model.name:
+            raise BadRequest(
+                "Invalid request",
+                error=f"input.taskId: task {ref_id!r} is a {task.model} task, not {model.name}",
+            )
+        state, _ = state_at(task, self.now())
+        if state != t.SUCCESS:
+            raise BadRequest(
+                "Invalid request",
+                error=f"input.taskId: task {ref_id!r} is {state}; follow-ups need a successful task",
+            )
+        if index is not None and not 0 <= index < task.outputs:
+            raise BadRequest(
+                "Invalid request",
+                error=f"input.imageIndex: {index} is out of range for task {ref_id!r} "
+                f"({task.outputs} images: 0..{task.outputs - 1})",
+            )
+
+    # -- status ----------------------------------------------------------------
+
+    def find_task(self, key: str, model_name: str, task_id: str | None) -> Task:
+        """The caller's task, asked for under its model's path, or 404 saying what is wrong."""
+        if not task_id:
+            raise BadRequest("Invalid request", error="Missing required query parameter: taskId")
+        model = self.model(model_name)
+        task = self.store.get(task_id)
+        if task is None or task.key != key:
+            raise NotFound(f"Task not found: {task_id}", error=f"No task '{task_id}' for this API key")
+        if task.model != model.name:
+            raise NotFound(
+                f"Task not found: {task_id}",
+                error=f"Task '{task_id}' belongs to model '{task.model}', not '{model.name}': "
+                f"poll /api/v1/statusTask/{task.model}?taskId={task_id}",
+            )
+        return task
+
+    def poll(self, task: Task) -> tuple[str, int | None]:
+        """Record one status poll and return the state it sees."""
+        now = self.now()
+        done = task.poll_done_ms
+        record_poll(task, now)
+        if task.poll_done_ms != done:
+            # This poll ended a poll-driven task: its slot is free and its callback is due.
+            self.limits.update(task)
+            self.callbacks.track(task)
+        return state_at(task, now)
+
+    def view(self, task: Task) -> tuple[str, int | None]:
+        """The state now, without counting a poll (admin views)."""
+        return state_at(task, self.now())
+
+    def result_urls(self, task: Task, base_url: str) -> list[str]:
+        base = self.public_url or base_url
+        ext = task.spec.ext
+        return [f"{base}/files/{task.task_id}/{n}.{ext}" for n in range(task.outputs)]
+
+    def status_data(self, task: Task, state: str, complete_ms: int | None, base_url: str) -> dict:
+        urls = self.result_urls(task, base_url) if state == t.SUCCESS else None
+        return self.dialect.status_data(task, state, complete_ms, urls)
+
+    # -- balance and files -----------------------------------------------------
+
+    def balance(self, key: str) -> float:
+        self._settle(key, self.now())
+        balance = self.accounts.balance(key)
+        return UNLIMITED_BALANCE if balance is None else balance
+
+    def result_file(self, task_id: str, filename: str) -> tuple[bytes, str]:
+        """A result file's bytes and Content-Type, or 404 (unknown, unfinished, expired)."""
+        task = self.store.get(task_id)
+        if task is None:
+            raise NotFound("File not found", error=f"No task '{task_id}'")
+        parsed = self.dialect.parse_result_filename(filename)
+        state, complete_ms = state_at(task, self.now())
+        if state != t.SUCCESS:
+            raise NotFound("File not found", error=f"Task '{task_id}' has no results: it is {state}")
+        if parsed is None or parsed[1] != task.spec.ext or not 0 <= parsed[0] < task.outputs:
+            names = ", ".join(f"{n}.{task.spec.ext}" for n in range(task.outputs))
+            raise NotFound("File not found", error=f"Task '{task_id}' has no file '{filename}' (it has {names})")
+        assert complete_ms is not None
+        if self.now() >= complete_ms + self.results_ttl_ms:
+            raise NotFound("File expired", error=f"Result files of task '{task_id}' have expired")
+        body = render(task.spec, task.seed + parsed[0])
+        return body, content_type(task.spec.ext) or "application/octet-stream"
+
+    # -- refunds ---------------------------------------------------------------
+
+    def _settle(self, key: str, now: int) -> None:
+        """Refund this key's tasks that have ended failed."""
+        pending = self._unrefunded.get(key)
+        if not pending:
+            return
+        keep = []
+        for task in pending:
+            state, _ = state_at(task, now)
+            if state == t.FAILED and not task.refunded:
+                task.refunded = True
+                self.accounts.refund(task.key, task.cost)
+            elif state not in t.TERMINAL:
+                keep.append(task)
+        self._unrefunded[key] = keep
+
+    def plan_failure(self, task: Task, code: str, message: str | None = None, at: str = t.PROCESSING) -> None:
+        """Make a task end failed with ``code`` (used by admin and scenario rules)."""
+        task.fail_code = code
+        task.fail_msg = message or self.dialect.FAIL_MESSAGES.get(code)
+        task.fail_at = at
+        self._unrefunded.setdefault(task.key, []).append(task)
+        self.callbacks.track(task)
+
+    # -- admin -----------------------------------------------------------------
+
+    def force(self, task: Task, outcome: str, code: str | None = None, message: str | None = None) -> None:
+        """End an unfinished task now, as success or failed."""
+        now = self.now()
+        state, _ = state_at(task, now)
+        if state in t.TERMINAL:
+            raise Conflict("Task already finished", error=f"Task '{task.task_id}' is already {state}")
+        if outcome == t.FAILED:
+            self.plan_failure(task, code or "GENERATION_FAILED", message)
+        else:
+            task.fail_code = None
+            task.fail_msg = None
+        task.forced_ms = now
+        self.limits.update(task)
+        self._settle(task.key, now)
+        self.callbacks.track(task)
+
+    def unfinished(self, now: int | None = None) -> Iterable[Task]:
+        now = self.now() if now is None else now
+        return (task for task in self.store if state_at(task, now)[0] not in t.TERMINAL)
+
+    def next_event(self) -> int | None:
+        """The next virtual time at which some task changes state by time alone."""
+        now = self.now()
+        times = [e for e in (next_event_ms(task, now) for task in self.store) if e is not None]
+        return min(times) if times else None
+
+    def idle_time(self) -> int | None:
+        """When every time-driven task will have ended (None if none is unfinished)."""
+        now = self.now()
+        ends = []
+        for task in self.unfinished(now):
+            end = task.end_ms if task.forced_ms is None else task.forced_ms
+            if end is not None:
+                ends.append(end)
+        return max(ends) if ends else None
+
+    def advance(self, ms: int) -> int:
+        return self.clock.advance(ms)
+
+    def advance_to(self, when: int) -> int:
+        now = self.now()
+        return self.clock.advance(max(0, when - now))
+
+    def conformance_report(self, key: object = ALL_KEYS) -> dict:
+        """The client conformance report for one key (None: requests without a key) or all keys."""
+        j = self.journal
+        journal = {"size": j.size, "kept": len(j), "dropped": j.dropped, "firstId": j.first_id}
+        return self.conformance.report(self.now(), self.store.get, key, journal)
+
+    def describe_task(self, task: Task) -> dict:
+        now = self.now()
+        state, complete_ms = state_at(task, now)
+        info = {
+            "taskId": task.task_id,
+            "model": task.model,
+            "key": task.key,
+            "state": state,
+            "createTime": task.created_ms,
+            "pendingMs": task.pending_ms,
+            "processingMs": task.processing_ms,
+            "progression": task.progression,
+            "polls": task.polls,
+            "outputs": task.outputs,
+            "cost": task.cost,
+            "requestType": task.request_type,
+            "callbackUrl": task.callback_url,
+            "provider": task.provider,
+        }
+        if complete_ms is not None:
+            info["completeTime"] = complete_ms
+        if task.fail_code is not None:
+            info["failCode"] = task.fail_code
+        return info
+
+    # -- scenario --------------------------------------------------------------
+
+    def load_scenario(self, source: object) -> None:
+        """Replace the scenario (name, path, mapping; ScenarioError if invalid) and reset."""
+        self.scenario = scenarios.load(source, self.catalog.names())
+        self.reset()
+
+    def scenario_document(self) -> dict:
+        """The running scenario as a document: the loaded one plus rules added since."""
+        doc = copy.deepcopy(dict(self.scenario.document))
+        if self._added_rules:
+            doc["rules"] = [*doc.get("rules", []), *copy.deepcopy(self._added_rules)]
+        return doc
+
+    def resolved_scenario(self) -> dict:
+        """The running scenario with the server settings it relies on written in (seed, clock,
+        start time, restricted keys): loaded into any mock, it behaves like this one."""
+        doc = scenarios.with_overrides(
+            self.scenario_document(),
+            seed=self.seed,
+            clock=self.clock.mode,
+            scale=self.clock.scale if self.clock.mode == "real" else None,
+            accounts=self.settings.api_keys if self.scenario.accounts is None else None,
+        )
+        doc["clock"]["start_ms"] = self.clock_start_ms
+        doc["callbacks"] = self.callback_config.to_dict(secret=True)
+        doc["results"] = {**doc.get("results", {}), "ttl_ms": self.results_ttl_ms}
+        return doc
+
+    def add_rule(self, doc: object) -> int:
+        """Append one rule to the running scenario (until the next reset); its index."""
+        rule = scenarios.parse_rule(doc, len(self.rules), self.catalog.names())
+        self.rules.add(rule)
+        self._added_rules.append(dict(rule.doc))
+        return rule.index
+
+    def decide(self, facts: rules.Facts) -> rules.Decision | None:
+        """What the scenario's rules do with this request (None: nothing)."""
+        return self.rules.decide(facts) if self.rules else None
+
+    def task_facts(self, endpoint: str, task: Task | None, **extra: object) -> rules.Facts:
+        """Facts about a request that concerns ``task`` (None: unknown task)."""
+        if task is None:
+            return rules.Facts(endpoint, **extra)  # type: ignore[arg-type]
+        facts = rules.Facts(
+            endpoint,
+            model=task.model,
+            key=task.key,
+            prompt=task.prompt,
+            provider=task.provider,
+            request_type=task.request_type,
+            task_state=self.next_poll_state(task) if endpoint == rules.STATUS else self.view(task)[0],
+        )
+        for name, value in extra.items():
+            setattr(facts, name, value)
+        return facts
+
+    def next_poll_state(self, task: Task) -> str:
+        """The state the next status poll of ``task`` will see (without recording it)."""
+        now = self.now()
+        state, _ = state_at(task, now)
+        if state in t.TERMINAL or task.progression != "polls" or task.poll_done_ms is not None:
+            return state
+        if task.polls + 1 > task.terminal_polls:
+            return task.outcome()
+        return state_at(task, now, task.polls + 1)[0]
+
+    def callback_decision(self, task: Task, attempt: int) -> tuple[str, int] | None:
+        """For the callback dispatcher: ("drop" | "duplicate" | "delay", virtual ms) or None.
+
+        Called once per delivery attempt (1 = first); each call is one match of the
+        rules with ``when: {endpoint: callback}``. drop: this attempt is not sent and not
+        retried (the callback is lost); duplicate: sent twice, back to back;
+        delay: sent ms later than due.
+        """
+        decision = self.decide(self.task_facts(rules.CALLBACK, task, attempt=attempt))
+        if decision is None or decision.callback is None:
+            return None
+        return decision.callback.action, decision.callback.ms
+
+    def apply_status_decision(self, task: Task, decision: rules.Decision) -> None:
+        """A status rule's ``fail``: an unfinished task ends failed at this poll."""
+        if decision.fail is None:
+            return
+        if state_at(task, self.now())[0] in t.TERMINAL:
+            return
+        self.force(task, t.FAILED, decision.fail.code, decision.fail.message)
+
+    def _apply_decision(self, task: Task, decision: rules.Decision) -> None:
+        timing = decision.timing
+        if timing is not None:
+            if timing.pending_ms is not None:
+                task.pending_ms = timing.pending_ms
+            if timing.processing_ms is not None:
+                task.processing_ms = timing.processing_ms[0]
+            if timing.progression is not None:
+                task.progression = timing.progression
+            if timing.pending_polls is not None:
+                task.pending_polls = timing.pending_polls
+            if timing.processing_polls is not None:
+                task.processing_polls = timing.processing_polls
+        if decision.fail is not None:
+            self.plan_failure(task, decision.fail.code, decision.fail.message, decision.fail.at)
+
+    # -- rate limits -----------------------------------------------------------
+
+    def admit(self, key: str) -> None:
+        """Count one API request of ``key`` against requests_per_minute, or 429."""
+        wait = self.limits.admit(key, self.now())
+        if wait is not None:
+            raise RateLimited(
+                "Rate limit exceeded",
+                error=f"More than {self.limits.requests_per_minute} requests per minute for this API key; "
+                f"a slot frees in {wait / 1000:g} s",
+                retry_after=wait / 1000,
+            )
+
+    def _check_slot(self, key: str, now: int) -> None:
+        wait = self.limits.slot_wait(key, now)
+        if wait is None:
+            return
+        limit = self.limits.concurrent_tasks
+        when = (
+            f"a slot frees in {wait / 1000:g} s" if wait >= 0 else "a slot frees when one of them is polled to its end"
+        )
+        raise RateLimited(
+            "Too many concurrent tasks",
+            error=f"This API key has {limit} unfinished tasks, the most it may have; {when}",
+            retry_after=wait / 1000 if wait >= 0 else 1,
+        )
+
+
+def _fingerprint(model: str, body: object) -> str:
+    try:
+        text = json.dumps([model, body], sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        text = repr((model, body))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"

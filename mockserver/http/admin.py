@@ -1,0 +1,360 @@
+"""Thin Starlette handlers for the control surface under /__admin/."""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mockserver._version import __version__
+from mockserver.core import tasks as t
+from mockserver.core.errors import BadRequest, NotFound, Unauthorized
+from mockserver.core.service import MockService
+from mockserver.http.provider import json_response, mock_of
+from mockserver.report import ALL_KEYS
+from mockserver.scenarios.loading import Scenario, ScenarioError, find, parse, parse_text
+
+PREFIX = "/__admin"
+_FAIL_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+def check_admin(request: Request, mock: MockService) -> None:
+    """With --admin-token, /__admin answers only to that token (Bearer or X-Admin-Token)."""
+    token = mock.settings.admin_token
+    if not token:
+        return
+    given = request.headers.get("x-admin-token")
+    if given is None:
+        auth = request.headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        given = value.strip() if scheme.lower() == "bearer" else ""
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise Unauthorized("Admin token required", error="Send 'Authorization: Bearer ADMIN_TOKEN' to /__admin")
+
+
+async def _body(request: Request, mock: MockService) -> dict:
+    """An optional JSON object body (empty body = {})."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    if len(raw) > mock.settings.max_body_bytes:
+        raise BadRequest("Invalid request", error="Admin request body too large")
+    import json
+
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest("Invalid request", error=f"Malformed JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("Invalid request", error="Admin request body must be a JSON object")
+    return body
+
+
+def _admin(handler):
+    async def wrapped(request: Request) -> Response:
+        mock = mock_of(request)
+        check_admin(request, mock)
+        return await handler(request, mock)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+def _next_event(mock: MockService) -> int | None:
+    """The next task event or callback attempt (one due already counts as now)."""
+    times = [x for x in (mock.next_event(), mock.callbacks.next_due()) if x is not None]
+    return max(min(times), mock.now()) if times else None
+
+
+def _clock_info(mock: MockService) -> dict:
+    return {
+        "mode": mock.clock.mode,
+        "now": mock.now(),
+        "scale": getattr(mock.clock, "scale", None) if mock.clock.mode == "real" else None,
+        "nextEvent": _next_event(mock),
+        "unfinished": sum(1 for _ in mock.unfinished()),
+    }
+
+
+@_admin
+async def health(request: Request, mock: MockService) -> Response:
+    return json_response(
+        mock,
+        {
+            "status": "ok",
+            "version": __version__,
+            "dialect": mock.dialect.NAME,
+            "clock": mock.clock.mode,
+            "now": mock.now(),
+            "tasks": len(mock.store),
+            # What a replay bundle needs to serve this run again.
+            "seed": mock.seed,
+            "start": mock.clock_start_ms,
+            "scenario": mock.scenario.name,
+        },
+    )
+
+
+@_admin
+async def reset(request: Request, mock: MockService) -> Response:
+    mock.reset()
+    return json_response(mock, {"status": "reset", "now": mock.now()})
+
+
+@_admin
+async def clock(request: Request, mock: MockService) -> Response:
+    return json_response(mock, _clock_info(mock))
+
+
+@_admin
+async def clock_advance(request: Request, mock: MockService) -> Response:
+    body = await _body(request, mock)
+    unknown = set(body) - {"ms", "to"}
+    if unknown:
+        raise BadRequest("Invalid request", error=f"Unknown field: {sorted(unknown)[0]} (expected 'ms' or 'to')")
+    if ("ms" in body) == ("to" in body):
+        raise BadRequest("Invalid request", error='Send exactly one of {"ms": N} or {"to": "next" | "idle"}')
+    if "ms" in body:
+        ms = body["ms"]
+        if not isinstance(ms, int) or isinstance(ms, bool) or ms < 0:
+            raise BadRequest("Invalid request", error=f"Invalid value for ms: expected an integer >= 0, got {ms!r}")
+        # Each advance returns only after the callbacks due by the new time were attempted.
+        await mock.callbacks.advance_to(mock.now() + ms)
+    else:
+        to = body["to"]
+        if to == "next":
+            when = _next_event(mock)
+            await mock.callbacks.advance_to(mock.now() if when is None else when)
+        elif to == "idle":
+            await mock.callbacks.run_until_idle()
+        elif isinstance(to, int) and not isinstance(to, bool):
+            if to < mock.now():
+                raise BadRequest("Invalid request", error=f"Invalid value for to: {to} is in the past")
+            await mock.callbacks.advance_to(to)
+        else:
+            raise BadRequest(
+                "Invalid request",
+                error=f"Invalid value for to: expected 'next', 'idle' or an epoch-ms time, got {to!r}",
+            )
+    info = _clock_info(mock)
+    # Poll-driven tasks do not move with time; say which are still waiting for polls.
+    info["waitingForPolls"] = [
+        task.task_id for task in mock.unfinished() if task.progression == "polls" and task.forced_ms is None
+    ]
+    return json_response(mock, info)
+
+
+def _task(mock: MockService, task_id: str):
+    task = mock.store.get(task_id)
+    if task is None:
+        raise NotFound(f"Task not found: {task_id}", error=f"No task '{task_id}'")
+    return task
+
+
+@_admin
+async def list_tasks(request: Request, mock: MockService) -> Response:
+    q = request.query_params
+    out = []
+    for task in mock.store:
+        info = mock.describe_task(task)
+        if q.get("state") and info["state"] != q["state"]:
+            continue
+        if q.get("model") and task.model != q["model"]:
+            continue
+        if q.get("key") and task.key != q["key"]:
+            continue
+        out.append(info)
+    return json_response(mock, {"tasks": out})
+
+
+@_admin
+async def get_task(request: Request, mock: MockService) -> Response:
+    return json_response(mock, mock.describe_task(_task(mock, request.path_params["task_id"])))
+
+
+@_admin
+async def complete_task(request: Request, mock: MockService) -> Response:
+    task = _task(mock, request.path_params["task_id"])
+    mock.force(task, t.SUCCESS)
+    await mock.callbacks.run_due()  # a callback task's delivery is attempted before we answer
+    return json_response(mock, mock.describe_task(task))
+
+
+@_admin
+async def fail_task(request: Request, mock: MockService) -> Response:
+    task = _task(mock, request.path_params["task_id"])
+    body = await _body(request, mock)
+    code = body.get("code", "GENERATION_FAILED")
+    if not isinstance(code, str) or not _FAIL_CODE.match(code):
+        raise BadRequest("Invalid request", error=f"Invalid value for code: {code!r} (e.g. 'CONTENT_VIOLATION')")
+    message = body.get("message")
+    if message is not None and not isinstance(message, str):
+        raise BadRequest("Invalid request", error="Invalid type for message: expected string")
+    mock.force(task, t.FAILED, code, message)
+    await mock.callbacks.run_due()
+    return json_response(mock, mock.describe_task(task))
+
+
+@_admin
+async def list_accounts(request: Request, mock: MockService) -> Response:
+    return json_response(
+        mock,
+        {"restricted": mock.accounts.restricted, "accounts": [mock.accounts.describe(k) for k in mock.accounts.keys()]},
+    )
+
+
+@_admin
+async def account(request: Request, mock: MockService) -> Response:
+    key = request.path_params["key"]
+    if request.method == "PUT":
+        body = await _body(request, mock)
+        if "balance" not in body:
+            raise BadRequest("Invalid request", error="Missing required field: balance (a number >= 0, or null)")
+        balance = body["balance"]
+        if balance is not None and (
+            isinstance(balance, bool) or not isinstance(balance, int | float) or not 0 <= balance < 1e15
+        ):
+            raise BadRequest(
+                "Invalid request", error=f"Invalid value for balance: {balance!r} (a number >= 0, or null)"
+            )
+        mock.accounts.set_balance(key, balance)
+    elif mock.accounts.find(key) is None:
+        raise NotFound(f"Account not found: {key}", error=f"No account '{key}'")
+    else:
+        mock.balance(key)  # settle refunds first
+    return json_response(mock, mock.accounts.describe(key))
+
+
+def _paging(request: Request) -> tuple[int, int | None]:
+    """?since=ID&limit=N of the journal-like logs."""
+    q = request.query_params
+    try:
+        return int(q.get("since", "0")), (int(q["limit"]) if "limit" in q else None)
+    except ValueError:
+        raise BadRequest("Invalid request", error="since and limit must be integers") from None
+
+
+@_admin
+async def journal(request: Request, mock: MockService) -> Response:
+    since, limit = _paging(request)
+    entries = mock.journal.entries(since, limit)
+    return json_response(
+        mock,
+        {"size": mock.journal.size, "dropped": mock.journal.dropped, "entries": [e.to_dict() for e in entries]},
+    )
+
+
+@_admin
+async def callbacks(request: Request, mock: MockService) -> Response:
+    since, limit = _paging(request)
+    task_id = request.query_params.get("taskId") or None
+    log = mock.callbacks.log
+    pending = [p for p in mock.callbacks.pending() if task_id is None or p["taskId"] == task_id]
+    return json_response(
+        mock,
+        {
+            "config": mock.callback_config.to_dict(),
+            "size": log.size,
+            "dropped": log.dropped,
+            "attempts": [a.to_dict() for a in log.entries(since, limit, task_id)],
+            "pending": pending,
+        },
+    )
+
+
+@_admin
+async def report(request: Request, mock: MockService) -> Response:
+    """The client conformance report: ``?key=K`` for one key, ``?key=`` for keyless requests."""
+    q = request.query_params
+    key = (q["key"] or None) if "key" in q else ALL_KEYS
+    return json_response(mock, mock.conformance_report(key))
+
+
+@_admin
+async def get_scenario(request: Request, mock: MockService) -> Response:
+    """The running scenario; ``?resolved=true`` writes in the settings it relies on (seed, clock...)."""
+    resolved = request.query_params.get("resolved", "").lower() in ("1", "true", "yes")
+    return json_response(mock, mock.resolved_scenario() if resolved else mock.scenario_document())
+
+
+@_admin
+async def put_scenario(request: Request, mock: MockService) -> Response:
+    """Replace the scenario (JSON or YAML body, or ?name= from the library) and reset everything."""
+    name = request.query_params.get("name")
+    if name is not None:
+        entry = find(name)
+        if entry is None:
+            raise NotFound(f"Scenario not found: {name}", error=f"No scenario named {name!r} in the library")
+        source: object = entry.path
+    else:
+        raw = await request.body()
+        if len(raw) > mock.settings.max_body_bytes:
+            raise BadRequest("Invalid scenario", error="Scenario too large")
+        yaml_body = "yaml" in request.headers.get("content-type", "")
+        try:
+            # Parsing a large document takes a while: not on the event loop, which serves the API.
+            source = await run_in_threadpool(_read_scenario, raw, yaml_body, mock.catalog.names())
+        except ScenarioError as exc:
+            raise BadRequest("Invalid scenario", error=str(exc)) from None
+    try:
+        mock.load_scenario(source)
+    except ScenarioError as exc:
+        raise BadRequest("Invalid scenario", error=str(exc)) from None
+    return json_response(mock, mock.scenario_document())
+
+
+def _read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
+    doc = parse_text(raw.decode("utf-8", "replace"), json_only=not yaml_body) if raw.strip() else {}
+    return parse({} if doc is None else doc, models)
+
+
+@_admin
+async def list_rules(request: Request, mock: MockService) -> Response:
+    return json_response(mock, {"rules": mock.rules.describe()})
+
+
+@_admin
+async def add_rule(request: Request, mock: MockService) -> Response:
+    """Append one rule to the running scenario; it lasts until the next reset."""
+    raw = await request.body()
+    if len(raw) > mock.settings.max_body_bytes:
+        raise BadRequest("Invalid rule", error="Rule too large")
+    try:
+        rule = parse_text(raw.decode("utf-8", "replace"), json_only=True)
+        index = mock.add_rule(rule)
+    except ScenarioError as exc:
+        raise BadRequest("Invalid rule", error=str(exc)) from None
+    return json_response(mock, {"index": index, "rule": mock.rules.describe()[index]["rule"]})
+
+
+# (method, path under /__admin, handler): the routes, and what near-miss 404s suggest.
+_TABLE = (
+    ("GET", "/health", health),
+    ("POST", "/reset", reset),
+    ("GET", "/clock", clock),
+    ("POST", "/clock/advance", clock_advance),
+    ("GET", "/tasks", list_tasks),
+    ("GET", "/tasks/{task_id}", get_task),
+    ("POST", "/tasks/{task_id}/complete", complete_task),
+    ("POST", "/tasks/{task_id}/fail", fail_task),
+    ("GET", "/accounts", list_accounts),
+    ("GET", "/accounts/{key}", account),
+    ("PUT", "/accounts/{key}", account),
+    ("GET", "/journal", journal),
+    ("GET", "/callbacks", callbacks),
+    ("GET", "/report", report),
+    ("GET", "/scenario", get_scenario),
+    ("PUT", "/scenario", put_scenario),
+    ("GET", "/rules", list_rules),
+    ("POST", "/rules", add_rule),
+)
+
+ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = tuple((method, PREFIX + path) for method, path, _ in _TABLE)
+
+
+def routes() -> list[Route]:
+    return [Route(PREFIX + path, handler, methods=[method]) for method, path, handler in _TABLE]

@@ -1,0 +1,86 @@
+"""``create_app()``: wires the service, the routes and the middleware. Nothing else."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from mockserver.core.catalog import Catalog
+from mockserver.core.config import Settings
+from mockserver.core.errors import ApiError, ServerError
+from mockserver.core.service import MockService
+from mockserver.http import admin, faults
+from mockserver.http import provider as http_api
+from mockserver.http import published as docs
+from mockserver.http.fastpath import FastStatus
+from mockserver.http.faults import FaultMiddleware, ServerConnection
+from mockserver.http.journaling import JournalMiddleware
+from mockserver.http.not_found import not_found
+
+
+def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None, **overrides: object) -> Starlette:
+    """A Starlette app serving one mock; ``overrides`` are Settings fields (e.g. clock="manual")."""
+    if settings is None:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    elif overrides:
+        raise TypeError("pass either settings or keyword overrides, not both")
+    mock = MockService(settings, catalog)
+
+    async def on_api_error(request, exc: ApiError):
+        http_api.note(request, error=exc.error or exc.message)
+        return http_api.error_response(mock, exc, request)
+
+    # A bug in the mock: kept on app.state.errors so a test harness (the pytest plugin)
+    # can raise it in the test that caused it, and answered with a 500 envelope. Starlette
+    # re-raises it afterwards, so uvicorn logs it and an in-process client raises it.
+    errors: deque[BaseException] = deque(maxlen=MAX_KEPT_ERRORS)
+
+    async def on_bug(request, exc: Exception):
+        if not faults.is_injected(exc):
+            errors.append(exc)
+        return http_api.error_response(mock, ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        # The callback runner lives as long as the server: deliveries fall due without requests.
+        await mock.callbacks.start()
+        try:
+            yield
+        finally:
+            await mock.callbacks.stop()
+
+    app = MockApp(
+        mock,
+        lifespan=lifespan,
+        routes=[*http_api.routes(), *admin.routes(), *docs.routes(), Route("/{path:path}", not_found, methods=_ALL)],
+        # ServerConnection must stay first (it needs the server's own receive); FaultMiddleware
+        # sits inside the journal so the journal records what the client really got.
+        middleware=[
+            Middleware(ServerConnection),
+            Middleware(JournalMiddleware, mock=mock),
+            Middleware(FaultMiddleware),
+        ],
+        exception_handlers={ApiError: on_api_error, Exception: on_bug},
+    )
+    app.state.mock = mock
+    app.state.errors = errors
+    return app
+
+
+MAX_KEPT_ERRORS = 100
+_ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class MockApp(Starlette):
+    """The Starlette app with the status-poll fast path in front of its whole stack."""
+
+    def __init__(self, mock: MockService, **kw: object) -> None:
+        self._mock = mock
+        super().__init__(**kw)  # type: ignore[arg-type]
+
+    def build_middleware_stack(self):
+        return FastStatus(super().build_middleware_stack(), self._mock, self.state.errors)

@@ -1,0 +1,608 @@
+"""The conformance tracker: grades each journaled request as it is recorded.
+
+``Journal.record`` hands every entry to ``ConformanceTracker.observe``, which keeps small
+state per task (counters, the last poll, what the client saw) and per key (an open
+Retry-After window), a bounded table of recent distinct requests (to recognise retries),
+and the findings so far, each with a count and a capped list of evidence ids. The report
+is therefore O(tasks + findings) however long the run, and it covers every request since
+the last reset even after the journal's ring buffer wrapped. Plain Python, no HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+
+from mockserver.core.catalog import Model
+from mockserver.core.journal import Entry
+from mockserver.core.tasks import SUCCESS, TERMINAL, Task, state_at
+from mockserver.dialects import apixo
+from mockserver.report.checks import (
+    BACKOFF_CAP_MS,
+    CHECKS,
+    ERROR,
+    EVIDENCE_CAP,
+    MAX_FINDINGS_PER_CODE,
+    MIN_GROWTH,
+    NON_RETRYABLE,
+    RECENT_REQUESTS,
+    RETRYABLE,
+    TOLERANCE,
+    UNKNOWN_OUTCOME,
+    WARNING,
+)
+from mockserver.report.messages import Context, message
+
+
+def _request(method: str, path: str, query: str = "") -> str:
+    return f"{method} {path}" + (f"?{query}" if query else "")
+
+
+class _AllKeys:
+    def __repr__(self) -> str:
+        return "ALL_KEYS"
+
+
+ALL_KEYS: object = _AllKeys()  # report(key=ALL_KEYS): every key, and requests without one
+
+
+def _endpoint_table(dialect=apixo) -> list[tuple[str, re.Pattern[str]]]:
+    names = {
+        dialect.STATUS_PATH: "statusTask",  # the hot path first
+        dialect.GENERATE_PATH: "generateTask",
+        dialect.FILES_PATH: "files",
+        dialect.BALANCE_PATH: "balance",
+    }
+    table = []
+    for template, name in names.items():
+        parts = re.split(r"\{[^}]+\}", template)
+        table.append((name, re.compile("^" + "[^/]+".join(re.escape(p) for p in parts) + "$")))
+    return table
+
+
+_API = ("generateTask", "statusTask", "balance")
+
+
+def _after(entry: Entry, horizon: int) -> bool:
+    """Did ``entry`` arrive after the answer whose horizon this is (not in flight beside it)?"""
+    return entry.arrival == 0 or entry.arrival > horizon
+
+
+# -- state -----------------------------------------------------------------------------
+
+
+class Finding:
+    """One finding as it accumulates: a count, the first evidence ids, and facts for its message."""
+
+    __slots__ = ("code", "key", "task_id", "count", "evidence", "times", "facts")
+
+    def __init__(self, code: str, key: str | None, task_id: str | None = None) -> None:
+        self.code = code
+        self.key = key
+        self.task_id = task_id
+        self.count = 0
+        self.evidence: list[int] = []
+        self.times: list[int] = []
+        self.facts: dict = {}
+
+    def add(self, entry_id: int, time: int) -> bool:
+        """Count one occurrence; False when its evidence no longer fits."""
+        self.count += 1
+        if len(self.evidence) < EVIDENCE_CAP:
+            self.evidence.append(entry_id)
+            self.times.append(time)
+            return True
+        return False
+
+
+class Track:
+    """What the tracker knows of one task: who made it, how it was polled, what the client saw."""
+
+    __slots__ = (
+        "task_id",
+        "key",
+        "model",
+        "submitted",
+        "submit_id",
+        "polls",
+        "last_poll",
+        "last_request",
+        "last_request_id",
+        "last_state",
+        "terminal",
+        "terminal_time",
+        "terminal_horizon",
+        "downloads",
+        "failed_downloads",
+        "callback_acked",
+        "callback_given_up",
+    )
+
+    def __init__(self, task_id: str, key: str | None, model: str, submitted: int, submit_id: int) -> None:
+        self.task_id = task_id
+        self.key = key
+        self.model = model
+        self.submitted = submitted
+        self.submit_id = submit_id
+        self.polls = 0  # answered polls
+        self.last_poll: int | None = None  # time of the last answered poll
+        self.last_request: int | None = None  # time of the last poll request, answered or not
+        self.last_request_id: int | None = None
+        self.last_state: str | None = None
+        self.terminal: str | None = None  # the terminal state a poll answered
+        self.terminal_time: int | None = None
+        self.terminal_horizon = 0
+        self.downloads = 0
+        self.failed_downloads: list[tuple[int, int, str, int]] = []  # (id, time, path, status)
+        self.callback_acked = False
+        self.callback_given_up = False
+
+
+class Chain:
+    """A run of consecutive 429/5xx answers to one request, and the gaps between its retries."""
+
+    __slots__ = ("first_id", "first_time", "statuses", "gaps", "last_gap", "retries")
+
+    def __init__(self, first_id: int, first_time: int, status: int) -> None:
+        self.first_id = first_id
+        self.first_time = first_time
+        self.statuses = [status]
+        self.gaps: list[int] = []
+        self.last_gap: int | None = None
+        self.retries = 0
+
+
+class _Attempt:
+    """The latest sending of one distinct request, for recognising the next one as a retry."""
+
+    __slots__ = ("id", "time", "status", "retry_after", "idem", "horizon", "error", "chain")
+
+    def __init__(self, entry: Entry, horizon: int, chain: Chain | None) -> None:
+        self.id = entry.id
+        self.time = entry.time
+        self.status = entry.status
+        self.retry_after = entry.retryAfter
+        self.idem = entry.idempotencyKey
+        self.horizon = horizon
+        self.error = entry.error
+        self.chain = chain
+
+
+class _Window:
+    """An open Retry-After window of one key."""
+
+    __slots__ = ("id", "time", "until", "horizon", "seconds", "request")
+
+    def __init__(self, entry: Entry, horizon: int) -> None:
+        assert entry.retryAfter is not None
+        self.id = entry.id
+        self.time = entry.time
+        self.seconds = entry.retryAfter
+        self.until = entry.time + entry.retryAfter * 1000 * (1 - TOLERANCE)
+        self.horizon = horizon
+        self.request = _request(entry.method, entry.path, entry.query)
+
+
+# -- the tracker -----------------------------------------------------------------------
+
+
+_ENDPOINT_CACHE = 4096
+
+
+class ConformanceTracker:
+    """Grades client traffic as it is journaled; ``report()`` lists the findings.
+
+    ``model_of`` finds a model by name (so scenario overrides of the catalog apply), and
+    ``results_ttl_ms`` says how long result files live. ``observe`` is the journal's
+    observer; the callback dispatcher reports each delivery through ``callback_attempt``.
+    """
+
+    def __init__(
+        self,
+        model_of: Callable[[str], Model | None],
+        results_ttl_ms: Callable[[], int],
+        *,
+        max_findings_per_code: int = MAX_FINDINGS_PER_CODE,
+        recent_requests: int = RECENT_REQUESTS,
+        dialect=apixo,
+    ) -> None:
+        self._model_of = model_of
+        self._ttl = results_ttl_ms
+        self._max_findings = max_findings_per_code
+        self._recent_cap = recent_requests
+        self._endpoints = _endpoint_table(dialect)
+        self._endpoint_cache: dict[str, str | None] = {}
+        self._tasks: dict[str, Track] = {}
+        self._findings: dict[tuple[str, str | None, Hashable], Finding] = {}
+        self._per_code: Counter[tuple[str | None, str]] = Counter()
+        self._suppressed: Counter[tuple[str | None, str]] = Counter()
+        self._requests: Counter[str | None] = Counter()
+        self._recent: OrderedDict[tuple, _Attempt] = OrderedDict()
+        self._windows: dict[str, _Window] = {}
+
+    # -- feeding -----------------------------------------------------------------------
+
+    def endpoint(self, path: str) -> str | None:
+        """generateTask | statusTask | balance | files, or None for anything else."""
+        # Clients ask for a handful of paths again and again: classify each once (bounded,
+        # since a fuzzer can send any number of distinct paths).
+        cache = self._endpoint_cache
+        if path in cache:
+            return cache[path]
+        found = None
+        for name, pattern in self._endpoints:
+            if pattern.match(path):
+                found = name
+                break
+        if len(cache) < _ENDPOINT_CACHE:
+            cache[path] = found
+        return found
+
+    def observe(self, entry: Entry, horizon: int | None = None) -> None:
+        """Take in one journal entry. ``horizon``: requests arrived when it was recorded."""
+        if horizon is None:
+            horizon = entry.arrival
+        endpoint = self.endpoint(entry.path)
+        track = self._tasks.get(entry.taskId) if entry.taskId else None
+        # Result files need no key: a download belongs to the key that made the task.
+        owner = entry.key
+        if owner is None and endpoint == "files" and track is not None:
+            owner = track.key
+        self._requests[owner] += 1
+        if endpoint in _API:
+            if entry.status == 401:
+                self._missing_auth(entry)
+            elif entry.status in (400, 413):
+                self._invalid(entry, owner)
+        if entry.key is not None:
+            self._retry_after(entry, horizon)
+        self._repeats(entry, owner, endpoint, horizon)
+        if endpoint == "generateTask":
+            if entry.status == 200 and entry.taskId and entry.taskId not in self._tasks:
+                self._tasks[entry.taskId] = Track(entry.taskId, entry.key, entry.model or "", entry.time, entry.id)
+        elif endpoint == "statusTask":
+            if track is not None and track.key == entry.key:
+                self._poll(track, entry, horizon)
+        elif endpoint == "files" and track is not None:
+            if entry.status == 200:
+                track.downloads += 1
+            elif len(track.failed_downloads) < EVIDENCE_CAP:
+                track.failed_downloads.append((entry.id, entry.time, entry.path, entry.status))
+
+    def callback_attempt(
+        self,
+        task_id: str,
+        key: str | None,
+        attempt: int,
+        time: int,
+        status: int | None,
+        error: str | None = None,
+        *,
+        final: bool = False,
+    ) -> None:
+        """One callback delivery: the receiver's HTTP status (None: no answer) or an error.
+
+        ``final`` says the dispatcher will not retry this delivery again.
+        """
+        track = self._tasks.get(task_id)
+        if status == 200 and error is None:
+            if track is not None:
+                track.callback_acked = True
+            return
+        if track is not None and final and not track.callback_acked:
+            track.callback_given_up = True
+        owner = track.key if track is not None else key
+        f = self._finding("CALLBACK_NOT_ACKNOWLEDGED", owner, task_id, task_id)
+        if f is not None:
+            f.count += 1
+            if track is not None and not f.evidence:
+                f.evidence.append(track.submit_id)
+                f.times.append(track.submitted)
+            attempts = f.facts.setdefault("attempts", [])
+            if len(attempts) < EVIDENCE_CAP:
+                attempts.append((attempt, time, status, error))
+
+    # -- checks fed per entry --------------------------------------------------------------
+
+    def _finding(self, code: str, key: str | None, group: Hashable, task_id: str | None = None) -> Finding | None:
+        """The finding for (code, key, group), made if the per-code cap allows."""
+        k = (code, key, group)
+        f = self._findings.get(k)
+        if f is None:
+            if self._per_code[(key, code)] >= self._max_findings:
+                self._suppressed[(key, code)] += 1
+                return None
+            f = self._findings[k] = Finding(code, key, task_id)
+            self._per_code[(key, code)] += 1
+        return f
+
+    def _missing_auth(self, entry: Entry) -> None:
+        reason = "missing" if entry.key is None else "unknown"
+        f = self._finding("MISSING_AUTH", entry.key, reason)
+        if f is None:
+            return
+        f.add(entry.id, entry.time)
+        requests = f.facts.setdefault("requests", [])
+        request = f"{entry.method} {entry.path}"
+        if request not in requests and len(requests) < 3:
+            requests.append(request)
+        f.facts["reason"] = reason
+        f.facts.setdefault("first", entry.time)
+        f.facts["last"] = entry.time
+
+    def _invalid(self, entry: Entry, owner: str | None) -> None:
+        f = self._finding("INVALID_REQUEST", owner, (entry.method, entry.path, entry.status, entry.error))
+        if f is None:
+            return
+        f.add(entry.id, entry.time)
+        f.facts.update(
+            request=f"{entry.method} {entry.path}",
+            status=entry.status,
+            error=entry.error,
+            model=entry.model,
+        )
+        f.facts.setdefault("first", entry.time)
+        f.facts["last"] = entry.time
+
+    def _retry_after(self, entry: Entry, horizon: int) -> None:
+        window = self._windows.get(entry.key)  # type: ignore[arg-type]
+        if window is not None and _after(entry, window.horizon):
+            if entry.time < window.until:
+                f = self._finding("IGNORED_RETRY_AFTER", entry.key, window.id)
+                if f is not None:
+                    if not f.evidence:
+                        f.evidence.append(window.id)
+                        f.times.append(window.time)
+                        f.facts.update(time=window.time, seconds=window.seconds, request=window.request)
+                    f.count += 1
+                    early = f.facts.setdefault("early", [])
+                    if len(early) < EVIDENCE_CAP - 1:
+                        early.append(
+                            (
+                                _request(entry.method, entry.path, entry.query),
+                                entry.time - window.time,
+                            )
+                        )
+                        f.evidence.append(entry.id)
+                        f.times.append(entry.time)
+            else:
+                del self._windows[entry.key]  # type: ignore[arg-type]
+        if entry.status == 429 and entry.retryAfter is not None and entry.retryAfter > 0:
+            self._windows[entry.key] = _Window(entry, horizon)  # type: ignore[index]
+
+    def _repeats(self, entry: Entry, owner: str | None, endpoint: str | None, horizon: int) -> None:
+        """Recognise this request as a repeat of an earlier identical one and judge the retry."""
+        fp = (owner, entry.method, entry.path, entry.query, entry.bodyHash)
+        prev = self._recent.get(fp)
+        ok = 200 <= entry.status < 300
+        if prev is None and ok:
+            return  # nothing to judge, and a success is nothing a later repeat is judged by
+        chain = None
+        if prev is not None and _after(entry, prev.horizon):
+            if prev.status in NON_RETRYABLE and not 200 <= entry.status < 300:
+                self._retried_non_retryable(entry, owner, fp, prev)
+            if prev.status in RETRYABLE:
+                chain = self._backoff(entry, owner, prev)
+            if endpoint == "generateTask" and prev.status in UNKNOWN_OUTCOME:
+                if entry.idempotencyKey is None or entry.idempotencyKey != prev.idem:
+                    self._unsafe_resubmit(entry, owner, fp, prev)
+        if ok:
+            # A repeat after a success is not a retry: forgetting the earlier attempt judges a
+            # later repeat exactly as remembering the success would (every check needs an error).
+            del self._recent[fp]
+            return
+        if entry.status in RETRYABLE and chain is None:
+            chain = Chain(entry.id, entry.time, entry.status)
+        self._recent[fp] = _Attempt(entry, horizon, chain if entry.status in RETRYABLE else None)
+        self._recent.move_to_end(fp)
+        if len(self._recent) > self._recent_cap:
+            self._recent.popitem(last=False)
+
+    def _retried_non_retryable(self, entry: Entry, owner: str | None, fp: tuple, prev: _Attempt) -> None:
+        f = self._finding("RETRIED_NON_RETRYABLE", owner, fp, entry.taskId)
+        if f is None:
+            return
+        if not f.evidence:
+            f.evidence.append(prev.id)
+            f.times.append(prev.time)
+            f.facts.update(
+                request=_request(entry.method, entry.path, entry.query),
+                status=prev.status,
+                error=prev.error,
+                time=prev.time,
+            )
+        f.add(entry.id, entry.time)
+        f.facts["statuses"] = f.facts.get("statuses", set()) | {entry.status}
+
+    def _backoff(self, entry: Entry, owner: str | None, prev: _Attempt) -> Chain:
+        chain = prev.chain or Chain(prev.id, prev.time, prev.status)
+        gap = entry.time - prev.time
+        chain.retries += 1
+        if len(chain.gaps) < EVIDENCE_CAP:
+            chain.gaps.append(gap)
+        if entry.status in RETRYABLE and len(chain.statuses) < EVIDENCE_CAP:
+            chain.statuses.append(entry.status)
+        honoured = prev.retry_after is not None and gap >= prev.retry_after * 1000 * (1 - TOLERANCE)
+        if honoured:
+            # The server chose this wait: it is neither a failure nor the baseline the
+            # client's own backoff must grow from (max(backoff, Retry-After) is right).
+            return chain
+        grew = chain.last_gap is None or gap >= chain.last_gap * MIN_GROWTH
+        capped = gap >= BACKOFF_CAP_MS * (1 - TOLERANCE)
+        chain.last_gap = gap
+        if not (grew or capped):
+            f = self._finding("NO_BACKOFF", owner, chain.first_id)
+            if f is not None:
+                if not f.evidence:
+                    f.evidence.append(chain.first_id)
+                    f.times.append(chain.first_time)
+                    f.facts.update(request=_request(entry.method, entry.path, entry.query), chain=chain)
+                f.add(entry.id, entry.time)
+        return chain
+
+    def _unsafe_resubmit(self, entry: Entry, owner: str | None, fp: tuple, prev: _Attempt) -> None:
+        f = self._finding("SUBMIT_RETRY_WITHOUT_IDEMPOTENCY_KEY", owner, fp)
+        if f is None:
+            return
+        if not f.evidence:
+            f.evidence.append(prev.id)
+            f.times.append(prev.time)
+            f.facts.update(request=f"{entry.method} {entry.path}", status=prev.status, time=prev.time)
+        f.add(entry.id, entry.time)
+        f.facts["changed_key"] = f.facts.get("changed_key", False) or (
+            entry.idempotencyKey is not None and prev.idem is not None
+        )
+        f.facts["first_idem"] = f.facts.get("first_idem") or prev.idem
+
+    def _poll(self, track: Track, entry: Entry, horizon: int) -> None:
+        if 400 <= entry.status < 500 and entry.status != 429:
+            return  # refused before it reached the task (auth, wrong model path...)
+        if track.terminal is not None:
+            if _after(entry, track.terminal_horizon):
+                f = self._finding("POLLED_AFTER_TERMINAL", track.key, track.task_id, track.task_id)
+                if f is not None:
+                    f.add(entry.id, entry.time)
+            return
+        model = self._model_of(track.model)
+        if model is not None:
+            since_submit = entry.time - track.submitted
+            if since_submit < model.initial_wait_ms * (1 - TOLERANCE):
+                f = self._finding("POLL_BEFORE_INITIAL_WAIT", track.key, track.task_id, track.task_id)
+                if f is not None:
+                    f.add(entry.id, entry.time)
+            if track.last_poll is not None:
+                gap = entry.time - track.last_poll
+                if gap < model.poll_interval_ms * (1 - TOLERANCE):
+                    f = self._finding("POLL_TOO_FAST", track.key, track.task_id, track.task_id)
+                    if f is not None:
+                        f.add(entry.id, entry.time)
+                        f.facts["min_gap"] = min(gap, f.facts.get("min_gap", gap))
+        track.last_request = entry.time
+        track.last_request_id = entry.id
+        if entry.status == 200 and entry.state is not None:
+            track.polls += 1
+            track.last_poll = entry.time
+            track.last_state = entry.state
+            if entry.state in TERMINAL:
+                track.terminal = entry.state
+                track.terminal_time = entry.time
+                track.terminal_horizon = horizon
+
+    # -- the report ----------------------------------------------------------------------
+
+    def report(
+        self,
+        now: int,
+        task_of: Callable[[str], Task | None] = lambda _id: None,
+        key: object = ALL_KEYS,
+        journal: dict | None = None,
+    ) -> dict:
+        """``{"findings": [...], "summary": {...}}`` for one key, or all.
+
+        ``key=None`` selects requests that carried no key.
+
+        Reading only: nothing here changes the tracker, so a report can be asked for any time.
+        """
+        wanted = (lambda k: True) if key is ALL_KEYS else (lambda k: k == key)
+        extra_suppressed: Counter[tuple[str | None, str]] = Counter()
+        per_code: Counter[tuple[str | None, str]] = Counter()
+        out = []
+        for f in self._findings.values():
+            if wanted(f.key):
+                per_code[(f.key, f.code)] += 1
+                out.append(self._render(f, task_of))
+        for f in self._end_of_run(now, task_of, wanted):
+            if per_code[(f.key, f.code)] >= self._max_findings:
+                extra_suppressed[(f.key, f.code)] += 1
+                continue
+            per_code[(f.key, f.code)] += 1
+            out.append(self._render(f, task_of))
+        out.sort(key=lambda d: (d["severity"] != ERROR, d["evidence"][0] if d["evidence"] else 0))
+        suppressed: Counter[str] = Counter()
+        for (k, code), n in (self._suppressed + extra_suppressed).items():
+            if wanted(k):
+                suppressed[code] += n
+        errors = sum(1 for d in out if d["severity"] == ERROR)
+        warnings = len(out) - errors
+        by_code = Counter(d["code"] for d in out)
+        summary: dict = {
+            "key": None if key is ALL_KEYS else key,
+            "allKeys": key is ALL_KEYS,
+            "conforming": errors == 0,
+            "errors": errors,
+            "warnings": warnings,
+            "byCode": {code: by_code[code] for code in CHECKS if by_code[code]},
+            "suppressed": {code: suppressed[code] for code in CHECKS if suppressed[code]},
+            "requests": sum(n for k, n in self._requests.items() if wanted(k)),
+            "tasks": sum(1 for t in self._tasks.values() if wanted(t.key)),
+            "now": now,
+        }
+        if key is ALL_KEYS:
+            keys = sorted(self._requests, key=lambda k: (k is None, k or ""))
+            summary["keys"] = [
+                {
+                    "key": k,
+                    "requests": self._requests[k],
+                    "errors": sum(1 for d in out if d["key"] == k and d["severity"] == ERROR),
+                    "warnings": sum(1 for d in out if d["key"] == k and d["severity"] == WARNING),
+                }
+                for k in keys
+            ]
+        if journal is not None:
+            summary["journal"] = journal
+        return {"findings": out, "summary": summary}
+
+    def _end_of_run(self, now: int, task_of: Callable[[str], Task | None], wanted) -> Iterable[Finding]:
+        """Findings that depend on what has not happened by ``now``: downloads, abandoned tasks."""
+        for track in self._tasks.values():
+            if not wanted(track.key):
+                continue
+            task = task_of(track.task_id)
+            model = self._model_of(track.model)
+            if task is None or model is None:
+                continue
+            state, complete = state_at(task, now)
+            saw_success = track.terminal == SUCCESS or (track.callback_acked and state == SUCCESS)
+            if saw_success and track.downloads == 0:
+                f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id)
+                f.add(track.submit_id, track.submitted)
+                for entry_id, time, _path, _status in track.failed_downloads:
+                    f.add(entry_id, time)
+                f.count = 1
+                f.facts.update(complete=complete, outputs=task.outputs, now=now)
+                yield f
+            if track.terminal is not None or track.callback_acked:
+                continue
+            if task.request_type == "callback":
+                if track.callback_given_up:
+                    f = Finding("ABANDONED_TASK", track.key, track.task_id)
+                    f.add(track.submit_id, track.submitted)
+                    f.facts.update(callback=True, state=state)
+                    yield f
+                continue
+            last = track.last_request if track.last_request is not None else track.submitted
+            deadline = track.submitted + model.max_wait_ms
+            grace = max(BACKOFF_CAP_MS, model.poll_interval_ms)
+            ended = state in TERMINAL
+            if now - last >= grace and last < deadline and (ended or now >= deadline):
+                f = Finding("ABANDONED_TASK", track.key, track.task_id)
+                f.add(track.submit_id, track.submitted)
+                if track.last_request_id is not None:
+                    f.add(track.last_request_id, last)
+                f.count = 1
+                f.facts.update(state=state, complete=complete, request_type=task.request_type)
+                yield f
+
+    def _render(self, f: Finding, task_of: Callable[[str], Task | None]) -> dict:
+        check = CHECKS[f.code]
+        out: dict = {"code": f.code, "severity": check.severity, "key": f.key}
+        if f.task_id is not None:
+            out["taskId"] = f.task_id
+        track = self._tasks.get(f.task_id or "")
+        model = self._model_of(track.model) if track is not None else None
+        task = task_of(f.task_id) if f.task_id else None
+        out["message"] = message(f, Context(track, model, task, self._ttl()))
+        out["count"] = max(f.count, 1)
+        out["evidence"] = list(f.evidence)
+        return out

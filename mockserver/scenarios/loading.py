@@ -1,0 +1,601 @@
+"""Scenario files: load (YAML or JSON), validate against schemas/scenario.schema.json, compile.
+
+The schema is the single definition of the format; the checks here add only what a
+schema cannot say (a regex compiles, a model exists, an action can act on the
+endpoint named). Every refusal names the JSON path: ``rules/0: unknown key 'explode'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.exceptions import best_match
+
+from mockserver._data import data_dir
+from mockserver.core.catalog import schema_dir
+from mockserver.scenarios import rules as r
+
+__all__ = [
+    "LibraryEntry",
+    "Scenario",
+    "ScenarioError",
+    "library",
+    "library_dir",
+    "load",
+    "parse",
+    "parse_rule",
+    "read_file",
+    "with_overrides",
+]
+
+SUFFIXES = (".yaml", ".yml", ".json")
+MAX_NODES = 100_000  # values in one document
+MAX_DEPTH = 64
+# Not libyaml's CSafeLoader, though faster: on a deeply nested flow collection ("[[[[...")
+# it overflows the C stack and kills the process; the Python loader raises RecursionError.
+_YAML_LOADER = yaml.SafeLoader
+
+
+class ScenarioError(ValueError):
+    """An unusable scenario: ``path`` is the JSON path ("" for the document), ``reason`` why."""
+
+    def __init__(self, path: str, reason: str, source: str | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        self.source = source
+        super().__init__(f"{path or '(root)'}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A validated scenario. Fields left None keep the server's settings."""
+
+    document: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    description: str | None = None
+    seed: int | None = None
+    clock_mode: str | None = None
+    clock_scale: float | None = None
+    start_ms: int | None = None
+    accounts: dict[str, float | None] | None = None
+    # (glob, overrides) in document order; later entries win.
+    models: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    requests_per_minute: int | None = None
+    concurrent_tasks: int | None = None
+    ttl_ms: int | None = None
+    base_url: str | None = None
+    errors_as_200: bool = False
+    rules: tuple[r.Rule, ...] = ()
+
+    def model_overrides(self, model: str) -> dict[str, Any]:
+        """Every override that applies to ``model``, later globs winning."""
+        out: dict[str, Any] = {}
+        for pattern, values in self.models:
+            if fnmatchcase(model, pattern):
+                out.update(values)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryEntry:
+    name: str
+    description: str
+    path: Path
+
+
+# ------------------------------------------------------------------------ loading
+
+
+def load(source: object = None, models: Iterable[str] | None = None) -> Scenario:
+    """A Scenario from a library name, a file path, a mapping, a Scenario, or None (empty)."""
+    if source is None:
+        return parse({}, models)
+    if isinstance(source, Scenario):
+        return source
+    if isinstance(source, Mapping):
+        return parse(source, models)
+    if isinstance(source, os.PathLike | str):
+        return parse(read_source(source), models, source=str(source))
+    raise TypeError(f"a scenario is a name, a path or a mapping, not {type(source).__name__}")
+
+
+def read_source(source: str | os.PathLike) -> object:
+    """The document named by ``source``: a file if it is one, else a library scenario."""
+    text = os.fspath(source)
+    path = Path(text)
+    looks_like_path = isinstance(source, os.PathLike) or "/" in text or os.sep in text or path.suffix in SUFFIXES
+    if path.is_file():
+        return read_file(path)
+    if looks_like_path:
+        raise ScenarioError("", f"no such file: {text}", text)
+    entry = find(text)
+    if entry is None:
+        names = ", ".join(e.name for e in library())
+        raise ScenarioError("", f"no scenario named {text!r}: not a file, and the library has {names}", text)
+    return read_file(entry.path)
+
+
+def read_file(path: Path) -> object:
+    """Parse a YAML or JSON file (JSON is read strictly when the name ends in .json)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError("", f"cannot read {path}: {exc}", str(path)) from None
+    return parse_text(text, json_only=path.suffix == ".json", source=str(path))
+
+
+def parse_text(text: str, json_only: bool = False, source: str | None = None) -> object:
+    """A document from YAML or JSON text."""
+    if json_only:
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ScenarioError("", f"invalid JSON: {exc}", source) from None
+        except RecursionError:
+            raise ScenarioError("", "invalid JSON: nested too deeply", source) from None
+    if _flow_depth(text) > MAX_DEPTH:
+        # Checked first: PyYAML's scanner is quadratic in the nesting of [ and {.
+        raise ScenarioError("", "invalid YAML: nested too deeply", source)
+    try:
+        return yaml.load(text, Loader=_YAML_LOADER)
+    except RecursionError:
+        raise ScenarioError("", "invalid YAML: nested too deeply", source) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError("", f"invalid YAML{where}: {problem}", source) from None
+
+
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of [ and { (brackets inside strings count too: an upper bound)."""
+    depth = deepest = 0
+    for ch in _NOT_BRACKETS.sub("", text):
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif depth:
+            depth -= 1
+    return deepest
+
+
+# ------------------------------------------------------------------------ library
+
+
+def library_dir() -> Path:
+    """Where the named scenarios live: inside the installed package, else the repo's scenarios/."""
+    return data_dir("scenarios")
+
+
+def library() -> list[LibraryEntry]:
+    """The named scenarios, sorted by name, with the description each file gives."""
+    root = library_dir()
+    if not root.is_dir():
+        return []
+    out = []
+    for path in sorted(root.iterdir()):
+        if path.suffix not in SUFFIXES or not path.is_file():
+            continue
+        try:
+            doc = read_file(path)
+        except ScenarioError:
+            doc = None
+        description = doc.get("description", "") if isinstance(doc, dict) else ""
+        out.append(LibraryEntry(path.stem, " ".join(str(description).split()), path))
+    return out
+
+
+def find(name: str) -> LibraryEntry | None:
+    """The library scenario called ``name``."""
+    return next((e for e in library() if e.name == name), None)
+
+
+# ------------------------------------------------------------------------ validation
+
+
+@functools.cache
+def _schema() -> dict:
+    return json.loads((schema_dir() / "scenario.schema.json").read_text(encoding="utf-8"))
+
+
+def fault_kinds() -> tuple[str, ...]:
+    """The network faults a rule may ask for, as the scenario schema lists them."""
+    return tuple(_schema()["$defs"]["faultName"]["enum"])
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(_schema())
+
+
+@functools.cache
+def _rule_validator() -> Draft202012Validator:
+    schema = _schema()
+    return Draft202012Validator({"$defs": schema["$defs"], "$ref": "#/$defs/rule"})
+
+
+def parse(doc: object, models: Iterable[str] | None = None, source: str | None = None) -> Scenario:
+    """Validate a scenario document and compile it; ScenarioError names what is wrong."""
+    try:
+        return _parse(doc, models)
+    except ScenarioError as exc:
+        exc.source = exc.source or source
+        raise
+
+
+def _parse(doc: object, models: Iterable[str] | None) -> Scenario:
+    if doc is None:
+        doc = {}  # an empty file is the empty scenario
+    _check_json(doc, [])
+    _validate(_validator(), doc, [])
+    assert isinstance(doc, dict)
+    known = _known_models(models)
+    doc = copy.deepcopy(doc)
+    clock = doc.get("clock", {})
+    accounts = None
+    if "accounts" in doc:
+        accounts = {}
+        for i, entry in enumerate(doc["accounts"]):
+            if entry["key"] in accounts:
+                raise ScenarioError(f"accounts/{i}/key", f"duplicate key {entry['key']!r}")
+            accounts[entry["key"]] = entry.get("balance")
+    overrides = []
+    for pattern, values in doc.get("models", {}).items():
+        where = f"models/{pattern}"
+        if not any(fnmatchcase(m, pattern) for m in known):
+            raise ScenarioError(where, f"no model matches {pattern!r}{_suggest(pattern, known)}")
+        _check_range(values.get("processing_ms"), f"{where}/processing_ms")
+        values = dict(values)
+        if "processing_ms" in values:
+            values["processing_ms"] = _as_range(values["processing_ms"])
+        if "price" in values:
+            values["price"] = float(values["price"])
+        overrides.append((pattern, values))
+    limits = doc.get("limits", {})
+    results = doc.get("results", {})
+    compiled = tuple(_compile_rule(rule, i, known) for i, rule in enumerate(doc.get("rules", [])))
+    return Scenario(
+        document=doc,
+        name=doc.get("name"),
+        description=doc.get("description"),
+        seed=doc.get("seed"),
+        clock_mode=clock.get("mode"),
+        clock_scale=clock.get("scale"),
+        start_ms=clock.get("start_ms"),
+        accounts=accounts,
+        models=tuple(overrides),
+        requests_per_minute=limits.get("requests_per_minute"),
+        concurrent_tasks=limits.get("concurrent_tasks"),
+        ttl_ms=results.get("ttl_ms"),
+        base_url=(results.get("base_url") or "").rstrip("/") or None,
+        errors_as_200=bool(doc.get("errors_as_200", False)),
+        rules=compiled,
+    )
+
+
+def parse_rule(doc: object, index: int, models: Iterable[str] | None = None) -> r.Rule:
+    """One rule (POST /__admin/rules), validated by the same schema, as rule number ``index``."""
+    _check_json(doc, ["rules", index])
+    _validate(_rule_validator(), doc, ["rules", index])
+    assert isinstance(doc, dict)
+    return _compile_rule(copy.deepcopy(doc), index, _known_models(models))
+
+
+def _known_models(models: Iterable[str] | None) -> list[str]:
+    if models is None:
+        from mockserver.core.catalog import load_catalog
+
+        models = load_catalog().names()
+    return sorted(models)
+
+
+def _check_json(value: object, path: list, budget: list[int] | None = None) -> None:
+    """YAML can hold what JSON cannot (dates, non-string keys, NaN): refuse it by path.
+
+    Also refuses documents too big to be a scenario: YAML aliases can make a small file
+    describe an enormous tree (a "billion laughs"), which nothing should walk.
+    """
+    budget = [MAX_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ScenarioError(_path(path), f"the document is too large (more than {MAX_NODES} values)")
+    if len(path) > MAX_DEPTH:
+        raise ScenarioError(_path(path), f"nested too deeply (more than {MAX_DEPTH} levels)")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ScenarioError(_path(path), f"keys must be strings, got {k!r}")
+            _check_json(v, [*path, k], budget)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_json(v, [*path, i], budget)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ScenarioError(_path(path), f"{value} is not a JSON number")
+    elif value is not None and not isinstance(value, str | int | bool):
+        raise ScenarioError(_path(path), f"expected a JSON value, got {type(value).__name__} {value!s}")
+
+
+def _validate(validator: Draft202012Validator, doc: object, prefix: list) -> None:
+    error = best_match(validator.iter_errors(doc))
+    if error is None:
+        return
+    error = _deepest(error)
+    raise ScenarioError(_path([*prefix, *error.absolute_path]), _reason(error))
+
+
+def _deepest(error: ValidationError) -> ValidationError:
+    """In an anyOf, the error of the branch the value was meant for: one whose type it has."""
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return error
+    if all(e.validator == "required" for e in error.context):
+        return error  # "needs one of these keys": the parent says it best
+    by_branch: dict[object, list[ValidationError]] = {}
+    for e in error.context:
+        by_branch.setdefault(e.relative_schema_path[0], []).append(e)
+    fitting = [e for errors in by_branch.values() if not any(_wrong_type(e) for e in errors) for e in errors]
+    best = best_match(fitting) if fitting else None
+    return _deepest(best) if best is not None else error
+
+
+def _wrong_type(error: ValidationError) -> bool:
+    """The branch failed only because the value is not of its type (say an object vs an enum)."""
+    if error.validator == "type":
+        return True
+    return error.validator in ("enum", "const") and isinstance(error.instance, dict | list)
+
+
+def _reason(error: ValidationError) -> str:
+    kind = error.validator
+    value = error.instance
+    limit = error.validator_value
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if kind == "additionalProperties" and isinstance(value, dict):
+        known = list(schema.get("properties", {}))
+        extra = sorted(k for k in value if k not in known)
+        name = extra[0] if extra else "?"
+        return f"unknown key {name!r}{_suggest(name, known)}"
+    if kind == "required":
+        missing = [k for k in limit if k not in value]
+        return f"missing key {missing[0]!r}" if missing else error.message
+    if kind == "type":
+        expected = " or ".join(limit) if isinstance(limit, list) else limit
+        return f"expected {expected}, got {_json_type(value)} {_show(value)}"
+    if kind == "enum":
+        return f"{_show(value)} is not one of {', '.join(map(str, limit))}"
+    if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
+        return f"must be {op} {limit}, got {_show(value)}"
+    if kind in ("minItems", "maxItems"):
+        bound = "at least" if kind == "minItems" else "at most"
+        return f"expected {bound} {limit} items, got {len(value)}"
+    if kind == "minLength":
+        return "must not be empty" if limit == 1 else f"must be at least {limit} characters"
+    if kind == "maxLength":
+        return f"must be at most {limit} characters"
+    if kind == "uniqueItems":
+        return "items must be unique"
+    if "errorMessage" in schema:
+        if "propertyNames" in error.absolute_schema_path and isinstance(value, str):
+            return f"invalid key {value!r}: {schema['errorMessage']}"
+        return str(schema["errorMessage"])
+    if kind == "pattern":
+        return f"{_show(value)} does not match {limit}"
+    if kind == "propertyNames":
+        return f"invalid key {_show(value)}"
+    return error.message
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    for py, name in (
+        (bool, "boolean"),
+        (int, "integer"),
+        (float, "number"),
+        (str, "string"),
+        (list, "array"),
+    ):
+        if isinstance(value, py):
+            return name
+    return "object"
+
+
+def _path(parts: Iterable) -> str:
+    return "/".join(str(p) for p in parts)
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_range(value: object, where: str) -> None:
+    if isinstance(value, list) and value[0] > value[1]:
+        raise ScenarioError(where, f"[lo, hi] needs lo <= hi, got {value}")
+
+
+def _as_range(value: int | list[int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+# ------------------------------------------------------------------------ rules
+
+
+def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
+    where = f"rules/{index}"
+    when = doc.get("when", {})
+    actions = [a for a in r.ACTION_ENDPOINTS if a in doc]
+    declared = when.get("endpoint")
+    if declared is not None:
+        endpoints = frozenset([declared] if isinstance(declared, str) else declared)
+        for action in actions:
+            wrong = sorted(endpoints - r.ACTION_ENDPOINTS[action], key=r.ENDPOINTS.index)
+            if wrong:
+                allowed = ", ".join(e for e in r.ENDPOINTS if e in r.ACTION_ENDPOINTS[action])
+                raise ScenarioError(f"{where}/{action}", f"{action} cannot act on {wrong[0]} (only on {allowed})")
+    else:
+        endpoints = frozenset(r.HTTP_ENDPOINTS | {r.CALLBACK})
+        for action in actions:
+            endpoints &= r.ACTION_DEFAULT_ENDPOINTS[action]
+        if not endpoints:
+            raise ScenarioError(where, f"no endpoint can take all of {', '.join(actions)}: split the rule")
+    for condition, allowed in r.CONDITION_ENDPOINTS.items():
+        if condition in when:
+            if not endpoints & allowed:
+                raise ScenarioError(
+                    f"{where}/when/{condition}",
+                    f"{condition} never holds on {_names(endpoints)} requests",
+                )
+            endpoints &= allowed
+    globs = when.get("model")
+    if globs is not None:
+        globs = (globs,) if isinstance(globs, str) else tuple(globs)
+        for i, glob in enumerate(globs):
+            if not any(fnmatchcase(m, glob) for m in models):
+                at = f"{where}/when/model" + ("" if isinstance(when["model"], str) else f"/{i}")
+                raise ScenarioError(at, f"no model matches {glob!r}{_suggest(glob, models)}")
+    headers = []
+    for name, pattern in when.get("header", {}).items():
+        headers.append((name.lower(), _regex(pattern, f"{where}/when/header/{name}")))
+    states = when.get("task_state")
+    return r.Rule(
+        index=index,
+        doc=doc,
+        endpoints=endpoints,
+        models=globs,
+        key=when.get("key"),
+        prompt=_regex(when["prompt"], f"{where}/when/prompt") if "prompt" in when else None,
+        provider=when.get("provider"),
+        request_type=when.get("request_type"),
+        headers=tuple(headers),
+        task_states=frozenset([states] if isinstance(states, str) else states) if states is not None else None,
+        attempt=when.get("attempt"),
+        nth=when.get("nth"),
+        after=when.get("after"),
+        probability=when.get("probability"),
+        times=doc.get("times"),
+        respond=_respond(doc["respond"]) if "respond" in doc else None,
+        fail=r.Fail(doc["fail"]["code"], doc["fail"].get("message"), doc["fail"].get("at", "processing"))
+        if "fail" in doc
+        else None,
+        timing=_timing(doc["timing"], f"{where}/timing") if "timing" in doc else None,
+        delay=_delay(doc["delay"], f"{where}/delay") if "delay" in doc else None,
+        fault=_fault(doc["fault"]) if "fault" in doc else None,
+        callback=_callback(doc["callback"]) if "callback" in doc else None,
+    )
+
+
+def _names(endpoints: frozenset[str]) -> str:
+    return "/".join(e for e in r.ENDPOINTS if e in endpoints)
+
+
+def _regex(pattern: str, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ScenarioError(where, f"invalid regular expression {pattern!r}: {exc}") from None
+
+
+def _respond(doc: dict) -> r.Respond:
+    status = doc["status"]
+    retry_after = doc.get("retry_after")
+    if status == 429 and retry_after is None:
+        retry_after = 1  # the wire contract: a 429 always says when to come back
+    return r.Respond(
+        status=status,
+        message=doc.get("message"),
+        retry_after=retry_after,
+        headers=tuple(doc.get("headers", {}).items()),
+        has_body="body" in doc,
+        body=doc.get("body"),
+        as_200=bool(doc.get("as_200", False)),
+    )
+
+
+def _timing(doc: dict, where: str) -> r.Timing:
+    processing = doc.get("processing_ms")
+    _check_range(processing, f"{where}/processing_ms")
+    return r.Timing(
+        pending_ms=doc.get("pending_ms"),
+        processing_ms=_as_range(processing) if processing is not None else None,
+        progression=doc.get("progression"),
+        pending_polls=doc.get("pending_polls"),
+        processing_polls=doc.get("processing_polls"),
+    )
+
+
+def _delay(doc: dict, where: str) -> r.Delay:
+    if "ms" in doc:
+        return r.Delay("ms", doc["ms"])
+    if "uniform" in doc:
+        _check_range(doc["uniform"], f"{where}/uniform")
+        lo, hi = doc["uniform"]
+        return r.Delay("uniform", lo, hi)
+    spec = doc["lognormal"]
+    return r.Delay("lognormal", spec["median_ms"], spec["sigma"])
+
+
+def _fault(doc: str | dict) -> r.Fault:
+    if isinstance(doc, str):
+        return r.Fault(doc)
+    ((kind, params),) = doc.items()
+    return r.Fault(kind, **params)
+
+
+def _callback(doc: str | dict) -> r.CallbackAction:
+    if isinstance(doc, str):
+        return r.CallbackAction(doc, r.DEFAULT_CALLBACK_MS[doc])
+    ((action, params),) = doc.items()
+    return r.CallbackAction(action, params.get("ms", r.DEFAULT_CALLBACK_MS[action]))
+
+
+# ------------------------------------------------------------------------ overrides
+
+
+def with_overrides(
+    doc: Mapping[str, Any],
+    *,
+    seed: int | None = None,
+    clock: str | None = None,
+    scale: float | None = None,
+    accounts: dict[str, float | None] | None = None,
+    base_url: str | None = None,
+) -> dict[str, Any]:
+    """The document with explicit command-line settings on top (they win over the file)."""
+    out = copy.deepcopy(dict(doc or {}))
+    if seed is not None:
+        out["seed"] = seed
+    if clock is not None or scale is not None:
+        c = dict(out.get("clock", {}))
+        if clock is not None:
+            c["mode"] = clock
+        if scale is not None:
+            c["scale"] = scale
+        out["clock"] = c
+    if accounts is not None:
+        out["accounts"] = [{"key": k, "balance": v} for k, v in accounts.items()]
+    if base_url is not None:
+        out["results"] = {**out.get("results", {}), "base_url": base_url}
+    return out

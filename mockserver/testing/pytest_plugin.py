@@ -1,0 +1,194 @@
+"""pytest plugin (entry point ``pytest11``): one mock per test session, a ``mock_api`` handle per test.
+
+Loading this module costs nothing: the server and its dependencies are imported the
+first time a test asks for ``mock_api``. The server runs in a background thread on a
+loopback port 0, with a manual clock unless MOCKSERVER_CLOCK says otherwise; each test
+starts from the session's scenario (MOCKSERVER_SCENARIO, else none), reset.
+
+A bug inside the mock while it served a test fails that test with the mock's own
+exception. A test that used ``mock_api`` and failed leaves a replay bundle in
+``.mockserver/failures/`` (``--mockserver-failures DIR``); its report shows the
+command that serves the same scenario again, and a curl line of the last request.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Any
+
+import pytest
+
+_HANDLE = pytest.StashKey[Any]()  # on a test item: its mock_api handle
+_BUNDLES = pytest.StashKey[list]()  # on the config: (test, path) of every bundle written
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mockserver", "mockserver: a mock of async AI-generation APIs")
+    group.addoption(
+        "--mockserver-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed of the session's mock: task ids, timings, rule decisions (default: $MOCKSERVER_SEED or 0)",
+    )
+    group.addoption(
+        "--mockserver-failures",
+        default=None,
+        metavar="DIR",
+        help="where failed tests leave replay bundles (default: .mockserver/failures under the rootdir)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_BUNDLES] = []
+
+
+class MockServerSession:
+    """The session's server: a uvicorn thread, the scenario and key each test starts from."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from mockserver.core.config import Settings, env_settings
+        from mockserver.http.app import create_app
+        from mockserver.http.server import ServerThread
+
+        values = env_settings()
+        seed = config.getoption("--mockserver-seed")
+        if seed is not None:
+            values["seed"] = seed
+        values.setdefault("clock", "manual")
+        values["host"], values["port"] = "127.0.0.1", 0
+        self.app = create_app(Settings(**values))  # type: ignore[arg-type]
+        mock = self.app.state.mock
+        self.default_scenario: dict = dict(mock.scenario.document)
+        keys = mock.settings.api_keys
+        self.api_key: str | None = next(iter(keys)) if keys else None
+        self.admin_token: str | None = mock.settings.admin_token
+        self.thread = ServerThread(self.app).start()
+        self.url = self.thread.url
+
+    def handle(self) -> Any:
+        """A fresh handle on this server, reset to the session's scenario."""
+        from mockserver.testing.mock_api import DEFAULT_KEY, MockApi
+
+        if self.thread.error is not None:
+            raise RuntimeError("the mockserver thread has died") from self.thread.error
+        handle = MockApi(
+            self.url,
+            api_key=self.api_key or DEFAULT_KEY,
+            admin_token=self.admin_token,
+            app=self.app,
+            default_scenario=self.default_scenario,
+        )
+        handle.load(None)
+        self.app.state.errors.clear()
+        return handle
+
+    def stop(self) -> None:
+        self.thread.stop()
+
+
+@pytest.fixture(scope="session")
+def mockserver_session(request: pytest.FixtureRequest):
+    """The session's mock server (``.url``, ``.app``); tests use ``mock_api``."""
+    session = MockServerSession(request.config)
+    yield session
+    session.stop()
+    if session.thread.error is not None:
+        raise session.thread.error
+
+
+@pytest.fixture
+def mock_api(request: pytest.FixtureRequest, mockserver_session: MockServerSession):
+    """A handle on the session's mock (mockserver.testing.MockApi), reset before the test."""
+    handle = mockserver_session.handle()
+    request.node.stash[_HANDLE] = handle
+    yield handle
+    handle.close()
+
+
+def _server_errors(item: pytest.Item) -> list[BaseException]:
+    handle = item.stash.get(_HANDLE, None)
+    if handle is None or handle.app is None:
+        return []
+    errors = list(handle.app.state.errors)
+    handle.app.state.errors.clear()
+    return errors
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Errors raised inside the mock while it served this test fail the test."""
+    try:
+        result = yield
+    except BaseException as exc:
+        errors = _server_errors(item)
+        if errors:
+            exc.add_note(_errors_note(errors))
+        raise
+    errors = _server_errors(item)
+    if errors:
+        if len(errors) > 1:
+            errors[0].add_note(_errors_note(errors[1:], more=True))
+        raise errors[0]
+    return result
+
+
+def _errors_note(errors: list[BaseException], more: bool = False) -> str:
+    lines = [f"mockserver: {'and ' if more else ''}{len(errors)} error(s) inside the mock during this test:"]
+    lines += [f"  {type(e).__name__}: {e}" for e in errors[:5]]
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    handle = item.stash.get(_HANDLE, None)
+    if handle is None or report.when != "call" or not report.failed:
+        return report
+    from mockserver.testing.replay import bundle_of, write_bundle
+
+    error = call.excinfo.exconly().strip().splitlines()[0] if call.excinfo is not None else None
+    folder = item.config.getoption("--mockserver-failures") or item.config.rootpath / ".mockserver" / "failures"
+    try:
+        bundle = bundle_of(handle, item.nodeid, error)
+        path = write_bundle(bundle, folder)
+    except Exception as exc:  # the test has failed already: a bundle is a help, never a second failure
+        report.sections.append(("mockserver replay", f"no replay bundle: {type(exc).__name__}: {exc}"))
+        return report
+    shown = _shown(path)
+    item.config.stash[_BUNDLES].append((item.nodeid, shown))
+    lines = [f"mockserver replay {shown}"]
+    if bundle.get("lastRequest"):
+        lines.append(f"last request: {bundle['lastRequest']}")
+    lines.append(
+        f"scenario {bundle['scenario'].get('name') or '(unnamed)'}, seed {bundle['seed']}, "
+        f"virtual time +{(bundle['clock']['now'] - bundle['clock']['start']) / 1000:g} s, "
+        f"{len(bundle['journal'])} requests"
+    )
+    report.sections.append(("mockserver replay", "\n".join(lines)))
+    return report
+
+
+def _shown(path: pathlib.Path) -> str:
+    """The path as the user should type it: relative to where pytest was started, if inside."""
+    try:
+        return str(path.resolve().relative_to(pathlib.Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    bundles = config.stash.get(_BUNDLES, [])
+    if not bundles:
+        return
+    terminalreporter.section("mockserver: replay a failure")
+    for nodeid, shown in bundles:
+        terminalreporter.write_line(f"mockserver replay {shown}    # {nodeid}")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = config.getoption("--mockserver-seed")
+    if seed is None:
+        seed = os.environ.get("MOCKSERVER_SEED") or 0
+    return f"mockserver: seed {seed}"

@@ -1,0 +1,582 @@
+"""Hypothesis strategies for fuzzing a client against the mock.
+
+Every strategy takes keyword-only options and checks them at once, raising
+``hypothesis.errors.InvalidArgument`` with a clear message. Every value a strategy
+draws validates against its schema (or, for ``valid=False``, is refused by it).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from mockserver.core.catalog import InputInvalid, Model, load_catalog
+from mockserver.dialects import apixo
+from mockserver.scenarios import loading as _scenario
+from mockserver.scenarios import rules as _rules
+
+__all__ = [
+    "ENDPOINTS",
+    "FAULTS",
+    "SURVIVABLE_FAULTS",
+    "TRANSIENT_STATUSES",
+    "fail_codes",
+    "generate_requests",
+    "model_inputs",
+    "rules",
+    "scenarios",
+    "status_envelopes",
+]
+
+# Drawn strings stay short so a fuzz run spends its time in the client, not in the
+# generator; lengths at a schema's limits are drawn on purpose (boundary values).
+_MAX_TEXT = 40
+_WORDS = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=_MAX_TEXT)
+_URL = st.builds(
+    lambda host, name, ext: f"https://{host}.example.com/{name}.{ext}",
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=10),
+    st.sampled_from(["png", "jpg", "webp", "mp3", "mp4"]),
+)
+
+
+def _check_model(model: str | None, *, allow_none: bool = True) -> list[Model]:
+    catalog = load_catalog()
+    if model is None:
+        if not allow_none:
+            raise InvalidArgument("model is required")
+        return [catalog.get(n) for n in catalog.names()]  # type: ignore[misc]
+    if not isinstance(model, str) or model not in catalog:
+        raise InvalidArgument(f"model={model!r} is not a known model; known: {', '.join(catalog.names())}")
+    return [catalog.get(model)]  # type: ignore[list-item]
+
+
+def _values(schema: dict) -> st.SearchStrategy[Any]:
+    """Values for one property schema (the subset of JSON Schema the model schemas use)."""
+    if "const" in schema:
+        return st.just(schema["const"])
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return st.one_of(*(_values({**schema, "type": k}) for k in kind))
+    if kind == "string":
+        lo, hi = schema.get("minLength", 0), schema.get("maxLength")
+        if "pattern" in schema and "http" in schema["pattern"]:
+            return _URL
+        short = st.text(
+            alphabet="abcdefghij klmnop", min_size=max(lo, 1 if lo else 0), max_size=min(hi or _MAX_TEXT, _MAX_TEXT)
+        )
+        if hi is not None and hi > _MAX_TEXT:
+            return st.one_of(short, _WORDS.filter(lambda s: len(s) >= lo), st.just("x" * hi))
+        return short
+    if kind == "integer":
+        return st.integers(schema.get("minimum", 0), schema.get("maximum", 10**6))
+    if kind == "number":
+        return st.floats(schema.get("minimum", 0), schema.get("maximum", 10**6), allow_nan=False)
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "array":
+        items = schema.get("items", {})
+        lo, hi = schema.get("minItems", 0), schema.get("maxItems", 3)
+        return st.lists(_values(items) if items else st.just("x"), min_size=lo, max_size=min(hi, lo + 4))
+    return st.none()
+
+
+def _is_valid(model: Model, value: object) -> bool:
+    try:
+        model.validate(value)
+    except InputInvalid:
+        return False
+    return True
+
+
+@st.composite
+def _valid_input(draw: st.DrawFn, model: Model, follow_ups: bool) -> dict:
+    examples = [e for e in model.schema.get("examples", []) if follow_ups or model.follow_up(e) is None]
+    current = copy.deepcopy(draw(st.sampled_from(examples)))
+    props = model.schema.get("properties", {})
+    names = sorted(p for p in props if p not in ("mode", "taskId", "imageIndex"))
+    for name in draw(st.lists(st.sampled_from(names), max_size=4, unique=True)) if names else []:
+        candidate = dict(current)
+        if name in candidate and draw(st.booleans()) and name not in model.schema.get("required", ()):
+            del candidate[name]
+        else:
+            candidate[name] = draw(_values(props[name]))
+        # Keep a change only while the input stays valid: cross-field rules (if/then)
+        # are honoured without rejection sampling.
+        if _is_valid(model, candidate):
+            current = candidate
+    return current
+
+
+def _mutations(model: Model, base: dict) -> st.SearchStrategy[object]:
+    props = model.schema.get("properties", {})
+    required = [r for r in model.schema.get("required", ()) if r in base]
+    options: list[st.SearchStrategy[object]] = [
+        st.just({**base, "definitelyNotAField": 1}),
+        st.sampled_from([None, "text", 3, [base]]),  # input that is not an object
+    ]
+    if required:
+        options.append(st.sampled_from(required).map(lambda r: {k: v for k, v in base.items() if k != r}))
+    for name, schema in props.items():
+        wrong = {"string": 12345, "integer": "12", "number": "1.5", "boolean": "yes", "array": "not-a-list"}
+        if schema.get("type") in wrong:
+            options.append(st.just({**base, name: wrong[schema["type"]]}))
+        if "enum" in schema and all(isinstance(v, str) for v in schema["enum"]):
+            options.append(st.just({**base, name: "not-" + str(schema["enum"][0])}))
+        if schema.get("maxLength"):
+            options.append(st.just({**base, name: "x" * (schema["maxLength"] + 1)}))
+        if schema.get("maxItems") is not None and schema.get("type") == "array":
+            item = base.get(name, ["https://example.com/a.png"])
+            item = item[0] if isinstance(item, list) and item else "https://example.com/a.png"
+            options.append(st.just({**base, name: [item] * (schema["maxItems"] + 1)}))
+    return st.one_of(*options)
+
+
+def model_inputs(*, model: str, valid: bool = True, follow_ups: bool = False) -> st.SearchStrategy[object]:
+    """``input`` objects for a model: valid ones (varied around the schema's examples) or invalid ones."""
+    (m,) = _check_model(model, allow_none=False)
+    _check_flags(valid=valid, follow_ups=follow_ups)
+    good = _valid_input(m, follow_ups)
+    if valid:
+        return good
+    return good.flatmap(lambda base: _mutations(m, base)).filter(lambda x: not _is_valid(m, x))
+
+
+def generate_requests(
+    *, model: str | None = None, valid: bool = True, follow_ups: bool = False
+) -> st.SearchStrategy[tuple[str, dict]]:
+    """(model, submit body) pairs. ``valid=False`` draws bodies the mock must refuse with 400.
+
+    Midjourney follow-up modes (vary, upscale...) need an earlier task of the same key, so
+    they are left out unless ``follow_ups=True``.
+    """
+    models = _check_model(model)
+    _check_flags(valid=valid, follow_ups=follow_ups)
+
+    def body_for(m: Model) -> st.SearchStrategy[tuple[str, dict]]:
+        providers = ["official"] if m.official_only else ["auto", "value", "official"]
+        top = st.fixed_dictionaries(
+            {},
+            optional={
+                "request_type": st.just("async"),
+                "provider": st.sampled_from(providers),
+            },
+        )
+        if valid:
+            return st.tuples(
+                st.just(m.name), st.builds(lambda t, i: {**t, "input": i}, top, _valid_input(m, follow_ups))
+            )
+        broken_top = st.sampled_from(
+            [
+                {"request_type": "sometimes"},
+                {"request_type": "callback"},  # no callback_url
+                {"request_type": "callback", "callback_url": "ftp://example.com/hook"},
+                {"provider": "cheapest"},
+                {"unknownField": True},
+            ]
+        )
+        bad_input = st.builds(lambda t, i: {**t, "input": i}, top, model_inputs(model=m.name, valid=False))
+        bad_top = st.builds(lambda t, i: {**t, "input": i}, broken_top, _valid_input(m, follow_ups))
+        no_input = top
+        return st.tuples(st.just(m.name), st.one_of(bad_input, bad_top, no_input))
+
+    return st.one_of(*(body_for(m) for m in models))
+
+
+def fail_codes() -> st.SearchStrategy[str]:
+    """Every fail code the provider documents (older upper-case table and newer ones)."""
+    return st.sampled_from(sorted(apixo.FAIL_MESSAGES))
+
+
+def status_envelopes(*, state: str | None = None) -> st.SearchStrategy[dict]:
+    """Status responses as the provider sends them, for testing a client's parser."""
+    states = ("pending", "processing", "success", "failed")
+    if state is not None and state not in states:
+        raise InvalidArgument(f"state={state!r} is not one of {', '.join(states)}")
+    chosen = [state] if state else list(states)
+    task_ids = st.text(alphabet="0123456789abcdef", min_size=16, max_size=16).map(lambda s: f"task_{s}")
+    created = st.integers(1_600_000_000_000, 2_000_000_000_000)
+
+    @st.composite
+    def one(draw: st.DrawFn) -> dict:
+        s = draw(st.sampled_from(chosen))
+        data: dict = {"taskId": draw(task_ids), "state": s, "createTime": draw(created)}
+        if s in ("success", "failed"):
+            data["completeTime"] = data["createTime"] + draw(st.integers(0, 600_000))
+        if s == "success":
+            urls = draw(st.lists(_URL, min_size=1, max_size=4))
+            data["resultJson"] = json.dumps({"resultUrls": urls}, separators=(",", ":"))
+            data["costTime"] = data["completeTime"] - data["createTime"]
+        elif s == "failed":
+            code = draw(fail_codes())
+            data["failCode"] = code
+            data["failMsg"] = apixo.FAIL_MESSAGES[code]
+        return apixo.envelope(data)
+
+    return one()
+
+
+def _check_flags(**flags: object) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise InvalidArgument(f"{name} must be True or False, got {value!r}")
+
+
+# -- scenarios and rules ----------------------------------------------------------------
+
+# The single definitions: endpoints in rules.py, fault kinds in the scenario schema.
+ENDPOINTS: tuple[str, ...] = _rules.ENDPOINTS
+_HTTP = tuple(e for e in ENDPOINTS if e in _rules.HTTP_ENDPOINTS)
+FAULTS: tuple[str, ...] = _scenario.fault_kinds()
+SURVIVABLE_FAULTS: tuple[str, ...] = (
+    "empty_response",
+    "connection_reset",
+    "malformed_json",
+    "truncated_body",
+    "slow_body",
+)
+# The provider's "retry these" (errors page): what a robust client waits out.
+TRANSIENT_STATUSES: tuple[int, ...] = (429, 500, 502, 503)
+_ACTIONS = {
+    # action -> the endpoints it can act on (scenario.schema.json and rules.py)
+    "respond": _HTTP,
+    "fault": _HTTP,
+    "delay": _HTTP,
+    "fail": ("generateTask", "statusTask"),
+    "timing": ("generateTask",),
+    "callback": ("callback",),
+}
+_INTERRUPTING = ("respond", "fault")  # actions that take the place of the mock's answer
+_STATES = ("pending", "processing", "success", "failed")
+
+
+@st.composite
+def _rule(
+    draw: st.DrawFn,
+    *,
+    action: str,
+    endpoints: tuple[str, ...],
+    models: list[str],
+    statuses: tuple[int, ...],
+    faults: tuple[str, ...],
+    clock_control: bool,
+    times: int | None,
+    max_delay_ms: int,
+    max_retry_after: float,
+    as_200: bool,
+) -> dict:
+    """One rule whose action is ``action``, on some of ``endpoints`` (all valid for it)."""
+    where = [e for e in _ACTIONS[action] if e in endpoints]
+    rule: dict[str, Any] = {}
+    if action == "respond":
+        status = draw(st.sampled_from(statuses))
+        respond: dict[str, Any] = {"status": status}
+        if status == 429 or draw(st.booleans()):
+            respond["retry_after"] = draw(_retry_after(max_retry_after))
+        if as_200 and status >= 400 and draw(st.booleans()):
+            respond["as_200"] = True
+        rule["respond"] = respond
+    elif action == "fault":
+        kind = draw(st.sampled_from(faults))
+        if kind in ("slow_body", "malformed_json"):
+            # JSON answers only: a result file cut in half is not malformed JSON (and nothing
+            # says it is cut), and a dribbled file costs seconds of wall time.
+            where = [e for e in where if e != "files"] or where
+        if kind == "slow_body":
+            rule["fault"] = {
+                "slow_body": {
+                    "chunk_bytes": draw(st.integers(32, 256)),
+                    "interval_ms": draw(st.integers(0, max_delay_ms // 4)),
+                }
+            }
+        elif kind == "hang":
+            rule["fault"] = {"hang": {"max_ms": draw(st.integers(0, max(max_delay_ms, 1) * 5))}}
+        else:
+            rule["fault"] = kind
+    elif action == "delay":
+        rule["delay"] = draw(
+            st.one_of(
+                st.builds(lambda ms: {"ms": ms}, st.integers(0, max_delay_ms)),
+                st.tuples(st.integers(0, max_delay_ms), st.integers(0, max_delay_ms)).map(
+                    lambda ab: {"uniform": sorted(ab)}
+                ),
+                st.builds(
+                    lambda m, s: {"lognormal": {"median_ms": m, "sigma": s}},
+                    st.integers(1, max(1, max_delay_ms // 4)),
+                    st.sampled_from([0, 0.25, 0.5]),
+                ),
+            )
+        )
+    elif action == "fail":
+        fail: dict[str, Any] = {"code": draw(fail_codes())}
+        if draw(st.booleans()):
+            fail["at"] = draw(st.sampled_from(["pending", "processing"]))
+        rule["fail"] = fail
+    elif action == "timing":
+        rule["timing"] = draw(_timing(clock_control))
+    else:
+        rule["callback"] = draw(
+            st.one_of(
+                st.sampled_from(["drop", "duplicate", "delay"]),
+                st.builds(lambda ms: {"delay": {"ms": ms}}, st.integers(0, 120_000)),
+            )
+        )
+    chosen = draw(st.lists(st.sampled_from(where), min_size=1, max_size=2, unique=True))
+    when: dict[str, Any] = {"endpoint": chosen[0] if len(chosen) == 1 else chosen}
+    if any(e in ("generateTask", "statusTask", "files", "callback") for e in chosen) and draw(st.booleans()):
+        picked = draw(st.lists(st.sampled_from(models), min_size=1, max_size=2, unique=True))
+        when["model"] = picked[0] if len(picked) == 1 else picked
+    if any(e in ("statusTask", "files", "callback") for e in chosen) and draw(st.integers(0, 3)) == 0:
+        when["task_state"] = draw(st.sampled_from(_STATES))
+    if "callback" in chosen and draw(st.booleans()):
+        when["attempt"] = draw(st.integers(1, 3))
+    gate = draw(st.sampled_from(["none", "nth", "after", "probability"]))
+    if gate == "nth":
+        when["nth"] = draw(st.integers(1, 4))
+    elif gate == "after":
+        when["after"] = draw(st.integers(0, 3))
+    elif gate == "probability":
+        when["probability"] = draw(st.sampled_from([0.1, 0.25, 0.5, 0.75, 0.9]))
+    rule["when"] = when
+    if times is not None:
+        rule["times"] = times
+    elif draw(st.booleans()):
+        rule["times"] = draw(st.integers(1, 5))
+    return rule
+
+
+def _retry_after(max_retry_after: float) -> st.SearchStrategy[float]:
+    whole = [n for n in (0, 1, 2, 5) if n <= max_retry_after]
+    return st.sampled_from([*whole, *([0.5] if max_retry_after >= 0.5 else [])])
+
+
+def _timing(clock_control: bool) -> st.SearchStrategy[dict]:
+    polls = st.fixed_dictionaries(
+        {"progression": st.just("polls")},
+        optional={"pending_polls": st.integers(0, 3), "processing_polls": st.integers(0, 3)},
+    )
+    if not clock_control:
+        return polls
+    timed = st.fixed_dictionaries(
+        {"progression": st.just("time")},
+        optional={
+            "pending_ms": st.integers(0, 10_000),
+            "processing_ms": st.one_of(
+                st.integers(0, 60_000), st.tuples(st.integers(0, 30_000), st.integers(30_000, 60_000)).map(list)
+            ),
+        },
+    )
+    return st.one_of(polls, timed)
+
+
+def _model_overrides(clock_control: bool, models: list[str], all_models: bool) -> st.SearchStrategy[dict]:
+    """Progression for the models a client uses: by polls, unless the test moves the clock."""
+    keys = ["*"] if all_models else models
+    per_model = st.fixed_dictionaries(
+        {
+            "progression": st.just("polls"),
+            "pending_polls": st.integers(0, 3),
+            "processing_polls": st.integers(0, 3),
+        }
+    )
+    if clock_control:
+        timed = st.fixed_dictionaries(
+            {"progression": st.just("time"), "pending_ms": st.integers(0, 10_000)},
+            optional={"processing_ms": st.tuples(st.integers(0, 20_000), st.integers(20_000, 60_000)).map(list)},
+        )
+        per_model = st.one_of(per_model, timed)
+    return st.fixed_dictionaries({key: per_model for key in keys})
+
+
+def _check_options(
+    *,
+    endpoints: object,
+    models: object,
+    statuses: object,
+    faults: object,
+    clock_control: object,
+    errors_as_200: object,
+    max_delay_ms: object,
+    max_retry_after: object,
+) -> tuple[tuple[str, ...], list[str], bool, tuple[int, ...], tuple[str, ...]]:
+    def names(value: object, what: str, known: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+            raise InvalidArgument(f"{what} must be a list of names, got {value!r}")
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise InvalidArgument(f"{what}: {unknown[0]!r} is not one of {', '.join(map(str, known))}")
+        return tuple(dict.fromkeys(value))
+
+    chosen_endpoints = names(_HTTP if endpoints is None else endpoints, "endpoints", ENDPOINTS)
+    if not chosen_endpoints:
+        raise InvalidArgument("endpoints must name at least one endpoint")
+    catalog = load_catalog().names()
+    all_models = models is None
+    chosen_models = list(catalog) if models is None else list(names(models, "models", catalog))
+    if not chosen_models:
+        raise InvalidArgument("models must name at least one model (or be None for all)")
+    if isinstance(statuses, str) or not isinstance(statuses, list | tuple | set | frozenset) or not statuses:
+        raise InvalidArgument(f"statuses must be a non-empty list of HTTP statuses, got {statuses!r}")
+    for status in statuses:
+        if (
+            isinstance(status, bool)
+            or not isinstance(status, int)
+            or not 200 <= status <= 599
+            or status in (204, 205, 304)
+        ):
+            raise InvalidArgument(
+                f"statuses: {status!r} is not an HTTP status a rule can answer (200..599 with a body)"
+            )
+    chosen_faults = names(faults, "faults", FAULTS)
+    _check_flags(clock_control=clock_control, errors_as_200=errors_as_200)
+    if isinstance(max_delay_ms, bool) or not isinstance(max_delay_ms, int) or not 0 <= max_delay_ms <= 60_000:
+        raise InvalidArgument(f"max_delay_ms must be an integer 0..60000, got {max_delay_ms!r}")
+    if (
+        isinstance(max_retry_after, bool)
+        or not isinstance(max_retry_after, int | float)
+        or not 0 <= max_retry_after <= 86400
+    ):
+        raise InvalidArgument(f"max_retry_after must be a number of seconds 0..86400, got {max_retry_after!r}")
+    return chosen_endpoints, chosen_models, all_models, tuple(statuses), chosen_faults
+
+
+def _actions_for(endpoints: tuple[str, ...], faults: tuple[str, ...]) -> list[str]:
+    return [a for a, where in _ACTIONS.items() if any(e in endpoints for e in where) and (a != "fault" or faults)]
+
+
+def rules(
+    *,
+    endpoints: list[str] | tuple[str, ...] | None = None,
+    models: list[str] | tuple[str, ...] | None = None,
+    statuses: list[int] | tuple[int, ...] = TRANSIENT_STATUSES,
+    faults: list[str] | tuple[str, ...] = SURVIVABLE_FAULTS,
+    clock_control: bool = False,
+    errors_as_200: bool = False,
+    max_times: int = 3,
+    max_delay_ms: int = 20,
+    max_retry_after: float = 2,
+) -> st.SearchStrategy[dict]:
+    """Scenario rules (one dict each, as in a scenario's ``rules`` list).
+
+    Every action appears: ``respond`` with one of ``statuses`` (429 with a Retry-After of
+    at most ``max_retry_after`` s), ``fault`` (one of ``faults``), ``delay`` (at most
+    ``max_delay_ms`` of wall time), ``fail`` (a provider fail code), ``timing`` and, when
+    ``endpoints`` names it, ``callback``; with conditions on endpoint, model, task state and
+    the gates nth, after and probability. A rule that answers in place of the mock
+    (respond, fault) or delays it acts at most ``max_times`` times. ``endpoints``: those
+    the rules act on (default: the four HTTP endpoints; add "callback" for callback rules).
+    ``models``: the models conditions name (default: all). ``clock_control``: the test
+    moves the mock's clock, so timings may be time-driven (default: poll-driven only).
+    ``errors_as_200``: injected errors may come as HTTP 200 carrying the error envelope.
+    """
+    chosen, model_names, _, status_list, fault_list = _check_options(
+        endpoints=endpoints,
+        models=models,
+        statuses=statuses,
+        faults=faults,
+        clock_control=clock_control,
+        errors_as_200=errors_as_200,
+        max_delay_ms=max_delay_ms,
+        max_retry_after=max_retry_after,
+    )
+    if isinstance(max_times, bool) or not isinstance(max_times, int) or max_times < 1:
+        raise InvalidArgument(f"max_times must be an integer >= 1, got {max_times!r}")
+    options = dict(
+        endpoints=chosen,
+        models=model_names,
+        statuses=status_list,
+        faults=fault_list,
+        clock_control=clock_control,
+        max_delay_ms=max_delay_ms,
+        max_retry_after=max_retry_after,
+        as_200=errors_as_200,
+    )
+    return st.sampled_from(_actions_for(chosen, fault_list)).flatmap(
+        lambda action: st.integers(1, max_times).flatmap(
+            lambda n: _rule(action=action, times=n if action in (*_INTERRUPTING, "delay") else None, **options)
+        )
+    )
+
+
+def scenarios(
+    *,
+    endpoints: list[str] | tuple[str, ...] | None = None,
+    models: list[str] | tuple[str, ...] | None = None,
+    statuses: list[int] | tuple[int, ...] = TRANSIENT_STATUSES,
+    faults: list[str] | tuple[str, ...] = SURVIVABLE_FAULTS,
+    clock_control: bool = False,
+    errors_as_200: bool = False,
+    max_rules: int = 4,
+    max_errors: int = 3,
+    max_delay_ms: int = 20,
+    max_retry_after: float = 2,
+) -> st.SearchStrategy[dict]:
+    """Scenario documents that a robust client gets through: load one with ``mock_api.load()``.
+
+    A drawn scenario has a seed, model timings and up to ``max_rules`` rules from
+    ``rules()`` (same options), mixing injected errors, network faults, short delays,
+    failed tasks and per-task timings. By default (``clock_control=False``) every task
+    ends after a few status polls, so a client finishes without anyone moving the clock;
+    with ``clock_control=True`` tasks may take virtual time, for tests whose client
+    sleeps by advancing the mock's clock. At most ``max_errors`` answers in the whole
+    scenario are replaced by an error status or a network fault: a client that retries
+    each request (429, 5xx, transport errors, a body it cannot parse) more than
+    ``max_errors`` times, and honours Retry-After, always ends with the task's results or
+    its fail code. ``errors_as_200=True`` may also switch the scenario to errors as 200.
+    """
+    chosen, model_names, all_models, status_list, fault_list = _check_options(
+        endpoints=endpoints,
+        models=models,
+        statuses=statuses,
+        faults=faults,
+        clock_control=clock_control,
+        errors_as_200=errors_as_200,
+        max_delay_ms=max_delay_ms,
+        max_retry_after=max_retry_after,
+    )
+    for name, value in (("max_rules", max_rules), ("max_errors", max_errors)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidArgument(f"{name} must be an integer >= 0, got {value!r}")
+    actions = _actions_for(chosen, fault_list)
+    options = dict(
+        endpoints=chosen,
+        models=model_names,
+        statuses=status_list,
+        faults=fault_list,
+        clock_control=clock_control,
+        max_delay_ms=max_delay_ms,
+        max_retry_after=max_retry_after,
+        as_200=errors_as_200,
+    )
+
+    @st.composite
+    def one(draw: st.DrawFn) -> dict:
+        doc: dict[str, Any] = {"name": "fuzz", "seed": draw(st.integers(0, 2**31 - 1))}
+        doc["models"] = draw(_model_overrides(clock_control, model_names, all_models))
+        if errors_as_200 and draw(st.booleans()):
+            doc["errors_as_200"] = True
+        budget = max_errors
+        drawn = []
+        for _ in range(draw(st.integers(0, max_rules))):
+            usable = [a for a in actions if a not in _INTERRUPTING or budget > 0]
+            if not usable:
+                break
+            action = draw(st.sampled_from(usable))
+            times = None
+            if action in _INTERRUPTING:
+                times = draw(st.integers(1, budget))
+                budget -= times
+            elif action == "delay":
+                times = draw(st.integers(1, 3))  # wall time: a few delayed answers, not every one
+            drawn.append(draw(_rule(action=action, times=times, **options)))
+        if drawn:
+            doc["rules"] = drawn
+        return doc
+
+    return one()

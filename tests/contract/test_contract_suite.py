@@ -1,0 +1,293 @@
+"""contract_tests/ itself: it passes against the mock and fails against broken servers.
+
+Each run is a real `pytest contract_tests` process; they all start at once (each against its
+own server) and the tests below read their results, so the whole module costs about one run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from mockserver.core.catalog import Catalog, load_catalog
+from mockserver.http.app import create_app
+from mockserver.http.server import ServerThread
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+KEY = "sk_contract_ci"
+
+
+# ----------------------------------------------------------------- broken servers
+
+
+def rewrite_json(app, path_part: str, change):
+    """``app`` with its JSON answers on paths containing ``path_part`` passed through ``change``."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] != "http" or path_part not in scope["path"]:
+            await app(scope, receive, send)
+            return
+        start: dict = {}
+        chunks: list[bytes] = []
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            if body.strip():  # HEAD answers have none
+                body = json.dumps(change(start["status"], json.loads(body))).encode()
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await app(scope, receive, capture)
+
+    wrapped.state = app.state
+    return wrapped
+
+
+def without_cost_time(status: int, body: dict) -> dict:
+    """A field missing: success answers lose costTime."""
+    if status == 200 and body.get("data", {}).get("state") == "success":
+        del body["data"]["costTime"]
+    return body
+
+
+def states_swapped(status: int, body: dict) -> dict:
+    """A wrong state order: processing reported before pending (each answer alone is valid)."""
+    data = body.get("data") or {}
+    swap = {"pending": "processing", "processing": "pending"}
+    if status == 200 and data.get("state") in swap:
+        data["state"] = swap[data["state"]]
+    return body
+
+
+def error_without_code(status: int, body: dict) -> dict:
+    """The other error style some providers document: {"error": ..., "message": ...}."""
+    if status >= 400:
+        return {
+            "error": (body.get("data") or {}).get("error") or body["message"],
+            "message": body["message"],
+        }
+    return body
+
+
+def without_admin(app):
+    """A server with no /__admin: the suite cannot move its clock."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/__admin"):
+            body = b'{"code":404,"message":"Not found","data":null}'
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 404,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
+
+    wrapped.state = app.state
+    return wrapped
+
+
+def poll_driven_catalog() -> Catalog:
+    """Every model ends after a few polls: a suite that cannot move the clock need not wait."""
+    return Catalog(
+        {
+            m.name: dataclasses.replace(m, progression="polls", pending_polls=1, processing_polls=1)
+            for m in load_catalog()
+        }
+    )
+
+
+# ------------------------------------------------------------------------ the runs
+
+
+@dataclasses.dataclass
+class Run:
+    proc: subprocess.Popen
+    report: Path
+    out: str = ""
+
+    @property
+    def returncode(self) -> int:
+        return self.proc.returncode
+
+    def outcomes(self) -> dict[str, str]:
+        """test name -> passed | failed | skipped | error, from the run's JUnit XML."""
+        found = {}
+        for case in ElementTree.parse(self.report).iter("testcase"):
+            kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+            found[case.get("name")] = {"failure": "failed"}.get(kinds[0], kinds[0]) if kinds else "passed"
+        return found
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for o in self.outcomes().values() if o == outcome)
+
+
+def _suite(report_dir: Path, name: str, *args: str) -> Run:
+    report = report_dir / f"{name}.xml"
+    cmd = [
+        sys.executable, "-m", "pytest", "contract_tests", "-q", "-p", "no:cacheprovider", "-rfEs",
+        f"--junitxml={report}",
+        # Plugins the suite does not use; each costs a second of start-up.
+        "-p", "no:schemathesis", "-p", "no:hypothesispytest",
+        *args,
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return Run(proc, report)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every contract-suite run of this module, started at once, finished before tests read them."""
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--api-key", KEY],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    servers = []
+    try:
+        broken = {
+            "missing-field": rewrite_json(create_app(clock="manual"), "/statusTask/", without_cost_time),
+            "wrong-order": rewrite_json(create_app(clock="manual"), "/statusTask/", states_swapped),
+            "error-envelope": rewrite_json(create_app(clock="manual"), "/api/", error_without_code),
+            # Like a real endpoint: no /__admin, real credits on one key, tasks end by themselves.
+            "no-admin": without_admin(
+                create_app(clock="manual", api_keys={KEY: 10_000}, catalog=poll_driven_catalog())
+            ),
+        }
+        urls = {}
+        for name, app in broken.items():
+            server = ServerThread(app).start()
+            servers.append(server)
+            urls[name] = server.url
+        reports = tmp_path_factory.mktemp("contract-runs")
+        no_admin = ("--base-url", urls["no-admin"], "--api-key", KEY, "--poll-interval", "0")
+        started = {
+            "default": _suite(reports, "default"),
+            "no-admin-spend": _suite(reports, "no-admin-spend", *no_admin, "--allow-spend"),
+            "missing-field": _suite(reports, "missing-field", "--base-url", urls["missing-field"]),
+            "wrong-order": _suite(reports, "wrong-order", "--base-url", urls["wrong-order"]),
+            # Narrower runs, enough for what their tests look at.
+            "no-admin": _suite(
+                reports,
+                "no-admin",
+                *no_admin,
+                "-k",
+                "lifecycle_only_moves_forward or unknown_task_is_404",
+            ),
+            "error-envelope": _suite(
+                reports,
+                "error-envelope",
+                "--base-url",
+                urls["error-envelope"],
+                "-k",
+                "test_errors or balance_is",
+            ),
+        }
+        # `mockserver serve` came up meanwhile.
+        banner = serve.stdout.readline()
+        m = re.search(r"listening on (http://\S+)", banner)
+        assert m, banner + serve.stderr.read()
+        started["live"] = _suite(reports, "live", "--base-url", m.group(1), "--api-key", KEY)
+        for run in started.values():
+            run.out, _ = run.proc.communicate(timeout=120)
+        yield started
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.communicate(timeout=20)
+        for server in servers:
+            server.stop()
+
+
+def test_the_suite_has_at_least_15_tests_and_all_pass_against_a_live_mockserver_serve(runs):
+    run = runs["live"]
+    assert run.returncode == 0, run.out
+    assert run.count("passed") >= 15 and run.count("skipped") == 0 and run.count("failed") == 0, run.out
+
+
+def test_by_default_it_starts_the_mock_itself_and_passes(runs):
+    run = runs["default"]
+    assert run.returncode == 0, run.out
+    assert run.count("passed") >= 15 and run.count("skipped") == 0, run.out
+
+
+def test_it_fails_when_a_field_is_missing(runs):
+    run = runs["missing-field"]
+    assert run.returncode == 1, run.out
+    outcomes = run.outcomes()
+    # The response hook catches it on the first success answer, whatever the test was about...
+    assert "$.data.costTime: missing required field" in run.out
+    # ...and the suite's own checks say so too.
+    assert outcomes["test_each_state_has_exactly_its_fields"] in ("failed", "error")
+    # Answers that do not involve a finished task still pass.
+    assert outcomes["test_unknown_task_is_404"] == "passed"
+
+
+def test_it_fails_when_states_come_in_the_wrong_order(runs):
+    run = runs["wrong-order"]
+    assert run.returncode == 1, run.out
+    outcomes = run.outcomes()
+    assert outcomes["test_lifecycle_only_moves_forward"] == "failed", run.out
+    assert outcomes["test_each_state_is_seen_in_order_when_the_clock_moves"] == "failed", run.out
+    assert "states went backwards: ['processing', 'pending'" in run.out
+    assert outcomes["test_balance_is_a_non_negative_number"] == "passed"
+
+
+def test_it_fails_on_another_error_envelope(runs):
+    run = runs["error-envelope"]
+    assert run.returncode == 1, run.out
+    outcomes = run.outcomes()
+    assert outcomes["test_unknown_task_is_404"] == "failed"
+    assert outcomes["test_missing_input_is_400_naming_it"] == "failed"
+    assert "$.code: missing required field" in run.out
+    assert outcomes["test_balance_is_a_non_negative_number"] == "passed"
+
+
+def test_without_admin_spending_and_clock_tests_are_skipped(runs):
+    run = runs["no-admin"]
+    assert run.returncode == 0, run.out
+    outcomes = run.outcomes()
+    assert outcomes["test_lifecycle_only_moves_forward"] == "skipped"
+    assert outcomes["test_unknown_task_is_404"] == "passed"
+    assert "pass --allow-spend" in run.out
+
+
+def test_allow_spend_runs_them_by_polling_and_only_clock_tests_skip(runs):
+    run = runs["no-admin-spend"]
+    assert run.returncode == 0, run.out
+    outcomes = run.outcomes()
+    assert outcomes["test_lifecycle_only_moves_forward"] == "passed"
+    assert outcomes["test_result_json_parses_and_every_url_downloads"] == "passed"
+    skipped = sorted(t for t, outcome in outcomes.items() if outcome == "skipped")
+    assert skipped == [
+        "test_a_failed_task_has_the_failed_fields",
+        "test_a_failed_task_is_refunded",
+        "test_a_task_the_balance_cannot_pay_is_402_and_no_task",
+        "test_each_state_is_seen_in_order_when_the_clock_moves",
+    ], run.out
+    assert "/__admin (clock control)" in run.out

@@ -1,0 +1,645 @@
+"""The model catalog: data file, input schemas, validation messages, outputs and media."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from mockserver.core.catalog import (
+    KINDS,
+    Catalog,
+    InputInvalid,
+    Model,
+    _read_catalog,
+    load_catalog,
+    schema_dir,
+)
+from mockserver.core.media import MediaSpec
+
+CATALOG = load_catalog()
+REQUIRED_MODELS = {
+    "nano-banana",
+    "nano-banana-2",
+    "flux-2",
+    "midjourney",
+    "gpt-image-1",
+    "sora-2",
+    "sora-2-pro",
+    "wan-2-5",
+    "suno",
+}
+EXAMPLES = [
+    pytest.param(model, example, id=f"{model.name}-{i}")
+    for model in CATALOG
+    for i, example in enumerate(model.schema["examples"])
+]
+URL = "https://example.com/img.png"
+
+
+def model(name: str) -> Model:
+    found = CATALOG.get(name)
+    assert found is not None, name
+    return found
+
+
+def error(name: str, input: object) -> InputInvalid:
+    with pytest.raises(InputInvalid) as info:
+        model(name).validate(input)
+    return info.value
+
+
+# ------------------------------------------------------------------------ the catalog
+
+
+def test_catalog_has_the_required_models_and_a_few_more():
+    assert REQUIRED_MODELS <= set(CATALOG.names())
+    assert {"veo-3-1", "seedance-2-0", "gpt-image-2", "kling-2-6"} <= set(CATALOG.names())
+
+
+def test_catalog_lookup():
+    assert CATALOG.names() == sorted(CATALOG.names())
+    assert "sora-2" in CATALOG and "sora-3" not in CATALOG and 42 not in CATALOG
+    assert CATALOG.get("sora-3") is None
+    assert len(CATALOG) == len(CATALOG.names()) == len(list(CATALOG))
+    assert load_catalog() is CATALOG  # parsed once
+
+
+@pytest.mark.parametrize("m", list(CATALOG), ids=lambda m: m.name)
+def test_every_model_is_consistent(m: Model):
+    assert m.media == KINDS[m.kind]
+    lo, hi = m.processing_ms
+    assert 0 <= lo <= hi
+    # A client that follows the guidance never gives up on a healthy task.
+    assert m.pending_ms + hi < m.max_wait_ms
+    assert 0 < m.poll_interval_ms <= m.initial_wait_ms < m.max_wait_ms
+    assert m.price > 0
+    assert m.official_only == m.name.startswith("sora-2")
+    assert (m.progression, m.pending_polls, m.processing_polls) == ("time", 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "timings"),
+    [
+        ("image-fast", (5000, 3000, 120000)),
+        ("image-quality", (10000, 5000, 180000)),
+        ("video", (60000, 15000, 600000)),
+        ("audio", (30000, 10000, 300000)),
+    ],
+)
+def test_timings_follow_the_provider_polling_guidance(kind, timings):
+    # gpt-image-1's own page is more specific (20 s, then every 3 s): it wins.
+    exceptions = {"gpt-image-1": (20000, 3000, 180000)}
+    for m in CATALOG:
+        if m.kind == kind:
+            got = (m.initial_wait_ms, m.poll_interval_ms, m.max_wait_ms)
+            assert got == exceptions.get(m.name, timings), m.name
+
+
+def test_models_copy_for_scenario_overrides():
+    original = model("gpt-image-1")
+    copy = dataclasses.replace(original, pending_ms=1, price=9)
+    assert (copy.pending_ms, copy.price, original.pending_ms) == (1, 9, 2000)
+    with pytest.raises(InputInvalid):
+        copy.validate({"mode": "gpt-image-1"})
+
+
+def test_schema_dir_is_the_repo_schemas_in_a_checkout():
+    assert schema_dir() == Path(__file__).resolve().parent.parent.parent / "schemas"
+
+
+# ------------------------------------------------------------------------ the schemas
+
+
+@pytest.mark.parametrize("m", list(CATALOG), ids=lambda m: m.name)
+def test_schema_is_a_valid_2020_12_schema(m: Model):
+    schema = m.schema
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == f"https://mockserver.local/schemas/models/{m.name}.json"
+    assert schema["title"] and schema["description"]
+    assert schema["type"] == "object" and schema["additionalProperties"] is False
+    assert schema["required"] and schema["examples"]
+    for name in schema["required"]:
+        assert name in schema["properties"]
+
+
+@pytest.mark.parametrize(("m", "example"), EXAMPLES)
+def test_every_example_validates_and_describes_its_results(m: Model, example: dict):
+    m.validate(example)
+    n = m.outputs(example)
+    spec = m.output_spec(example)
+    assert isinstance(spec, MediaSpec)
+    assert spec.ext == {"image": "png", "video": "mp4", "audio": "wav"}[m.media]
+    if m.media == "audio":
+        assert spec.seconds > 0
+    else:
+        assert 0 < max(spec.width, spec.height) <= 256
+        assert (spec.seconds > 0) == (m.media == "video")
+    assert n >= 1
+    assert m.cost(example) == m.price * n
+
+
+def test_index_lists_exactly_the_catalog():
+    index = json.loads((schema_dir() / "models" / "index.json").read_text())
+    assert index == {
+        "models": [{"name": m.name, "kind": m.kind, "schema": f"/schemas/models/{m.name}.json"} for m in CATALOG]
+    }
+    files = {p.stem for p in (schema_dir() / "models").glob("*.json")} - {"index"}
+    assert files == set(CATALOG.names())
+
+
+# --------------------------------------------------------------- messages for limits
+
+# A valid input per model, with a prompt, that the limit tests below modify.
+BASE = {
+    "nano-banana": {"mode": "image-to-image", "prompt": "p", "image_urls": [URL]},
+    "nano-banana-2": {
+        "mode": "image-to-image",
+        "prompt": "p",
+        "image_urls": [URL],
+        "aspect_ratio": "1:1",
+        "resolution": "1k",
+    },
+    "flux-2": {"mode": "pro-image-to-image", "prompt": "ppp", "image_urls": [URL]},
+    "midjourney": {"mode": "text-to-image", "prompt": "p", "image_urls": [URL]},
+    "gpt-image-1": {"mode": "gpt-image-1", "prompt": "p", "image_urls": [URL]},
+    "gpt-image-2": {"mode": "image-to-image", "prompt": "p", "image_urls": [URL]},
+    "sora-2": {"mode": "image-to-video", "prompt": "p", "image_urls": [URL]},
+    "sora-2-pro": {"mode": "image-to-video", "prompt": "p", "image_urls": [URL]},
+    "wan-2-5": {"mode": "image-to-video", "prompt": "p", "image_urls": [URL]},
+    "veo-3-1": {
+        "mode": "fast",
+        "prompt": "p",
+        "generationType": "REFERENCE_2_VIDEO",
+        "image_urls": [URL],
+    },
+    "seedance-2-0": {"mode": "omni_reference", "prompt": "p", "image_urls": [URL]},
+    "kling-2-6": {"mode": "image-to-video", "prompt": "p", "sound": True, "image_urls": [URL]},
+    "suno": {"mode": "V5", "customMode": False, "instrumental": False, "prompt": "p"},
+}
+
+
+def test_base_inputs_cover_every_model_and_are_valid():
+    assert set(BASE) == set(CATALOG.names())
+    for name, input in BASE.items():
+        model(name).validate(input)
+
+
+@pytest.mark.parametrize(
+    ("name", "limit"),
+    [
+        ("nano-banana", 5000),
+        ("nano-banana-2", 20000),
+        ("flux-2", 5000),
+        ("midjourney", 2000),
+        ("gpt-image-1", 10000),
+        ("gpt-image-2", 20000),
+        ("sora-2", 10000),
+        ("sora-2-pro", 5000),
+        ("wan-2-5", 800),
+        ("veo-3-1", 10000),
+        ("kling-2-6", 1000),
+        ("suno", 500),  # simple mode
+    ],
+)
+def test_prompt_length_limit(name, limit):
+    model(name).validate({**BASE[name], "prompt": "x" * limit})
+    e = error(name, {**BASE[name], "prompt": "x" * (limit + 1)})
+    assert str(e).startswith(f"input.prompt is too long: {limit + 1} characters, at most {limit}")
+    assert e.path == "input.prompt"
+
+
+@pytest.mark.parametrize(
+    ("name", "limit"),
+    [
+        ("nano-banana", 5),
+        ("nano-banana-2", 14),
+        ("flux-2", 8),
+        ("midjourney", 20),
+        ("gpt-image-1", 5),
+        ("gpt-image-2", 16),
+        ("sora-2", 1),
+        ("sora-2-pro", 1),
+        ("wan-2-5", 1),
+        ("veo-3-1", 3),
+        ("seedance-2-0", 9),
+        ("kling-2-6", 2),
+    ],
+)
+def test_image_urls_count_limit(name, limit):
+    model(name).validate({**BASE[name], "image_urls": [URL] * limit})
+    e = error(name, {**BASE[name], "image_urls": [URL] * (limit + 1)})
+    assert str(e) == f"input.image_urls has too many items: {limit + 1}, at most {limit}"
+
+
+@pytest.mark.parametrize("name", sorted(BASE))
+def test_unknown_field_is_refused(name):
+    e = error(name, {**BASE[name], "colour": "red"})
+    assert str(e) == "Unknown field: input.colour"
+    assert e.path == "input.colour"
+
+
+def test_unknown_field_suggests_the_probable_one():
+    e = error("gpt-image-1", {"mode": "gpt-image-1", "prompt": "p", "aspectRatio": "1:1"})
+    assert str(e) == "Unknown field: input.aspectRatio"
+    assert e.hint == "did you mean input.aspect_ratio?"
+    assert error("gpt-image-1", {**BASE["gpt-image-1"], "zzz": 1}).hint is None
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(BASE) if "prompt" in model(n).schema["required"]])
+def test_missing_prompt(name):
+    input = {k: v for k, v in BASE[name].items() if k != "prompt"}
+    e = error(name, input)
+    assert str(e) == "Missing required field: input.prompt"
+    assert e.path == "input.prompt"
+
+
+def test_exact_messages_for_the_common_mistakes():
+    ok = {"mode": "gpt-image-1", "prompt": "p"}
+    assert str(error("gpt-image-1", {**ok, "num_images": "2"})) == (
+        "Invalid type for input.num_images: expected integer, got string"
+    )
+    assert str(error("gpt-image-1", {**ok, "num_images": 3})) == (
+        "Invalid value for input.num_images: 3 is not one of 1, 2, 4"
+    )
+    assert str(error("gpt-image-1", {**ok, "aspect_ratio": "5:4"})) == (
+        "Invalid value for input.aspect_ratio: '5:4' is not one of '1:1', '2:3', '3:2'"
+    )
+    assert str(error("gpt-image-1", {**ok, "mode": "dall-e-3"})) == (
+        "Invalid value for input.mode: 'dall-e-3' must be 'gpt-image-1'"
+    )
+    e = error("gpt-image-1", {**ok, "image_urls": [URL, URL, 7]})
+    assert (str(e), e.path) == (
+        "Invalid type for input.image_urls[2]: expected string, got integer",
+        "input.image_urls[2]",
+    )
+    assert str(error("gpt-image-1", {**ok, "image_urls": ["file:///etc/passwd"]})) == (
+        "Invalid value for input.image_urls[0]: 'file:///etc/passwd' is not an http(s) URL"
+    )
+    assert str(error("gpt-image-1", {**ok, "image_urls": URL})) == (
+        "Invalid type for input.image_urls: expected array, got string"
+    )
+    assert str(error("gpt-image-1", {**ok, "prompt": ""})) == ("input.prompt is too short: 0 characters, at least 1")
+    assert str(error("kling-2-6", {**BASE["kling-2-6"], "sound": "yes"})) == (
+        "Invalid type for input.sound: expected boolean, got string"
+    )
+
+
+@pytest.mark.parametrize("bad", [None, [], "prompt", 3, True])
+def test_input_must_be_an_object(bad):
+    e = error("nano-banana", bad)
+    assert (str(e), e.path) == ("input must be an object", "input")
+
+
+def test_long_values_are_cut_short_in_messages():
+    e = error("gpt-image-1", {"mode": "gpt-image-1", "prompt": "p", "aspect_ratio": "9" * 500})
+    assert len(str(e)) < 200 and "...'" in str(e)
+
+
+def test_the_most_useful_error_wins():
+    # Missing beats unknown beats wrong type beats bad value, whatever the order of keys.
+    bodies = [
+        {"mode": "gpt-image-1", "aspectRatio": "1:1", "num_images": "2", "aspect_ratio": "9:9"},
+        {"aspect_ratio": "9:9", "num_images": "2", "aspectRatio": "1:1", "mode": "gpt-image-1"},
+    ]
+    for body in bodies:
+        assert str(error("gpt-image-1", body)) == "Missing required field: input.prompt"
+        body["prompt"] = "p"
+        assert str(error("gpt-image-1", body)) == "Unknown field: input.aspectRatio"
+        del body["aspectRatio"]
+        assert str(error("gpt-image-1", body)).startswith("Invalid type for input.num_images")
+        body["num_images"] = 2
+        assert str(error("gpt-image-1", body)).startswith("Invalid value for input.aspect_ratio")
+    # Schema order among missing fields: mode before prompt.
+    assert str(error("gpt-image-1", {})) == "Missing required field: input.mode"
+
+
+# ------------------------------------------------------------------ mode-dependent rules
+
+
+def test_sora_2_image_to_video_needs_exactly_one_image():
+    base = {"mode": "image-to-video", "prompt": "p"}
+    assert str(error("sora-2", base)) == (
+        "Missing required field: input.image_urls (required when input.mode is 'image-to-video')"
+    )
+    assert str(error("sora-2", {**base, "image_urls": []})) == ("input.image_urls has too few items: 0, at least 1")
+    assert str(error("sora-2", {**base, "image_urls": [URL, URL]})) == (
+        "input.image_urls has too many items: 2, at most 1"
+    )
+    model("sora-2").validate({**base, "image_urls": [URL]})
+    model("sora-2").validate({"mode": "text-to-video", "prompt": "p"})
+    assert str(error("sora-2", {**base, "image_urls": [URL], "duration": 10})) == (
+        "Invalid value for input.duration: 10 is not one of 4, 8, 12"
+    )
+    assert str(error("sora-2", {**base, "image_urls": [URL], "aspect_ratio": "16:9"})) == (
+        "Invalid value for input.aspect_ratio: '16:9' is not one of 'landscape', 'portrait'"
+    )
+
+
+@pytest.mark.parametrize("mode", ["pro-image-to-image", "flex-image-to-image"])
+def test_flux_2_image_modes_need_one_to_eight_images(mode):
+    base = {"mode": mode, "prompt": "ppp"}
+    assert str(error("flux-2", base)).startswith("Missing required field: input.image_urls")
+    assert "too few items: 0, at least 1" in str(error("flux-2", {**base, "image_urls": []}))
+    model("flux-2").validate({**base, "image_urls": [URL] * 8})
+    assert "too many items: 9, at most 8" in str(error("flux-2", {**base, "image_urls": [URL] * 9}))
+    model("flux-2").validate({"mode": mode.replace("image-to", "text-to"), "prompt": "ppp"})
+    assert "too short: 2 characters, at least 3" in str(error("flux-2", {**base, "prompt": "pp", "image_urls": [URL]}))
+
+
+@pytest.mark.parametrize("mode", ["vary", "upscale", "enhance"])
+def test_midjourney_follow_ups_need_task_id_and_image_index(mode):
+    mj = model("midjourney")
+    assert str(error("midjourney", {"mode": mode})) == (
+        "Missing required field: input.taskId (required when input.mode is one of 'vary', 'upscale', 'enhance')"
+    )
+    assert str(error("midjourney", {"mode": mode, "taskId": "task_1"})).startswith(
+        "Missing required field: input.imageIndex"
+    )
+    for index in (0, 3):
+        input = {"mode": mode, "taskId": "task_1", "imageIndex": index}
+        mj.validate(input)
+        assert mj.follow_up(input) == ("task_1", index)
+    assert str(error("midjourney", {"mode": mode, "taskId": "task_1", "imageIndex": 4})) == (
+        "input.imageIndex is too large: 4, at most 3"
+    )
+    assert str(error("midjourney", {"mode": mode, "taskId": "", "imageIndex": 0})) == (
+        "input.taskId is too short: 0 characters, at least 1"
+    )
+    assert str(error("midjourney", {"mode": mode, "taskId": "t", "imageIndex": "1"})) == (
+        "Invalid type for input.imageIndex: expected integer, got string"
+    )
+
+
+def test_midjourney_reroll_needs_only_a_task_id():
+    mj = model("midjourney")
+    assert str(error("midjourney", {"mode": "reroll"})) == (
+        "Missing required field: input.taskId (required when input.mode is 'reroll')"
+    )
+    mj.validate({"mode": "reroll", "taskId": "task_1"})
+    assert mj.follow_up({"mode": "reroll", "taskId": "task_1"}) == ("task_1", None)
+    assert mj.follow_up({"mode": "text-to-image", "prompt": "p"}) is None
+    assert model("gpt-image-1").follow_up({"mode": "gpt-image-1", "taskId": "t"}) is None
+
+
+def test_midjourney_generation_rules():
+    assert str(error("midjourney", {"mode": "text-to-image"})).startswith(
+        "Missing required field: input.prompt (required when input.mode is one of"
+    )
+    assert "required when input.mode is 'image-to-image'" in str(
+        error("midjourney", {"mode": "image-to-image", "prompt": "p"})
+    )
+    edit = {"mode": "image-edit", "prompt": "p", "image_urls": [URL, URL]}
+    assert str(error("midjourney", edit)) == (
+        "input.image_urls has too many items: 2, at most 1 (when input.mode is 'image-edit')"
+    )
+    draft = {"mode": "vary", "taskId": "t", "imageIndex": 0, "speed": "draft", "version": "v7"}
+    assert str(error("midjourney", draft)) == (
+        "Invalid value for input.mode: 'vary' is not one of 'text-to-image', 'image-to-image' "
+        "(when input.speed is 'draft')"
+    )
+    assert "input.version" in str(error("midjourney", {"mode": "text-to-image", "prompt": "p", "speed": "draft"}))
+    model("midjourney").validate({"mode": "text-to-image", "prompt": "p", "speed": "relaxed"})
+
+
+@pytest.mark.parametrize(
+    ("mode", "outputs"),
+    [
+        ("text-to-image", 4),
+        ("image-to-image", 4),
+        ("image-edit", 4),
+        ("vary", 4),
+        ("reroll", 4),
+        ("upscale", 1),
+        ("enhance", 1),
+    ],
+)
+def test_midjourney_outputs_per_mode(mode, outputs):
+    mj = model("midjourney")
+    assert mj.outputs({"mode": mode}) == outputs
+    assert mj.cost({"mode": mode}) == mj.price * outputs
+
+
+def test_suno_simple_and_custom_mode_rules():
+    simple = {"mode": "V5", "customMode": False, "instrumental": False}
+    assert str(error("suno", simple)) == (
+        "Missing required field: input.prompt (required when input.customMode is false)"
+    )
+    custom = {"mode": "V5", "customMode": True, "instrumental": False, "prompt": "la la"}
+    assert str(error("suno", custom)) == (
+        "Missing required field: input.style (required when input.customMode is true)"
+    )
+    custom |= {"style": "pop", "title": "Song"}
+    model("suno").validate({**custom, "prompt": "x" * 5000})
+    v4 = {**custom, "mode": "V4", "prompt": "x" * 3001}
+    assert str(error("suno", v4)) == (
+        "input.prompt is too long: 3001 characters, at most 3000 (when input.customMode is true and input.mode is 'V4')"
+    )
+    assert "at most 200" in str(error("suno", {**custom, "mode": "V4", "style": "s" * 201}))
+    assert "at most 80" in str(error("suno", {**custom, "title": "t" * 81}))
+    instrumental = {
+        "mode": "V4",
+        "customMode": True,
+        "instrumental": True,
+        "style": "s",
+        "title": "t",
+    }
+    model("suno").validate(instrumental)
+    assert str(error("suno", {"mode": "V4"})) == "Missing required field: input.customMode"
+    assert str(error("suno", {**instrumental, "styleWeight": 1.5})) == (
+        "input.styleWeight is too large: 1.5, at most 1"
+    )
+
+
+def test_veo_reference_mode_needs_fast_and_16_9():
+    ref = {"prompt": "p", "generationType": "REFERENCE_2_VIDEO", "image_urls": [URL]}
+    assert str(error("veo-3-1", {**ref, "mode": "quality"})) == (
+        "Invalid value for input.mode: 'quality' must be 'fast' (when input.generationType is 'REFERENCE_2_VIDEO')"
+    )
+    assert "'9:16' must be '16:9'" in str(error("veo-3-1", {**ref, "mode": "fast", "aspect_ratio": "9:16"}))
+    frames = {"mode": "quality", "prompt": "p", "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO"}
+    assert "required when input.generationType is 'FIRST_AND_LAST_FRAMES_2_VIDEO'" in str(error("veo-3-1", frames))
+    assert "too many items: 3, at most 2" in str(error("veo-3-1", {**frames, "image_urls": [URL] * 3}))
+
+
+def test_seedance_media_fields_depend_on_mode():
+    t2v = {"mode": "text-to-video", "prompt": "p"}
+    e = error("seedance-2-0", {**t2v, "video_urls": [URL]})
+    assert (str(e), e.path) == (
+        "input.video_urls is not allowed (when input.mode is 'text-to-video')",
+        "input.video_urls",
+    )
+    omni = {"mode": "omni_reference", "prompt": "p", "audio_urls": [URL]}
+    assert str(error("seedance-2-0", omni)) == (
+        "Invalid input: audio_urls needs image_urls or video_urls beside it "
+        "(when input.mode is 'omni_reference' and input.audio_urls is given)"
+    )
+    model("seedance-2-0").validate({**omni, "video_urls": [URL]})
+    assert "at most 15" in str(error("seedance-2-0", {**t2v, "duration": 16}))
+    assert "at least 4" in str(error("seedance-2-0", {**t2v, "duration": 3}))
+
+
+def test_wan_4_3_needs_720p_or_more_and_text_to_video_needs_a_prompt():
+    t2v = {"mode": "text-to-video", "prompt": "p", "aspect_ratio": "4:3"}
+    model("wan-2-5").validate({**t2v, "resolution": "720p"})
+    assert "'480p' is not one of '720p', '1080p'" in str(error("wan-2-5", {**t2v, "resolution": "480p"}))
+    assert str(error("wan-2-5", {"mode": "text-to-video"})) == (
+        "Missing required field: input.prompt (required when input.mode is 'text-to-video')"
+    )
+    model("wan-2-5").validate({"mode": "image-to-video", "image_urls": [URL]})
+
+
+def test_kling_needs_the_sound_toggle():
+    assert str(error("kling-2-6", {"mode": "text-to-video", "prompt": "p"})) == ("Missing required field: input.sound")
+
+
+# ------------------------------------------------------------------- outputs and media
+
+
+def _ratios(m: Model) -> list[str]:
+    props = m.schema["properties"]
+    return [v for key in ("aspect_ratio", "size") for v in props.get(key, {}).get("enum", [])]
+
+
+@pytest.mark.parametrize("m", [m for m in CATALOG if m.media in ("image", "video")], ids=lambda m: m.name)
+def test_every_listed_aspect_ratio_is_exact(m: Model):
+    key = "size" if "size" in m.schema["properties"] else "aspect_ratio"
+    named = {"landscape": Fraction(16, 9), "portrait": Fraction(9, 16)}
+    for value in _ratios(m):
+        if value == "auto":
+            continue
+        spec = m.output_spec({key: value})
+        if value in named:
+            want = named[value]
+        else:
+            a, b = value.replace("*", ":").split(":")
+            want = Fraction(int(a), int(b))
+        assert Fraction(spec.width, spec.height) == want, (m.name, value, spec)
+        assert max(spec.width, spec.height) <= 256
+
+
+def test_image_size_examples():
+    assert model("gpt-image-1").output_spec({"aspect_ratio": "3:2"}) == MediaSpec("png", 255, 170)
+    spec = model("nano-banana").output_spec({"aspect_ratio": "3:2"})
+    assert spec.width / spec.height == 1.5
+    assert model("gpt-image-1").output_spec({}) == MediaSpec("png", 256, 256)  # default 1:1
+    # auto: the schema default when it is a ratio, else square.
+    assert model("nano-banana").output_spec({"aspect_ratio": "auto"}) == MediaSpec("png", 256, 256)
+    assert model("flux-2").output_spec({"aspect_ratio": "auto"}) == MediaSpec("png", 256, 256)
+
+
+def test_video_and_audio_specs():
+    assert model("sora-2").output_spec({"aspect_ratio": "portrait", "duration": 8}) == MediaSpec("mp4", 144, 256, 8.0)
+    assert model("sora-2").output_spec({}) == MediaSpec("mp4", 256, 144, 4.0)
+    assert model("sora-2-pro").output_spec({"size": "720*1280", "duration": 12}) == MediaSpec("mp4", 144, 256, 12.0)
+    assert model("veo-3-1").output_spec({"aspect_ratio": "auto"}) == MediaSpec("mp4", 256, 144, 8.0)
+    assert model("seedance-2-0").output_spec({"aspect_ratio": "21:9"}) == MediaSpec("mp4", 252, 108, 5.0)
+    assert model("suno").output_spec({"mode": "V5"}) == MediaSpec("wav", seconds=30.0)
+
+
+def test_outputs_and_cost():
+    gpt = model("gpt-image-1")
+    assert [gpt.outputs({"num_images": n}) for n in (1, 2, 4)] == [1, 2, 4]
+    assert gpt.outputs({}) == 1
+    assert gpt.cost({"num_images": 4}) == 4 * gpt.price == 16.0
+    assert model("nano-banana").cost({}) == 2.0
+    assert model("sora-2").cost({}) == 30.0
+    assert model("suno").outputs({}) == 2
+    assert model("suno").cost({}) == 2 * model("suno").price
+
+
+# ------------------------------------------------------------------------- the loader
+
+
+def _write(tmp_path: Path, entry: dict, schema: dict | None = None) -> tuple[Path, Path]:
+    data = tmp_path / "models.yaml"
+    data.write_text(json.dumps({"models": {"toy": entry}}))  # JSON is YAML
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    toy_schema = {"type": "object", "properties": {"prompt": {"type": "string"}}}
+    (schemas / "toy.json").write_text(json.dumps(schema or toy_schema))
+    return data, schemas
+
+
+TOY = {
+    "kind": "image-fast",
+    "media": "image",
+    "official_only": False,
+    "pending_ms": 1000,
+    "processing_ms": [1000, 2000],
+    "initial_wait_ms": 5000,
+    "poll_interval_ms": 3000,
+    "max_wait_ms": 120000,
+    "price": 1,
+}
+
+
+def test_loader_reads_a_minimal_model(tmp_path):
+    catalog = _read_catalog(*_write(tmp_path, TOY))
+    assert isinstance(catalog, Catalog) and catalog.names() == ["toy"]
+    toy = catalog.get("toy")
+    assert toy is not None and toy.outputs({}) == 1 and toy.follow_up({}) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"colour": 1}, "toy: unknown key 'colour'"),
+        ({"kind": "image"}, "toy: kind must be one of"),
+        ({"media": "video"}, "toy: a image-fast model has image media"),
+        ({"processing_ms": [3000, 2000]}, "toy: processing_ms needs 0 <= lo <= hi"),
+        ({"processing_ms": 2000}, "toy: processing_ms must be [lo, hi]"),
+        ({"pending_ms": -1}, "toy: pending_ms must be a non-negative integer"),
+        ({"processing_ms": [1000, 119000]}, "must stay below max_wait_ms"),
+        ({"outputs": {"upscale": 1}}, "toy: outputs by mode needs"),
+        ({"outputs": 0}, "toy: outputs must be a positive integer"),
+    ],
+)
+def test_loader_refuses_bad_data(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[")):
+        _read_catalog(*_write(tmp_path, {**TOY, **change}))
+
+
+def test_loader_refuses_a_missing_key(tmp_path):
+    entry = {k: v for k, v in TOY.items() if k != "price"}
+    with pytest.raises(ValueError, match="toy: missing key 'price'"):
+        _read_catalog(*_write(tmp_path, entry))
+
+
+def test_loader_refuses_a_model_without_schema(tmp_path):
+    data, schemas = _write(tmp_path, TOY)
+    (schemas / "toy.json").unlink()
+    with pytest.raises(ValueError, match="toy: no input schema"):
+        _read_catalog(data, schemas)
+
+
+def test_loader_refuses_an_invalid_schema(tmp_path):
+    with pytest.raises(ValueError, match="toy: invalid input schema toy.json: 'objekt' is not valid"):
+        _read_catalog(*_write(tmp_path, TOY, {"type": "objekt"}))
+
+
+def test_poll_progression_can_be_set_per_model_in_the_data_file(tmp_path):
+    import shutil
+
+    from mockserver.core.catalog import _read_catalog, load_catalog, schema_dir
+
+    src = (Path(__file__).parent.parent.parent / "mockserver" / "core" / "models.yaml").read_text()
+    data = src.replace(
+        "  nano-banana:\n",
+        "  nano-banana:\n    progression: polls\n    pending_polls: 2\n    processing_polls: 3\n",
+        1,
+    )
+    (tmp_path / "models.yaml").write_text(data)
+    shutil.copytree(schema_dir() / "models", tmp_path / "models")
+    model = _read_catalog(tmp_path / "models.yaml", tmp_path / "models").get("nano-banana")
+    assert (model.progression, model.pending_polls, model.processing_polls) == ("polls", 2, 3)
+    assert load_catalog().get("nano-banana").progression == "time"
+    bad = src.replace("  nano-banana:\n", "  nano-banana:\n    progression: sometimes\n", 1)
+    (tmp_path / "models.yaml").write_text(bad)
+    with pytest.raises(ValueError, match="progression"):
+        _read_catalog(tmp_path / "models.yaml", tmp_path / "models")

@@ -1,0 +1,131 @@
+"""The status fast path answers exactly as the Starlette handler (the reference) does."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from mockserver.http import provider as http_api
+from mockserver.http.app import create_app
+from mockserver.http.fastpath import query_value
+from tests.conftest import START_MS, example_input
+
+# A statusTask rule that never acts (no request has this key): its presence alone sends
+# polls down the full path, where the handler checks it.
+SLOW = {"rules": [{"when": {"endpoint": "statusTask", "key": "nobody"}, "respond": {"status": 503}}]}
+
+
+def run(scenario: dict, extra: dict | None = None) -> list[tuple]:
+    app = create_app(clock="manual", seed=5, start_ms=START_MS, scenario={**scenario, **(extra or {})})
+    auth = {"Authorization": "Bearer sk_a"}
+    tape = []
+    with TestClient(app) as c:
+        tid = c.post("/api/v1/generateTask/nano-banana", json={"input": example_input("nano-banana")}, headers=auth)
+        tid = tid.json()["data"]["taskId"]
+        other = c.post("/api/v1/generateTask/gpt-image-1", json={"input": example_input("gpt-image-1")}, headers=auth)
+        other = other.json()["data"]["taskId"]
+        requests = [
+            ("/api/v1/statusTask/nano-banana", f"taskId={tid}", auth),
+            ("/api/v1/statusTask/nano-banana", f"taskId={tid}", {}),
+            ("/api/v1/statusTask/nano-banana", f"taskId={tid}", {"Authorization": "Bearer "}),
+            ("/api/v1/statusTask/nano-banana", "", auth),
+            ("/api/v1/statusTask/nano-banana", "taskId=", auth),
+            ("/api/v1/statusTask/nano-banana", "taskId=task_nope", auth),
+            ("/api/v1/statusTask/nano-banana", f"taskId={other}", auth),
+            ("/api/v1/statusTask/nope", f"taskId={tid}", auth),
+            ("/api/v1/statusTask/nano-banana", f"x=1&taskId={tid}", auth),
+            ("/api/v1/statusTask/nano-banana", f"taskId=junk&taskId={tid}", auth),
+            ("/api/v1/statusTask/nano-banana", f"taskId={tid.replace('_', '%5F')}", auth),
+            ("/api/v1/statusTask/nano-banana", f"taskId={tid}", {"Authorization": "Bearer sk_other"}),
+        ]
+        for step in range(3):
+            for path, query, headers in requests:
+                r = c.get(f"{path}?{query}" if query else path, headers=headers)
+                tape.append(
+                    (
+                        step,
+                        path,
+                        query,
+                        r.status_code,
+                        r.headers["content-type"],
+                        r.content,
+                        r.headers.get("retry-after"),
+                    )
+                )
+            c.post("/__admin/clock/advance", json={"to": "next"})
+        tape.append(
+            (
+                "journal",
+                [
+                    (e["status"], e["taskId"], e["model"], e["state"], e["error"])
+                    for e in c.get("/__admin/journal").json()["entries"]
+                ],
+            )
+        )
+    return tape
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [None, {"errors_as_200": True}, {"limits": {"requests_per_minute": 20}}],
+    ids=["plain", "errors-as-200", "rate-limited"],
+)
+def test_fast_and_slow_paths_give_the_same_tape(extra):
+    fast, slow = run({}, extra), run(SLOW, extra)
+    assert fast == slow
+
+
+def test_the_fast_path_is_taken_when_nothing_needs_the_router(monkeypatch):
+    async def refuse(request):
+        raise AssertionError("the Starlette status handler ran")
+
+    monkeypatch.setattr(http_api, "status_task", refuse)
+    app = create_app(clock="manual")  # routes are built now, with the refusing handler
+    with TestClient(app) as c:
+        r = c.get("/api/v1/statusTask/nano-banana", params={"taskId": "task_x"}, headers={"Authorization": "Bearer k"})
+        assert r.status_code == 404 and r.json()["code"] == 404
+        # a rule that cannot act on polls (submits only) leaves them on the fast path
+        c.put("/__admin/scenario", json={"rules": [{"when": {"endpoint": "generateTask"}, "respond": {"status": 503}}]})
+        r = c.get("/api/v1/statusTask/nano-banana", params={"taskId": "task_x"}, headers={"Authorization": "Bearer k"})
+        assert r.status_code == 404
+        # a rule that may act on polls sends them through the router (and the refusing handler)
+        c.put("/__admin/scenario", json=SLOW)
+        with pytest.raises(AssertionError, match="Starlette status handler"):
+            c.get("/api/v1/statusTask/nano-banana", params={"taskId": "task_x"}, headers={"Authorization": "Bearer k"})
+
+
+@pytest.mark.parametrize(
+    ("qs", "expected"),
+    [
+        (b"taskId=abc", "abc"),
+        (b"taskId=a%20b", "a b"),
+        (b"taskId=a+b", "a b"),
+        (b"taskId=", ""),
+        (b"", None),
+        (b"x=1&taskId=t", "t"),
+        (b"taskId=1&taskId=2", "2"),
+        (b"taskIdx=1", None),
+    ],
+)
+def test_query_value(qs, expected):
+    assert query_value(qs, "taskId") == expected
+
+
+def test_a_bug_on_the_fast_path_is_kept_journaled_and_raised(monkeypatch):
+    app = create_app(clock="manual")
+    with TestClient(app) as c:
+        tid = c.post(
+            "/api/v1/generateTask/nano-banana",
+            json={"input": example_input("nano-banana")},
+            headers={"Authorization": "Bearer k"},
+        ).json()["data"]["taskId"]
+
+        def broken(*a, **kw):
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(app.state.mock, "poll", broken)
+        with pytest.raises(RuntimeError, match="boom"):
+            c.get("/api/v1/statusTask/nano-banana", params={"taskId": tid}, headers={"Authorization": "Bearer k"})
+        assert [str(e) for e in app.state.errors] == ["boom"]
+        last = c.get("/__admin/journal").json()["entries"][-1]
+        assert last["status"] == 500 and "mockserver bug: RuntimeError: boom" in last["error"]

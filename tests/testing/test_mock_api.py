@@ -1,0 +1,235 @@
+"""mockserver.testing.mock_api: the MockApi handle, in-process (no sockets) and over HTTP, and curl_for."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+
+import httpx
+import pytest
+
+from mockserver import testing
+from mockserver.http.app import create_app
+from mockserver.http.server import ServerThread
+from mockserver.testing.mock_api import DEFAULT_KEY, MockApi, curl_for
+from tests.conftest import START_MS
+
+JOB = {"input": {"mode": "text-to-image", "prompt": "a red fox"}}
+
+
+@pytest.fixture(scope="module")
+def handle_server():
+    with ServerThread(create_app(clock="manual", seed=1, start_ms=START_MS)) as server:
+        yield server
+    if server.error is not None:
+        raise server.error
+
+
+@pytest.fixture(params=["inprocess", "live"])
+def mock(request):
+    """The same handle API on an in-memory app and on a live server (reset to no scenario)."""
+    if request.param == "inprocess":
+        handle = MockApi.in_process(seed=1, start_ms=START_MS)
+    else:
+        server = request.getfixturevalue("handle_server")
+        handle = MockApi(server.url, app=server.app)
+    with handle:
+        handle.load(None)
+        yield handle
+
+
+def submit(mock: MockApi, http: httpx.Client, model: str = "nano-banana", **body) -> str:
+    r = http.post(f"/api/v1/generateTask/{model}", json={**JOB, **body}, headers=mock.headers)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]["taskId"]
+
+
+def poll(mock: MockApi, http: httpx.Client, task_id: str, model: str = "nano-banana") -> dict:
+    return http.get(f"/api/v1/statusTask/{model}", params={"taskId": task_id}, headers=mock.headers).json()
+
+
+def test_public_surface_is_sorted():
+    assert testing.__all__ == sorted(testing.__all__)
+    assert all(hasattr(testing, name) for name in testing.__all__)
+
+
+def test_load_takes_a_library_name_a_path_a_dict_or_none_and_resets(mock, tmp_path):
+    with mock.client() as http:
+        submit(mock, http)
+    assert len(mock.tasks()) == 1
+    assert mock.load("rate-limited")["name"] == "rate-limited"
+    assert mock.tasks() == [] and mock.journal() == []  # loading resets
+    yaml_file = tmp_path / "mine.yaml"
+    yaml_file.write_text("name: from-yaml\nrules:\n  - when: {endpoint: balance}\n    respond: {status: 503}\n")
+    assert mock.load(yaml_file)["name"] == "from-yaml"
+    assert mock.load(str(yaml_file))["rules"][0]["respond"] == {"status": 503}
+    json_file = tmp_path / "mine.json"
+    json_file.write_text(json.dumps({"name": "from-json", "seed": 5}))
+    assert mock.load(json_file) == {"name": "from-json", "seed": 5}
+    assert mock.health()["seed"] == 5
+    assert mock.load({"name": "from-dict"}) == {"name": "from-dict"}
+    assert mock.load(None) == {} and mock.health()["seed"] == 1
+    with pytest.raises(AssertionError, match=r"answered 400: .*rules/0: unknown key 'explode'"):
+        mock.load({"rules": [{"explode": 1}]})
+    with pytest.raises(AssertionError, match="answered 404"):
+        mock.load("no-such-scenario")
+    with pytest.raises(TypeError):
+        mock.load(42)  # type: ignore[arg-type]
+
+
+def test_api_key_follows_a_scenario_that_restricts_keys(mock):
+    assert mock.api_key == DEFAULT_KEY
+    mock.load({"accounts": [{"key": "sk_rich", "balance": 10}, {"key": "sk_broke", "balance": 0}]})
+    assert mock.api_key == "sk_rich" and mock.headers == {"Authorization": "Bearer sk_rich"}
+    with mock.client() as http:
+        submit(mock, http)
+    assert mock.account()["balance"] == 8
+    mock.load(None)
+    assert mock.api_key == DEFAULT_KEY
+
+
+def test_in_process_handle_of_a_restricted_server_starts_with_its_key():
+    with MockApi.in_process(api_keys={"sk_only": None}) as mock, mock.client() as http:
+        assert mock.api_key == "sk_only" and mock.in_memory
+        submit(mock, http)
+
+
+def test_advance_tasks_and_journal(mock):
+    with mock.client() as http:
+        task_id = submit(mock, http)
+        assert poll(mock, http, task_id)["data"]["state"] == "pending"
+        (task,) = mock.tasks()
+        assert task["taskId"] == task_id and task["polls"] == 1
+        assert mock.advance(ms=1000)["now"] == START_MS + 1000 == mock.now()
+        assert mock.advance(to="idle")["unfinished"] == 0
+        assert mock.tasks(state="success")[0]["taskId"] == task_id and mock.tasks(state="pending") == []
+        assert poll(mock, http, task_id)["data"]["state"] == "success"
+    with pytest.raises(TypeError):
+        mock.advance()
+    with pytest.raises(TypeError):
+        mock.advance(ms=1, to="next")
+    entries = mock.journal()
+    assert [(e["method"], e["status"]) for e in entries] == [("POST", 200), ("GET", 200), ("GET", 200)]
+    assert json.loads(entries[0]["body"]) == JOB
+    assert [e["id"] for e in mock.journal(since=entries[0]["id"])] == [entries[1]["id"], entries[2]["id"]]
+
+
+def test_complete_fail_and_balance(mock):
+    with mock.client() as http:
+        a, b = submit(mock, http), submit(mock, http)
+        mock.complete(a)
+        mock.fail(b, "NSFW_DETECTED", "not here")
+        assert poll(mock, http, a)["data"]["state"] == "success"
+        data = poll(mock, http, b)["data"]
+    assert (data["state"], data["failCode"], data["failMsg"]) == ("failed", "NSFW_DETECTED", "not here")
+    assert mock.set_balance(3)["balance"] == 3
+    with mock.client() as http:
+        video = {"input": {"mode": "text-to-video", "prompt": "a wave"}}
+        r = http.post("/api/v1/generateTask/sora-2", json=video, headers=mock.headers)
+    assert r.status_code == 402
+
+
+def test_report_and_assert_conforming(mock):
+    with mock.client() as http:
+        task_id = submit(mock, http)
+        for _ in range(3):  # a hasty client: no initial wait, a poll every second
+            mock.advance(ms=1000)
+            poll(mock, http, task_id)
+    codes = {f["code"] for f in mock.report()["findings"]}
+    assert {"POLL_TOO_FAST", "POLL_BEFORE_INITIAL_WAIT"} <= codes
+    assert mock.report(key="sk_someone_else")["findings"] == []
+    with pytest.raises(AssertionError, match="POLL_TOO_FAST"):
+        mock.assert_conforming()
+    mock.assert_conforming(allow=["POLL_TOO_FAST"])  # the rest are warnings
+    with pytest.raises(AssertionError, match="POLL_BEFORE_INITIAL_WAIT"):
+        mock.assert_conforming(allow=["POLL_TOO_FAST"], warnings=True)
+
+
+def test_wait_for_callback_moves_a_manual_clock_to_the_delivery(mock, receiver):
+    with mock.client() as http:
+        task_id = submit(mock, http, request_type="callback", callback_url=receiver.url())
+    attempt = mock.wait_for_callback(task_id)
+    assert attempt["taskId"] == task_id and attempt["outcome"] == "delivered" and attempt["status"] == 200
+    assert receiver.wait_for(1) and receiver.on()[0].json()["data"]["taskId"] == task_id
+    assert [a["taskId"] for a in mock.callbacks()] == [task_id] == [a["taskId"] for a in mock.callbacks(task_id)]
+
+
+def test_wait_for_callback_gives_up_at_its_deadline(mock, receiver):
+    # Poll-driven: the task ends only when polled, so no clock move brings the callback.
+    mock.load({"models": {"nano-banana": {"progression": "polls"}}})
+    with mock.client() as http:
+        task_id = submit(mock, http, request_type="callback", callback_url=receiver.url())
+    with pytest.raises(AssertionError, match=f"no callback attempt for {task_id} within 0.05 s"):
+        mock.wait_for_callback(task_id, timeout=0.05)
+
+
+def test_async_client_reaches_the_same_mock(mock):
+    async def run() -> str:
+        async with mock.async_client() as http:
+            r = await http.post("/api/v1/generateTask/nano-banana", json=JOB, headers=mock.headers)
+            task_id = r.json()["data"]["taskId"]
+            r = await http.get("/api/v1/statusTask/nano-banana", params={"taskId": task_id}, headers=mock.headers)
+            return r.json()["data"]["state"]
+
+    assert asyncio.run(run()) == "pending"
+    assert len(mock.tasks()) == 1
+
+
+def test_in_process_clients_raise_what_a_socket_client_would_on_a_fault():
+    with MockApi.in_process() as mock:
+        mock.load({"rules": [{"when": {"endpoint": "generateTask"}, "fault": "connection_reset"}]})
+        with mock.client() as http, pytest.raises(httpx.ReadError):
+            http.post("/api/v1/generateTask/nano-banana", json=JOB, headers=mock.headers)
+
+        async def run() -> None:
+            async with mock.async_client() as http:
+                await http.post("/api/v1/generateTask/nano-banana", json=JOB, headers=mock.headers)
+
+        with pytest.raises(httpx.ReadError):
+            asyncio.run(run())
+        assert list(mock.app.state.errors) == []  # a fault is not a bug of the mock
+
+
+def test_admin_token_is_sent():
+    with MockApi.in_process(admin_token="s3cret") as mock:
+        assert mock.health()["status"] == "ok"
+        bare = MockApi(mock.url, _admin=mock._admin)
+        with pytest.raises(AssertionError, match="answered 401"):
+            bare.health()
+
+
+def test_curl_for_hides_the_key_and_quotes_for_a_shell():
+    entry = {
+        "method": "POST",
+        "path": "/api/v1/generateTask/nano-banana",
+        "query": "",
+        "key": "sk_live_secret",
+        "idempotencyKey": "k-1",
+        "body": json.dumps({"input": {"prompt": "it's a fox"}}),
+    }
+    line = curl_for(entry, "http://127.0.0.1:9/")
+    assert "sk_live_secret" not in line
+    assert line == (
+        "curl -X POST http://127.0.0.1:9/api/v1/generateTask/nano-banana"
+        " -H \"Authorization: Bearer $MOCKSERVER_API_KEY\" -H 'Idempotency-Key: k-1'"
+        ' -H \'Content-Type: application/json\' --data-raw \'{"input": {"prompt": "it\'"\'"\'s a fox"}}\''
+    )
+    get = {"method": "GET", "path": "/api/v1/statusTask/x", "query": "taskId=t&a=b", "key": None}
+    assert curl_for(get, "http://h") == "curl -X GET 'http://h/api/v1/statusTask/x?taskId=t&a=b'"
+    assert curl_for({**entry, "bodyTruncated": True}, "http://h").endswith("  # body cut to its first 2 KB")
+
+
+def test_a_curl_line_repeats_the_request(handle_server):
+    with MockApi(handle_server.url) as mock, mock.client() as http:
+        mock.load(None)
+        body = {"input": {"mode": "text-to-image", "prompt": 'it\'s a "fox" & more'}}
+        http.post("/api/v1/generateTask/nano-banana", json=body, headers={**mock.headers, "Idempotency-Key": "i1"})
+        first = mock.journal()[-1]
+        env = {**os.environ, "MOCKSERVER_API_KEY": mock.api_key}
+        out = subprocess.run(["bash", "-c", curl_for(first, mock.url)], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        again = mock.journal()[-1]
+    assert json.loads(out.stdout)["data"]["taskId"] == first["taskId"]  # same key, same body: the same task
+    assert (again["key"], again["bodyHash"], again["idempotencyKey"]) == (first["key"], first["bodyHash"], "i1")

@@ -1,0 +1,226 @@
+"""Every value a strategy draws validates against its schema, and the mock agrees."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from mockserver import contract
+from mockserver import strategies as ms
+from mockserver.core.catalog import InputInvalid, load_catalog
+from mockserver.scenarios import loading as scenario
+from tests.conftest import START_MS
+
+CATALOG = load_catalog()
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.parametrize("model", CATALOG.names())
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_valid_inputs_validate(model, data):
+    value = data.draw(ms.model_inputs(model=model))
+    CATALOG.get(model).validate(value)
+
+
+@pytest.mark.parametrize("model", CATALOG.names())
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_invalid_inputs_are_refused_by_the_schema(model, data):
+    value = data.draw(ms.model_inputs(model=model, valid=False))
+    with pytest.raises(InputInvalid):
+        CATALOG.get(model).validate(value)
+
+
+@FAST
+@given(req=ms.generate_requests())
+def test_valid_requests_are_accepted_by_the_server(api, req):
+    model, body = req
+    r = api.client.post(f"/api/v1/generateTask/{model}", json=body, headers=api.headers())
+    assert r.status_code == 200, (model, body, r.text)
+
+
+@FAST
+@given(req=ms.generate_requests(valid=False))
+def test_invalid_requests_are_refused_with_400(api, req):
+    model, body = req
+    r = api.client.post(f"/api/v1/generateTask/{model}", json=body, headers=api.headers())
+    assert r.status_code == 400, (model, body, r.text)
+    assert r.json()["data"]["error"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(env=ms.status_envelopes())
+def test_status_envelopes_follow_the_state_field_sets(env):
+    d = env["data"]
+    expected = {"taskId", "state", "createTime"} | {
+        "success": {"resultJson", "completeTime", "costTime"},
+        "failed": {"failCode", "failMsg", "completeTime"},
+    }.get(d["state"], set())
+    assert set(d) == expected and env["code"] == 200
+    if d["state"] == "success":
+        assert json.loads(d["resultJson"])["resultUrls"]
+
+
+def test_options_are_checked_at_once():
+    with pytest.raises(InvalidArgument, match="not a known model"):
+        ms.generate_requests(model="dall-e-9")
+    with pytest.raises(InvalidArgument, match="valid"):
+        ms.model_inputs(model="nano-banana", valid="yes")
+    with pytest.raises(InvalidArgument, match="state"):
+        ms.status_envelopes(state="done")
+    with pytest.raises(TypeError):
+        ms.generate_requests("nano-banana")  # keyword-only
+
+
+# -- scenarios() and rules() ----------------------------------------------------------
+
+NAMES = CATALOG.names()
+POLLS = ("pending_polls", "processing_polls")
+EVERYTHING = dict(
+    endpoints=list(ms.ENDPOINTS), faults=list(ms.FAULTS), clock_control=True, errors_as_200=True, max_rules=6
+)
+
+
+def test_public_surface_is_sorted():
+    assert ms.__all__ == sorted(ms.__all__)
+    assert all(hasattr(ms, name) for name in ms.__all__)
+
+
+@settings(max_examples=60, deadline=None)
+@given(doc=st.one_of(ms.scenarios(), ms.scenarios(**EVERYTHING), ms.scenarios(models=["sora-2"], max_errors=0)))
+def test_every_drawn_scenario_validates_against_the_schema(doc):
+    assert contract.validate("scenario", doc) == []
+    scenario.parse(doc, NAMES)  # and what the schema cannot say (endpoints an action acts on...)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rule=st.one_of(ms.rules(), ms.rules(endpoints=list(ms.ENDPOINTS), faults=list(ms.FAULTS), clock_control=True)))
+def test_every_drawn_rule_validates_against_the_schema(rule):
+    assert contract.validate("scenario", {"rules": [rule]}) == []
+    scenario.parse_rule(rule, 0, NAMES)
+
+
+@FAST
+@given(doc=ms.scenarios(**EVERYTHING))
+def test_drawn_scenarios_are_accepted_by_the_server(api, doc):
+    r = api.admin("PUT", "/scenario", json=doc)
+    assert r.status_code == 200, r.text
+    assert r.json() == doc
+
+
+@FAST
+@given(rule=ms.rules(endpoints=list(ms.ENDPOINTS), faults=list(ms.FAULTS), errors_as_200=True))
+def test_drawn_rules_are_accepted_by_the_server(api, rule):
+    api.admin("PUT", "/scenario", json={})
+    r = api.admin("POST", "/rules", json=rule)
+    assert r.status_code == 200, r.text
+    assert r.json()["rule"] == rule
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=ms.scenarios(statuses=[502, 418], faults=["empty_response"], max_errors=4, max_delay_ms=8))
+def test_drawn_scenarios_keep_to_their_bounds(doc):
+    interrupting = [r for r in doc.get("rules", []) if "respond" in r or "fault" in r]
+    assert sum(r["times"] for r in interrupting) <= 4
+    for rule in doc.get("rules", []):
+        assert {"respond", "fault", "delay", "fail", "timing"} & set(rule) and "callback" not in rule
+        if "respond" in rule:
+            assert rule["respond"]["status"] in (502, 418) and not rule["respond"].get("as_200")
+            assert rule["respond"].get("retry_after", 0) <= 2
+        if "fault" in rule:
+            assert rule["fault"] == "empty_response"
+        if "delay" in rule:
+            assert rule["times"] <= 3
+            spec = rule["delay"]
+            assert spec.get("ms", 0) <= 8 and max(spec.get("uniform", [0])) <= 8
+        if "timing" in rule:
+            assert rule["timing"]["progression"] == "polls"
+    # Without clock control every model ends by polls alone.
+    assert doc["models"] == {"*": {"progression": "polls", **{k: doc["models"]["*"][k] for k in POLLS}}}
+    assert "errors_as_200" not in doc
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=ms.scenarios(max_errors=3), model=st.sampled_from(["nano-banana", "sora-2", "suno"]))
+def test_a_client_that_never_moves_the_clock_finishes_every_default_scenario(make_api, doc, model):
+    """Retrying each request up to max_errors + 1 times and polling: every task ends, no clock moved."""
+    api = make_api()
+    with api.unchecked():  # injected faults and errors are the point
+        assert api.admin("PUT", "/scenario", json=doc).status_code == 200
+
+        def call(method: str, url: str, **kw) -> dict:
+            for _ in range(4):
+                try:
+                    r = api.client.request(method, url, headers=api.headers(), **kw)
+                    body = r.json()
+                except (httpx.HTTPError, ValueError):
+                    continue
+                if r.status_code == 200 and body["code"] == 200:
+                    return body["data"]
+                assert r.status_code in (429, 500, 502, 503), r.text
+            raise AssertionError(f"more than 3 injected errors on {method} {url}")
+
+        inputs = json.loads(json.dumps(CATALOG.get(model).schema["examples"][0]))
+        task_id = call("POST", f"/api/v1/generateTask/{model}", json={"input": inputs})["taskId"]
+        for _ in range(20):
+            state = call("GET", f"/api/v1/statusTask/{model}", params={"taskId": task_id})["state"]
+            if state in ("success", "failed"):
+                break
+        assert state in ("success", "failed")
+    assert api.admin("GET", "/clock").json()["now"] == START_MS
+
+
+@settings(max_examples=60, deadline=None)
+@given(req=ms.generate_requests())
+def test_valid_requests_validate_against_the_published_request_schema(req):
+    model, body = req
+    assert contract.validate("generate-request", body, model=model) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(req=ms.generate_requests(valid=False))
+def test_invalid_requests_break_the_published_request_schema(req):
+    model, body = req
+    assert contract.validate("generate-request", body, model=model) != []
+
+
+@settings(max_examples=50, deadline=None)
+@given(env=ms.status_envelopes())
+def test_status_envelopes_validate_against_the_status_schema(env):
+    assert contract.validate("status-response", env) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"endpoints": ["statusTask", "webhook"]}, "endpoints: 'webhook' is not one of"),
+        ({"endpoints": "statusTask"}, "endpoints must be a list of names"),
+        ({"endpoints": []}, "endpoints must name at least one endpoint"),
+        ({"models": ["dall-e-9"]}, "models: 'dall-e-9' is not one of"),
+        ({"statuses": [204]}, "statuses: 204 is not an HTTP status a rule can answer"),
+        ({"statuses": []}, "statuses must be a non-empty list"),
+        ({"faults": ["explode"]}, "faults: 'explode' is not one of"),
+        ({"clock_control": 1}, "clock_control must be True or False"),
+        ({"max_delay_ms": -1}, "max_delay_ms must be an integer 0..60000"),
+        ({"max_retry_after": "2"}, "max_retry_after must be a number of seconds"),
+    ],
+)
+def test_scenario_and_rule_options_are_checked_at_once(kwargs, message):
+    for strategy in (ms.scenarios, ms.rules):
+        with pytest.raises(InvalidArgument, match=re.escape(message)):
+            strategy(**kwargs)
+    with pytest.raises(InvalidArgument, match="max_rules must be an integer >= 0"):
+        ms.scenarios(max_rules=-1)
+    with pytest.raises(InvalidArgument, match="max_errors must be an integer >= 0"):
+        ms.scenarios(max_errors=True)
+    with pytest.raises(InvalidArgument, match="max_times must be an integer >= 1"):
+        ms.rules(max_times=0)
+    with pytest.raises(TypeError):
+        ms.scenarios(["nano-banana"])  # keyword-only
