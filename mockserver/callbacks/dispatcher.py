@@ -25,6 +25,7 @@ from mockserver.callbacks.log import CallbackLog
 from mockserver.callbacks.signing import sign, webhook_id
 from mockserver.core import tasks as t
 from mockserver.core.clock import monotonic, wall_ms
+from mockserver.core.config import server_url
 
 if TYPE_CHECKING:
     from mockserver.core.service import MockService
@@ -116,7 +117,7 @@ class CallbackDispatcher:
         """(Re)plan a callback task's deliveries after its end became known or changed."""
         if task.request_type != "callback" or not task.callback_url:
             return
-        stages = self.mock.dialect.callback_stages(task.model)
+        stages = self.mock.dialect_of(task).callback_stages(task.model)
         final = stages[-1] if stages else None
         started = self._started.setdefault(task.task_id, set())
         if final in started:
@@ -232,10 +233,10 @@ class CallbackDispatcher:
         except Exception as exc:  # a bug (say in a callback rule) must not lose a delivery silently
             task = self.mock.store.get(entry.task_id)
             self.log.record(
-                taskId=entry.task_id,
+                task_id=entry.task_id,
                 url=entry.delivery.url if entry.delivery else getattr(task, "callback_url", None) or "",
                 stage=entry.stage,
-                webhookId=webhook_id(entry.task_id, entry.stage),
+                webhook_id=webhook_id(entry.task_id, entry.stage),
                 attempt=entry.attempt,
                 time=self.mock.now(),
                 outcome="failed",
@@ -254,10 +255,10 @@ class CallbackDispatcher:
         n = entry.attempt
         now = mock.now()
         base = {
-            "taskId": delivery.task_id,
+            "task_id": delivery.task_id,
             "url": delivery.url,
             "stage": delivery.stage,
-            "webhookId": delivery.id,
+            "webhook_id": delivery.id,
         }
         decision = None if entry.decided else mock.callback_decision(task, n)
         action, delay_ms = decision if decision and decision[0] in FAULT_ACTIONS else (None, 0)
@@ -269,7 +270,7 @@ class CallbackDispatcher:
         if action == "delay":
             delay_ms = max(0, int(delay_ms))
             at = now + delay_ms
-            self.log.record(**base, attempt=n, time=now, outcome="delayed", delayMs=delay_ms, nextAttemptAt=at)
+            self.log.record(**base, attempt=n, time=now, outcome="delayed", delay_ms=delay_ms, next_attempt_at=at)
             self._push(
                 at,
                 _Due(delivery.task_id, delivery.stage, delivery=delivery, attempt=n, decided=True),
@@ -297,9 +298,9 @@ class CallbackDispatcher:
                 outcome="delivered" if r.status == 200 else "failed",
                 status=r.status,
                 error=r.error,
-                durationMs=round(r.duration_ms, 3),
+                duration_ms=round(r.duration_ms, 3),
                 duplicate=i > 0,
-                nextAttemptAt=next_at if i == len(results) - 1 else None,
+                next_attempt_at=next_at if i == len(results) - 1 else None,
             )
             # The client report grades the receiver: unacknowledged deliveries, and
             # whether the task's result reached the client at all.
@@ -313,7 +314,8 @@ class CallbackDispatcher:
         if self._stale(entry):
             return None
         state, complete_ms = mock.view(task)
-        stages = mock.dialect.callback_stages(task.model)
+        dialect = mock.dialect_of(task)
+        stages = dialect.callback_stages(task.model)
         final = stages[-1] if stages else None
         if state not in t.TERMINAL and (entry.stage == final or state == t.PENDING):
             # Due too early: the task's timing changed after it was planned (a rule's
@@ -324,8 +326,8 @@ class CallbackDispatcher:
             return None  # an intermediate stage overtaken by the task's end
         self._started.setdefault(task.task_id, set()).add(entry.stage)
         base_url = self._base_urls.get(task.task_id) or _default_base_url(mock)
-        data = mock.status_data(task, state, complete_ms, base_url)
-        body = mock.dialect.dumps(mock.dialect.callback_envelope(data, entry.stage))
+        view = mock.task_view(task, state, complete_ms, base_url)
+        body = dialect.dumps(dialect.callback_body(view, entry.stage))
         assert task.callback_url is not None
         return Delivery(
             webhook_id(task.task_id, entry.stage),
@@ -461,8 +463,6 @@ def _plan(task: Task, stages: tuple[str, ...]) -> list[tuple[str | None, int]]:
 
 
 def _default_base_url(mock: MockService) -> str:
+    """Where the server listens, for a task whose submit address is unknown (made through the admin API)."""
     s = mock.settings
-    if s.public_url:
-        return s.public_url
-    host = f"[{s.host}]" if ":" in s.host else s.host
-    return f"http://{host}:{s.port}"
+    return s.public_url or server_url(s.host, s.port)

@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
+
+from mockserver.core.words import camel
 
 
 @dataclass(slots=True)
 class Attempt:
     id: int
-    taskId: str
+    task_id: str
     url: str
     stage: str | None
-    webhookId: str
+    webhook_id: str
     attempt: int
     time: int  # virtual epoch ms when the attempt started
     outcome: str  # delivered | failed | dropped | delayed
     status: int | None = None
     error: str | None = None
-    durationMs: float | None = None  # real milliseconds the receiver took
+    duration_ms: float | None = None  # real milliseconds the receiver took
     duplicate: bool = False  # the second copy of a duplicated delivery
-    delayMs: int | None = None
-    nextAttemptAt: int | None = None  # virtual time of the retry, None when this was the last word
+    delay_ms: int | None = None
+    next_attempt_at: int | None = None  # virtual time of the retry, None when this was the last word
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As the admin API shows it: the same fields in camelCase."""
+        return {camel(f.name): getattr(self, f.name) for f in fields(self)}
 
 
 class CallbackLog:
@@ -50,7 +53,7 @@ class CallbackLog:
         return entry
 
     def entries(self, since: int = 0, limit: int | None = None, task_id: str | None = None) -> list[Attempt]:
-        out = [e for e in self._entries if e.id > since and (task_id is None or e.taskId == task_id)]
+        out = [e for e in self._entries if e.id > since and (task_id is None or e.task_id == task_id)]
         if limit is not None:
             out = out[-limit:] if limit > 0 else []
         return out

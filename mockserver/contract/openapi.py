@@ -18,7 +18,7 @@ from mockserver._version import __version__
 from mockserver.contract.validation import SCHEMA_BASE, Schemas, generate_request_schema
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
-from mockserver.dialects import apixo
+from mockserver.dialects.apixo import wire as apixo
 
 __all__ = ["build_openapi", "component_name"]
 

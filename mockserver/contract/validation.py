@@ -25,7 +25,7 @@ from referencing.jsonschema import DRAFT202012
 
 from mockserver.core.catalog import load_catalog, schema_dir
 from mockserver.core.media import CONTENT_TYPES
-from mockserver.dialects import apixo
+from mockserver.dialects.apixo import wire as apixo
 
 __all__ = [
     "SCHEMA_BASE",

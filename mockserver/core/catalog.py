@@ -21,6 +21,7 @@ import yaml
 from jsonschema import Draft202012Validator, SchemaError, ValidationError
 
 from mockserver._data import data_dir
+from mockserver.core.json_types import json_type
 from mockserver.core.media import MediaSpec, ratio_size
 
 __all__ = ["Catalog", "InputInvalid", "Model", "load_catalog", "schema_dir"]
@@ -353,15 +354,6 @@ def _fmt(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    for py, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string")):
-        if isinstance(value, py):
-            return name
-    return "array" if isinstance(value, list) else "object" if isinstance(value, dict) else "value"
-
-
 def _schema_at(schema: dict, error: ValidationError) -> tuple[Any, list[str]]:
     """The subschema the error's schema path ends at, and the if-conditions on the way."""
     conditions: list[str] = []
@@ -425,7 +417,7 @@ def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
         return InputInvalid(f"{path} is not allowed{when}", path)
     if kind == "type":
         expected = " or ".join(limit) if isinstance(limit, list) else limit
-        message = f"Invalid type for {path}: expected {expected}, got {_json_type(value)}"
+        message = f"Invalid type for {path}: expected {expected}, got {json_type(value)}"
     elif kind == "enum":
         message = f"Invalid value for {path}: {_fmt(value)} is not one of {', '.join(map(_fmt, limit))}"
     elif kind == "const":

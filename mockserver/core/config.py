@@ -38,6 +38,8 @@ class Settings:
     # A scenario: a library name, a file path, a mapping, or a scenario.Scenario (None: none).
     # Its keys win over the fields above; reset() returns to it.
     scenario: object = None
+    # The dialects the server speaks: names ("apixo") or Dialect objects; None = every built-in one.
+    dialects: object = None
 
     def __post_init__(self) -> None:
         if self.clock not in ("real", "manual"):
@@ -52,6 +54,14 @@ class Settings:
         if self.public_url is not None:
             self.public_url = self.public_url.rstrip("/")
         CallbackConfig.from_dict(self.callbacks, secret=self.webhook_secret)
+
+
+def server_url(host: str, port: int | None, scheme: str = "http") -> str:
+    """``scheme://host:port``, with IPv6 hosts in brackets and default ports left out."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    default = port is None or (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
+    return f"{scheme}://{host}" if default else f"{scheme}://{host}:{port}"
 
 
 def parse_api_key(spec: str) -> tuple[str, float | None]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
+
+from mockserver.core.words import camel
 
 DEFAULT_SIZE = 10_000
 BODY_KEPT = 2048  # bytes of each request body kept: a submit fits, a 10 MB upload does not
@@ -19,30 +21,33 @@ class Entry:
     query: str
     key: str | None
     status: int
-    taskId: str | None = None
+    task_id: str | None = None
     model: str | None = None
     error: str | None = None
-    idempotencyKey: str | None = None
-    retryAfter: float | None = None
+    idempotency_key: str | None = None
+    retry_after: float | None = None
     # Arrival number: requests are numbered as they arrive, so a request that arrived
     # before another's answer went out (in flight in parallel) can be told from one
     # sent after it, even when a manual clock gives both the same time. 0 = unknown.
     arrival: int = 0
     # A short hash of the request body, when the app read it whole (None otherwise):
     # tells "the same request again" from a corrected one.
-    bodyHash: str | None = None
+    body_hash: str | None = None
     # The task state a status poll answered with (pending, processing, success, failed).
     state: str | None = None
     rule: int | None = None  # the scenario rule that acted on this request
     fault: str | None = None  # the network fault it got (status 0: no response at all)
-    # The start of the request body as text (at most BODY_KEPT bytes; bodyTruncated says
+    # The start of the request body as text (at most BODY_KEPT bytes; body_truncated says
     # when there was more), so a failure report can show a curl line that repeats it.
     body: str | None = None
-    bodyTruncated: bool = False
+    body_truncated: bool = False
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As the admin API shows it: the same fields in camelCase."""
+        return {name: getattr(self, attr) for attr, name in _WIRE_NAMES}
 
+
+_WIRE_NAMES = tuple((f.name, camel(f.name)) for f in fields(Entry))
 
 # Told of each entry as it is recorded, with the number of requests arrived so far.
 Observer = Callable[[Entry, int], None]
@@ -84,14 +89,52 @@ class Journal:
         self.arrivals += 1
         return self.arrivals
 
-    def record(self, **fields: object) -> Entry:
-        return self.add(self._next_id, **fields)  # type: ignore[arg-type]
-
-    def add(self, *fields: object, **named: object) -> Entry:
-        """Record an entry from Entry's fields, the first being the id (``next_id``)."""
+    def record(
+        self,
+        *,
+        time: int,
+        method: str,
+        path: str,
+        query: str,
+        key: str | None,
+        status: int,
+        task_id: str | None = None,
+        model: str | None = None,
+        error: str | None = None,
+        idempotency_key: str | None = None,
+        retry_after: float | None = None,
+        arrival: int = 0,
+        body_hash: str | None = None,
+        state: str | None = None,
+        rule: int | None = None,
+        fault: str | None = None,
+        body: str | None = None,
+        body_truncated: bool = False,
+    ) -> Entry:
+        """Record one request and its answer (see Entry for the fields)."""
         if len(self._entries) == self._entries.maxlen:
             self.dropped += 1
-        entry = Entry(*fields, **named)  # type: ignore[arg-type]
+        entry = Entry(
+            self._next_id,
+            time,
+            method,
+            path,
+            query,
+            key,
+            status,
+            task_id,
+            model,
+            error,
+            idempotency_key,
+            retry_after,
+            arrival,
+            body_hash,
+            state,
+            rule,
+            fault,
+            body,
+            body_truncated,
+        )
         self._next_id += 1
         self._entries.append(entry)
         if self._observer is not None:

@@ -1,7 +1,9 @@
 """The mock's state and rules: submit, status, balance, files, and the admin operations.
 
-Plain Python with no HTTP imports (moto's ``models.py``): the HTTP layer parses a
-request, calls one method here, and formats what comes back through the dialect.
+Plain Python with no HTTP imports (moto's ``models.py``): the HTTP layer reads a request
+through its dialect, calls one method here in the core's words, and the dialect spells out
+what comes back. Callback delivery (asyncio, httpx) is attached from outside: the service only
+tells ``callbacks`` when a task's end becomes known.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import dataclasses
 import hashlib
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
+from mockserver import dialects as _dialects
 from mockserver.callbacks.config import CallbackConfig
-from mockserver.callbacks.dispatcher import CallbackDispatcher
 from mockserver.core import tasks as t
 from mockserver.core.billing import UNLIMITED_BALANCE, Accounts
 from mockserver.core.catalog import Catalog, InputInvalid, Model, load_catalog
@@ -25,23 +28,53 @@ from mockserver.core.journal import Journal
 from mockserver.core.limits import DEFAULT_CONCURRENT_TASKS, DEFAULT_REQUESTS_PER_MINUTE, Limits
 from mockserver.core.media import content_type, render
 from mockserver.core.tasks import Task, TaskStore, next_event_ms, record_poll, state_at
-from mockserver.dialects import apixo
+from mockserver.core.words import CALLBACK, DEFAULT_FAIL_CODE, FAIL_MESSAGES, STATUS, SubmitRequest, TaskView, camel
+from mockserver.dialects.protocol import Dialect
 from mockserver.report import ALL_KEYS, ConformanceTracker
 from mockserver.scenarios import loading as scenarios
 from mockserver.scenarios import rules
 
 
-class MockService:
-    """One mock provider: its clock, models, accounts, tasks and journal."""
+class Callbacks(Protocol):
+    """Told when a callback task's end (or a stage of it) becomes known or changes."""
 
-    def __init__(self, settings: Settings | None = None, catalog: Catalog | None = None) -> None:
+    def track(self, task: Task) -> None: ...
+
+    def remember_base_url(self, task: Task, base_url: str) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class NoCallbacks:
+    """The service on its own (no server): callbacks are planned by nobody."""
+
+    def track(self, task: Task) -> None:
+        pass
+
+    def remember_base_url(self, task: Task, base_url: str) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+class MockService:
+    """One mock provider: its clock, models, accounts, tasks and journal, spoken by its dialects."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        catalog: Catalog | None = None,
+        dialects: Sequence[Dialect | str] | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self.catalog = catalog or load_catalog()
-        self.dialect = apixo
+        chosen = _dialects.resolve(dialects if dialects is not None else self.settings.dialects)
+        self.dialects: dict[str, Dialect] = {d.name: d for d in chosen}
+        self.callbacks: Callbacks = NoCallbacks()
         self._start_ms: int | None = self.settings.start_ms
         # The scenario reset() returns to: the settings' one until PUT /__admin/scenario.
         self.scenario = scenarios.load(self.settings.scenario, self.catalog.names())
-        self.callbacks = CallbackDispatcher(self)
         self.reset()
 
     # -- lifecycle -------------------------------------------------------------
@@ -117,15 +150,18 @@ class MockService:
     def submit(
         self,
         key: str,
-        model_name: str,
+        dialect: Dialect,
         body: object,
+        model_name: str | None = None,
         idempotency_key: str | None = None,
         decision: rules.Decision | None = None,
     ) -> Task:
-        """Create a task (or return the one an Idempotency-Key already made).
+        """Create a task from a submit body in ``dialect`` (or return the one an Idempotency-Key
+        already made). ``model_name``: the model the path names (None: the body names it).
 
         ``decision``: a scenario rule's fail/timing for the new task."""
-        model = self.model(model_name)
+        if model_name is not None:
+            self.model(model_name)
         fingerprint = None
         if idempotency_key is not None:
             fingerprint = _fingerprint(model_name, body)
@@ -139,7 +175,8 @@ class MockService:
                 task = self.store.get(seen[1])
                 if task is not None:
                     return task
-        req = self.dialect.parse_submit(body)
+        req = dialect.parse_submit(body, model_name)
+        model = self.model(req.model)
         provider = req.provider or ("official" if model.official_only else "auto")
         if model.official_only and provider != "official":
             raise BadRequest(
@@ -162,7 +199,7 @@ class MockService:
                 "Insufficient credits",
                 error=f"This task costs {_num(cost)} credits; the key's balance is {_num(balance or 0)}",
             )
-        task = self._new_task(key, model, req, cost, now)
+        task = self._new_task(key, dialect, model, req, cost, now)
         if decision is not None:
             self._apply_decision(task, decision)
         self.store.add(task)
@@ -172,14 +209,15 @@ class MockService:
         self.callbacks.track(task)
         return task
 
-    def _new_task(self, key: str, model: Model, req: apixo.SubmitRequest, cost: float, now: int) -> Task:
+    def _new_task(self, key: str, dialect: Dialect, model: Model, req: SubmitRequest, cost: float, now: int) -> Task:
         lo, hi = model.processing_ms
-        task_id = self.dialect.new_task_id(self.rng)
+        task_id = dialect.new_task_id(self.rng)
         while task_id in self.store.tasks:
-            task_id = self.dialect.new_task_id(self.rng)
+            task_id = dialect.new_task_id(self.rng)
         return Task(
             task_id=task_id,
             model=model.name,
+            dialect=dialect.name,
             key=key,
             created_ms=now,
             pending_ms=model.pending_ms,
@@ -226,19 +264,26 @@ class MockService:
 
     # -- status ----------------------------------------------------------------
 
-    def find_task(self, key: str, model_name: str, task_id: str | None) -> Task:
-        """The caller's task, asked for under its model's path, or 404 saying what is wrong."""
-        if not task_id:
-            raise BadRequest("Invalid request", error="Missing required query parameter: taskId")
-        model = self.model(model_name)
+    def find_task(self, key: str, dialect: Dialect, model_name: str | None, task_id: str | None) -> Task:
+        """The caller's task, asked for through its dialect (and its model's path, where the path
+        names one), or 404 saying what is wrong."""
+        task_id = dialect.require_task_id(task_id)
+        model = self.model(model_name) if model_name is not None else None
         task = self.store.get(task_id)
         if task is None or task.key != key:
             raise NotFound(f"Task not found: {task_id}", error=f"No task '{task_id}' for this API key")
-        if task.model != model.name:
+        owner = self.dialects.get(task.dialect, dialect)
+        if owner is not dialect:
+            raise NotFound(
+                f"Task not found: {task_id}",
+                error=f"Task '{task_id}' was created through the {owner.title} API, not {dialect.title}: "
+                f"{owner.status_hint(task.model, task_id)}",
+            )
+        if model is not None and task.model != model.name:
             raise NotFound(
                 f"Task not found: {task_id}",
                 error=f"Task '{task_id}' belongs to model '{task.model}', not '{model.name}': "
-                f"poll /api/v1/statusTask/{task.model}?taskId={task_id}",
+                f"{dialect.status_hint(task.model, task_id)}",
             )
         return task
 
@@ -257,14 +302,26 @@ class MockService:
         """The state now, without counting a poll (admin views)."""
         return state_at(task, self.now())
 
-    def result_urls(self, task: Task, base_url: str) -> list[str]:
-        base = self.public_url or base_url
-        ext = task.spec.ext
-        return [f"{base}/files/{task.task_id}/{n}.{ext}" for n in range(task.outputs)]
+    def dialect_of(self, task: Task) -> Dialect:
+        return self.dialects[task.dialect]
 
-    def status_data(self, task: Task, state: str, complete_ms: int | None, base_url: str) -> dict:
-        urls = self.result_urls(task, base_url) if state == t.SUCCESS else None
-        return self.dialect.status_data(task, state, complete_ms, urls)
+    def result_urls(self, task: Task, base_url: str) -> tuple[str, ...]:
+        base = self.public_url or base_url
+        path = self.dialect_of(task).result_path
+        ext = task.spec.ext
+        return tuple(base + path(task.task_id, n, ext) for n in range(task.outputs))
+
+    def task_view(self, task: Task, state: str, complete_ms: int | None, base_url: str) -> TaskView:
+        """The task as an answer shows it in ``state`` (result URLs on ``base_url`` unless --public-url)."""
+        if state == t.SUCCESS:
+            return TaskView(
+                task.task_id, task.model, state, task.created_ms, complete_ms, self.result_urls(task, base_url)
+            )
+        if state == t.FAILED:
+            return TaskView(
+                task.task_id, task.model, state, task.created_ms, complete_ms, (), task.fail_code, task.fail_msg
+            )
+        return TaskView(task.task_id, task.model, state, task.created_ms)
 
     # -- balance and files -----------------------------------------------------
 
@@ -278,12 +335,15 @@ class MockService:
         task = self.store.get(task_id)
         if task is None:
             raise NotFound("File not found", error=f"No task '{task_id}'")
-        parsed = self.dialect.parse_result_filename(filename)
+        dialect = self.dialect_of(task)
+        parsed = dialect.parse_result_filename(filename)
         state, complete_ms = state_at(task, self.now())
         if state != t.SUCCESS:
             raise NotFound("File not found", error=f"Task '{task_id}' has no results: it is {state}")
         if parsed is None or parsed[1] != task.spec.ext or not 0 <= parsed[0] < task.outputs:
-            names = ", ".join(f"{n}.{task.spec.ext}" for n in range(task.outputs))
+            names = ", ".join(
+                dialect.result_path(task_id, n, task.spec.ext).rsplit("/", 1)[-1] for n in range(task.outputs)
+            )
             raise NotFound("File not found", error=f"Task '{task_id}' has no file '{filename}' (it has {names})")
         assert complete_ms is not None
         if self.now() >= complete_ms + self.results_ttl_ms:
@@ -311,7 +371,7 @@ class MockService:
     def plan_failure(self, task: Task, code: str, message: str | None = None, at: str = t.PROCESSING) -> None:
         """Make a task end failed with ``code`` (used by admin and scenario rules)."""
         task.fail_code = code
-        task.fail_msg = message or self.dialect.FAIL_MESSAGES.get(code)
+        task.fail_msg = message or FAIL_MESSAGES.get(code)
         task.fail_at = at
         self._unrefunded.setdefault(task.key, []).append(task)
         self.callbacks.track(task)
@@ -325,7 +385,7 @@ class MockService:
         if state in t.TERMINAL:
             raise Conflict("Task already finished", error=f"Task '{task.task_id}' is already {state}")
         if outcome == t.FAILED:
-            self.plan_failure(task, code or "GENERATION_FAILED", message)
+            self.plan_failure(task, code or DEFAULT_FAIL_CODE, message)
         else:
             task.fail_code = None
             task.fail_msg = None
@@ -373,6 +433,7 @@ class MockService:
         info = {
             "taskId": task.task_id,
             "model": task.model,
+            "dialect": task.dialect,
             "key": task.key,
             "state": state,
             "createTime": task.created_ms,
@@ -389,7 +450,7 @@ class MockService:
         if complete_ms is not None:
             info["completeTime"] = complete_ms
         if task.fail_code is not None:
-            info["failCode"] = task.fail_code
+            info[camel("fail_code")] = task.fail_code
         return info
 
     # -- scenario --------------------------------------------------------------
@@ -443,7 +504,8 @@ class MockService:
             prompt=task.prompt,
             provider=task.provider,
             request_type=task.request_type,
-            task_state=self.next_poll_state(task) if endpoint == rules.STATUS else self.view(task)[0],
+            task_state=self.next_poll_state(task) if endpoint == STATUS else self.view(task)[0],
+            dialect=task.dialect,
         )
         for name, value in extra.items():
             setattr(facts, name, value)
@@ -467,7 +529,7 @@ class MockService:
         retried (the callback is lost); duplicate: sent twice, back to back;
         delay: sent ms later than due.
         """
-        decision = self.decide(self.task_facts(rules.CALLBACK, task, attempt=attempt))
+        decision = self.decide(self.task_facts(CALLBACK, task, attempt=attempt))
         if decision is None or decision.callback is None:
             return None
         return decision.callback.action, decision.callback.ms

@@ -11,18 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mockserver.core.media import MediaSpec
+from mockserver.core.words import FAILED, PENDING, PROCESSING, SUCCESS, TERMINAL
 
-PENDING = "pending"
-PROCESSING = "processing"
-SUCCESS = "success"
-FAILED = "failed"
-TERMINAL = (SUCCESS, FAILED)
+__all__ = ["FAILED", "PENDING", "PROCESSING", "SUCCESS", "TERMINAL", "Task", "TaskStore", "state_at"]
 
 
 @dataclass(slots=True, eq=False)
 class Task:
     task_id: str
     model: str
+    dialect: str  # the name of the dialect that created it (and speaks for it)
     key: str
     created_ms: int
     pending_ms: int

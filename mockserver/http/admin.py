@@ -15,6 +15,7 @@ from mockserver.core import tasks as t
 from mockserver.core.errors import BadRequest, NotFound, Unauthorized
 from mockserver.core.service import MockService
 from mockserver.http.provider import json_response, mock_of
+from mockserver.http.requests import bearer_key, parse_json, read_body
 from mockserver.report import ALL_KEYS
 from mockserver.scenarios.loading import Scenario, ScenarioError, find, parse, parse_text
 
@@ -29,26 +30,17 @@ def check_admin(request: Request, mock: MockService) -> None:
         return
     given = request.headers.get("x-admin-token")
     if given is None:
-        auth = request.headers.get("authorization", "")
-        scheme, _, value = auth.partition(" ")
-        given = value.strip() if scheme.lower() == "bearer" else ""
+        given = bearer_key(request.headers.get("authorization")) or ""
     if not hmac.compare_digest(given.encode(), token.encode()):
         raise Unauthorized("Admin token required", error="Send 'Authorization: Bearer ADMIN_TOKEN' to /__admin")
 
 
 async def _body(request: Request, mock: MockService) -> dict:
     """An optional JSON object body (empty body = {})."""
-    raw = await request.body()
+    raw = await read_body(request, mock.settings.max_body_bytes)
     if not raw.strip():
         return {}
-    if len(raw) > mock.settings.max_body_bytes:
-        raise BadRequest("Invalid request", error="Admin request body too large")
-    import json
-
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest("Invalid request", error=f"Malformed JSON: {exc}") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise BadRequest("Invalid request", error="Admin request body must be a JSON object")
     return body
@@ -83,11 +75,11 @@ def _clock_info(mock: MockService) -> dict:
 @_admin
 async def health(request: Request, mock: MockService) -> Response:
     return json_response(
-        mock,
         {
             "status": "ok",
             "version": __version__,
-            "dialect": mock.dialect.NAME,
+            "dialect": next(iter(mock.dialects)),
+            "dialects": list(mock.dialects),
             "clock": mock.clock.mode,
             "now": mock.now(),
             "tasks": len(mock.store),
@@ -102,12 +94,12 @@ async def health(request: Request, mock: MockService) -> Response:
 @_admin
 async def reset(request: Request, mock: MockService) -> Response:
     mock.reset()
-    return json_response(mock, {"status": "reset", "now": mock.now()})
+    return json_response({"status": "reset", "now": mock.now()})
 
 
 @_admin
 async def clock(request: Request, mock: MockService) -> Response:
-    return json_response(mock, _clock_info(mock))
+    return json_response(_clock_info(mock))
 
 
 @_admin
@@ -145,7 +137,7 @@ async def clock_advance(request: Request, mock: MockService) -> Response:
     info["waitingForPolls"] = [
         task.task_id for task in mock.unfinished() if task.progression == "polls" and task.forced_ms is None
     ]
-    return json_response(mock, info)
+    return json_response(info)
 
 
 def _task(mock: MockService, task_id: str):
@@ -168,12 +160,12 @@ async def list_tasks(request: Request, mock: MockService) -> Response:
         if q.get("key") and task.key != q["key"]:
             continue
         out.append(info)
-    return json_response(mock, {"tasks": out})
+    return json_response({"tasks": out})
 
 
 @_admin
 async def get_task(request: Request, mock: MockService) -> Response:
-    return json_response(mock, mock.describe_task(_task(mock, request.path_params["task_id"])))
+    return json_response(mock.describe_task(_task(mock, request.path_params["task_id"])))
 
 
 @_admin
@@ -181,7 +173,7 @@ async def complete_task(request: Request, mock: MockService) -> Response:
     task = _task(mock, request.path_params["task_id"])
     mock.force(task, t.SUCCESS)
     await mock.callbacks.run_due()  # a callback task's delivery is attempted before we answer
-    return json_response(mock, mock.describe_task(task))
+    return json_response(mock.describe_task(task))
 
 
 @_admin
@@ -196,13 +188,12 @@ async def fail_task(request: Request, mock: MockService) -> Response:
         raise BadRequest("Invalid request", error="Invalid type for message: expected string")
     mock.force(task, t.FAILED, code, message)
     await mock.callbacks.run_due()
-    return json_response(mock, mock.describe_task(task))
+    return json_response(mock.describe_task(task))
 
 
 @_admin
 async def list_accounts(request: Request, mock: MockService) -> Response:
     return json_response(
-        mock,
         {"restricted": mock.accounts.restricted, "accounts": [mock.accounts.describe(k) for k in mock.accounts.keys()]},
     )
 
@@ -226,7 +217,7 @@ async def account(request: Request, mock: MockService) -> Response:
         raise NotFound(f"Account not found: {key}", error=f"No account '{key}'")
     else:
         mock.balance(key)  # settle refunds first
-    return json_response(mock, mock.accounts.describe(key))
+    return json_response(mock.accounts.describe(key))
 
 
 def _paging(request: Request) -> tuple[int, int | None]:
@@ -243,7 +234,6 @@ async def journal(request: Request, mock: MockService) -> Response:
     since, limit = _paging(request)
     entries = mock.journal.entries(since, limit)
     return json_response(
-        mock,
         {"size": mock.journal.size, "dropped": mock.journal.dropped, "entries": [e.to_dict() for e in entries]},
     )
 
@@ -255,7 +245,6 @@ async def callbacks(request: Request, mock: MockService) -> Response:
     log = mock.callbacks.log
     pending = [p for p in mock.callbacks.pending() if task_id is None or p["taskId"] == task_id]
     return json_response(
-        mock,
         {
             "config": mock.callback_config.to_dict(),
             "size": log.size,
@@ -271,14 +260,14 @@ async def report(request: Request, mock: MockService) -> Response:
     """The client conformance report: ``?key=K`` for one key, ``?key=`` for keyless requests."""
     q = request.query_params
     key = (q["key"] or None) if "key" in q else ALL_KEYS
-    return json_response(mock, mock.conformance_report(key))
+    return json_response(mock.conformance_report(key))
 
 
 @_admin
 async def get_scenario(request: Request, mock: MockService) -> Response:
     """The running scenario; ``?resolved=true`` writes in the settings it relies on (seed, clock...)."""
     resolved = request.query_params.get("resolved", "").lower() in ("1", "true", "yes")
-    return json_response(mock, mock.resolved_scenario() if resolved else mock.scenario_document())
+    return json_response(mock.resolved_scenario() if resolved else mock.scenario_document())
 
 
 @_admin
@@ -304,7 +293,7 @@ async def put_scenario(request: Request, mock: MockService) -> Response:
         mock.load_scenario(source)
     except ScenarioError as exc:
         raise BadRequest("Invalid scenario", error=str(exc)) from None
-    return json_response(mock, mock.scenario_document())
+    return json_response(mock.scenario_document())
 
 
 def _read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
@@ -314,7 +303,7 @@ def _read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
 
 @_admin
 async def list_rules(request: Request, mock: MockService) -> Response:
-    return json_response(mock, {"rules": mock.rules.describe()})
+    return json_response({"rules": mock.rules.describe()})
 
 
 @_admin
@@ -328,7 +317,7 @@ async def add_rule(request: Request, mock: MockService) -> Response:
         index = mock.add_rule(rule)
     except ScenarioError as exc:
         raise BadRequest("Invalid rule", error=str(exc)) from None
-    return json_response(mock, {"index": index, "rule": mock.rules.describe()[index]["rule"]})
+    return json_response({"index": index, "rule": mock.rules.describe()[index]["rule"]})
 
 
 # (method, path under /__admin, handler): the routes, and what near-miss 404s suggest.

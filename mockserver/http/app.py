@@ -4,35 +4,48 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
+from collections.abc import Sequence
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from mockserver.callbacks.dispatcher import CallbackDispatcher
 from mockserver.core.catalog import Catalog
 from mockserver.core.config import Settings
 from mockserver.core.errors import ApiError, ServerError
 from mockserver.core.service import MockService
-from mockserver.http import admin, faults
-from mockserver.http import provider as http_api
-from mockserver.http import published as docs
+from mockserver.dialects.protocol import Dialect
+from mockserver.http import admin, faults, provider, published
 from mockserver.http.fastpath import FastStatus
 from mockserver.http.faults import FaultMiddleware, ServerConnection
 from mockserver.http.journaling import JournalMiddleware
-from mockserver.http.not_found import not_found
+from mockserver.http.not_found import endpoints, not_found
 
 
-def create_app(settings: Settings | None = None, *, catalog: Catalog | None = None, **overrides: object) -> Starlette:
-    """A Starlette app serving one mock; ``overrides`` are Settings fields (e.g. clock="manual")."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    catalog: Catalog | None = None,
+    dialects: Sequence[Dialect | str] | None = None,
+    **overrides: object,
+) -> Starlette:
+    """A Starlette app serving one mock; ``overrides`` are Settings fields (e.g. clock="manual").
+
+    ``dialects``: the wire formats it speaks (names or Dialect objects; default: the settings', else all).
+    """
     if settings is None:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     elif overrides:
         raise TypeError("pass either settings or keyword overrides, not both")
-    mock = MockService(settings, catalog)
+    mock = MockService(settings, catalog, dialects)
+    dispatcher = CallbackDispatcher(mock)
+    mock.callbacks = dispatcher
+    spoken = list(mock.dialects.values())
 
     async def on_api_error(request, exc: ApiError):
-        http_api.note(request, error=exc.error or exc.message)
-        return http_api.error_response(mock, exc, request)
+        provider.note(request, error=exc.error or exc.message)
+        return provider.error_response(mock, exc, request)
 
     # A bug in the mock: kept on app.state.errors so a test harness (the pytest plugin)
     # can raise it in the test that caused it, and answered with a 500 envelope. Starlette
@@ -42,21 +55,26 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     async def on_bug(request, exc: Exception):
         if not faults.is_injected(exc):
             errors.append(exc)
-        return http_api.error_response(mock, ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}"))
+        return provider.error_response(mock, ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}"), request)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         # The callback runner lives as long as the server: deliveries fall due without requests.
-        await mock.callbacks.start()
+        await dispatcher.start()
         try:
             yield
         finally:
-            await mock.callbacks.stop()
+            await dispatcher.stop()
 
     app = MockApp(
         mock,
         lifespan=lifespan,
-        routes=[*http_api.routes(), *admin.routes(), *docs.routes(), Route("/{path:path}", not_found, methods=_ALL)],
+        routes=[
+            *provider.routes(spoken),
+            *admin.routes(),
+            *published.routes(),
+            Route("/{path:path}", not_found, methods=_ALL),
+        ],
         # ServerConnection must stay first (it needs the server's own receive); FaultMiddleware
         # sits inside the journal so the journal records what the client really got.
         middleware=[
@@ -68,6 +86,7 @@ def create_app(settings: Settings | None = None, *, catalog: Catalog | None = No
     )
     app.state.mock = mock
     app.state.errors = errors
+    app.state.endpoints = endpoints(spoken)
     return app
 
 

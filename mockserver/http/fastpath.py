@@ -1,23 +1,26 @@
 """The hot path: a status poll answered as a raw ASGI exchange.
 
 Status polls are most of a client's traffic. When no scenario rule can act on them (none
-names statusTask, nor leaves the endpoint open) and strict mode is off, nothing can delay
-or break their answer, so they skip the framework: no routing, no Request or Response
-objects, no fault middleware. The lookup, the poll and the answer are the code the
-handler runs (``http_api.status_body``), and the journal records them through the same
-function as every other request.
+names the status endpoint, nor leaves the endpoint open) and strict mode is off, nothing can
+delay or break their answer, so they skip the framework: no routing, no Request or Response
+objects, no fault middleware. The lookup, the poll and the answer are the code the handler
+runs (``provider.status_body``), and the journal records them through the same function as
+every other request. Each enabled dialect's status route is matched by its own regex.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
+from collections.abc import Sequence
 from urllib.parse import parse_qsl, unquote
 
 from mockserver.core.errors import ApiError, ServerError
 from mockserver.core.service import MockService
-from mockserver.http import provider as http_api
+from mockserver.core.words import STATUS
+from mockserver.dialects.protocol import Dialect, template_regex
+from mockserver.http import provider
 from mockserver.http.journaling import record_request
-from mockserver.scenarios import rules
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -35,35 +38,54 @@ def query_value(query_string: bytes, name: str) -> str | None:
     return value
 
 
+def _status_routes(dialects: Sequence[Dialect]) -> list[tuple[str, re.Pattern[str], Dialect]]:
+    """(literal prefix, path regex, dialect) of each dialect's status route."""
+    out = []
+    for dialect in dialects:
+        for route in dialect.routes:
+            if route.kind == STATUS and route.method == "GET":
+                out.append((route.path.split("{", 1)[0], template_regex(route.path), dialect))
+    return out
+
+
 class FastStatus:
-    """GET /api/v1/statusTask/{model} without the framework, when nothing needs it."""
+    """GET on a dialect's status route without the framework, when nothing needs it."""
 
     def __init__(self, app, mock: MockService, errors: deque | None = None) -> None:
         self.app = app
         self.mock = mock
         self.errors = errors  # where the app keeps its own bugs (app.state.errors)
-        self.prefix = mock.dialect.STATUS_PATH.split("{", 1)[0]
+        self.routes = _status_routes(list(mock.dialects.values()))
+
+    def _match(self, path: str) -> tuple[Dialect, dict[str, str]] | None:
+        for prefix, pattern, dialect in self.routes:
+            if path.startswith(prefix):
+                m = pattern.match(path)
+                if m is not None:
+                    return dialect, m.groupdict()
+        return None
 
     async def __call__(self, scope, receive, send) -> None:
         mock = self.mock
-        path = scope.get("path", "")
+        found = None
         if (
-            scope["type"] != "http"
-            or scope["method"] != "GET"
-            or not path.startswith(self.prefix)
-            or mock.rules.acts_on(rules.STATUS)
-            or mock.settings.strict
-            or "/" in path[len(self.prefix) :]
-            or len(path) == len(self.prefix)
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and not mock.rules.acts_on(STATUS)
+            and not mock.settings.strict
         ):
+            found = self._match(scope.get("path", ""))
+        if found is None:
             await self.app(scope, receive, send)
             return
+        dialect, params = found
         arrival = mock.journal.arrive()
-        name = path[len(self.prefix) :]
-        task_id = query_value(scope.get("query_string", b""), "taskId")
-        note = scope.setdefault("mockserver.note", {})
+        query_string = scope.get("query_string", b"")
+        name, task_id = dialect.task_ref(params, lambda key: query_value(query_string, key))
+        scope[provider.DIALECT] = dialect
+        note = scope.setdefault(provider.NOTE, {})
         note["model"] = name
-        note["taskId"] = task_id
+        note["task_id"] = task_id
         authorization = idem = None
         for header, value in scope["headers"]:
             if header == b"authorization":
@@ -73,8 +95,8 @@ class FastStatus:
         retry_after = None
         bug = None
         try:
-            key = http_api.authenticate(mock, authorization)
-            body = http_api.status_body(mock, scope, key, name, task_id)
+            key = provider.authenticate(mock, authorization)
+            body = provider.status_body(mock, dialect, scope, key, name, task_id)
             status, headers = 200, _JSON_HEADERS
         except Exception as exc:
             if isinstance(exc, ApiError):
@@ -85,7 +107,7 @@ class FastStatus:
                     self.errors.append(exc)
                 err = ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}")
             note["error"] = err.error or err.message
-            status, body, extra = http_api.error_parts(mock, err, path)
+            status, body, extra = provider.error_parts(mock, err, scope)
             headers = _JSON_HEADERS + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
             if status == 429:
                 retry_after = float(extra["Retry-After"]) if "Retry-After" in extra else None
@@ -99,6 +121,15 @@ class FastStatus:
             )
             await send({"type": "http.response.body", "body": body})
         finally:
-            record_request(mock, scope, status, retry_after, arrival, None, authorization, idem, headers_read=True)
+            record_request(
+                mock,
+                scope,
+                status=status,
+                arrival=arrival,
+                retry_after=retry_after,
+                authorization=authorization,
+                idempotency_key=idem,
+                headers_read=True,
+            )
         if bug is not None:
             raise bug  # for the server's log, and so an in-process client raises it

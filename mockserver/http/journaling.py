@@ -7,6 +7,7 @@ import hashlib
 from mockserver.core.journal import BODY_KEPT
 from mockserver.core.service import MockService
 from mockserver.http.faults import is_injected
+from mockserver.http.requests import bearer_key
 
 # Control-plane paths are not client traffic and stay out of the journal.
 _UNJOURNALED = ("/__admin", "/schemas", "/openapi.json", "/favicon.ico")
@@ -78,55 +79,62 @@ class JournalMiddleware:
         finally:
             body_hash = digest.hexdigest() if digest is not None and body_read else None
             body = kept.decode("utf-8", "replace") if digest is not None and (kept or body_read) else None
-            record_request(self.mock, scope, status, retry_after, arrival, body_hash, body=body, truncated=truncated)
+            record_request(
+                self.mock,
+                scope,
+                status=status,
+                arrival=arrival,
+                retry_after=retry_after,
+                body_hash=body_hash,
+                body=body,
+                body_truncated=truncated,
+            )
 
 
 def record_request(
     mock: MockService,
     scope,
+    *,
     status: int,
-    retry_after: float | None,
     arrival: int,
-    body_hash: str | None,
-    auth: str | None = None,
-    idem: str | None = None,
+    retry_after: float | None = None,
+    body_hash: str | None = None,
+    authorization: str | None = None,
+    idempotency_key: str | None = None,
     headers_read: bool = False,
     body: str | None = None,
-    truncated: bool = False,
+    body_truncated: bool = False,
 ) -> None:
     """Journal one request: what the scope says, what the handlers noted, and the answer's status.
 
-    ``headers_read``: the caller already took ``auth`` and ``idem`` from the headers.
+    ``headers_read``: the caller already took ``authorization`` and ``idempotency_key`` from the headers.
     """
     if not headers_read:
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
-                auth = value.decode("latin-1")
+                authorization = value.decode("latin-1")
             elif name == b"idempotency-key":
-                idem = value.decode("latin-1")
+                idempotency_key = value.decode("latin-1")
     note = scope.get("mockserver.note") or _NO_NOTE
-    journal = mock.journal
-    # Positional, in Entry's field order: this runs for every request, status polls included.
-    journal.add(
-        journal.next_id,
-        mock.now(),
-        scope["method"],
-        scope["path"],
-        scope.get("query_string", b"").decode("latin-1"),
-        mock.dialect.bearer_key(auth),
-        status,
-        note.get("taskId"),
-        note.get("model"),
-        note.get("error"),
-        idem,
-        retry_after,
-        arrival,
-        body_hash,
-        note.get("state"),
-        note.get("rule"),
-        note.get("fault"),
-        body,
-        truncated,
+    mock.journal.record(
+        time=mock.now(),
+        method=scope["method"],
+        path=scope["path"],
+        query=scope.get("query_string", b"").decode("latin-1"),
+        key=bearer_key(authorization),
+        status=status,
+        task_id=note.get("task_id"),
+        model=note.get("model"),
+        error=note.get("error"),
+        idempotency_key=idempotency_key,
+        retry_after=retry_after,
+        arrival=arrival,
+        body_hash=body_hash,
+        state=note.get("state"),
+        rule=note.get("rule"),
+        fault=note.get("fault"),
+        body=body,
+        body_truncated=body_truncated,
     )
 
 

@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mockserver.contract.openapi import build_openapi
 from mockserver.contract.validation import load_schemas
 from mockserver.core.catalog import schema_dir
 from mockserver.core.errors import NotFound
@@ -71,7 +70,8 @@ async def openapi(request: Request) -> Response:
     doc = getattr(state, "openapi_doc", None)
     if doc is None:
         # Built once per app: the catalog and schemas do not change while it runs.
-        doc = state.openapi_doc = build_openapi(mock_of(request).catalog, load_schemas())
+        mock = mock_of(request)
+        doc = state.openapi_doc = next(iter(mock.dialects.values())).openapi(mock.catalog, load_schemas())
     served = {**doc, "servers": [{"url": base_url(request), "description": "this mock"}]}
     return Response(json.dumps(served), media_type="application/json")
 

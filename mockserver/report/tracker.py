@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable, Iterable
 from mockserver.core.catalog import Model
 from mockserver.core.journal import Entry
 from mockserver.core.tasks import SUCCESS, TERMINAL, Task, state_at
-from mockserver.dialects import apixo
+from mockserver.dialects.apixo import wire as apixo
 from mockserver.report.checks import (
     BACKOFF_CAP_MS,
     CHECKS,
@@ -162,8 +162,8 @@ class _Attempt:
         self.id = entry.id
         self.time = entry.time
         self.status = entry.status
-        self.retry_after = entry.retryAfter
-        self.idem = entry.idempotencyKey
+        self.retry_after = entry.retry_after
+        self.idem = entry.idempotency_key
         self.horizon = horizon
         self.error = entry.error
         self.chain = chain
@@ -175,11 +175,11 @@ class _Window:
     __slots__ = ("id", "time", "until", "horizon", "seconds", "request")
 
     def __init__(self, entry: Entry, horizon: int) -> None:
-        assert entry.retryAfter is not None
+        assert entry.retry_after is not None
         self.id = entry.id
         self.time = entry.time
-        self.seconds = entry.retryAfter
-        self.until = entry.time + entry.retryAfter * 1000 * (1 - TOLERANCE)
+        self.seconds = entry.retry_after
+        self.until = entry.time + entry.retry_after * 1000 * (1 - TOLERANCE)
         self.horizon = horizon
         self.request = _request(entry.method, entry.path, entry.query)
 
@@ -244,7 +244,7 @@ class ConformanceTracker:
         if horizon is None:
             horizon = entry.arrival
         endpoint = self.endpoint(entry.path)
-        track = self._tasks.get(entry.taskId) if entry.taskId else None
+        track = self._tasks.get(entry.task_id) if entry.task_id else None
         # Result files need no key: a download belongs to the key that made the task.
         owner = entry.key
         if owner is None and endpoint == "files" and track is not None:
@@ -259,8 +259,8 @@ class ConformanceTracker:
             self._retry_after(entry, horizon)
         self._repeats(entry, owner, endpoint, horizon)
         if endpoint == "generateTask":
-            if entry.status == 200 and entry.taskId and entry.taskId not in self._tasks:
-                self._tasks[entry.taskId] = Track(entry.taskId, entry.key, entry.model or "", entry.time, entry.id)
+            if entry.status == 200 and entry.task_id and entry.task_id not in self._tasks:
+                self._tasks[entry.task_id] = Track(entry.task_id, entry.key, entry.model or "", entry.time, entry.id)
         elif endpoint == "statusTask":
             if track is not None and track.key == entry.key:
                 self._poll(track, entry, horizon)
@@ -368,12 +368,12 @@ class ConformanceTracker:
                         f.times.append(entry.time)
             else:
                 del self._windows[entry.key]  # type: ignore[arg-type]
-        if entry.status == 429 and entry.retryAfter is not None and entry.retryAfter > 0:
+        if entry.status == 429 and entry.retry_after is not None and entry.retry_after > 0:
             self._windows[entry.key] = _Window(entry, horizon)  # type: ignore[index]
 
     def _repeats(self, entry: Entry, owner: str | None, endpoint: str | None, horizon: int) -> None:
         """Recognise this request as a repeat of an earlier identical one and judge the retry."""
-        fp = (owner, entry.method, entry.path, entry.query, entry.bodyHash)
+        fp = (owner, entry.method, entry.path, entry.query, entry.body_hash)
         prev = self._recent.get(fp)
         ok = 200 <= entry.status < 300
         if prev is None and ok:
@@ -385,7 +385,7 @@ class ConformanceTracker:
             if prev.status in RETRYABLE:
                 chain = self._backoff(entry, owner, prev)
             if endpoint == "generateTask" and prev.status in UNKNOWN_OUTCOME:
-                if entry.idempotencyKey is None or entry.idempotencyKey != prev.idem:
+                if entry.idempotency_key is None or entry.idempotency_key != prev.idem:
                     self._unsafe_resubmit(entry, owner, fp, prev)
         if ok:
             # A repeat after a success is not a retry: forgetting the earlier attempt judges a
@@ -400,7 +400,7 @@ class ConformanceTracker:
             self._recent.popitem(last=False)
 
     def _retried_non_retryable(self, entry: Entry, owner: str | None, fp: tuple, prev: _Attempt) -> None:
-        f = self._finding("RETRIED_NON_RETRYABLE", owner, fp, entry.taskId)
+        f = self._finding("RETRIED_NON_RETRYABLE", owner, fp, entry.task_id)
         if f is None:
             return
         if not f.evidence:
@@ -451,7 +451,7 @@ class ConformanceTracker:
             f.facts.update(request=f"{entry.method} {entry.path}", status=prev.status, time=prev.time)
         f.add(entry.id, entry.time)
         f.facts["changed_key"] = f.facts.get("changed_key", False) or (
-            entry.idempotencyKey is not None and prev.idem is not None
+            entry.idempotency_key is not None and prev.idem is not None
         )
         f.facts["first_idem"] = f.facts.get("first_idem") or prev.idem
 

@@ -26,6 +26,8 @@ from jsonschema.exceptions import best_match
 
 from mockserver._data import data_dir
 from mockserver.core.catalog import schema_dir
+from mockserver.core.json_types import json_type
+from mockserver.dialects import builtin, endpoint_aliases
 from mockserver.scenarios import rules as r
 
 __all__ = [
@@ -376,7 +378,7 @@ def _reason(error: ValidationError) -> str:
         return f"missing key {missing[0]!r}" if missing else error.message
     if kind == "type":
         expected = " or ".join(limit) if isinstance(limit, list) else limit
-        return f"expected {expected}, got {_json_type(value)} {_show(value)}"
+        return f"expected {expected}, got {json_type(value)} {_show(value)}"
     if kind == "enum":
         return f"{_show(value)} is not one of {', '.join(map(str, limit))}"
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
@@ -407,21 +409,6 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    for py, name in (
-        (bool, "boolean"),
-        (int, "integer"),
-        (float, "number"),
-        (str, "string"),
-        (list, "array"),
-    ):
-        if isinstance(value, py):
-            return name
-    return "object"
-
-
 def _path(parts: Iterable) -> str:
     return "/".join(str(p) for p in parts)
 
@@ -449,7 +436,8 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
     actions = [a for a in r.ACTION_ENDPOINTS if a in doc]
     declared = when.get("endpoint")
     if declared is not None:
-        endpoints = frozenset([declared] if isinstance(declared, str) else declared)
+        aliases = endpoint_aliases()
+        endpoints = frozenset(aliases[e] for e in ([declared] if isinstance(declared, str) else declared))
         for action in actions:
             wrong = sorted(endpoints - r.ACTION_ENDPOINTS[action], key=r.ENDPOINTS.index)
             if wrong:
@@ -480,6 +468,16 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
     for name, pattern in when.get("header", {}).items():
         headers.append((name.lower(), _regex(pattern, f"{where}/when/header/{name}")))
     states = when.get("task_state")
+    dialects = when.get("dialect")
+    if dialects is not None:
+        dialects = [dialects] if isinstance(dialects, str) else dialects
+        known = builtin()
+        for i, name in enumerate(dialects):
+            if name not in known:
+                at = f"{where}/when/dialect" + (
+                    "" if len(dialects) == 1 and isinstance(when["dialect"], str) else f"/{i}"
+                )
+                raise ScenarioError(at, f"no dialect named {name!r} (known: {', '.join(known)})")
     return r.Rule(
         index=index,
         doc=doc,
@@ -492,6 +490,7 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
         headers=tuple(headers),
         task_states=frozenset([states] if isinstance(states, str) else states) if states is not None else None,
         attempt=when.get("attempt"),
+        dialects=frozenset(dialects) if dialects is not None else None,
         nth=when.get("nth"),
         after=when.get("after"),
         probability=when.get("probability"),

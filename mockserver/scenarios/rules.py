@@ -21,6 +21,8 @@ from fnmatch import fnmatchcase
 from statistics import NormalDist
 from typing import Any
 
+from mockserver.core.words import CALLBACK, ENDPOINT_KINDS, FILES, HTTP_KINDS, STATUS, SUBMIT, TASK_KINDS
+
 __all__ = [
     "ENDPOINTS",
     "CallbackAction",
@@ -36,31 +38,26 @@ __all__ = [
     "unit",
 ]
 
-GENERATE, STATUS, BALANCE, FILES, CALLBACK = (
-    "generateTask",
-    "statusTask",
-    "balance",
-    "files",
-    "callback",
-)
-ENDPOINTS: tuple[str, ...] = (GENERATE, STATUS, BALANCE, FILES, CALLBACK)
-HTTP_ENDPOINTS = frozenset((GENERATE, STATUS, BALANCE, FILES))
+# Rules match on the core's endpoint kinds; scenario files may also use a dialect's own names
+# (generateTask for submit), which the loader translates.
+ENDPOINTS: tuple[str, ...] = ENDPOINT_KINDS
+HTTP_ENDPOINTS = HTTP_KINDS
 # Endpoints whose requests concern a task (so model, prompt, provider... are known).
-TASK_ENDPOINTS = frozenset((GENERATE, STATUS, FILES, CALLBACK))
+TASK_ENDPOINTS = TASK_KINDS
 
 # Where each action can act, and where a rule that names no endpoint acts by default.
 ACTION_ENDPOINTS: dict[str, frozenset[str]] = {
     "respond": HTTP_ENDPOINTS,
     "delay": HTTP_ENDPOINTS,
     "fault": HTTP_ENDPOINTS,
-    "fail": frozenset((GENERATE, STATUS)),
-    "timing": frozenset((GENERATE,)),
+    "fail": frozenset((SUBMIT, STATUS)),
+    "timing": frozenset((SUBMIT,)),
     "callback": frozenset((CALLBACK,)),
 }
 ACTION_DEFAULT_ENDPOINTS: dict[str, frozenset[str]] = {
     **ACTION_ENDPOINTS,
     # A failure or a timing named without an endpoint is about the task being created.
-    "fail": frozenset((GENERATE,)),
+    "fail": frozenset((SUBMIT,)),
 }
 # Conditions that only make sense on some endpoints (elsewhere they never hold).
 CONDITION_ENDPOINTS: dict[str, frozenset[str]] = {
@@ -98,6 +95,7 @@ class Facts:
     # Request headers; a Starlette Headers object or any mapping with lower-case names.
     headers: Mapping[str, str] = field(default_factory=dict)
     attempt: int | None = None
+    dialect: str | None = None  # the name of the dialect the request (or its task) speaks
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +209,7 @@ class Rule:
     headers: tuple[tuple[str, re.Pattern[str]], ...] = ()
     task_states: frozenset[str] | None = None
     attempt: int | None = None
+    dialects: frozenset[str] | None = None
     nth: int | None = None
     after: int | None = None
     probability: float | None = None
@@ -237,6 +236,8 @@ class Rule:
         if self.task_states is not None and f.task_state not in self.task_states:
             return False
         if self.attempt is not None and f.attempt != self.attempt:
+            return False
+        if self.dialects is not None and f.dialect not in self.dialects:
             return False
         if self.prompt is not None and (f.prompt is None or not self.prompt.search(f.prompt)):
             return False

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from mockserver.core.catalog import InputInvalid, Model, load_catalog
-from mockserver.dialects import apixo
+from mockserver.core.words import CALLBACK, FAIL_MESSAGES, STATUS, SUBMIT
+from mockserver.dialects import endpoint_aliases
+from mockserver.dialects.apixo import wire as apixo
 from mockserver.scenarios import loading as _scenario
 from mockserver.scenarios import rules as _rules
 
@@ -191,7 +193,7 @@ def generate_requests(
 
 def fail_codes() -> st.SearchStrategy[str]:
     """Every fail code the provider documents (older upper-case table and newer ones)."""
-    return st.sampled_from(sorted(apixo.FAIL_MESSAGES))
+    return st.sampled_from(sorted(FAIL_MESSAGES))
 
 
 def status_envelopes(*, state: str | None = None) -> st.SearchStrategy[dict]:
@@ -216,7 +218,7 @@ def status_envelopes(*, state: str | None = None) -> st.SearchStrategy[dict]:
         elif s == "failed":
             code = draw(fail_codes())
             data["failCode"] = code
-            data["failMsg"] = apixo.FAIL_MESSAGES[code]
+            data["failMsg"] = FAIL_MESSAGES[code]
         return apixo.envelope(data)
 
     return one()
@@ -248,9 +250,9 @@ _ACTIONS = {
     "respond": _HTTP,
     "fault": _HTTP,
     "delay": _HTTP,
-    "fail": ("generateTask", "statusTask"),
-    "timing": ("generateTask",),
-    "callback": ("callback",),
+    "fail": (SUBMIT, STATUS),
+    "timing": (SUBMIT,),
+    "callback": (CALLBACK,),
 }
 _INTERRUPTING = ("respond", "fault")  # actions that take the place of the mock's answer
 _STATES = ("pending", "processing", "success", "failed")
@@ -329,12 +331,12 @@ def _rule(
         )
     chosen = draw(st.lists(st.sampled_from(where), min_size=1, max_size=2, unique=True))
     when: dict[str, Any] = {"endpoint": chosen[0] if len(chosen) == 1 else chosen}
-    if any(e in ("generateTask", "statusTask", "files", "callback") for e in chosen) and draw(st.booleans()):
+    if any(e in _rules.TASK_ENDPOINTS for e in chosen) and draw(st.booleans()):
         picked = draw(st.lists(st.sampled_from(models), min_size=1, max_size=2, unique=True))
         when["model"] = picked[0] if len(picked) == 1 else picked
-    if any(e in ("statusTask", "files", "callback") for e in chosen) and draw(st.integers(0, 3)) == 0:
+    if any(e in _rules.CONDITION_ENDPOINTS["task_state"] for e in chosen) and draw(st.integers(0, 3)) == 0:
         when["task_state"] = draw(st.sampled_from(_STATES))
-    if "callback" in chosen and draw(st.booleans()):
+    if CALLBACK in chosen and draw(st.booleans()):
         when["attempt"] = draw(st.integers(1, 3))
     gate = draw(st.sampled_from(["none", "nth", "after", "probability"]))
     if gate == "nth":
@@ -413,7 +415,9 @@ def _check_options(
             raise InvalidArgument(f"{what}: {unknown[0]!r} is not one of {', '.join(map(str, known))}")
         return tuple(dict.fromkeys(value))
 
-    chosen_endpoints = names(_HTTP if endpoints is None else endpoints, "endpoints", ENDPOINTS)
+    aliases = endpoint_aliases()  # the kinds, and a dialect's names for them (generateTask = submit)
+    chosen_endpoints = names(_HTTP if endpoints is None else endpoints, "endpoints", list(aliases))
+    chosen_endpoints = tuple(dict.fromkeys(aliases[e] for e in chosen_endpoints))
     if not chosen_endpoints:
         raise InvalidArgument("endpoints must name at least one endpoint")
     catalog = load_catalog().names()

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from mockserver import contract
 from mockserver.core.catalog import load_catalog, schema_dir
 from mockserver.core.errors import BY_STATUS, RateLimited, error_for_status
-from mockserver.dialects import apixo
+from mockserver.dialects.apixo import APIXO as apixo
 from mockserver.http.app import create_app
 from tests.conftest import KEY, Api, data_of
 

@@ -12,6 +12,7 @@ def task(task_id: str, created: int = 0, pending: int = 100, processing: int = 9
     return Task(
         task_id,
         "nano-banana",
+        "apixo",
         kw.pop("key", "k"),
         created,
         pending,

@@ -15,6 +15,7 @@ def make(**kw) -> Task:
     base = dict(
         task_id="task_1",
         model="m",
+        dialect="apixo",
         key="k",
         created_ms=1000,
         pending_ms=100,

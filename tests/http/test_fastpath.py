@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
+from mockserver.core.words import STATUS
 from mockserver.http import provider as http_api
 from mockserver.http.app import create_app
 from mockserver.http.fastpath import query_value
@@ -76,10 +77,10 @@ def test_fast_and_slow_paths_give_the_same_tape(extra):
 
 
 def test_the_fast_path_is_taken_when_nothing_needs_the_router(monkeypatch):
-    async def refuse(request):
+    async def refuse(request, dialect):
         raise AssertionError("the Starlette status handler ran")
 
-    monkeypatch.setattr(http_api, "status_task", refuse)
+    monkeypatch.setitem(http_api.HANDLERS, STATUS, refuse)
     app = create_app(clock="manual")  # routes are built now, with the refusing handler
     with TestClient(app) as c:
         r = c.get("/api/v1/statusTask/nano-banana", params={"taskId": "task_x"}, headers={"Authorization": "Bearer k"})

@@ -605,15 +605,8 @@ class Feed:
         **kw,
     ):
         arrival = kw.pop("arrival", None) or self.journal.arrive()
-        defaults = {
-            "taskId": None,
-            "model": None,
-            "error": None,
-            "idempotencyKey": None,
-            "retryAfter": None,
-        }
         return self.journal.record(
-            **{**defaults, **kw},
+            **kw,
             time=time,
             method=method,
             path=path,
@@ -638,8 +631,8 @@ def test_requests_in_flight_during_a_429_are_not_ignoring_it():
     feed = Feed()
     first = feed.journal.arrive()
     second = feed.journal.arrive()  # sent in parallel, before the 429 went out
-    feed.send(0, "POST", SUBMIT, 429, retryAfter=5, arrival=first, bodyHash="a")
-    feed.send(10, "POST", SUBMIT, 200, arrival=second, bodyHash="b", taskId="t1", model="nano-banana")
+    feed.send(0, "POST", SUBMIT, 429, retry_after=5, arrival=first, body_hash="a")
+    feed.send(10, "POST", SUBMIT, 200, arrival=second, body_hash="b", task_id="t1", model="nano-banana")
     assert feed.codes() == []
     feed.send(20, "GET", BALANCE, 200)  # sent after the 429 answer: too soon
     assert feed.codes() == ["IGNORED_RETRY_AFTER"]
@@ -647,7 +640,7 @@ def test_requests_in_flight_during_a_429_are_not_ignoring_it():
 
 def test_retry_after_is_per_key():
     feed = Feed()
-    feed.send(0, "GET", BALANCE, 429, retryAfter=5)
+    feed.send(0, "GET", BALANCE, 429, retry_after=5)
     feed.send(100, "GET", BALANCE, 200, key="other")
     assert feed.codes() == []
 
@@ -659,7 +652,7 @@ def test_backoff_rules_cap_and_retry_after():
         feed.send(t, "GET", BALANCE, 503 if i < 3 else 200)
     # constant gaps that honour the answer's Retry-After are fine too
     for i, t in enumerate((0, 2_000, 4_000)):
-        feed.send(t, "GET", BALANCE, 429 if i < 2 else 200, key="k2", retryAfter=2 if i < 2 else None)
+        feed.send(t, "GET", BALANCE, 429 if i < 2 else 200, key="k2", retry_after=2 if i < 2 else None)
     assert feed.codes() == []
     # a run broken by a success starts over: 1 s, then 1 s again after the 200 is a new run
     for t, s in ((0, 503), (1000, 200), (2000, 503), (3000, 200)):
@@ -667,11 +660,11 @@ def test_backoff_rules_cap_and_retry_after():
     assert feed.codes() == []
     # waiting out a Retry-After, then the client's own growing backoff: fine
     for t, s, ra in ((0, 429, 3), (3000, 503, None), (4000, 503, None), (5500, 200, None)):
-        feed.send(t, "GET", BALANCE, s, key="k4", retryAfter=ra)
+        feed.send(t, "GET", BALANCE, s, key="k4", retry_after=ra)
     assert feed.codes() == []
     # ... but a constant delay after it is still no backoff
     for t, s, ra in ((0, 429, 3), (3000, 503, None), (4000, 503, None), (5000, 200, None)):
-        feed.send(t, "GET", BALANCE, s, key="k5", retryAfter=ra)
+        feed.send(t, "GET", BALANCE, s, key="k5", retry_after=ra)
     [f] = feed.report()["findings"]
     assert (f["code"], f["key"], f["count"]) == ("NO_BACKOFF", "k5", 1)
     assert "gaps 3 s, 1 s, 1 s" in f["message"]
@@ -680,9 +673,9 @@ def test_backoff_rules_cap_and_retry_after():
 def test_findings_per_code_and_evidence_are_capped():
     feed = Feed(max_findings_per_code=3)
     for n in range(10):  # ten distinct invalid requests: ten INVALID_REQUEST findings, 3 kept
-        feed.send(n, "POST", SUBMIT, 400, error=f"problem {n}", bodyHash=str(n))
+        feed.send(n, "POST", SUBMIT, 400, error=f"problem {n}", body_hash=str(n))
     for n in range(25):  # one repeated invalid request: one finding, 25 occurrences
-        feed.send(100 + n, "POST", SUBMIT, 400, error="same", bodyHash="same", key="k2")
+        feed.send(100 + n, "POST", SUBMIT, 400, error="same", body_hash="same", key="k2")
     rep = feed.report()
     mine = [f for f in rep["findings"] if f["key"] == "k"]
     assert len(mine) == 3 and rep["summary"]["suppressed"] == {"INVALID_REQUEST": 7}
@@ -708,7 +701,7 @@ def test_a_long_run_keeps_bounded_state():
     for n in range(200):
         tid = f"task_{n}"
         t0 = n * 1000
-        feed.send(t0, "POST", SUBMIT, 200, taskId=tid, model="nano-banana", bodyHash=str(n))
+        feed.send(t0, "POST", SUBMIT, 200, task_id=tid, model="nano-banana", body_hash=str(n))
         for p in range(50):
             feed.send(
                 t0 + p,
@@ -716,7 +709,7 @@ def test_a_long_run_keeps_bounded_state():
                 "/api/v1/statusTask/nano-banana",
                 200,
                 query=f"taskId={tid}",
-                taskId=tid,
+                task_id=tid,
                 state="pending",
             )
     rep = feed.report(now=0)
@@ -748,14 +741,14 @@ def test_endpoint_names():
 def _sloppy_report() -> dict:
     feed = Feed()
     feed.send(0, "GET", BALANCE, 401, key=None)
-    feed.send(1, "POST", SUBMIT, 200, taskId="t1", model="nano-banana", bodyHash="x")
+    feed.send(1, "POST", SUBMIT, 200, task_id="t1", model="nano-banana", body_hash="x")
     feed.send(
         2,
         "GET",
         "/api/v1/statusTask/nano-banana",
         200,
         query="taskId=t1",
-        taskId="t1",
+        task_id="t1",
         state="pending",
     )
     return feed.report(now=100)

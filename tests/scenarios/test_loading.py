@@ -168,7 +168,7 @@ INVALID = [
     ),
     (
         {"rules": [{"when": {"endpoint": "balance"}, "fail": {"code": "X"}}]},
-        "rules/0/fail: fail cannot act on balance (only on generateTask, statusTask)",
+        "rules/0/fail: fail cannot act on balance (only on submit, status)",
     ),
     (
         {"rules": [{"when": {"endpoint": "callback"}, "respond": {"status": 503}}]},
@@ -176,7 +176,8 @@ INVALID = [
     ),
     (
         {"rules": [{"when": {"endpoint": "nope"}, "respond": {"status": 503}}]},
-        "rules/0/when/endpoint: 'nope' is not one of generateTask, statusTask, balance, files, callback",
+        "rules/0/when/endpoint: 'nope' is not one of submit, status, balance, files, callback, generateTask, "
+        "statusTask",
     ),
     (
         {"rules": [{"when": {"endpoint": ["statusTask", "nope"]}, "respond": {"status": 503}}]},

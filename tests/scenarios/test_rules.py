@@ -18,7 +18,7 @@ def ruleset(*rules: dict, seed: int = 0) -> r.RuleSet:
 
 
 def status(**kw) -> r.Facts:
-    return r.Facts("statusTask", model="nano-banana", key=KEY, **kw)
+    return r.Facts("status", model="nano-banana", key=KEY, **kw)
 
 
 # ------------------------------------------------------------------ pure engine
@@ -101,28 +101,28 @@ def test_decisions_do_not_depend_on_interleaving():
 @pytest.mark.parametrize(
     ("when", "facts", "holds"),
     [
-        ({"endpoint": "statusTask"}, r.Facts("statusTask"), True),
+        ({"endpoint": "statusTask"}, r.Facts("status"), True),
         ({"endpoint": "statusTask"}, r.Facts("balance"), False),
         ({"endpoint": ["balance", "files"]}, r.Facts("files"), True),
-        ({"model": "sora-*"}, r.Facts("generateTask", model="sora-2-pro"), True),
-        ({"model": "sora-*"}, r.Facts("generateTask", model="nano-banana"), False),
-        ({"model": ["veo-*", "wan-*"]}, r.Facts("generateTask", model="wan-2-5"), True),
+        ({"model": "sora-*"}, r.Facts("submit", model="sora-2-pro"), True),
+        ({"model": "sora-*"}, r.Facts("submit", model="nano-banana"), False),
+        ({"model": ["veo-*", "wan-*"]}, r.Facts("submit", model="wan-2-5"), True),
         ({"model": "sora-2"}, r.Facts("balance"), False),
         ({"key": "sk_a"}, r.Facts("balance", key="sk_a"), True),
         ({"key": "sk_a"}, r.Facts("balance", key="sk_ab"), False),
-        ({"prompt": "(?i)violence"}, r.Facts("generateTask", prompt="Some VIOLENCE here"), True),
-        ({"prompt": "violence"}, r.Facts("generateTask", prompt="peace"), False),
-        ({"prompt": "x"}, r.Facts("generateTask"), False),
-        ({"provider": "value"}, r.Facts("generateTask", provider="value"), True),
-        ({"provider": "value"}, r.Facts("generateTask", provider="auto"), False),
-        ({"request_type": "callback"}, r.Facts("statusTask", request_type="callback"), True),
-        ({"request_type": "callback"}, r.Facts("statusTask", request_type="async"), False),
+        ({"prompt": "(?i)violence"}, r.Facts("submit", prompt="Some VIOLENCE here"), True),
+        ({"prompt": "violence"}, r.Facts("submit", prompt="peace"), False),
+        ({"prompt": "x"}, r.Facts("submit"), False),
+        ({"provider": "value"}, r.Facts("submit", provider="value"), True),
+        ({"provider": "value"}, r.Facts("submit", provider="auto"), False),
+        ({"request_type": "callback"}, r.Facts("status", request_type="callback"), True),
+        ({"request_type": "callback"}, r.Facts("status", request_type="async"), False),
         ({"header": {"X-Chaos": "^on$"}}, r.Facts("balance", headers={"x-chaos": "on"}), True),
         ({"header": {"X-Chaos": "^on$"}}, r.Facts("balance", headers={"x-chaos": "off"}), False),
         ({"header": {"X-Chaos": "."}}, r.Facts("balance"), False),
-        ({"task_state": "success"}, r.Facts("statusTask", task_state="success"), True),
+        ({"task_state": "success"}, r.Facts("status", task_state="success"), True),
         ({"task_state": ["pending", "processing"]}, r.Facts("files", task_state="success"), False),
-        ({"task_state": "pending"}, r.Facts("generateTask"), False),
+        ({"task_state": "pending"}, r.Facts("submit"), False),
     ],
 )
 def test_each_condition(when, facts, holds):
@@ -140,17 +140,17 @@ def test_endpoints_a_rule_acts_on_without_naming_one():
     def endpoints(rule: dict) -> set[str]:
         return set(parse({"rules": [rule]}).rules[0].endpoints)
 
-    http = {"generateTask", "statusTask", "balance", "files"}
+    http = {"submit", "status", "balance", "files"}
     assert endpoints({"respond": {"status": 503}}) == http
     assert endpoints({"delay": {"ms": 1}, "fault": "hang"}) == http
-    assert endpoints({"fail": {"code": "X"}}) == {"generateTask"}
-    assert endpoints({"timing": {"pending_ms": 1}}) == {"generateTask"}
+    assert endpoints({"fail": {"code": "X"}}) == {"submit"}
+    assert endpoints({"timing": {"pending_ms": 1}}) == {"submit"}
     assert endpoints({"callback": "duplicate"}) == {"callback"}
-    assert endpoints({"when": {"task_state": "success"}, "respond": {"status": 503}}) == {
-        "statusTask",
-        "files",
-    }
-    assert endpoints({"when": {"endpoint": "statusTask"}, "fail": {"code": "X"}}) == {"statusTask"}
+    assert endpoints({"when": {"task_state": "success"}, "respond": {"status": 503}}) == {"status", "files"}
+    # APIXO's names are the submit and status kinds
+    assert endpoints({"when": {"endpoint": "statusTask"}, "fail": {"code": "X"}}) == {"status"}
+    assert endpoints({"when": {"endpoint": "status"}, "fail": {"code": "X"}}) == {"status"}
+    assert endpoints({"when": {"endpoint": ["generateTask", "submit"]}, "fail": {"code": "X"}}) == {"submit"}
 
 
 def test_delay_draws():
@@ -166,7 +166,7 @@ def test_delay_draws():
 
 def test_timing_ranges_are_drawn_inside_the_range_and_seeded():
     rs = ruleset({"timing": {"processing_ms": [1000, 2000]}}, seed=4)
-    facts = r.Facts("generateTask", model="nano-banana")
+    facts = r.Facts("submit", model="nano-banana")
     drawn = [rs.decide(facts).timing.processing_ms for _ in range(50)]
     assert all(lo == hi and 1000 <= lo <= 2000 for lo, hi in drawn)
     assert len(set(drawn)) > 10

@@ -1,2 +1,5 @@
-from mockserver.dialects.apixo.wire import *  # noqa: F401,F403
-from mockserver.dialects.apixo.wire import _DUMPS  # noqa: F401
+"""The APIXO dialect: ``APIXO`` implements ``mockserver.dialects.protocol.Dialect``."""
+
+from mockserver.dialects.apixo.wire import APIXO, Apixo
+
+__all__ = ["APIXO", "Apixo"]

@@ -1,0 +1,193 @@
+"""What a dialect is: one provider's wire format over the core (SPEC 8).
+
+A dialect owns everything a client of its provider can see: the routes, how a submit body and a
+status request are read, every answer body (submit, status per state, balance, errors, rule
+answers, callbacks), the task id format, the result URL shape, its published schemas and OpenAPI
+document, its names for the endpoints in scenario files and reports, the polling and retry
+guidance its provider documents, and Hypothesis strategies for its envelopes. The core and the
+HTTP layer speak only through this protocol, so nothing outside ``dialects/`` branches on which
+provider it is.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+
+from mockserver.core.errors import ApiError
+from mockserver.core.words import TaskView
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hypothesis.strategies import SearchStrategy
+
+    from mockserver.contract.validation import Problem, Schemas
+    from mockserver.core.catalog import Catalog
+
+
+class Route(NamedTuple):
+    """One endpoint a dialect serves: its kind, method, path template and its own name."""
+
+    kind: str  # a core endpoint kind (words.SUBMIT...)
+    method: str
+    path: str  # a Starlette path template: /api/v1/statusTask/{model}
+    name: str  # the dialect's name for it, in scenario files and reports (statusTask)
+
+
+@dataclass(frozen=True, slots=True)
+class Guidance:
+    """The polling and retry guidance a provider documents, for the client report.
+
+    ``pages`` names the documents each number comes from, so a finding can cite them.
+    """
+
+    # model kind (image-fast, image-quality, video, audio) -> (initial wait, poll interval, max wait) ms
+    intervals: Mapping[str, tuple[int, int, int]]
+    retryable: frozenset[int]  # statuses a client should retry (with backoff)
+    non_retryable: frozenset[int]  # statuses a client must not retry unchanged
+    backoff_factor: float = 1.5
+    backoff_cap_ms: int = 30_000
+    pages: Mapping[str, str] = field(default_factory=dict)  # label -> document (provider-docs/...)
+
+
+@runtime_checkable
+class Dialect(Protocol):
+    """One provider's wire format. ``mockserver.dialects.apixo.APIXO`` is the reference."""
+
+    name: str  # apixo
+    title: str  # human name, for documents and the report
+    routes: tuple[Route, ...]
+    guidance: Guidance
+    status_query: frozenset[str]  # query parameters a status poll may carry (strict mode)
+
+    # -- reading requests --------------------------------------------------------------------
+    def path_model(self, params: Mapping[str, str]) -> str | None:
+        """The model a submit path names (None: the body names it)."""
+        ...
+
+    def parse_submit(self, body: object, model: str | None) -> Any:
+        """The neutral SubmitRequest of a submit body, or BadRequest naming the field."""
+        ...
+
+    def submit_facts(self, body: object, model: str | None) -> dict[str, Any]:
+        """What scenario rules see of a submit, read leniently before validation:
+        model, prompt, provider, request_type (None when absent or of the wrong type)."""
+        ...
+
+    def task_ref(self, params: Mapping[str, str], query: Callable[[str], str | None]) -> tuple[str | None, str | None]:
+        """(model or None, task id or None) of a status request."""
+        ...
+
+    def require_task_id(self, task_id: str | None) -> str:
+        """The task id of a status request, or BadRequest saying where it goes."""
+        ...
+
+    def status_hint(self, model: str, task_id: str) -> str:
+        """Where to poll a task (for a 404 that names the right path)."""
+        ...
+
+    def file_ref(self, params: Mapping[str, str]) -> tuple[str, str]:
+        """(task id, file name) of a result-file request."""
+        ...
+
+    def parse_result_filename(self, name: str) -> tuple[int, str] | None:
+        """(index, extension) of a result file name, or None."""
+        ...
+
+    # -- answers --------------------------------------------------------------------------------
+    def dumps(self, obj: object) -> bytes: ...
+
+    def new_task_id(self, rng: random.Random) -> str: ...
+
+    def result_path(self, task_id: str, index: int, ext: str) -> str:
+        """The path of a result file (result URLs are the base URL plus this)."""
+        ...
+
+    def submit_body(self, task_id: str, model: str) -> dict: ...
+
+    def status_body(self, view: TaskView) -> dict: ...
+
+    def balance_body(self, balance: float) -> dict: ...
+
+    def error_body(self, err: ApiError) -> dict: ...
+
+    def error_headers(self, err: ApiError) -> dict[str, str]: ...
+
+    def rule_answer(
+        self, status: int, message: str, retry_after: float | None, body: object = ...
+    ) -> tuple[dict, dict[str, str]]:
+        """A scenario rule's ``respond`` as (body, headers); ``body`` (when given) replaces the payload."""
+        ...
+
+    def callback_stages(self, model: str) -> tuple[str, ...]:
+        """The stages of a model's callbacks, the last being the task's end; () = one plain callback."""
+        ...
+
+    def callback_body(self, view: TaskView, stage: str | None) -> dict: ...
+
+    # -- the published contract -------------------------------------------------------------
+    def response_schema(self, kind: str, status: int) -> str | None:
+        """The schema an answer of this kind and status must match (None: not JSON, or unchecked)."""
+        ...
+
+    def answer_problems(self, schema: str, doc: object) -> list[Problem]:
+        """What an answer must satisfy beyond its schema (the rules JSON Schema cannot say)."""
+        ...
+
+    def request_problems(self, model: str | None, body: object) -> list[Problem]:
+        """A submit body checked against the published request schema (strict mode)."""
+        ...
+
+    def openapi(self, catalog: Catalog, schemas: Schemas) -> dict:
+        """This dialect's OpenAPI 3.1 document."""
+        ...
+
+    # -- testing --------------------------------------------------------------------------------
+    def status_envelopes(self, model: str | None = None) -> SearchStrategy[dict]:
+        """Hypothesis: valid status envelopes of this dialect."""
+        ...
+
+
+# -- helpers every dialect may use ----------------------------------------------------------------
+
+# Envelopes are trees built by dialects, never cyclic: skip the encoder's cycle bookkeeping.
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+
+
+def compact_json(obj: object) -> bytes:
+    """Compact JSON bytes, as providers send them."""
+    return _DUMPS(obj).encode("utf-8")
+
+
+def compact_json_text(obj: object) -> str:
+    return _DUMPS(obj)
+
+
+_PARAM = re.compile(r"\{[^}]+\}")
+
+
+def template_regex(template: str) -> re.Pattern[str]:
+    """A path template (``/files/{task_id}/{filename}``) as a regex with a named group per parameter."""
+    parts = _PARAM.split(template)
+    names = [m[1:-1].split(":")[0] for m in _PARAM.findall(template)]
+    body = "".join(
+        re.escape(p) + (f"(?P<{n}>[^/]+)" if i < len(names) else "")
+        for i, (p, n) in enumerate(zip(parts, [*names, ""], strict=True))
+    )
+    return re.compile("^" + body + "$")
+
+
+def template_skeleton(template: str) -> str:
+    """The template with its parameters removed, for comparing paths by likeness."""
+    return _PARAM.sub("", template)
+
+
+def route_name(dialect: Dialect, kind: str) -> str:
+    """The dialect's own name for an endpoint kind (the kind itself if it has no such route)."""
+    for route in dialect.routes:
+        if route.kind == kind:
+            return route.name
+    return kind
