@@ -7,7 +7,6 @@ commented with where it comes from); the input schemas are the published contrac
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import math
@@ -23,6 +22,7 @@ from jsonschema import Draft202012Validator, SchemaError, ValidationError
 from mockserver._data import data_dir
 from mockserver.core.json_types import json_type
 from mockserver.core.media import MediaSpec, ratio_size
+from mockserver.core.suggest import close_names
 
 __all__ = ["Catalog", "InputInvalid", "Model", "load_catalog", "schema_dir"]
 
@@ -323,7 +323,7 @@ def _is_conditional(error: ValidationError) -> bool:
 
 def _priority(error: ValidationError) -> tuple:
     """Sort key: the error to report is the smallest. Deterministic for a given input."""
-    rank = _RANK.get(error.validator, 4)  # type: ignore[arg-type]
+    rank = _RANK.get(error.validator, 4)
     depth = len(error.absolute_path)
     path = _path(error.absolute_path)
     conditional = _is_conditional(error)
@@ -447,12 +447,5 @@ def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
 
 def _suggest(name: str, known: Mapping[str, Any]) -> str | None:
     """The known field a misspelt one probably meant (aspectRatio -> aspect_ratio)."""
-
-    def squash(text: str) -> str:
-        return re.sub(r"[^a-z0-9]", "", text.lower())
-
-    for candidate in known:
-        if squash(candidate) == squash(name):
-            return candidate
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    close = close_names(name, known, cutoff=0.75)
     return close[0] if close else None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 from mockserver.callbacks.config import CallbackConfig
 
@@ -39,7 +41,7 @@ class Settings:
     # Its keys win over the fields above; reset() returns to it.
     scenario: object = None
     # The dialects the server speaks: names ("apixo") or Dialect objects; None = every built-in one.
-    dialects: object = None
+    dialects: Sequence[Any] | str | None = None
 
     def __post_init__(self) -> None:
         if self.clock not in ("real", "manual"):

@@ -28,14 +28,13 @@ WINDOW_MS = 60_000
 
 def end_time(task: Task) -> int | None:
     """When the task becomes terminal, if known yet (poll-driven: once its last poll came)."""
-    ends = []
+    ends: list[int] = []
     if task.forced_ms is not None:
         ends.append(task.forced_ms)
-    if task.progression == "time":
-        ends.append(task.end_ms)
-    elif task.poll_done_ms is not None:
-        ends.append(task.poll_done_ms)
-    return min(ends) if ends else None  # type: ignore[type-var]
+    end = task.end_ms if task.progression == "time" else task.poll_done_ms
+    if end is not None:
+        ends.append(end)
+    return min(ends) if ends else None
 
 
 class _Window:

@@ -92,8 +92,7 @@ class MockService:
             self._start_ms = self.clock.now_ms()
         self.clock_start_ms = self.clock.now_ms()  # where this run's clock began (replay bundles)
         self.models: dict[str, Model] = {
-            name: dataclasses.replace(self.catalog.get(name), **sc.model_overrides(name))
-            for name in self.catalog.names()
+            model.name: dataclasses.replace(model, **sc.model_overrides(model.name)) for model in self.catalog
         }
         balances = sc.accounts if sc.accounts is not None else s.api_keys
         self.accounts = Accounts(dict(balances) if balances is not None else None)
@@ -229,7 +228,7 @@ class MockService:
             request_type=req.request_type,
             callback_url=req.callback_url,
             provider=req.provider or ("official" if model.official_only else "auto"),
-            prompt=req.input.get("prompt") if isinstance(req.input.get("prompt"), str) else None,  # type: ignore[union-attr]
+            prompt=_prompt(req.input),
             progression=model.progression,
             pending_polls=model.pending_polls,
             processing_polls=model.processing_polls,
@@ -586,7 +585,7 @@ class MockService:
         )
 
 
-def _fingerprint(model: str, body: object) -> str:
+def _fingerprint(model: str | None, body: object) -> str:
     try:
         text = json.dumps([model, body], sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError):
@@ -596,3 +595,9 @@ def _fingerprint(model: str, body: object) -> str:
 
 def _num(value: float) -> str:
     return f"{value:g}"
+
+
+def _prompt(input: object) -> str | None:
+    """input.prompt, for scenario rules that match on it."""
+    prompt = input.get("prompt") if isinstance(input, dict) else None
+    return prompt if isinstance(prompt, str) else None

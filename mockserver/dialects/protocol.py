@@ -60,8 +60,12 @@ class Dialect(Protocol):
     name: str  # apixo
     title: str  # human name, for documents and the report
     routes: tuple[Route, ...]
-    guidance: Guidance
     status_query: frozenset[str]  # query parameters a status poll may carry (strict mode)
+
+    @property
+    def guidance(self) -> Guidance:
+        """What the provider's pages tell a client to do (for the client report)."""
+        ...
 
     # -- reading requests --------------------------------------------------------------------
     def path_model(self, params: Mapping[str, str]) -> str | None:
@@ -129,11 +133,16 @@ class Dialect(Protocol):
     def callback_body(self, view: TaskView, stage: str | None) -> dict: ...
 
     # -- the published contract -------------------------------------------------------------
-    def response_schema(self, kind: str, status: int) -> str | None:
-        """The schema an answer of this kind and status must match (None: not JSON, or unchecked)."""
+    def response_schema(
+        self, kind: str | None, status: int, doc: object = None, errors_as_200: bool = False
+    ) -> str | None:
+        """The schema an answer of this kind and status must match (None: not JSON, or unchecked).
+
+        ``kind`` None: a path of no route of this dialect; ``errors_as_200``: an error envelope may
+        come with HTTP 200 (the scenario's errors-as-200 mode)."""
         ...
 
-    def answer_problems(self, schema: str, doc: object) -> list[Problem]:
+    def answer_problems(self, schema: str, doc: object, status: int, headers: Mapping[str, str]) -> list[Problem]:
         """What an answer must satisfy beyond its schema (the rules JSON Schema cannot say)."""
         ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from typing import cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -11,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mockserver._version import __version__
+from mockserver.callbacks.dispatcher import CallbackDispatcher
 from mockserver.core import tasks as t
 from mockserver.core.errors import BadRequest, NotFound, Unauthorized
 from mockserver.core.service import MockService
@@ -46,6 +48,11 @@ async def _body(request: Request, mock: MockService) -> dict:
     return body
 
 
+def _callbacks(mock: MockService) -> CallbackDispatcher:
+    """The dispatcher create_app attached to the service (the admin API drives it)."""
+    return cast(CallbackDispatcher, mock.callbacks)
+
+
 def _admin(handler):
     async def wrapped(request: Request) -> Response:
         mock = mock_of(request)
@@ -58,7 +65,7 @@ def _admin(handler):
 
 def _next_event(mock: MockService) -> int | None:
     """The next task event or callback attempt (one due already counts as now)."""
-    times = [x for x in (mock.next_event(), mock.callbacks.next_due()) if x is not None]
+    times = [x for x in (mock.next_event(), _callbacks(mock).next_due()) if x is not None]
     return max(min(times), mock.now()) if times else None
 
 
@@ -115,18 +122,18 @@ async def clock_advance(request: Request, mock: MockService) -> Response:
         if not isinstance(ms, int) or isinstance(ms, bool) or ms < 0:
             raise BadRequest("Invalid request", error=f"Invalid value for ms: expected an integer >= 0, got {ms!r}")
         # Each advance returns only after the callbacks due by the new time were attempted.
-        await mock.callbacks.advance_to(mock.now() + ms)
+        await _callbacks(mock).advance_to(mock.now() + ms)
     else:
         to = body["to"]
         if to == "next":
             when = _next_event(mock)
-            await mock.callbacks.advance_to(mock.now() if when is None else when)
+            await _callbacks(mock).advance_to(mock.now() if when is None else when)
         elif to == "idle":
-            await mock.callbacks.run_until_idle()
+            await _callbacks(mock).run_until_idle()
         elif isinstance(to, int) and not isinstance(to, bool):
             if to < mock.now():
                 raise BadRequest("Invalid request", error=f"Invalid value for to: {to} is in the past")
-            await mock.callbacks.advance_to(to)
+            await _callbacks(mock).advance_to(to)
         else:
             raise BadRequest(
                 "Invalid request",
@@ -172,7 +179,7 @@ async def get_task(request: Request, mock: MockService) -> Response:
 async def complete_task(request: Request, mock: MockService) -> Response:
     task = _task(mock, request.path_params["task_id"])
     mock.force(task, t.SUCCESS)
-    await mock.callbacks.run_due()  # a callback task's delivery is attempted before we answer
+    await _callbacks(mock).run_due()  # a callback task's delivery is attempted before we answer
     return json_response(mock.describe_task(task))
 
 
@@ -187,7 +194,7 @@ async def fail_task(request: Request, mock: MockService) -> Response:
     if message is not None and not isinstance(message, str):
         raise BadRequest("Invalid request", error="Invalid type for message: expected string")
     mock.force(task, t.FAILED, code, message)
-    await mock.callbacks.run_due()
+    await _callbacks(mock).run_due()
     return json_response(mock.describe_task(task))
 
 
@@ -242,8 +249,8 @@ async def journal(request: Request, mock: MockService) -> Response:
 async def callbacks(request: Request, mock: MockService) -> Response:
     since, limit = _paging(request)
     task_id = request.query_params.get("taskId") or None
-    log = mock.callbacks.log
-    pending = [p for p in mock.callbacks.pending() if task_id is None or p["taskId"] == task_id]
+    log = _callbacks(mock).log
+    pending = [p for p in _callbacks(mock).pending() if task_id is None or p["taskId"] == task_id]
     return json_response(
         {
             "config": mock.callback_config.to_dict(),

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from starlette.types import Scope
 
 from mockserver.scenarios.rules import Fault
 
@@ -39,7 +40,7 @@ class Plan:
     fault: Fault | None = None
 
 
-def plan(scope: dict, delay_ms: int | None, fault: Fault | None) -> None:
+def plan(scope: Scope, delay_ms: int | None, fault: Fault | None) -> None:
     """Ask FaultMiddleware to delay this request's answer and/or deliver it with a fault."""
     if delay_ms or fault is not None:
         scope[PLAN_KEY] = Plan(delay_ms or None, fault)

@@ -14,6 +14,7 @@ from http import HTTPStatus
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from mockserver.core.errors import BY_STATUS, ApiError
 from mockserver.core.service import MockService
@@ -49,7 +50,7 @@ def mock_of(request: Request) -> MockService:
     return request.app.state.mock
 
 
-def dialect_of(mock: MockService, scope: dict) -> Dialect:
+def dialect_of(mock: MockService, scope: Scope) -> Dialect:
     """The dialect a request speaks: its route's, else the first enabled one."""
     found = scope.get(DIALECT)
     return found if found is not None else next(iter(mock.dialects.values()))
@@ -59,7 +60,7 @@ def json_response(obj: object, status: int = 200, headers: dict | None = None) -
     return Response(compact_json(obj), status_code=status, headers=headers, media_type=JSON)
 
 
-def error_parts(mock: MockService, err: ApiError, scope: dict) -> tuple[int, bytes, dict[str, str]]:
+def error_parts(mock: MockService, err: ApiError, scope: Scope) -> tuple[int, bytes, dict[str, str]]:
     """An error answer as (HTTP status, JSON body, headers), in the request's dialect."""
     d = dialect_of(mock, scope)
     status = err.status
@@ -187,7 +188,7 @@ async def status(request: Request, dialect: Dialect) -> Response:
 def status_body(
     mock: MockService,
     dialect: Dialect,
-    scope: dict,
+    scope: Scope,
     key: str,
     name: str | None,
     task_id: str | None,

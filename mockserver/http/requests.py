@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from mockserver.core.config import server_url
 from mockserver.core.errors import BadRequest, PayloadTooLarge
@@ -29,7 +30,7 @@ def base_url(request: Request) -> str:
     return base_url_of(request.scope)
 
 
-def base_url_of(scope: dict) -> str:
+def base_url_of(scope: Scope) -> str:
     server = scope.get("server")
     scheme = scope.get("scheme", "http")
     if server and server[0] not in ("0.0.0.0", "::", "", None) and server[1] is not None:

@@ -8,7 +8,6 @@ endpoint named). Every refusal names the JSON path: ``rules/0: unknown key 'expl
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import json
 import math
@@ -27,6 +26,7 @@ from jsonschema.exceptions import best_match
 from mockserver._data import data_dir
 from mockserver.core.catalog import schema_dir
 from mockserver.core.json_types import json_type
+from mockserver.core.suggest import close_names
 from mockserver.dialects import builtin, endpoint_aliases
 from mockserver.scenarios import rules as r
 
@@ -414,7 +414,7 @@ def _path(parts: Iterable) -> str:
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    close = close_names(name, known)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -435,14 +435,15 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
     when = doc.get("when", {})
     actions = [a for a in r.ACTION_ENDPOINTS if a in doc]
     declared = when.get("endpoint")
+    endpoints: frozenset[str]
     if declared is not None:
         aliases = endpoint_aliases()
         endpoints = frozenset(aliases[e] for e in ([declared] if isinstance(declared, str) else declared))
         for action in actions:
             wrong = sorted(endpoints - r.ACTION_ENDPOINTS[action], key=r.ENDPOINTS.index)
             if wrong:
-                allowed = ", ".join(e for e in r.ENDPOINTS if e in r.ACTION_ENDPOINTS[action])
-                raise ScenarioError(f"{where}/{action}", f"{action} cannot act on {wrong[0]} (only on {allowed})")
+                can = ", ".join(e for e in r.ENDPOINTS if e in r.ACTION_ENDPOINTS[action])
+                raise ScenarioError(f"{where}/{action}", f"{action} cannot act on {wrong[0]} (only on {can})")
     else:
         endpoints = frozenset(r.HTTP_ENDPOINTS | {r.CALLBACK})
         for action in actions:

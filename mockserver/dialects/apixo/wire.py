@@ -88,13 +88,13 @@ class Apixo:
 
     name = "apixo"
     title = "APIXO"
-    routes = (
+    routes: tuple[Route, ...] = (
         Route(SUBMIT, "POST", GENERATE_PATH, "generateTask"),
         Route(STATUS, "GET", STATUS_PATH, "statusTask"),
         Route(BALANCE, "GET", BALANCE_PATH, "balance"),
         Route(FILES, "GET", FILES_PATH, "files"),
     )
-    status_query = frozenset({TASK_ID_PARAM})
+    status_query: frozenset[str] = frozenset({TASK_ID_PARAM})
 
     @property
     def guidance(self) -> Guidance:
