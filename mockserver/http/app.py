@@ -28,11 +28,14 @@ def create_app(
     *,
     catalog: Catalog | None = None,
     dialects: Sequence[Dialect | str] | None = None,
+    fast_path: bool = True,
     **overrides: object,
 ) -> Starlette:
     """A Starlette app serving one mock; ``overrides`` are Settings fields (e.g. clock="manual").
 
     ``dialects``: the wire formats it speaks (names or Dialect objects; default: the settings', else all).
+    ``fast_path=False`` sends status polls through the whole Starlette stack (the reference the
+    fast path is tested against).
     """
     if settings is None:
         settings = Settings(**overrides)  # type: ignore[arg-type]
@@ -68,6 +71,7 @@ def create_app(
 
     app = MockApp(
         mock,
+        fast_path,
         lifespan=lifespan,
         routes=[
             *provider.routes(spoken),
@@ -97,9 +101,11 @@ _ALL = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 class MockApp(Starlette):
     """The Starlette app with the status-poll fast path in front of its whole stack."""
 
-    def __init__(self, mock: MockService, **kw: object) -> None:
+    def __init__(self, mock: MockService, fast_path: bool = True, **kw: object) -> None:
         self._mock = mock
+        self._fast_path = fast_path
         super().__init__(**kw)  # type: ignore[arg-type]
 
     def build_middleware_stack(self):
-        return FastStatus(super().build_middleware_stack(), self._mock, self.state.errors)
+        stack = super().build_middleware_stack()
+        return FastStatus(stack, self._mock, self.state.errors) if self._fast_path else stack

@@ -1,11 +1,13 @@
 """The hot path: a status poll answered as a raw ASGI exchange.
 
-Status polls are most of a client's traffic. When no scenario rule can act on them (none
-names the status endpoint, nor leaves the endpoint open) and strict mode is off, nothing can
-delay or break their answer, so they skip the framework: no routing, no Request or Response
-objects, no fault middleware. The lookup, the poll and the answer are the code the handler
-runs (``provider.status_body``), and the journal records them through the same function as
-every other request. Each enabled dialect's status route is matched by its own regex.
+Status polls are most of a client's traffic. Unless strict mode is on, they skip the framework:
+no routing, no Request or Response objects, no fault middleware. When some scenario rule could
+act on polls, the fast path asks the rules itself, exactly as the handler would (same facts,
+same counts); a poll no rule acts on is answered here, and only a poll a rule acts on goes down
+the full stack, carrying its decision so that it is not decided twice. The lookup, the poll and
+the answer are the code the handler runs (``provider.status_body``), and the journal records
+them through the same function as every other request. Each enabled dialect's status route is
+matched by its own regex.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import re
 from collections import deque
 from collections.abc import Sequence
 from urllib.parse import parse_qsl, unquote
+
+from starlette.datastructures import Headers
 
 from mockserver.core.errors import ApiError, ServerError
 from mockserver.core.service import MockService
@@ -68,34 +72,44 @@ class FastStatus:
     async def __call__(self, scope, receive, send) -> None:
         mock = self.mock
         found = None
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and not mock.rules.acts_on(STATUS)
-            and not mock.settings.strict
-        ):
+        if scope["type"] == "http" and scope["method"] == "GET" and not mock.settings.strict:
             found = self._match(scope.get("path", ""))
         if found is None:
             await self.app(scope, receive, send)
             return
         dialect, params = found
-        arrival = mock.journal.arrive()
         query_string = scope.get("query_string", b"")
         name, task_id = dialect.task_ref(params, lambda key: query_value(query_string, key))
-        scope[provider.DIALECT] = dialect
-        note = scope.setdefault(provider.NOTE, {})
-        note["model"] = name
-        note["task_id"] = task_id
         authorization = idem = None
         for header, value in scope["headers"]:
             if header == b"authorization":
                 authorization = value.decode("latin-1")
             elif header == b"idempotency-key":
                 idem = value.decode("latin-1")
+        # Nothing below awaits before the journal numbers the request: arrival order is kept.
+        key = refused = None
+        try:
+            key = provider.authenticate(mock, authorization)
+        except ApiError as exc:
+            refused = exc
+        if key is not None and mock.rules.acts_on(STATUS):
+            facts = provider.status_facts(mock, dialect, key, name, task_id, Headers(scope=scope))
+            decision = mock.decide(facts)
+            if decision is not None:
+                scope[provider.DECIDED] = (key, decision)
+                await self.app(scope, receive, send)
+                return
+        arrival = mock.journal.arrive()
+        scope[provider.DIALECT] = dialect
+        note = scope.setdefault(provider.NOTE, {})
+        note["model"] = name
+        note["task_id"] = task_id
         retry_after = None
         bug = None
         try:
-            key = provider.authenticate(mock, authorization)
+            if refused is not None:
+                raise refused
+            assert key is not None
             body = provider.status_body(mock, dialect, scope, key, name, task_id)
             status, headers = 200, _JSON_HEADERS
         except Exception as exc:

@@ -44,6 +44,9 @@ JSON = "application/json"
 CONTROL_PLANE = ("/__admin", "/schemas", "/openapi.json")
 DIALECT = "mockserver.dialect"  # scope key: the dialect whose route this request took
 NOTE = "mockserver.note"  # scope key: facts for the journal entry
+# scope key: (account key, decision) of a status poll the fast path already authenticated and
+# put to the rules, handed to the handler because a rule acts on it (it must not decide twice).
+DECIDED = "mockserver.decided"
 
 
 def mock_of(request: Request) -> MockService:
@@ -92,13 +95,27 @@ def authenticate(mock: MockService, authorization: str | None) -> str:
 def apply_rules(request: Request, mock: MockService, facts: rules.Facts) -> rules.Decision | None:
     """Let the scenario's rules act: plan delay/fault for FaultMiddleware, journal the rule."""
     decision = mock.decide(facts)
-    if decision is None:
-        return None
+    if decision is not None:
+        take(request, decision)
+    return decision
+
+
+def take(request: Request, decision: rules.Decision) -> None:
+    """Journal the acting rule and plan its delay or fault."""
     note(request, rule=decision.rule)
     if decision.fault is not None:
         note(request, fault=decision.fault.kind)
     faults.plan(request.scope, decision.delay_ms, decision.fault)
-    return decision
+
+
+def status_facts(mock: MockService, dialect: Dialect, key: str, name: str | None, task_id: str | None, headers):
+    """What rules see of a status poll (the handler and the fast path ask alike)."""
+    seen = mock.store.get(task_id) if task_id else None
+    seen = seen if seen is not None and seen.key == key else None
+    facts = mock.task_facts(STATUS, seen, key=key, headers=headers)
+    facts.model = seen.model if seen is not None else name
+    facts.dialect = dialect.name
+    return facts
 
 
 def injected_response(request: Request, mock: MockService, dialect: Dialect, respond: rules.Respond) -> Response:
@@ -168,17 +185,17 @@ async def status(request: Request, dialect: Dialect) -> Response:
     mock = mock_of(request)
     name, task_id = dialect.task_ref(request.path_params, request.query_params.get)
     note(request, model=name, task_id=task_id)
-    key = authenticate(mock, request.headers.get("authorization"))
+    decided = request.scope.pop(DECIDED, None)
     decision = None
-    if mock.rules:
-        seen = mock.store.get(task_id) if task_id else None
-        seen = seen if seen is not None and seen.key == key else None
-        facts = mock.task_facts(STATUS, seen, key=key, headers=request.headers)
-        facts.model = seen.model if seen is not None else name
-        facts.dialect = dialect.name
-        decision = apply_rules(request, mock, facts)
-        if decision is not None and decision.respond is not None:
-            return injected_response(request, mock, dialect, decision.respond)
+    if decided is not None:
+        key, decision = decided
+        take(request, decision)
+    else:
+        key = authenticate(mock, request.headers.get("authorization"))
+        if mock.rules:
+            decision = apply_rules(request, mock, status_facts(mock, dialect, key, name, task_id, request.headers))
+    if decision is not None and decision.respond is not None:
+        return injected_response(request, mock, dialect, decision.respond)
     if mock.settings.strict:
         strict.check_status_query(request, dialect)
     body = status_body(mock, dialect, request.scope, key, name, task_id, decision)

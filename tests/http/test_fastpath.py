@@ -1,4 +1,5 @@
-"""The status fast path answers exactly as the Starlette handler (the reference) does."""
+"""The status fast path answers exactly as the Starlette handler (the reference) does, with and
+without scenario rules that could act on polls."""
 
 from __future__ import annotations
 
@@ -11,13 +12,23 @@ from mockserver.http.app import create_app
 from mockserver.http.fastpath import query_value
 from tests.conftest import START_MS, example_input
 
-# A statusTask rule that never acts (no request has this key): its presence alone sends
-# polls down the full path, where the handler checks it.
+# A status rule that never acts (no request has this key): the fast path asks the rules and
+# answers itself.
 SLOW = {"rules": [{"when": {"endpoint": "statusTask", "key": "nobody"}, "respond": {"status": 503}}]}
+# Status rules that act on some polls: those go down the full stack with the fast path's decision.
+ACTING = {
+    "rules": [
+        {"when": {"endpoint": "status", "key": "nobody"}, "respond": {"status": 503}},
+        {"when": {"endpoint": "status", "task_state": "pending", "nth": 4}, "fail": {"code": "MODEL_UNAVAILABLE"}},
+        {"when": {"endpoint": "status", "task_state": "failed", "nth": 1}, "fault": "malformed_json"},
+        {"when": {"endpoint": "statusTask", "after": 2, "probability": 0.5}, "respond": {"status": 502}},
+    ]
+}
 
 
-def run(scenario: dict, extra: dict | None = None) -> list[tuple]:
-    app = create_app(clock="manual", seed=5, start_ms=START_MS, scenario={**scenario, **(extra or {})})
+def run(scenario: dict, extra: dict | None = None, fast_path: bool = True) -> list[tuple]:
+    doc = {**scenario, **(extra or {})}
+    app = create_app(clock="manual", seed=5, start_ms=START_MS, scenario=doc, fast_path=fast_path)
     auth = {"Authorization": "Bearer sk_a"}
     tape = []
     with TestClient(app) as c:
@@ -71,9 +82,14 @@ def run(scenario: dict, extra: dict | None = None) -> list[tuple]:
     [None, {"errors_as_200": True}, {"limits": {"requests_per_minute": 20}}],
     ids=["plain", "errors-as-200", "rate-limited"],
 )
-def test_fast_and_slow_paths_give_the_same_tape(extra):
-    fast, slow = run({}, extra), run(SLOW, extra)
+@pytest.mark.parametrize("rules", [{}, SLOW, ACTING], ids=["no-rules", "rule-never-acts", "rules-act"])
+def test_fast_and_slow_paths_give_the_same_tape(extra, rules):
+    fast, slow = run(rules, extra), run(rules, extra, fast_path=False)
     assert fast == slow
+
+
+def test_a_rule_that_never_acts_changes_nothing():
+    assert run(SLOW) == run({})
 
 
 def test_the_fast_path_is_taken_when_nothing_needs_the_router(monkeypatch):
@@ -89,8 +105,12 @@ def test_the_fast_path_is_taken_when_nothing_needs_the_router(monkeypatch):
         c.put("/__admin/scenario", json={"rules": [{"when": {"endpoint": "generateTask"}, "respond": {"status": 503}}]})
         r = c.get("/api/v1/statusTask/nano-banana", params={"taskId": "task_x"}, headers={"Authorization": "Bearer k"})
         assert r.status_code == 404
-        # a rule that may act on polls sends them through the router (and the refusing handler)
+        # a status rule that does not act on this poll leaves it on the fast path too
         c.put("/__admin/scenario", json=SLOW)
+        r = c.get("/api/v1/statusTask/nano-banana", params={"taskId": "task_x"}, headers={"Authorization": "Bearer k"})
+        assert r.status_code == 404
+        # a rule that acts on it sends it through the router (and the refusing handler)
+        c.put("/__admin/scenario", json={"rules": [{"when": {"endpoint": "statusTask", "key": "k"}, "fault": "hang"}]})
         with pytest.raises(AssertionError, match="Starlette status handler"):
             c.get("/api/v1/statusTask/nano-banana", params={"taskId": "task_x"}, headers={"Authorization": "Bearer k"})
 
