@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hypothesis.strategies import SearchStrategy
 
     from mockserver.contract.validation import Problem, Schemas
-    from mockserver.core.catalog import Catalog
+    from mockserver.core.catalog import Catalog, Model
 
 
 class Route(NamedTuple):
@@ -146,8 +146,23 @@ class Dialect(Protocol):
         ...
 
     # -- testing --------------------------------------------------------------------------------
-    def status_envelopes(self, model: str | None = None) -> SearchStrategy[dict]:
-        """Hypothesis: valid status envelopes of this dialect."""
+    def status_envelopes(self, model: str | None = None, *, state: str | None = None) -> SearchStrategy[dict]:
+        """Hypothesis: valid status envelopes of this dialect, in ``state`` (a core state; None: any)."""
+        ...
+
+    def submit_bodies(
+        self,
+        model: Model,
+        inputs: SearchStrategy[object],
+        *,
+        valid: bool = True,
+        invalid_inputs: SearchStrategy[object] | None = None,
+    ) -> SearchStrategy[dict]:
+        """Hypothesis: submit bodies for ``model`` carrying one of ``inputs`` (valid ``input`` objects).
+
+        ``valid=False``: bodies the dialect refuses with 400: a broken envelope around one of
+        ``inputs``, no input, or one of ``invalid_inputs`` (when given) in a good envelope.
+        """
         ...
 
 
