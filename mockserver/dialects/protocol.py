@@ -165,6 +165,11 @@ class Dialect(Protocol):
         """
         ...
 
+    def submit_example(self) -> tuple[dict[str, str], dict]:
+        """(path parameters, body) of a small valid submit on this dialect's first submit route
+        (the curl line ``mockserver serve`` prints)."""
+        ...
+
 
 # -- helpers every dialect may use ----------------------------------------------------------------
 
@@ -193,6 +198,11 @@ def template_regex(template: str) -> re.Pattern[str]:
         for i, (p, n) in enumerate(zip(parts, [*names, ""], strict=True))
     )
     return re.compile("^" + body + "$")
+
+
+def fill_template(template: str, params: Mapping[str, str]) -> str:
+    """A path template with its parameters filled in (``/files/{task_id}/{filename}`` -> ``/files/t/0.png``)."""
+    return _PARAM.sub(lambda m: params[m[0][1:-1].split(":")[0]], template)
 
 
 def template_skeleton(template: str) -> str:

@@ -289,5 +289,8 @@ class Apixo:
 
         return submit_bodies(model, inputs, valid=valid, invalid_inputs=invalid_inputs)
 
+    def submit_example(self) -> tuple[dict[str, str], dict]:
+        return {"model": "nano-banana"}, {"input": {"mode": "text-to-image", "prompt": "a red fox in the snow"}}
+
 
 APIXO = Apixo()
