@@ -14,10 +14,17 @@ def _env_help(name: str) -> str:
     return f"(env MOCKSERVER_{name.upper()})"
 
 
+def _dialect_titles() -> str:
+    from mockserver.dialects import default_dialects
+
+    titles = [d.title for d in default_dialects()]
+    return f"{', '.join(titles)} dialect{'s' if len(titles) > 1 else ''}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mockserver",
-        description="A local, stateful mock of async AI-generation APIs (APIXO dialect).",
+        description=f"A local, stateful mock of async AI-generation APIs ({_dialect_titles()}).",
     )
     parser.add_argument("--version", action="version", version=f"mockserver {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -38,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "space or comma separated)",
     )
     serve.add_argument(
-        "--public-url", help=f"base URL for resultUrls, e.g. http://mock:8000 in containers {_env_help('public_url')}"
+        "--public-url", help=f"base URL of result links, e.g. http://mock:8000 in containers {_env_help('public_url')}"
     )
     serve.add_argument("--admin-token", help=f"require this bearer token on /__admin {_env_help('admin_token')}")
     serve.add_argument(
@@ -168,13 +175,32 @@ def banner(url: str, settings: Settings) -> str:
         + (f", scenario {_scenario_name(settings)}" if settings.scenario is not None else "")
         + (", strict" if settings.strict else "")
         + ")",
-        "Try:",
-        f"  curl -s -X POST {url}/api/v1/generateTask/nano-banana -H 'Authorization: Bearer {key}' "
-        "-H 'Content-Type: application/json' "
-        '-d \'{"input": {"mode": "text-to-image", "prompt": "a red fox in the snow"}}\'',
+        *_try_lines(url, key, settings),
         f"Admin: {url}/__admin/health   Press Ctrl-C to stop.",
     ]
     return "\n".join(lines)
+
+
+def _try_lines(url: str, key: str, settings: Settings) -> list[str]:
+    """A curl line that submits a small task on the first enabled dialect's submit route."""
+    import json
+    import shlex
+
+    from mockserver.core.words import SUBMIT
+    from mockserver.dialects import resolve
+    from mockserver.dialects.protocol import fill_template
+
+    dialect = resolve(settings.dialects)[0]
+    route = next((r for r in dialect.routes if r.kind == SUBMIT), None)
+    if route is None:
+        return []
+    params, body = dialect.submit_example()
+    return [
+        "Try:",
+        f"  curl -s -X {route.method} {url}{fill_template(route.path, params)} "
+        f"-H {shlex.quote(f'Authorization: Bearer {key}')} -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(json.dumps(body))}",
+    ]
 
 
 def _scenario_name(settings: Settings) -> str:

@@ -11,8 +11,10 @@ import sys
 import httpx
 import pytest
 
-from mockserver.cli import build_parser, main, settings_from_args
-from mockserver.core.config import parse_api_key
+from mockserver.cli import banner, build_parser, main, settings_from_args
+from mockserver.core.config import Settings, parse_api_key
+from mockserver.core.words import STATUS, SUBMIT
+from mockserver.dialects.protocol import Route
 
 
 def test_flags_override_env_over_defaults():
@@ -68,6 +70,30 @@ def test_serve_prints_url_and_curl_then_stops_on_ctrl_c(tmp_path):
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_the_banner_submits_on_the_first_dialects_submit_route():
+    default = banner("http://h:1", Settings(api_keys={"sk it's": 5}))
+    # The first built-in dialect is APIXO: its route and example body, the key shell-quoted.
+    assert (
+        "  curl -s -X POST http://h:1/api/v1/generateTask/nano-banana -H 'Authorization: Bearer sk it'\"'\"'s' "
+        "-H 'Content-Type: application/json' "
+        """-d '{"input": {"mode": "text-to-image", "prompt": "a red fox in the snow"}}'"""
+    ) in default.splitlines()
+
+    class Other:
+        name = "other"
+        routes = (Route(STATUS, "GET", "/v2/jobs/{id}", "job"), Route(SUBMIT, "PUT", "/v2/{kind}/jobs", "make"))
+
+        def submit_example(self):
+            return {"kind": "images"}, {"model": "m1", "prompt": "a fox"}
+
+    lines = banner("http://h:1", Settings(dialects=[Other()])).splitlines()
+    assert lines[1:3] == [
+        "Try:",
+        "  curl -s -X PUT http://h:1/v2/images/jobs -H 'Authorization: Bearer sk_test' "
+        """-H 'Content-Type: application/json' -d '{"model": "m1", "prompt": "a fox"}'""",
+    ]
 
 
 def test_port_in_use_is_a_clear_error(capsys):

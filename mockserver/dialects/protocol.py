@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hypothesis.strategies import SearchStrategy
 
     from mockserver.contract.validation import Problem, Schemas
-    from mockserver.core.catalog import Catalog
+    from mockserver.core.catalog import Catalog, Model
 
 
 class Route(NamedTuple):
@@ -155,8 +155,28 @@ class Dialect(Protocol):
         ...
 
     # -- testing --------------------------------------------------------------------------------
-    def status_envelopes(self, model: str | None = None) -> SearchStrategy[dict]:
-        """Hypothesis: valid status envelopes of this dialect."""
+    def status_envelopes(self, model: str | None = None, *, state: str | None = None) -> SearchStrategy[dict]:
+        """Hypothesis: valid status envelopes of this dialect, in ``state`` (a core state; None: any)."""
+        ...
+
+    def submit_bodies(
+        self,
+        model: Model,
+        inputs: SearchStrategy[object],
+        *,
+        valid: bool = True,
+        invalid_inputs: SearchStrategy[object] | None = None,
+    ) -> SearchStrategy[dict]:
+        """Hypothesis: submit bodies for ``model`` carrying one of ``inputs`` (valid ``input`` objects).
+
+        ``valid=False``: bodies the dialect refuses with 400: a broken envelope around one of
+        ``inputs``, no input, or one of ``invalid_inputs`` (when given) in a good envelope.
+        """
+        ...
+
+    def submit_example(self) -> tuple[dict[str, str], dict]:
+        """(path parameters, body) of a small valid submit on this dialect's first submit route
+        (the curl line ``mockserver serve`` prints)."""
         ...
 
 
@@ -187,6 +207,11 @@ def template_regex(template: str) -> re.Pattern[str]:
         for i, (p, n) in enumerate(zip(parts, [*names, ""], strict=True))
     )
     return re.compile("^" + body + "$")
+
+
+def fill_template(template: str, params: Mapping[str, str]) -> str:
+    """A path template with its parameters filled in (``/files/{task_id}/{filename}`` -> ``/files/t/0.png``)."""
+    return _PARAM.sub(lambda m: params[m[0][1:-1].split(":")[0]], template)
 
 
 def template_skeleton(template: str) -> str:

@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from mockserver.core.words import DEFAULT_FAIL_CODE
+
 __all__ = ["DEFAULT_KEY", "IN_PROCESS_URL", "MockApi", "curl_for"]
 
 DEFAULT_KEY = "sk_test_mockserver"
@@ -206,7 +208,7 @@ class MockApi:
         """End an unfinished task now, successfully."""
         return self._call("POST", f"/tasks/{task_id}/complete")
 
-    def fail(self, task_id: str, code: str = "GENERATION_FAILED", message: str | None = None) -> dict:
+    def fail(self, task_id: str, code: str = DEFAULT_FAIL_CODE, message: str | None = None) -> dict:
         """End an unfinished task now, failed with ``code``."""
         body = {"code": code} | ({"message": message} if message else {})
         return self._call("POST", f"/tasks/{task_id}/fail", json=body)

@@ -8,18 +8,19 @@ draws validates against its schema (or, for ``valid=False``, is refused by it).
 from __future__ import annotations
 
 import copy
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from mockserver.core.catalog import InputInvalid, Model, load_catalog
-from mockserver.core.words import CALLBACK, FAIL_MESSAGES, STATUS, SUBMIT
-from mockserver.dialects import endpoint_aliases
-from mockserver.dialects.apixo import wire as apixo
+from mockserver.core.words import CALLBACK, FAIL_MESSAGES, STATES, STATUS, SUBMIT
+from mockserver.dialects import default_dialects, endpoint_aliases, resolve
 from mockserver.scenarios import loading as _scenario
 from mockserver.scenarios import rules as _rules
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mockserver.dialects.protocol import Dialect
 
 __all__ = [
     "ENDPOINTS",
@@ -151,44 +152,24 @@ def model_inputs(*, model: str, valid: bool = True, follow_ups: bool = False) ->
 
 
 def generate_requests(
-    *, model: str | None = None, valid: bool = True, follow_ups: bool = False
+    *, model: str | None = None, valid: bool = True, follow_ups: bool = False, dialect: Dialect | str | None = None
 ) -> st.SearchStrategy[tuple[str, dict]]:
     """(model, submit body) pairs. ``valid=False`` draws bodies the mock must refuse with 400.
 
     Midjourney follow-up modes (vary, upscale...) need an earlier task of the same key, so
-    they are left out unless ``follow_ups=True``.
+    they are left out unless ``follow_ups=True``. ``dialect``: whose body shape (a name or a
+    Dialect; default APIXO).
     """
+    wire = _check_dialect(dialect)
     models = _check_model(model)
     _check_flags(valid=valid, follow_ups=follow_ups)
 
-    def body_for(m: Model) -> st.SearchStrategy[tuple[str, dict]]:
-        providers = ["official"] if m.official_only else ["auto", "value", "official"]
-        top = st.fixed_dictionaries(
-            {},
-            optional={
-                "request_type": st.just("async"),
-                "provider": st.sampled_from(providers),
-            },
-        )
-        if valid:
-            return st.tuples(
-                st.just(m.name), st.builds(lambda t, i: {**t, "input": i}, top, _valid_input(m, follow_ups))
-            )
-        broken_top = st.sampled_from(
-            [
-                {"request_type": "sometimes"},
-                {"request_type": "callback"},  # no callback_url
-                {"request_type": "callback", "callback_url": "ftp://example.com/hook"},
-                {"provider": "cheapest"},
-                {"unknownField": True},
-            ]
-        )
-        bad_input = st.builds(lambda t, i: {**t, "input": i}, top, model_inputs(model=m.name, valid=False))
-        bad_top = st.builds(lambda t, i: {**t, "input": i}, broken_top, _valid_input(m, follow_ups))
-        no_input = top
-        return st.tuples(st.just(m.name), st.one_of(bad_input, bad_top, no_input))
+    def pairs(m: Model) -> st.SearchStrategy[tuple[str, dict]]:
+        invalid = None if valid else model_inputs(model=m.name, valid=False)
+        bodies = wire.submit_bodies(m, _valid_input(m, follow_ups), valid=valid, invalid_inputs=invalid)
+        return st.tuples(st.just(m.name), bodies)
 
-    return st.one_of(*(body_for(m) for m in models))
+    return st.one_of(*(pairs(m) for m in models))
 
 
 def fail_codes() -> st.SearchStrategy[str]:
@@ -196,32 +177,32 @@ def fail_codes() -> st.SearchStrategy[str]:
     return st.sampled_from(sorted(FAIL_MESSAGES))
 
 
-def status_envelopes(*, state: str | None = None) -> st.SearchStrategy[dict]:
-    """Status responses as the provider sends them, for testing a client's parser."""
-    states = ("pending", "processing", "success", "failed")
-    if state is not None and state not in states:
-        raise InvalidArgument(f"state={state!r} is not one of {', '.join(states)}")
-    chosen = [state] if state else list(states)
-    task_ids = st.text(alphabet="0123456789abcdef", min_size=16, max_size=16).map(lambda s: f"task_{s}")
-    created = st.integers(1_600_000_000_000, 2_000_000_000_000)
+def status_envelopes(*, state: str | None = None, dialect: Dialect | str | None = None) -> st.SearchStrategy[dict]:
+    """Status responses as the provider sends them, for testing a client's parser.
 
-    @st.composite
-    def one(draw: st.DrawFn) -> dict:
-        s = draw(st.sampled_from(chosen))
-        data: dict = {"taskId": draw(task_ids), "state": s, "createTime": draw(created)}
-        if s in ("success", "failed"):
-            data["completeTime"] = data["createTime"] + draw(st.integers(0, 600_000))
-        if s == "success":
-            urls = draw(st.lists(_URL, min_size=1, max_size=4))
-            data["resultJson"] = json.dumps({"resultUrls": urls}, separators=(",", ":"))
-            data["costTime"] = data["completeTime"] - data["createTime"]
-        elif s == "failed":
-            code = draw(fail_codes())
-            data["failCode"] = code
-            data["failMsg"] = FAIL_MESSAGES[code]
-        return apixo.envelope(data)
+    ``state``: only this one (pending, processing, success, failed); ``dialect``: whose
+    envelopes (a name or a Dialect; default APIXO).
+    """
+    wire = _check_dialect(dialect)
+    if state is not None and state not in STATES:
+        raise InvalidArgument(f"state={state!r} is not one of {', '.join(STATES)}")
+    return wire.status_envelopes(state=state)
 
-    return one()
+
+def _check_dialect(dialect: object) -> Dialect:
+    """The Dialect named or given; None: the first built-in one, APIXO (SPEC 2's default)."""
+    if dialect is None:
+        return default_dialects()[0]
+    if isinstance(dialect, str):
+        try:
+            return resolve([dialect])[0]
+        except ValueError as exc:
+            raise InvalidArgument(f"dialect={dialect!r}: {exc}") from None
+    # What the strategies call: a dialect of one's own need not be complete to draw its envelopes.
+    missing = [name for name in ("status_envelopes", "submit_bodies") if not callable(getattr(dialect, name, None))]
+    if missing:
+        raise InvalidArgument(f"dialect must be a dialect name or a Dialect, got {dialect!r} (no {', '.join(missing)})")
+    return cast("Dialect", dialect)
 
 
 def _check_flags(**flags: object) -> None:
@@ -255,7 +236,6 @@ _ACTIONS = {
     "callback": (CALLBACK,),
 }
 _INTERRUPTING = ("respond", "fault")  # actions that take the place of the mock's answer
-_STATES = ("pending", "processing", "success", "failed")
 
 
 @st.composite
@@ -335,7 +315,7 @@ def _rule(
         picked = draw(st.lists(st.sampled_from(models), min_size=1, max_size=2, unique=True))
         when["model"] = picked[0] if len(picked) == 1 else picked
     if any(e in _rules.CONDITION_ENDPOINTS["task_state"] for e in chosen) and draw(st.integers(0, 3)) == 0:
-        when["task_state"] = draw(st.sampled_from(_STATES))
+        when["task_state"] = draw(st.sampled_from(STATES))
     if CALLBACK in chosen and draw(st.booleans()):
         when["attempt"] = draw(st.integers(1, 3))
     gate = draw(st.sampled_from(["none", "nth", "after", "probability"]))

@@ -14,6 +14,8 @@ from hypothesis.errors import InvalidArgument
 from mockserver import contract
 from mockserver import strategies as ms
 from mockserver.core.catalog import InputInvalid, load_catalog
+from mockserver.core.words import STATES
+from mockserver.dialects.apixo import APIXO, Apixo
 from mockserver.scenarios import loading as scenario
 from tests.conftest import START_MS
 
@@ -77,6 +79,53 @@ def test_options_are_checked_at_once():
         ms.status_envelopes(state="done")
     with pytest.raises(TypeError):
         ms.generate_requests("nano-banana")  # keyword-only
+
+
+@pytest.mark.parametrize("strategy", [ms.generate_requests, ms.status_envelopes])
+def test_the_dialect_option_is_checked_at_once(strategy):
+    with pytest.raises(InvalidArgument, match=re.escape("dialect='kie': unknown dialect 'kie' (known: apixo")):
+        strategy(dialect="kie")
+    with pytest.raises(InvalidArgument, match=re.escape("or a Dialect, got 3 (no status_envelopes, submit_bodies)")):
+        strategy(dialect=3)
+
+
+@pytest.mark.parametrize("state", STATES)
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_status_envelopes_keep_to_the_state_asked_for(state, data):
+    for dialect in (None, "apixo", APIXO):
+        env = data.draw(ms.status_envelopes(state=state, dialect=dialect))
+        assert env["data"]["state"] == state
+
+
+def test_a_dialect_checks_its_own_strategy_options():
+    with pytest.raises(InvalidArgument, match="state='done' is not one of"):
+        APIXO.status_envelopes(state="done")
+
+
+class Tagged(Apixo):
+    """APIXO, with every envelope and body its strategies draw marked: shows who drew them."""
+
+    name = "tagged"
+
+    def status_envelopes(self, model=None, *, state=None):
+        return super().status_envelopes(model, state=state).map(lambda env: {**env, "tagged": True})
+
+    def submit_bodies(self, model, inputs, *, valid=True, invalid_inputs=None):
+        bodies = super().submit_bodies(model, inputs, valid=valid, invalid_inputs=invalid_inputs)
+        return bodies.map(lambda body: {**body, "tagged": model.name})
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    env=ms.status_envelopes(dialect=Tagged()),
+    valid=ms.generate_requests(model="sora-2", dialect=Tagged()),
+    invalid=ms.generate_requests(valid=False, dialect=Tagged()),
+)
+def test_envelopes_and_bodies_are_drawn_by_the_dialect(env, valid, invalid):
+    assert env["tagged"] is True
+    assert valid[1]["tagged"] == valid[0] == "sora-2"
+    assert invalid[1]["tagged"] == invalid[0]
 
 
 # -- scenarios() and rules() ----------------------------------------------------------

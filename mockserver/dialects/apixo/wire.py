@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hypothesis.strategies import SearchStrategy
 
     from mockserver.contract.validation import Problem, Schemas
-    from mockserver.core.catalog import Catalog
+    from mockserver.core.catalog import Catalog, Model
 
 GENERATE_PATH = "/api/v1/generateTask/{model}"
 STATUS_PATH = "/api/v1/statusTask/{model}"
@@ -272,10 +272,25 @@ class Apixo:
 
     # -- testing --------------------------------------------------------------------------------
 
-    def status_envelopes(self, model: str | None = None) -> SearchStrategy[dict]:
+    def status_envelopes(self, model: str | None = None, *, state: str | None = None) -> SearchStrategy[dict]:
         from mockserver.dialects.apixo.strategies import status_envelopes
 
-        return status_envelopes(model)
+        return status_envelopes(model, state=state)
+
+    def submit_bodies(
+        self,
+        model: Model,
+        inputs: SearchStrategy[object],
+        *,
+        valid: bool = True,
+        invalid_inputs: SearchStrategy[object] | None = None,
+    ) -> SearchStrategy[dict]:
+        from mockserver.dialects.apixo.strategies import submit_bodies
+
+        return submit_bodies(model, inputs, valid=valid, invalid_inputs=invalid_inputs)
+
+    def submit_example(self) -> tuple[dict[str, str], dict]:
+        return {"model": "nano-banana"}, {"input": {"mode": "text-to-image", "prompt": "a red fox in the snow"}}
 
 
 APIXO = Apixo()
