@@ -161,7 +161,9 @@ def _scenario_with_flags(values: dict[str, object]) -> object:
 
 
 def banner(url: str, settings: Settings) -> str:
-    sc = settings.scenario if hasattr(settings.scenario, "document") else None
+    from mockserver.scenarios.loading import Scenario
+
+    sc = settings.scenario if isinstance(settings.scenario, Scenario) else None
     clock = (sc and sc.clock_mode) or settings.clock
     scale = (sc and sc.clock_scale) or settings.time_scale
     seed = sc.seed if sc is not None and sc.seed is not None else settings.seed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -95,7 +95,7 @@ def parse_bool(raw: str, what: str) -> bool:
     raise ValueError(f"{what}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
 
 
-def env_settings(environ: dict[str, str] | None = None) -> dict[str, object]:
+def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, object]:
     """Settings named by MOCKSERVER_<FIELD> environment variables (as strings, typed here)."""
     env = os.environ if environ is None else environ
     out: dict[str, object] = {}

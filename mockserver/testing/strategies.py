@@ -471,7 +471,7 @@ def rules(
     )
     if isinstance(max_times, bool) or not isinstance(max_times, int) or max_times < 1:
         raise InvalidArgument(f"max_times must be an integer >= 1, got {max_times!r}")
-    options = dict(
+    options: dict[str, Any] = dict(
         endpoints=chosen,
         models=model_names,
         statuses=status_list,
@@ -528,7 +528,7 @@ def scenarios(
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidArgument(f"{name} must be an integer >= 0, got {value!r}")
     actions = _actions_for(chosen, fault_list)
-    options = dict(
+    options: dict[str, Any] = dict(
         endpoints=chosen,
         models=model_names,
         statuses=status_list,

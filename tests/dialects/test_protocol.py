@@ -119,8 +119,14 @@ class Tiny:
     def openapi(self, catalog, schemas):
         raise NotImplementedError
 
-    def status_envelopes(self, model=None):
+    def status_envelopes(self, model=None, *, state=None):
         raise NotImplementedError
+
+    def submit_bodies(self, model, inputs, *, valid=True, invalid_inputs=None):
+        raise NotImplementedError
+
+    def submit_example(self) -> tuple[dict[str, str], dict]:
+        return {}, {"what": "nano-banana", "params": example_input("nano-banana")}
 
 
 def test_the_throwaway_dialect_keeps_the_protocol():

@@ -9,7 +9,7 @@ per draw.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -81,6 +81,7 @@ def status_envelopes(model: str | None = None, *, state: str | None = None) -> s
 
 def _views(state: str, model: str) -> st.SearchStrategy[TaskView]:
     """Task views in ``state``, with the fields that state shows (the dialect spells them)."""
+    end: st.SearchStrategy[tuple[Any, ...]]
     if state == SUCCESS:
         end = st.tuples(_DURATIONS, st.lists(_RESULT_URLS, min_size=1, max_size=4).map(tuple), st.none())
     elif state == FAILED:
