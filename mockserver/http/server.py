@@ -7,6 +7,8 @@ import threading
 
 import uvicorn
 
+from mockserver.core.config import server_url
+
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket; binding first means port 0 is resolved before anything starts."""
@@ -26,12 +28,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def url_of(sock: socket.socket) -> str:
+    """Where a client reaches a listening socket (a wildcard address is reached on loopback)."""
     host, port = sock.getsockname()[:2]
-    if ":" in host:
-        host = f"[{host}]"
-    if host in ("0.0.0.0", "[::]"):
+    if host in ("0.0.0.0", "::"):
         host = "127.0.0.1"
-    return f"http://{host}:{port}"
+    return server_url(host, port)
 
 
 def make_server(app, log_level: str = "warning", access_log: bool = False, **options) -> uvicorn.Server:
