@@ -11,7 +11,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator, SchemaError, ValidationError
 from mockserver._data import data_dir
 from mockserver.core.json_types import json_type
 from mockserver.core.media import MediaSpec, ratio_size
+from mockserver.core.schema_errors import known_fields, missing_fields, size_bound, unexpected_fields
 from mockserver.core.suggest import close_names
 
 __all__ = ["Catalog", "InputInvalid", "Model", "load_catalog", "schema_dir"]
@@ -399,15 +400,14 @@ def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
     kind = error.validator
     limit = error.validator_value
     if kind == "required":
-        missing = [name for name in limit if name not in value]
+        missing = missing_fields(error)
         field_path = f"{path}.{missing[0]}" if missing else path
         suffix = f" (required when {condition})" if condition else ""
         return InputInvalid(f"Missing required field: {field_path}{suffix}", field_path)
     if kind == "additionalProperties":
-        known = error.schema.get("properties", {})
-        name = sorted(k for k in value if k not in known)[0]
+        name = unexpected_fields(error)[0]
         field_path = _path([*error.absolute_path, name])
-        hint = _suggest(name, known)
+        hint = _suggest(name, known_fields(error))
         return InputInvalid(
             f"Unknown field: {field_path}",
             field_path,
@@ -422,10 +422,8 @@ def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
         message = f"Invalid value for {path}: {_fmt(value)} is not one of {', '.join(map(_fmt, limit))}"
     elif kind == "const":
         message = f"Invalid value for {path}: {_fmt(value)} must be {_fmt(limit)}"
-    elif kind == "maxLength":
-        message = f"{path} is too long: {len(value)} characters, at most {limit}"
-    elif kind == "minLength":
-        message = f"{path} is too short: {len(value)} characters, at least {limit}"
+    elif kind in ("maxLength", "minLength"):
+        message = f"{path} is too {'long' if kind == 'maxLength' else 'short'}: {size_bound(error)}"
     elif kind == "maxItems":
         message = f"{path} has too many items: {len(value)}, at most {limit}"
     elif kind == "minItems":
@@ -445,7 +443,7 @@ def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
     return InputInvalid(message + when, path)
 
 
-def _suggest(name: str, known: Mapping[str, Any]) -> str | None:
+def _suggest(name: str, known: Iterable[str]) -> str | None:
     """The known field a misspelt one probably meant (aspectRatio -> aspect_ratio)."""
     close = close_names(name, known, cutoff=0.75)
     return close[0] if close else None

@@ -26,6 +26,7 @@ from jsonschema.exceptions import best_match
 from mockserver._data import data_dir
 from mockserver.core.catalog import schema_dir
 from mockserver.core.json_types import json_type
+from mockserver.core.schema_errors import known_fields, missing_fields, unexpected_fields
 from mockserver.core.suggest import close_names
 from mockserver.dialects import builtin, endpoint_aliases
 from mockserver.scenarios import rules as r
@@ -369,12 +370,11 @@ def _reason(error: ValidationError) -> str:
     limit = error.validator_value
     schema = error.schema if isinstance(error.schema, dict) else {}
     if kind == "additionalProperties" and isinstance(value, dict):
-        known = list(schema.get("properties", {}))
-        extra = sorted(k for k in value if k not in known)
+        extra = unexpected_fields(error)
         name = extra[0] if extra else "?"
-        return f"unknown key {name!r}{_suggest(name, known)}"
+        return f"unknown key {name!r}{_suggest(name, known_fields(error))}"
     if kind == "required":
-        missing = [k for k in limit if k not in value]
+        missing = missing_fields(error)
         return f"missing key {missing[0]!r}" if missing else error.message
     if kind == "type":
         expected = " or ".join(limit) if isinstance(limit, list) else limit
