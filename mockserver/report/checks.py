@@ -19,7 +19,7 @@ from mockserver.dialects.protocol import Dialect, Guidance, route_name
 ERROR = "error"
 WARNING = "warning"
 
-# How the report names the catalog's model kinds.
+# How the report names the catalog's model kinds (in messages, and in the table of checks).
 KIND_LABEL = {
     "image-fast": "Image (fast)",
     "image-quality": "Image (quality)",
@@ -32,6 +32,8 @@ KIND_SHORT = {
     "video": "video",
     "audio": "audio",
 }
+
+# -- reading a dialect's guidance ------------------------------------------------------
 
 # A submit answered with one of the provider's retryable statuses, or like this, may or may not
 # have created a task (or certainly did not, for 429): a resubmit is a retry, which the
@@ -54,6 +56,8 @@ def cite(dialect: Dialect, topic: str) -> str:
     return dialect.guidance.pages.get(topic) or f"{dialect.title} documentation"
 
 
+# -- ours ------------------------------------------------------------------------------
+
 # Our own margins, not the provider's:
 # "Too soon" comparisons accept 5 % less than the documented wait: on a real clock with
 # --time-scale, a millisecond of scheduling jitter is many virtual milliseconds.
@@ -66,6 +70,9 @@ MIN_GROWTH = 1.2
 EVIDENCE_CAP = 10  # evidence ids (and times) kept per finding; `count` has them all
 MAX_FINDINGS_PER_CODE = 20  # per key; further occurrences go to summary.suppressed
 RECENT_REQUESTS = 4096  # distinct (key, request) pairs remembered to recognise retries
+
+
+# -- the checks ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
