@@ -109,7 +109,9 @@ class MockService:
         self.results_ttl_ms = sc.ttl_ms if sc.ttl_ms is not None else s.results_ttl_ms
         # The conformance tracker grades each request as the journal records it; it looks
         # models and the TTL up when it needs them, so scenario overrides apply.
-        self.conformance = ConformanceTracker(lambda name: self.models.get(name), lambda: self.results_ttl_ms)
+        self.conformance = ConformanceTracker(
+            lambda name: self.models.get(name), lambda: self.results_ttl_ms, dialects=list(self.dialects.values())
+        )
         self.journal = Journal(s.journal_size, observer=self.conformance.observe)
         # Tasks that will end failed and are not refunded yet, per key (refunds are
         # settled lazily: the task's state is a function of time, nothing fires).

@@ -41,7 +41,8 @@ class Route(NamedTuple):
 class Guidance:
     """The polling and retry guidance a provider documents, for the client report.
 
-    ``pages`` names the documents each number comes from, so a finding can cite them.
+    ``pages`` and ``citations`` say where each rule comes from, so a finding can cite it;
+    ``words`` are the provider's names for what the report mentions (its endpoints and fields).
     """
 
     # model kind (image-fast, image-quality, video, audio) -> (initial wait, poll interval, max wait) ms
@@ -50,7 +51,13 @@ class Guidance:
     non_retryable: frozenset[int]  # statuses a client must not retry unchanged
     backoff_factor: float = 1.5
     backoff_cap_ms: int = 30_000
-    pages: Mapping[str, str] = field(default_factory=dict)  # label -> document (provider-docs/...)
+    # model -> (initial wait, poll interval, max wait) ms, where a model's own page says otherwise
+    model_intervals: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
+    pages: Mapping[str, str] = field(default_factory=dict)  # topic -> the page (and section) a finding cites
+    citations: Mapping[str, str] = field(default_factory=dict)  # report check code -> its source
+    # a core word (an endpoint kind, task_id, result, fail_code...) -> the provider's name for it
+    words: Mapping[str, str] = field(default_factory=dict)
+    result_lifetime: str | None = None  # how long the pages say result URLs live
 
 
 @runtime_checkable

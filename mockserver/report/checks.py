@@ -1,44 +1,62 @@
-"""What the conformance report checks: the provider's guidance, our margins, the checks.
+"""What the conformance report checks: our margins and bounds, and the checks themselves.
 
-Every threshold cites the provider page it comes from (shared/provider-docs/: 001 is the
-APIXO best-practices page, 002 the gpt-image-1 page, 004 the errors and status codes page).
+The provider's guidance (which statuses to retry, the backoff, the poll intervals, the pages
+that say so and its names for endpoints and fields) belongs to each dialect (``Dialect.guidance``;
+APIXO's is in ``dialects/apixo/guidance.py``). ``check_table(dialect)`` describes every check in
+that dialect's words; ``CHECKS`` is the table of the first built-in dialect (the README's).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from mockserver.core.config import DEFAULT_TTL_MS
+from mockserver.core.words import BALANCE, FILES, STATUS, SUBMIT
+from mockserver.dialects import default_dialects
+from mockserver.dialects.protocol import Dialect, Guidance, route_name
 
 ERROR = "error"
 WARNING = "warning"
 
-# -- the provider's guidance ---------------------------------------------------------
-
-BEST_PRACTICES = "APIXO best practices"  # provider-docs/001
-ERRORS_PAGE = "APIXO errors page"  # provider-docs/004
-CALLBACK_DOCS = "APIXO callback docs"  # provider-docs/contract-notes.md, "Webhook"
-
-# 001 "Recommended Intervals": (initial wait, poll interval, max wait) per model type.
-KIND_GUIDANCE: dict[str, tuple[int, int, int]] = {
-    "image-fast": (5_000, 3_000, 120_000),
-    "image-quality": (10_000, 5_000, 180_000),
-    "video": (60_000, 15_000, 600_000),
-    "audio": (30_000, 10_000, 300_000),
-}
+# How the report names the catalog's model kinds (in messages, and in the table of checks).
 KIND_LABEL = {
     "image-fast": "Image (fast)",
     "image-quality": "Image (quality)",
     "video": "Video",
     "audio": "Audio",
 }
-# 001 "Exponential Backoff": interval = min(interval * 1.5, 30 s).
-BACKOFF_FACTOR = 1.5
-BACKOFF_CAP_MS = 30_000
-# 004 "Best practices for handling errors", 3: retry only these; never retry the others.
-RETRYABLE = frozenset({429, 500, 502, 503})
-NON_RETRYABLE = frozenset({400, 401, 402, 404})
-# A submit answered like this may or may not have created a task (or certainly did not,
-# for 429): a resubmit is a retry, which 004 item 4 says to make idempotent.
-UNKNOWN_OUTCOME = RETRYABLE | {0, 504}
+KIND_SHORT = {
+    "image-fast": "fast image",
+    "image-quality": "quality image",
+    "video": "video",
+    "audio": "audio",
+}
+
+# -- reading a dialect's guidance ------------------------------------------------------
+
+# A submit answered with one of the provider's retryable statuses, or like this, may or may not
+# have created a task (or certainly did not, for 429): a resubmit is a retry, which the
+# guidance says to make idempotent (APIXO: 004 item 4). 0: no answer at all.
+NO_ANSWER = frozenset({0, 504})
+
+
+def unknown_outcome(guidance: Guidance) -> frozenset[int]:
+    """Answers to a submit after which the client cannot know whether a task was made."""
+    return guidance.retryable | NO_ANSWER
+
+
+def word(dialect: Dialect, name: str) -> str:
+    """The provider's name for an endpoint kind or a field (``task_id``, ``result``...) in prose."""
+    return dialect.guidance.words.get(name) or route_name(dialect, name)
+
+
+def cite(dialect: Dialect, topic: str) -> str:
+    """The page (and section) a finding cites for ``topic`` (``errors``, ``backoff``...)."""
+    return dialect.guidance.pages.get(topic) or f"{dialect.title} documentation"
+
+
+# -- ours ------------------------------------------------------------------------------
 
 # Our own margins, not the provider's:
 # "Too soon" comparisons accept 5 % less than the documented wait: on a real clock with
@@ -54,6 +72,9 @@ MAX_FINDINGS_PER_CODE = 20  # per key; further occurrences go to summary.suppres
 RECENT_REQUESTS = 4096  # distinct (key, request) pairs remembered to recognise retries
 
 
+# -- the checks ------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     """One rule of the report: its code, severity, threshold and the page it comes from."""
@@ -65,113 +86,134 @@ class Check:
     source: str
 
 
-CHECKS: dict[str, Check] = {
-    c.code: c
-    for c in (
-        Check(
+def duration(ms: float) -> str:
+    """A duration as the report writes it: ``3 s``, ``1.5 s``, ``2 min``, ``15 days``."""
+    for unit, size in (("days", 86_400_000), ("h", 3_600_000), ("min", 60_000)):
+        if ms >= size and ms % size == 0:
+            n = int(ms // size)
+            return f"{n} {'day' if unit == 'days' and n == 1 else unit}"
+    text = f"{ms / 1000:.3f}".rstrip("0").rstrip(".")
+    return f"{text} s"
+
+
+def or_list(items: Iterable[object]) -> str:
+    """``a, b or c``."""
+    words = [str(i) for i in items]
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
+
+
+def statuses(codes: Iterable[int], sep: str = ", ") -> str:
+    """Statuses in short: every one below 500, then ``5xx`` for the rest (``429/5xx``)."""
+    codes = sorted(codes)
+    out = [str(c) for c in codes if c < 500]
+    return sep.join(out + (["5xx"] if any(c >= 500 for c in codes) else []))
+
+
+def check_table(dialect: Dialect) -> dict[str, Check]:
+    """Every check (by code, in the report's order) described in ``dialect``'s words and numbers."""
+    g = dialect.guidance
+    api = or_list(word(dialect, kind) for kind in (SUBMIT, STATUS, BALANCE))
+    within = f"{round((1 - TOLERANCE) * 100, 6):g} %"  # of a documented wait
+    cap = duration(g.backoff_cap_ms)
+
+    def per_kind(which: int) -> str:
+        """The initial wait (0) or poll interval (1) of every model kind, then the exceptions, in s."""
+        kinds = ", ".join(f"{KIND_SHORT.get(k, k)} {v[which] / 1000:g} s" for k, v in g.intervals.items())
+        models = ", ".join(f"{m} {v[which] / 1000:g} s" for m, v in g.model_intervals.items())
+        return kinds + (f"; {models}" if models else "")
+
+    def check(code: str, severity: str, flags: str, threshold: str, source: str = "") -> Check:
+        return Check(code, severity, flags, threshold, g.citations.get(code, "") + source)
+
+    checks = (
+        check(
             "MISSING_AUTH",
             ERROR,
             "an API call without a usable `Authorization: Bearer KEY` (missing, empty or unknown key: 401)",
-            "any 401 on generateTask, statusTask or current-balance",
-            '004 "Common error cases": 401, check Authorization: Bearer sk_...',
+            f"any 401 on {api}",
         ),
-        Check(
+        check(
             "INVALID_REQUEST",
             ERROR,
             "a request the mock refused as invalid: a body the model's schema refuses, bad JSON, "
-            "a missing taskId, a body over 1 MiB (400, 413)",
-            "any 400 or 413 on generateTask, statusTask or current-balance; one finding per distinct error",
-            '004 "HTTP status codes": 400 = invalid body, missing required field, or malformed parameters',
+            f"a missing {word(dialect, 'task_id')}, a body over 1 MiB (400, 413)",
+            f"any 400 or 413 on {api}; one finding per distinct error",
         ),
-        Check(
+        check(
             "POLL_TOO_FAST",
             ERROR,
             "status polls of one task closer together than the model's poll interval (virtual time)",
-            "gap between a poll and the previous answered poll < 95 % of the model's "
-            "`poll_interval_ms` "
-            "(fast image 3 s, quality image 5 s, video 15 s, audio 10 s; gpt-image-1 3 s)",
-            '001 "Recommended Intervals"; gpt-image-1 page (002) "poll every 3 seconds"',
+            f"gap between a poll and the previous answered poll < {within} of the model's "
+            f"`poll_interval_ms` ({per_kind(1)})",
         ),
-        Check(
+        check(
             "POLL_BEFORE_INITIAL_WAIT",
             WARNING,
             "a status poll sooner after the submit than the model's initial wait",
-            "poll earlier than submit + 95 % of the model's `initial_wait_ms` "
-            "(fast image 5 s, quality image 10 s, video 60 s, audio 30 s; gpt-image-1 20 s)",
-            '001 "Recommended Intervals"; gpt-image-1 page (002) "wait 20 seconds, then poll"',
+            f"poll earlier than submit + {within} of the model's `initial_wait_ms` ({per_kind(0)})",
         ),
-        Check(
+        check(
             "IGNORED_RETRY_AFTER",
             ERROR,
             "a request from the key before the Retry-After of a 429 had elapsed",
-            "a request sent after the 429 answer and earlier than its time + 95 % of retryAfter",
-            '004 "Common error cases": 429, back off; use retryAfter if present',
+            f"a request sent after the 429 answer and earlier than its time + {within} of "
+            f"{word(dialect, 'retry_after')}",
         ),
-        Check(
+        check(
             "RETRIED_NON_RETRYABLE",
             ERROR,
-            "the same request (key, method, path, query, body) sent again after a 400, 401, 402 or 404",
-            "any identical repeat that is not answered 2xx (a 2xx shows the account was fixed in "
-            "between, "
+            f"the same request (key, method, path, query, body) sent again after a {or_list(sorted(g.non_retryable))}",
+            "any identical repeat that is not answered 2xx (a 2xx shows the account was fixed in between, "
             "e.g. a topped-up balance)",
-            "004 best practices 3: do not retry 400, 401, 402, 404 without fixing the request or account",
         ),
-        Check(
+        check(
             "NO_BACKOFF",
             ERROR,
-            "retries of the same request after 429/500/502/503 whose gaps do not grow",
-            "in a run of consecutive 429/5xx answers to one request, a gap < 1.2x the previous "
-            "gap, unless it is >= 95 % of 30 s (the backoff cap); a gap that waits out the "
-            "answer's Retry-After is fine and is not the baseline for the next one",
-            '004 best practices 3 and "Server error": retry with exponential backoff; '
-            '001 "Exponential Backoff": x1.5 up to 30 s',
+            f"retries of the same request after {'/'.join(str(s) for s in sorted(g.retryable))} whose gaps do not grow",
+            f"in a run of consecutive {statuses(g.retryable, '/')} answers to one request, a gap < "
+            f"{MIN_GROWTH:g}x the previous gap, unless it is >= {within} of {cap} (the backoff cap); a gap "
+            "that waits out the answer's Retry-After is fine and is not the baseline for the next one",
         ),
-        Check(
+        check(
             "POLLED_AFTER_TERMINAL",
             ERROR,
             "a status poll of a task after a poll already answered success or failed",
             "any poll sent after the terminal answer went out",
-            "001 pollWithBackoff: return on success, throw on failed",
         ),
-        Check(
+        check(
             "RESULTS_NOT_DOWNLOADED",
             ERROR,
             "a task the client saw succeed (poll or callback) with none of its result files fetched",
-            "no GET /files/{taskId}/... answered 200 before the report, or before the files "
-            "expired "
-            "(completeTime + results TTL, default 15 days)",
-            '001 "Download Results Promptly"; gpt-image-1 page (002): URLs valid 15 days, download promptly',
+            f"no GET {word(dialect, FILES)} answered 200 before the report, or before the files expired "
+            f"({word(dialect, 'complete_time')} + results TTL, default {duration(DEFAULT_TTL_MS)})",
         ),
-        Check(
+        check(
             "SUBMIT_RETRY_WITHOUT_IDEMPOTENCY_KEY",
             WARNING,
-            "a submit resent with the same body after 429, 5xx or no answer, without the first "
-            "attempt's "
-            "Idempotency-Key",
+            f"a submit resent with the same body after {statuses(unknown_outcome(g) - {0})} or no answer, "
+            "without the first attempt's Idempotency-Key",
             "the resubmit has no Idempotency-Key, or a different one",
-            "004 best practices 4: use idempotency keys to avoid duplicate charges on retry "
-            "(the mock honours Idempotency-Key)",
+            " (the mock honours Idempotency-Key)",
         ),
-        Check(
+        check(
             "ABANDONED_TASK",
             WARNING,
             "a task never polled to a terminal state nor delivered by callback: the client gave up "
             "before the model's max wait",
-            "async: the last poll (or the submit) is before submit + `max_wait_ms`, no poll for 30 "
-            "s (the "
-            "backoff cap) or one poll interval if longer, and the task has ended or max wait has "
-            "passed; "
+            f"async: the last poll (or the submit) is before submit + `max_wait_ms`, no poll for {cap} (the "
+            "backoff cap) or one poll interval if longer, and the task has ended or max wait has passed; "
             "callback: every delivery attempt failed and no poll saw the end",
-            '001 "Recommended Intervals" (max wait: fast image 2 min, quality image 3 min, video 10 min, audio 5 min)',
         ),
-        Check(
+        check(
             "CALLBACK_NOT_ACKNOWLEDGED",
             ERROR,
             "the client's callback receiver answered a delivery with a non-200 status, or not at all",
             "any delivery attempt without a 200 answer (within 30 s)",
-            "APIXO callback docs (contract-notes): callback_url must answer 200 within 30 s, else "
-            "retried "
-            "up to 3 times",
         ),
     )
-}
+    return {c.code: c for c in checks}
+
+
+# The checks as the first built-in dialect describes them (the README's table); codes and
+# severities are the same for every dialect.
+CHECKS: dict[str, Check] = check_table(default_dialects()[0])

@@ -6,35 +6,31 @@ a finding that keeps growing during a run never stores more than its first few e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mockserver.core.catalog import Model
 from mockserver.core.tasks import SUCCESS, TERMINAL, Task
-from mockserver.report.checks import (
-    BACKOFF_CAP_MS,
-    BACKOFF_FACTOR,
-    BEST_PRACTICES,
-    CALLBACK_DOCS,
-    ERRORS_PAGE,
-    KIND_GUIDANCE,
-    KIND_LABEL,
-)
+from mockserver.report.checks import KIND_LABEL, cite, word
+from mockserver.report.checks import duration as _dur
 
 if TYPE_CHECKING:
+    from mockserver.dialects.protocol import Dialect
     from mockserver.report.tracker import Chain, Finding, Track
 
 
 @dataclass(slots=True)
 class Context:
-    """What a message may need beyond the finding: its task as tracked, the model, the task."""
+    """What a message may need beyond the finding: its task as tracked, the model, the task, and
+    the dialect whose guidance it cites (the task's, or the judged request's)."""
 
     track: Track | None
     model: Model | None
     task: Task | None
     ttl_ms: int
+    dialect: Dialect
 
 
 def message(f: Finding, ctx: Context) -> str:
@@ -44,15 +40,6 @@ def message(f: Finding, ctx: Context) -> str:
 def _clock(ms: int) -> str:
     """A virtual time as it appears in messages: UTC time of day, to the millisecond."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
-
-
-def _dur(ms: float) -> str:
-    for unit, size in (("days", 86_400_000), ("h", 3_600_000), ("min", 60_000)):
-        if ms >= size and ms % size == 0:
-            n = int(ms // size)
-            return f"{n} {'day' if unit == 'days' and n == 1 else unit}"
-    text = f"{ms / 1000:.3f}".rstrip("0").rstrip(".")
-    return f"{text} s"
 
 
 def _plus(ms: float) -> str:
@@ -68,16 +55,20 @@ def _span(first: int, last: int) -> str:
     return _clock(first) + (f" to {_clock(last)}" if last != first else "")
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _poll_guidance(model: Model) -> str:
+def _commas(statuses: Iterable[int]) -> str:
+    return ", ".join(str(s) for s in sorted(statuses))
+
+
+def _poll_guidance(model: Model, dialect: Dialect) -> str:
     """Where this model's initial wait / interval / max wait come from."""
     label = KIND_LABEL.get(model.kind, model.kind)
     ours = (model.initial_wait_ms, model.poll_interval_ms, model.max_wait_ms)
-    if KIND_GUIDANCE.get(model.kind) == ours:
-        return f'{BEST_PRACTICES}, "Recommended Intervals", {label}'
+    if dialect.guidance.intervals.get(model.kind) == ours:
+        return f"{cite(dialect, 'intervals')}, {label}"
     where = "the model catalog (mockserver/models.yaml, from the model's page)"
     return f"the {model.name} guidance in {where}"
 
@@ -103,7 +94,7 @@ def _missing_auth(f: Finding, ctx: Context) -> str:
             f"{plural(f.count, 'API request')} ({', '.join(facts['requests'])}) {what}",
             f"and {was} answered 401, at {_span(facts['first'], facts['last'])}.",
             "Send the key on every API call.",
-            f'{ERRORS_PAGE}, "Common error cases": 401 means a wrong or missing API key;',
+            f"{cite(ctx.dialect, 'error_cases')}: 401 means a wrong or missing API key;",
             "check 'Authorization: Bearer sk_...'.",
         )
     )
@@ -121,7 +112,7 @@ def _invalid_request(f: Finding, ctx: Context) -> str:
             f"{facts['status']}: {facts['error'] or 'invalid request'}",
             f"(at {_span(facts['first'], facts['last'])}).",
             f"Check the request{schema} before sending it.",
-            f"{ERRORS_PAGE}: 400 means an invalid body, a missing required field or malformed",
+            f"{cite(ctx.dialect, 'errors')}: 400 means an invalid body, a missing required field or malformed",
             "parameters, and is not worth retrying until the request is fixed.",
         )
     )
@@ -132,14 +123,15 @@ def _poll_too_fast(f: Finding, ctx: Context) -> str:
     assert track is not None and model is not None
     at = [_plus(t - track.submitted) for t in f.times]
     interval = _dur(model.poll_interval_ms)
+    g = ctx.dialect.guidance
     return " ".join(
         (
             f"{task}: {plural(f.count, 'status poll')} came less than {interval}",
             f"after the previous answered poll (shortest gap {_dur(f.facts['min_gap'])};",
             f"polls at {_listing(at, f.count)} after the submit).",
-            f"{_poll_guidance(model)}: poll every {interval},",
-            f"backing off x{BACKOFF_FACTOR:g} up to {_dur(BACKOFF_CAP_MS)}",
-            f'({BEST_PRACTICES}, "Exponential Backoff").',
+            f"{_poll_guidance(model, ctx.dialect)}: poll every {interval},",
+            f"backing off x{g.backoff_factor:g} up to {_dur(g.backoff_cap_ms)}",
+            f"({cite(ctx.dialect, 'backoff')}).",
         )
     )
 
@@ -153,7 +145,7 @@ def _poll_before_initial_wait(f: Finding, ctx: Context) -> str:
         (
             f"{task}: {plural(f.count, 'status poll')} before the initial wait of {wait}",
             f"(at {_listing(at, f.count)} after the submit).",
-            f"{_poll_guidance(model)}: wait {wait} after submitting before the first poll.",
+            f"{_poll_guidance(model, ctx.dialect)}: wait {wait} after submitting before the first poll.",
         )
     )
 
@@ -167,7 +159,7 @@ def _ignored_retry_after(f: Finding, ctx: Context) -> str:
             f"{facts['request']} was answered 429 with Retry-After {seconds}",
             f"at {_clock(facts['time'])}; the key then sent {plural(f.count, 'request')}",
             f"before it elapsed: {_listing(early, f.count)}.",
-            f'{ERRORS_PAGE}, "Common error cases": on 429 back off and use retryAfter;',
+            f"{cite(ctx.dialect, 'error_cases')}: on 429 back off and use {word(ctx.dialect, 'retry_after')};",
             f"wait at least {seconds} before the next request with this key.",
         )
     )
@@ -178,13 +170,14 @@ def _retried_non_retryable(f: Finding, ctx: Context) -> str:
     again = [_plus(t - facts["time"]) for t in f.times[1:]]
     error = f" ({facts['error']})" if facts.get("error") else ""
     answers = ", ".join(str(s) for s in sorted(facts["statuses"]))
+    g = ctx.dialect.guidance
     return " ".join(
         (
             f"{facts['request']} was answered {facts['status']}{error}",
             f"at {_clock(facts['time'])}, then sent again unchanged {plural(f.count, 'time')}",
             f"(at {_listing(again, f.count)}; answered {answers}).",
-            f"{ERRORS_PAGE}, best practices 3: do not retry 400, 401, 402, 404 without",
-            "fixing the request or account; retry only 429, 500, 502, 503.",
+            f"{cite(ctx.dialect, 'retries')}: do not retry {_commas(g.non_retryable)} without",
+            f"fixing the request or account; retry only {_commas(g.retryable)}.",
         )
     )
 
@@ -193,14 +186,16 @@ def _no_backoff(f: Finding, ctx: Context) -> str:
     chain: Chain = f.facts["chain"]
     statuses = ", ".join(str(s) for s in chain.statuses)
     gaps = _listing([_dur(g) for g in chain.gaps], chain.retries)
+    d = ctx.dialect
+    g = d.guidance
     return " ".join(
         (
             f"{f.facts['request']} was answered {statuses} from {_clock(chain.first_time)}",
             f"and retried {plural(chain.retries, 'time')} with gaps {gaps}:",
             f"{plural(f.count, 'gap')} did not grow.",
-            f"{ERRORS_PAGE}: retry 429, 500, 502, 503 with exponential backoff,",
-            f'using retryAfter when present; {BEST_PRACTICES}, "Exponential Backoff":',
-            f"multiply the wait by {BACKOFF_FACTOR:g} up to {_dur(BACKOFF_CAP_MS)}.",
+            f"{cite(d, 'errors')}: retry {_commas(g.retryable)} with exponential backoff,",
+            f"using {word(d, 'retry_after')} when present; {cite(d, 'backoff')}:",
+            f"multiply the wait by {g.backoff_factor:g} up to {_dur(g.backoff_cap_ms)}.",
         )
     )
 
@@ -214,8 +209,8 @@ def _polled_after_terminal(f: Finding, ctx: Context) -> str:
             f"{task}: a status poll at {_plus(track.terminal_time - track.submitted)}",
             f"after the submit answered state {track.terminal},",
             f"then {plural(f.count, 'more poll')} followed (at {_listing(at, f.count)}).",
-            f"{BEST_PRACTICES}, pollWithBackoff: stop polling once state is success",
-            "(read resultJson) or failed (read failCode).",
+            f"{cite(ctx.dialect, 'poll_loop')}: stop polling once state is success",
+            f"(read {word(ctx.dialect, 'result')}) or failed (read {word(ctx.dialect, 'fail_code')}).",
         )
     )
 
@@ -238,13 +233,15 @@ def _results_not_downloaded(f: Finding, ctx: Context) -> str:
     if track.failed_downloads:
         tries = [f"{path} -> {status} at {_clock(t)}" for _id, t, path, status in track.failed_downloads]
         failed = f" Download attempts that failed: {', '.join(tries)}."
+    d = ctx.dialect
+    lifetime = d.guidance.result_lifetime
+    said = f"the provider's pages say {lifetime}; " if lifetime else ""
     return " ".join(
         (
-            f"{task}: {how} with {plural(facts['outputs'], 'result file')} in resultJson,",
+            f"{task}: {how} with {plural(facts['outputs'], 'result file')} in {word(d, 'result')},",
             f"but none was fetched {deadline}.{failed}",
-            f'{BEST_PRACTICES}, "Download Results Promptly": fetch every resultUrl right away',
-            "and keep your own copy; result URLs expire (the provider's pages say after 24 h",
-            f"or 15 days; this server: {_dur(ttl)}).",
+            f"{cite(d, 'downloads')}: fetch every {word(d, 'result_url')} right away",
+            f"and keep your own copy; result URLs expire ({said}this server: {_dur(ttl)}).",
         )
     )
 
@@ -264,7 +261,7 @@ def _submit_retry_without_idempotency_key(f: Finding, ctx: Context) -> str:
             f"(at {_listing(again, f.count)}). If the first attempt did create a task,",
             "each retry creates and charges another. Send the same 'Idempotency-Key' header",
             "on every attempt of one submit (this server honours it).",
-            f"{ERRORS_PAGE}, best practices 4: use idempotency keys to avoid duplicate",
+            f"{cite(ctx.dialect, 'idempotency')}: use idempotency keys to avoid duplicate",
             "charges on retry.",
         )
     )
@@ -279,7 +276,8 @@ def _abandoned_task(f: Finding, ctx: Context) -> str:
             (
                 f"{task}: a callback task whose every delivery failed, and the client never",
                 f"polled it to a terminal state either, so its outcome ({facts['state']})",
-                f"never reached the client. {CALLBACK_DOCS}: the callback_url must answer 200;",
+                f"never reached the client. {cite(ctx.dialect, 'callbacks')}: the",
+                f"{word(ctx.dialect, 'callback_url')} must answer 200;",
                 "poll the status as a fallback when callbacks fail.",
             )
         )
@@ -297,7 +295,7 @@ def _abandoned_task(f: Finding, ctx: Context) -> str:
     return " ".join(
         (
             f"{task}: {last}; {end}.",
-            f"{_poll_guidance(model)}: keep polling every {_dur(model.poll_interval_ms)}",
+            f"{_poll_guidance(model, ctx.dialect)}: keep polling every {_dur(model.poll_interval_ms)}",
             f"until success or failed, for up to {_dur(model.max_wait_ms)} (max wait);",
             "or use callback mode.",
         )
@@ -317,8 +315,8 @@ def _callback_not_acknowledged(f: Finding, ctx: Context) -> str:
         (
             f"Task {f.task_id}: the callback receiver{url} did not acknowledge",
             f"{plural(f.count, 'delivery attempt')}: {_listing(tries, f.count)}.",
-            f"{CALLBACK_DOCS}: the callback_url must answer HTTP 200 within 30 s; otherwise",
-            "the delivery is retried up to 3 times and then dropped.",
+            f"{cite(ctx.dialect, 'callbacks')}: the {word(ctx.dialect, 'callback_url')} must answer HTTP 200",
+            "within 30 s; otherwise the delivery is retried up to 3 times and then dropped.",
             "Answer 200 first, then process the body.",
         )
     )

@@ -10,27 +10,25 @@ the last reset even after the journal's ring buffer wrapped. Plain Python, no HT
 
 from __future__ import annotations
 
-import re
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from mockserver.core.catalog import Model
 from mockserver.core.journal import Entry
 from mockserver.core.tasks import SUCCESS, TERMINAL, Task, state_at
-from mockserver.dialects.apixo import wire as apixo
+from mockserver.core.words import BALANCE, FILES, HTTP_KINDS, STATUS, SUBMIT
+from mockserver.dialects import default_dialects
+from mockserver.dialects.protocol import Dialect, Route, template_regex
 from mockserver.report.checks import (
-    BACKOFF_CAP_MS,
     CHECKS,
     ERROR,
     EVIDENCE_CAP,
     MAX_FINDINGS_PER_CODE,
     MIN_GROWTH,
-    NON_RETRYABLE,
     RECENT_REQUESTS,
-    RETRYABLE,
     TOLERANCE,
-    UNKNOWN_OUTCOME,
     WARNING,
+    unknown_outcome,
 )
 from mockserver.report.messages import Context, message
 
@@ -47,21 +45,30 @@ class _AllKeys:
 ALL_KEYS: object = _AllKeys()  # report(key=ALL_KEYS): every key, and requests without one
 
 
-def _endpoint_table(dialect=apixo) -> list[tuple[str, re.Pattern[str]]]:
-    names = {
-        dialect.STATUS_PATH: "statusTask",  # the hot path first
-        dialect.GENERATE_PATH: "generateTask",
-        dialect.FILES_PATH: "files",
-        dialect.BALANCE_PATH: "balance",
-    }
-    table = []
-    for template, name in names.items():
-        parts = re.split(r"\{[^}]+\}", template)
-        table.append((name, re.compile("^" + "[^/]+".join(re.escape(p) for p in parts) + "$")))
-    return table
+# The kinds of API calls, which need a key and a valid request (result files need neither).
+_API = frozenset((SUBMIT, STATUS, BALANCE))
+_ENDPOINT_CACHE = 4096
 
 
-_API = ("generateTask", "statusTask", "balance")
+class Endpoints:
+    """Which route of which dialect a request path reaches: one table over every dialect's routes."""
+
+    def __init__(self, dialects: Sequence[Dialect]) -> None:
+        routes = [(route, d) for d in dialects for route in d.routes if route.kind in HTTP_KINDS]
+        routes.sort(key=lambda rd: rd[0].kind != STATUS)  # the hot path first
+        self._table = [(template_regex(route.path), route, d) for route, d in routes]
+        self._cache: dict[str, tuple[Route, Dialect] | None] = {}
+
+    def __call__(self, path: str) -> tuple[Route, Dialect] | None:
+        # Clients ask for a handful of paths again and again: classify each once (bounded,
+        # since a fuzzer can send any number of distinct paths).
+        cache = self._cache
+        if path in cache:
+            return cache[path]
+        found = next(((route, d) for pattern, route, d in self._table if pattern.match(path)), None)
+        if len(cache) < _ENDPOINT_CACHE:
+            cache[path] = found
+        return found
 
 
 def _after(entry: Entry, horizon: int) -> bool:
@@ -75,12 +82,13 @@ def _after(entry: Entry, horizon: int) -> bool:
 class Finding:
     """One finding as it accumulates: a count, the first evidence ids, and facts for its message."""
 
-    __slots__ = ("code", "key", "task_id", "count", "evidence", "times", "facts")
+    __slots__ = ("code", "key", "task_id", "dialect", "count", "evidence", "times", "facts")
 
-    def __init__(self, code: str, key: str | None, task_id: str | None = None) -> None:
+    def __init__(self, code: str, key: str | None, task_id: str | None, dialect: Dialect | None) -> None:
         self.code = code
         self.key = key
         self.task_id = task_id
+        self.dialect = dialect  # whose guidance the finding cites (None: its task's, or the first)
         self.count = 0
         self.evidence: list[int] = []
         self.times: list[int] = []
@@ -103,6 +111,7 @@ class Track:
         "task_id",
         "key",
         "model",
+        "dialect",
         "submitted",
         "submit_id",
         "polls",
@@ -119,10 +128,13 @@ class Track:
         "callback_given_up",
     )
 
-    def __init__(self, task_id: str, key: str | None, model: str, submitted: int, submit_id: int) -> None:
+    def __init__(
+        self, task_id: str, key: str | None, model: str, dialect: Dialect, submitted: int, submit_id: int
+    ) -> None:
         self.task_id = task_id
         self.key = key
         self.model = model
+        self.dialect = dialect  # the one the task was submitted through
         self.submitted = submitted
         self.submit_id = submit_id
         self.polls = 0  # answered polls
@@ -172,10 +184,11 @@ class _Attempt:
 class _Window:
     """An open Retry-After window of one key."""
 
-    __slots__ = ("id", "time", "until", "horizon", "seconds", "request")
+    __slots__ = ("id", "time", "until", "horizon", "seconds", "request", "dialect")
 
-    def __init__(self, entry: Entry, horizon: int) -> None:
+    def __init__(self, entry: Entry, horizon: int, dialect: Dialect) -> None:
         assert entry.retry_after is not None
+        self.dialect = dialect
         self.id = entry.id
         self.time = entry.time
         self.seconds = entry.retry_after
@@ -187,15 +200,14 @@ class _Window:
 # -- the tracker -----------------------------------------------------------------------
 
 
-_ENDPOINT_CACHE = 4096
-
-
 class ConformanceTracker:
     """Grades client traffic as it is journaled; ``report()`` lists the findings.
 
     ``model_of`` finds a model by name (so scenario overrides of the catalog apply), and
-    ``results_ttl_ms`` says how long result files live. ``observe`` is the journal's
-    observer; the callback dispatcher reports each delivery through ``callback_attempt``.
+    ``results_ttl_ms`` says how long result files live. ``dialects`` are the ones the server
+    speaks (None: every built-in one): their routes say what each request is, and a request or
+    task is judged by the guidance of its own dialect. ``observe`` is the journal's observer;
+    the callback dispatcher reports each delivery through ``callback_attempt``.
     """
 
     def __init__(
@@ -205,14 +217,17 @@ class ConformanceTracker:
         *,
         max_findings_per_code: int = MAX_FINDINGS_PER_CODE,
         recent_requests: int = RECENT_REQUESTS,
-        dialect=apixo,
+        dialects: Sequence[Dialect] | None = None,
     ) -> None:
         self._model_of = model_of
         self._ttl = results_ttl_ms
         self._max_findings = max_findings_per_code
         self._recent_cap = recent_requests
-        self._endpoints = _endpoint_table(dialect)
-        self._endpoint_cache: dict[str, str | None] = {}
+        self._dialects = list(dialects) if dialects is not None else default_dialects()
+        # A request on no dialect's route (a 404 path...) is judged by the first one's guidance.
+        self._fallback = self._dialects[0]
+        self._by_name = {d.name: d for d in self._dialects}
+        self._classify = Endpoints(self._dialects)
         self._tasks: dict[str, Track] = {}
         self._findings: dict[tuple[str, str | None, Hashable], Finding] = {}
         self._per_code: Counter[tuple[str | None, str]] = Counter()
@@ -224,47 +239,39 @@ class ConformanceTracker:
     # -- feeding -----------------------------------------------------------------------
 
     def endpoint(self, path: str) -> str | None:
-        """generateTask | statusTask | balance | files, or None for anything else."""
-        # Clients ask for a handful of paths again and again: classify each once (bounded,
-        # since a fuzzer can send any number of distinct paths).
-        cache = self._endpoint_cache
-        if path in cache:
-            return cache[path]
-        found = None
-        for name, pattern in self._endpoints:
-            if pattern.match(path):
-                found = name
-                break
-        if len(cache) < _ENDPOINT_CACHE:
-            cache[path] = found
-        return found
+        """The dialect's name of the endpoint a path reaches (statusTask, files...), or None."""
+        found = self._classify(path)
+        return found[0].name if found is not None else None
 
     def observe(self, entry: Entry, horizon: int | None = None) -> None:
         """Take in one journal entry. ``horizon``: requests arrived when it was recorded."""
         if horizon is None:
             horizon = entry.arrival
-        endpoint = self.endpoint(entry.path)
+        found = self._classify(entry.path)
+        kind, dialect = (found[0].kind, found[1]) if found is not None else (None, self._fallback)
         track = self._tasks.get(entry.task_id) if entry.task_id else None
         # Result files need no key: a download belongs to the key that made the task.
         owner = entry.key
-        if owner is None and endpoint == "files" and track is not None:
+        if owner is None and kind == FILES and track is not None:
             owner = track.key
         self._requests[owner] += 1
-        if endpoint in _API:
+        if kind in _API:
             if entry.status == 401:
-                self._missing_auth(entry)
+                self._missing_auth(entry, dialect)
             elif entry.status in (400, 413):
-                self._invalid(entry, owner)
+                self._invalid(entry, owner, dialect)
         if entry.key is not None:
-            self._retry_after(entry, horizon)
-        self._repeats(entry, owner, endpoint, horizon)
-        if endpoint == "generateTask":
+            self._retry_after(entry, horizon, dialect)
+        self._repeats(entry, owner, kind, dialect, horizon)
+        if kind == SUBMIT:
             if entry.status == 200 and entry.task_id and entry.task_id not in self._tasks:
-                self._tasks[entry.task_id] = Track(entry.task_id, entry.key, entry.model or "", entry.time, entry.id)
-        elif endpoint == "statusTask":
+                self._tasks[entry.task_id] = Track(
+                    entry.task_id, entry.key, entry.model or "", dialect, entry.time, entry.id
+                )
+        elif kind == STATUS:
             if track is not None and track.key == entry.key:
                 self._poll(track, entry, horizon)
-        elif endpoint == "files" and track is not None:
+        elif kind == FILES and track is not None:
             if entry.status == 200:
                 track.downloads += 1
             elif len(track.failed_downloads) < EVIDENCE_CAP:
@@ -293,7 +300,8 @@ class ConformanceTracker:
         if track is not None and final and not track.callback_acked:
             track.callback_given_up = True
         owner = track.key if track is not None else key
-        f = self._finding("CALLBACK_NOT_ACKNOWLEDGED", owner, task_id, task_id)
+        dialect = track.dialect if track is not None else None
+        f = self._finding("CALLBACK_NOT_ACKNOWLEDGED", owner, task_id, task_id, dialect)
         if f is not None:
             f.count += 1
             if track is not None and not f.evidence:
@@ -305,7 +313,9 @@ class ConformanceTracker:
 
     # -- checks fed per entry --------------------------------------------------------------
 
-    def _finding(self, code: str, key: str | None, group: Hashable, task_id: str | None = None) -> Finding | None:
+    def _finding(
+        self, code: str, key: str | None, group: Hashable, task_id: str | None, dialect: Dialect | None
+    ) -> Finding | None:
         """The finding for (code, key, group), made if the per-code cap allows."""
         k = (code, key, group)
         f = self._findings.get(k)
@@ -313,13 +323,13 @@ class ConformanceTracker:
             if self._per_code[(key, code)] >= self._max_findings:
                 self._suppressed[(key, code)] += 1
                 return None
-            f = self._findings[k] = Finding(code, key, task_id)
+            f = self._findings[k] = Finding(code, key, task_id, dialect)
             self._per_code[(key, code)] += 1
         return f
 
-    def _missing_auth(self, entry: Entry) -> None:
+    def _missing_auth(self, entry: Entry, dialect: Dialect) -> None:
         reason = "missing" if entry.key is None else "unknown"
-        f = self._finding("MISSING_AUTH", entry.key, reason)
+        f = self._finding("MISSING_AUTH", entry.key, (dialect.name, reason), None, dialect)
         if f is None:
             return
         f.add(entry.id, entry.time)
@@ -331,8 +341,9 @@ class ConformanceTracker:
         f.facts.setdefault("first", entry.time)
         f.facts["last"] = entry.time
 
-    def _invalid(self, entry: Entry, owner: str | None) -> None:
-        f = self._finding("INVALID_REQUEST", owner, (entry.method, entry.path, entry.status, entry.error))
+    def _invalid(self, entry: Entry, owner: str | None, dialect: Dialect) -> None:
+        group = (entry.method, entry.path, entry.status, entry.error)
+        f = self._finding("INVALID_REQUEST", owner, group, None, dialect)
         if f is None:
             return
         f.add(entry.id, entry.time)
@@ -345,11 +356,11 @@ class ConformanceTracker:
         f.facts.setdefault("first", entry.time)
         f.facts["last"] = entry.time
 
-    def _retry_after(self, entry: Entry, horizon: int) -> None:
+    def _retry_after(self, entry: Entry, horizon: int, dialect: Dialect) -> None:
         window = self._windows.get(entry.key)  # type: ignore[arg-type]
         if window is not None and _after(entry, window.horizon):
             if entry.time < window.until:
-                f = self._finding("IGNORED_RETRY_AFTER", entry.key, window.id)
+                f = self._finding("IGNORED_RETRY_AFTER", entry.key, window.id, None, window.dialect)
                 if f is not None:
                     if not f.evidence:
                         f.evidence.append(window.id)
@@ -369,38 +380,42 @@ class ConformanceTracker:
             else:
                 del self._windows[entry.key]  # type: ignore[arg-type]
         if entry.status == 429 and entry.retry_after is not None and entry.retry_after > 0:
-            self._windows[entry.key] = _Window(entry, horizon)  # type: ignore[index]
+            self._windows[entry.key] = _Window(entry, horizon, dialect)  # type: ignore[index]
 
-    def _repeats(self, entry: Entry, owner: str | None, endpoint: str | None, horizon: int) -> None:
+    def _repeats(self, entry: Entry, owner: str | None, kind: str | None, dialect: Dialect, horizon: int) -> None:
         """Recognise this request as a repeat of an earlier identical one and judge the retry."""
         fp = (owner, entry.method, entry.path, entry.query, entry.body_hash)
         prev = self._recent.get(fp)
         ok = 200 <= entry.status < 300
         if prev is None and ok:
             return  # nothing to judge, and a success is nothing a later repeat is judged by
+        g = dialect.guidance  # the same path, so the same dialect as ``prev``
         chain = None
         if prev is not None and _after(entry, prev.horizon):
-            if prev.status in NON_RETRYABLE and not 200 <= entry.status < 300:
-                self._retried_non_retryable(entry, owner, fp, prev)
-            if prev.status in RETRYABLE:
-                chain = self._backoff(entry, owner, prev)
-            if endpoint == "generateTask" and prev.status in UNKNOWN_OUTCOME:
+            if prev.status in g.non_retryable and not 200 <= entry.status < 300:
+                self._retried_non_retryable(entry, owner, fp, prev, dialect)
+            if prev.status in g.retryable:
+                chain = self._backoff(entry, owner, prev, dialect)
+            if kind == SUBMIT and prev.status in unknown_outcome(g):
                 if entry.idempotency_key is None or entry.idempotency_key != prev.idem:
-                    self._unsafe_resubmit(entry, owner, fp, prev)
+                    self._unsafe_resubmit(entry, owner, fp, prev, dialect)
         if ok:
             # A repeat after a success is not a retry: forgetting the earlier attempt judges a
             # later repeat exactly as remembering the success would (every check needs an error).
             del self._recent[fp]
             return
-        if entry.status in RETRYABLE and chain is None:
+        retryable = entry.status in g.retryable
+        if retryable and chain is None:
             chain = Chain(entry.id, entry.time, entry.status)
-        self._recent[fp] = _Attempt(entry, horizon, chain if entry.status in RETRYABLE else None)
+        self._recent[fp] = _Attempt(entry, horizon, chain if retryable else None)
         self._recent.move_to_end(fp)
         if len(self._recent) > self._recent_cap:
             self._recent.popitem(last=False)
 
-    def _retried_non_retryable(self, entry: Entry, owner: str | None, fp: tuple, prev: _Attempt) -> None:
-        f = self._finding("RETRIED_NON_RETRYABLE", owner, fp, entry.task_id)
+    def _retried_non_retryable(
+        self, entry: Entry, owner: str | None, fp: tuple, prev: _Attempt, dialect: Dialect
+    ) -> None:
+        f = self._finding("RETRIED_NON_RETRYABLE", owner, fp, entry.task_id, dialect)
         if f is None:
             return
         if not f.evidence:
@@ -415,13 +430,14 @@ class ConformanceTracker:
         f.add(entry.id, entry.time)
         f.facts["statuses"] = f.facts.get("statuses", set()) | {entry.status}
 
-    def _backoff(self, entry: Entry, owner: str | None, prev: _Attempt) -> Chain:
+    def _backoff(self, entry: Entry, owner: str | None, prev: _Attempt, dialect: Dialect) -> Chain:
+        g = dialect.guidance
         chain = prev.chain or Chain(prev.id, prev.time, prev.status)
         gap = entry.time - prev.time
         chain.retries += 1
         if len(chain.gaps) < EVIDENCE_CAP:
             chain.gaps.append(gap)
-        if entry.status in RETRYABLE and len(chain.statuses) < EVIDENCE_CAP:
+        if entry.status in g.retryable and len(chain.statuses) < EVIDENCE_CAP:
             chain.statuses.append(entry.status)
         honoured = prev.retry_after is not None and gap >= prev.retry_after * 1000 * (1 - TOLERANCE)
         if honoured:
@@ -429,10 +445,10 @@ class ConformanceTracker:
             # client's own backoff must grow from (max(backoff, Retry-After) is right).
             return chain
         grew = chain.last_gap is None or gap >= chain.last_gap * MIN_GROWTH
-        capped = gap >= BACKOFF_CAP_MS * (1 - TOLERANCE)
+        capped = gap >= g.backoff_cap_ms * (1 - TOLERANCE)
         chain.last_gap = gap
         if not (grew or capped):
-            f = self._finding("NO_BACKOFF", owner, chain.first_id)
+            f = self._finding("NO_BACKOFF", owner, chain.first_id, None, dialect)
             if f is not None:
                 if not f.evidence:
                     f.evidence.append(chain.first_id)
@@ -441,8 +457,8 @@ class ConformanceTracker:
                 f.add(entry.id, entry.time)
         return chain
 
-    def _unsafe_resubmit(self, entry: Entry, owner: str | None, fp: tuple, prev: _Attempt) -> None:
-        f = self._finding("SUBMIT_RETRY_WITHOUT_IDEMPOTENCY_KEY", owner, fp)
+    def _unsafe_resubmit(self, entry: Entry, owner: str | None, fp: tuple, prev: _Attempt, dialect: Dialect) -> None:
+        f = self._finding("SUBMIT_RETRY_WITHOUT_IDEMPOTENCY_KEY", owner, fp, None, dialect)
         if f is None:
             return
         if not f.evidence:
@@ -460,7 +476,7 @@ class ConformanceTracker:
             return  # refused before it reached the task (auth, wrong model path...)
         if track.terminal is not None:
             if _after(entry, track.terminal_horizon):
-                f = self._finding("POLLED_AFTER_TERMINAL", track.key, track.task_id, track.task_id)
+                f = self._finding("POLLED_AFTER_TERMINAL", track.key, track.task_id, track.task_id, track.dialect)
                 if f is not None:
                     f.add(entry.id, entry.time)
             return
@@ -468,13 +484,13 @@ class ConformanceTracker:
         if model is not None:
             since_submit = entry.time - track.submitted
             if since_submit < model.initial_wait_ms * (1 - TOLERANCE):
-                f = self._finding("POLL_BEFORE_INITIAL_WAIT", track.key, track.task_id, track.task_id)
+                f = self._finding("POLL_BEFORE_INITIAL_WAIT", track.key, track.task_id, track.task_id, track.dialect)
                 if f is not None:
                     f.add(entry.id, entry.time)
             if track.last_poll is not None:
                 gap = entry.time - track.last_poll
                 if gap < model.poll_interval_ms * (1 - TOLERANCE):
-                    f = self._finding("POLL_TOO_FAST", track.key, track.task_id, track.task_id)
+                    f = self._finding("POLL_TOO_FAST", track.key, track.task_id, track.task_id, track.dialect)
                     if f is not None:
                         f.add(entry.id, entry.time)
                         f.facts["min_gap"] = min(gap, f.facts.get("min_gap", gap))
@@ -565,7 +581,7 @@ class ConformanceTracker:
             state, complete = state_at(task, now)
             saw_success = track.terminal == SUCCESS or (track.callback_acked and state == SUCCESS)
             if saw_success and track.downloads == 0:
-                f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id)
+                f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id, track.dialect)
                 f.add(track.submit_id, track.submitted)
                 for entry_id, time, _path, _status in track.failed_downloads:
                     f.add(entry_id, time)
@@ -576,17 +592,17 @@ class ConformanceTracker:
                 continue
             if task.request_type == "callback":
                 if track.callback_given_up:
-                    f = Finding("ABANDONED_TASK", track.key, track.task_id)
+                    f = Finding("ABANDONED_TASK", track.key, track.task_id, track.dialect)
                     f.add(track.submit_id, track.submitted)
                     f.facts.update(callback=True, state=state)
                     yield f
                 continue
             last = track.last_request if track.last_request is not None else track.submitted
             deadline = track.submitted + model.max_wait_ms
-            grace = max(BACKOFF_CAP_MS, model.poll_interval_ms)
+            grace = max(track.dialect.guidance.backoff_cap_ms, model.poll_interval_ms)
             ended = state in TERMINAL
             if now - last >= grace and last < deadline and (ended or now >= deadline):
-                f = Finding("ABANDONED_TASK", track.key, track.task_id)
+                f = Finding("ABANDONED_TASK", track.key, track.task_id, track.dialect)
                 f.add(track.submit_id, track.submitted)
                 if track.last_request_id is not None:
                     f.add(track.last_request_id, last)
@@ -602,7 +618,8 @@ class ConformanceTracker:
         track = self._tasks.get(f.task_id or "")
         model = self._model_of(track.model) if track is not None else None
         task = task_of(f.task_id) if f.task_id else None
-        out["message"] = message(f, Context(track, model, task, self._ttl()))
+        dialect = f.dialect or (self._by_name.get(task.dialect) if task is not None else None) or self._fallback
+        out["message"] = message(f, Context(track, model, task, self._ttl(), dialect))
         out["count"] = max(f.count, 1)
         out["evidence"] = list(f.evidence)
         return out
