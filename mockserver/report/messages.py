@@ -323,7 +323,6 @@ def _callback_not_acknowledged(f: Finding, ctx: Context) -> str:
 
 
 MESSAGES: dict[str, Callable[[Finding, Context], str]] = {
-    "TASK_WORDS": _task_words,
     "MISSING_AUTH": _missing_auth,
     "INVALID_REQUEST": _invalid_request,
     "POLL_TOO_FAST": _poll_too_fast,
