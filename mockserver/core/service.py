@@ -20,7 +20,7 @@ from mockserver import dialects as _dialects
 from mockserver.callbacks.config import CallbackConfig
 from mockserver.core import tasks as t
 from mockserver.core.billing import UNLIMITED_BALANCE, Accounts
-from mockserver.core.catalog import Catalog, InputInvalid, Model, load_catalog
+from mockserver.core.catalog import Catalog, InputInvalid, Model
 from mockserver.core.clock import ManualClock, RealClock, make_clock
 from mockserver.core.config import Settings
 from mockserver.core.errors import BadRequest, Conflict, NotFound, PaymentRequired, RateLimited, Unauthorized
@@ -68,14 +68,32 @@ class MockService:
         dialects: Sequence[Dialect | str] | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.catalog = catalog or load_catalog()
         chosen = _dialects.resolve(dialects if dialects is not None else self.settings.dialects)
         self.dialects: dict[str, Dialect] = {d.name: d for d in chosen}
+        # Each dialect serves its own models (the same name may mean another input in another
+        # dialect); ``catalog`` replaces the first dialect's.
+        self.catalogs: dict[str, Catalog] = {
+            d.name: catalog if catalog is not None and i == 0 else d.catalog() for i, d in enumerate(chosen)
+        }
         self.callbacks: Callbacks = NoCallbacks()
         self._start_ms: int | None = self.settings.start_ms
         # The scenario reset() returns to: the settings' one until PUT /__admin/scenario.
-        self.scenario = scenarios.load(self.settings.scenario, self.catalog.names())
+        self.scenario = scenarios.load(self.settings.scenario, self.model_names())
         self.reset()
+
+    @property
+    def catalog(self) -> Catalog:
+        """The first dialect's catalog."""
+        return next(iter(self.catalogs.values()))
+
+    @property
+    def models(self) -> dict[str, Model]:
+        """The first dialect's models, with the scenario's overrides (``dialect_models`` has each dialect's)."""
+        return next(iter(self.dialect_models.values()))
+
+    def model_names(self) -> list[str]:
+        """Every model some enabled dialect serves (scenario files may name any of them)."""
+        return sorted({name for catalog in self.catalogs.values() for name in catalog.names()})
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -91,8 +109,9 @@ class MockService:
             # Remember where a manual clock started so a reset replays the same times.
             self._start_ms = self.clock.now_ms()
         self.clock_start_ms = self.clock.now_ms()  # where this run's clock began (replay bundles)
-        self.models: dict[str, Model] = {
-            model.name: dataclasses.replace(model, **sc.model_overrides(model.name)) for model in self.catalog
+        self.dialect_models: dict[str, dict[str, Model]] = {
+            name: {model.name: dataclasses.replace(model, **sc.model_overrides(model.name)) for model in catalog}
+            for name, catalog in self.catalogs.items()
         }
         balances = sc.accounts if sc.accounts is not None else s.api_keys
         self.accounts = Accounts(dict(balances) if balances is not None else None)
@@ -110,7 +129,9 @@ class MockService:
         # The conformance tracker grades each request as the journal records it; it looks
         # models and the TTL up when it needs them, so scenario overrides apply.
         self.conformance = ConformanceTracker(
-            lambda name: self.models.get(name), lambda: self.results_ttl_ms, dialects=list(self.dialects.values())
+            lambda dialect, name: self.dialect_models[dialect].get(name),
+            lambda: self.results_ttl_ms,
+            dialects=list(self.dialects.values()),
         )
         self.journal = Journal(s.journal_size, observer=self.conformance.observe)
         # Tasks that will end failed and are not refunded yet, per key (refunds are
@@ -137,14 +158,19 @@ class MockService:
 
     # -- models ----------------------------------------------------------------
 
-    def model(self, name: str) -> Model:
-        model = self.models.get(name)
+    def model(self, name: str, dialect: Dialect | None = None) -> Model:
+        """A model the dialect serves (default: the first dialect), or 404 listing the known ones."""
+        models = self.dialect_models[dialect.name] if dialect is not None else self.models
+        model = models.get(name)
         if model is None:
             raise NotFound(
                 f"Model not found: {name}",
-                error=f"Unknown model '{name}'. Known models: {', '.join(sorted(self.models))}",
+                error=f"Unknown model '{name}'. Known models: {', '.join(sorted(models))}",
             )
         return model
+
+    def model_of(self, task: Task) -> Model | None:
+        return self.dialect_models[task.dialect].get(task.model)
 
     # -- submit ----------------------------------------------------------------
 
@@ -162,7 +188,7 @@ class MockService:
 
         ``decision``: a scenario rule's fail/timing for the new task."""
         if model_name is not None:
-            self.model(model_name)
+            self.model(model_name, dialect)
         fingerprint = None
         if idempotency_key is not None:
             fingerprint = _fingerprint(model_name, body)
@@ -177,7 +203,7 @@ class MockService:
                 if task is not None:
                     return task
         req = dialect.parse_submit(body, model_name)
-        model = self.model(req.model)
+        model = self.model(req.model, dialect)
         provider = req.provider or ("official" if model.official_only else "auto")
         if model.official_only and provider != "official":
             raise BadRequest(
@@ -269,7 +295,7 @@ class MockService:
         """The caller's task, asked for through its dialect (and its model's path, where the path
         names one), or 404 saying what is wrong."""
         task_id = dialect.require_task_id(task_id)
-        model = self.model(model_name) if model_name is not None else None
+        model = self.model(model_name, dialect) if model_name is not None else None
         task = self.store.get(task_id)
         if task is None or task.key != key:
             raise NotFound(f"Task not found: {task_id}", error=f"No task '{task_id}' for this API key")
@@ -458,7 +484,7 @@ class MockService:
 
     def load_scenario(self, source: object) -> None:
         """Replace the scenario (name, path, mapping; ScenarioError if invalid) and reset."""
-        self.scenario = scenarios.load(source, self.catalog.names())
+        self.scenario = scenarios.load(source, self.model_names())
         self.reset()
 
     def scenario_document(self) -> dict:
@@ -485,7 +511,7 @@ class MockService:
 
     def add_rule(self, doc: object) -> int:
         """Append one rule to the running scenario (until the next reset); its index."""
-        rule = scenarios.parse_rule(doc, len(self.rules), self.catalog.names())
+        rule = scenarios.parse_rule(doc, len(self.rules), self.model_names())
         self.rules.add(rule)
         self._added_rules.append(dict(rule.doc))
         return rule.index

@@ -74,6 +74,10 @@ class Dialect(Protocol):
         """What the provider's pages tell a client to do (for the client report)."""
         ...
 
+    def catalog(self) -> Catalog:
+        """The models this dialect serves: timings, prices, media and input schemas."""
+        ...
+
     # -- reading requests --------------------------------------------------------------------
     def path_model(self, params: Mapping[str, str]) -> str | None:
         """The model a submit path names (None: the body names it)."""

@@ -293,7 +293,7 @@ async def put_scenario(request: Request, mock: MockService) -> Response:
         yaml_body = "yaml" in request.headers.get("content-type", "")
         try:
             # Parsing a large document takes a while: not on the event loop, which serves the API.
-            source = await run_in_threadpool(_read_scenario, raw, yaml_body, mock.catalog.names())
+            source = await run_in_threadpool(_read_scenario, raw, yaml_body, mock.model_names())
         except ScenarioError as exc:
             raise BadRequest("Invalid scenario", error=str(exc)) from None
     try:

@@ -155,7 +155,7 @@ async def submit(request: Request, dialect: Dialect) -> Response:
         note(request, model=name)
     key = authenticate(mock, request.headers.get("authorization"))
     if name is not None:
-        mock.model(name)  # an unknown model is a 404 before the body is looked at
+        mock.model(name, dialect)  # an unknown model is a 404 before the body is looked at
     raw = await read_body(request, mock.settings.max_body_bytes)
     decision = None
     if mock.rules:
@@ -164,8 +164,9 @@ async def submit(request: Request, dialect: Dialect) -> Response:
         except (ValueError, RecursionError):
             lenient = None
         seen = dialect.submit_facts(lenient, name)
-        if seen["provider"] is None and seen["model"] in mock.models:
-            seen["provider"] = "official" if mock.models[seen["model"]].official_only else "auto"
+        models = mock.dialect_models[dialect.name]
+        if seen["provider"] is None and seen["model"] in models:
+            seen["provider"] = "official" if models[seen["model"]].official_only else "auto"
         facts = rules.Facts(SUBMIT, key=key, headers=request.headers, dialect=dialect.name, **seen)
         decision = apply_rules(request, mock, facts)
         if decision is not None and decision.respond is not None:

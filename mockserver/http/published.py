@@ -71,7 +71,8 @@ async def openapi(request: Request) -> Response:
     if doc is None:
         # Built once per app: the catalog and schemas do not change while it runs.
         mock = mock_of(request)
-        doc = state.openapi_doc = next(iter(mock.dialects.values())).openapi(mock.catalog, load_schemas())
+        first = next(iter(mock.dialects.values()))
+        doc = state.openapi_doc = first.openapi(mock.catalogs[first.name], load_schemas())
     served = {**doc, "servers": [{"url": base_url(request), "description": "this mock"}]}
     return Response(json.dumps(served), media_type="application/json")
 

@@ -203,7 +203,7 @@ class _Window:
 class ConformanceTracker:
     """Grades client traffic as it is journaled; ``report()`` lists the findings.
 
-    ``model_of`` finds a model by name (so scenario overrides of the catalog apply), and
+    ``model_of`` finds a model by dialect name and model name (so scenario overrides of the catalog apply), and
     ``results_ttl_ms`` says how long result files live. ``dialects`` are the ones the server
     speaks (None: every built-in one): their routes say what each request is, and a request or
     task is judged by the guidance of its own dialect. ``observe`` is the journal's observer;
@@ -212,7 +212,7 @@ class ConformanceTracker:
 
     def __init__(
         self,
-        model_of: Callable[[str], Model | None],
+        model_of: Callable[[str, str], Model | None],
         results_ttl_ms: Callable[[], int],
         *,
         max_findings_per_code: int = MAX_FINDINGS_PER_CODE,
@@ -480,7 +480,7 @@ class ConformanceTracker:
                 if f is not None:
                     f.add(entry.id, entry.time)
             return
-        model = self._model_of(track.model)
+        model = self._model_of(track.dialect.name, track.model)
         if model is not None:
             since_submit = entry.time - track.submitted
             if since_submit < model.initial_wait_ms * (1 - TOLERANCE):
@@ -575,7 +575,7 @@ class ConformanceTracker:
             if not wanted(track.key):
                 continue
             task = task_of(track.task_id)
-            model = self._model_of(track.model)
+            model = self._model_of(track.dialect.name, track.model)
             if task is None or model is None:
                 continue
             state, complete = state_at(task, now)
@@ -616,7 +616,7 @@ class ConformanceTracker:
         if f.task_id is not None:
             out["taskId"] = f.task_id
         track = self._tasks.get(f.task_id or "")
-        model = self._model_of(track.model) if track is not None else None
+        model = self._model_of(track.dialect.name, track.model) if track is not None else None
         task = task_of(f.task_id) if f.task_id else None
         dialect = f.dialect or (self._by_name.get(task.dialect) if task is not None else None) or self._fallback
         out["message"] = message(f, Context(track, model, task, self._ttl(), dialect))

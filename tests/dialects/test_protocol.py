@@ -4,6 +4,7 @@ by the same core (clock, tasks, credits, rules, journal, files) with its own pat
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -13,6 +14,7 @@ from starlette.testclient import TestClient
 
 from mockserver import ServerThread, create_app
 from mockserver.core.billing import UNLIMITED_BALANCE
+from mockserver.core.catalog import Catalog, load_catalog
 from mockserver.core.errors import ApiError, BadRequest, error_for_status
 from mockserver.core.words import BALANCE, FAILED, FILES, STATUS, SUBMIT, SUCCESS, SubmitRequest, TaskView
 from mockserver.dialects import resolve
@@ -38,6 +40,10 @@ class Tiny:
     )
     status_query = frozenset()
     guidance = Guidance(intervals={}, retryable=frozenset({429}), non_retryable=frozenset({400}))
+
+    def catalog(self) -> Catalog:
+        """Its own models: one, "sketch" (APIXO's nano-banana under another name)."""
+        return Catalog({"sketch": dataclasses.replace(load_catalog().get("nano-banana"), name="sketch")})
 
     def path_model(self, params: Mapping[str, str]) -> str | None:
         return None  # the body names the model
@@ -126,7 +132,7 @@ class Tiny:
         raise NotImplementedError
 
     def submit_example(self) -> tuple[dict[str, str], dict]:
-        return {}, {"what": "nano-banana", "params": example_input("nano-banana")}
+        return {}, {"what": "sketch", "params": example_input("nano-banana")}
 
 
 def test_the_throwaway_dialect_keeps_the_protocol():
@@ -139,7 +145,7 @@ def test_the_throwaway_dialect_keeps_the_protocol():
 def drive(http, base: str) -> None:
     """Submit, poll through the states, download: all in the tiny provider's words."""
     headers = {"Authorization": f"Bearer {KEY}"}
-    r = http.post("/t/jobs", json={"what": "nano-banana", "params": example_input("nano-banana")}, headers=headers)
+    r = http.post("/t/jobs", json={"what": "sketch", "params": example_input("nano-banana")}, headers=headers)
     assert r.status_code == 200, r.text
     job = r.json()["job"]
     assert job.startswith("JOB-") and len(job) == 12
@@ -164,6 +170,9 @@ def drive(http, base: str) -> None:
     entries = http.get("/__admin/journal").json()["entries"]
     assert [e["state"] for e in entries if e["path"] == f"/t/jobs/{job}"] == ["pending", "success"]
     assert http.get(f"/__admin/tasks/{job}").json()["dialect"] == "tiny"
+    # Its models are its own: APIXO's names are unknown to it.
+    r = http.post("/t/jobs", json={"what": "nano-banana", "params": example_input("nano-banana")}, headers=headers)
+    assert r.status_code == 404 and "Known models: sketch" in r.json()["detail"]
 
 
 def test_a_throwaway_dialect_drives_a_task_through_submit_status_and_files_in_process():

@@ -590,7 +590,7 @@ class Feed:
         from mockserver.core.catalog import load_catalog
 
         self.catalog = load_catalog()
-        self.tracker = ConformanceTracker(self.catalog.get, lambda: 15 * 86_400_000, **kw)
+        self.tracker = ConformanceTracker(lambda _dialect, name: self.catalog.get(name), lambda: 15 * 86_400_000, **kw)
         self.journal = Journal(1000, observer=self.tracker.observe)
 
     def send(

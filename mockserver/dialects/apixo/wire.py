@@ -102,6 +102,11 @@ class Apixo:
 
         return GUIDANCE
 
+    def catalog(self) -> Catalog:
+        from mockserver.core.catalog import load_catalog
+
+        return load_catalog()
+
     # -- reading requests ---------------------------------------------------------------------
 
     def path_model(self, params: Mapping[str, str]) -> str | None:
