@@ -15,10 +15,11 @@ from typing import Any
 from urllib.parse import urljoin
 
 from mockserver._version import __version__
-from mockserver.contract.validation import SCHEMA_BASE, Schemas, generate_request_schema
+from mockserver.contract.schemas import SCHEMA_BASE, Schemas
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
 from mockserver.dialects.apixo import wire as apixo
+from mockserver.dialects.apixo.contract import generate_request_schema
 
 __all__ = ["build_openapi", "component_name"]
 
