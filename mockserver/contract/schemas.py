@@ -24,6 +24,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from mockserver.core.catalog import schema_dir
+from mockserver.core.schema_errors import known_fields, missing_fields, size_bound, unexpected_fields
 from mockserver.dialects import builtin
 
 __all__ = [
@@ -214,16 +215,18 @@ def _problems_of(error: ValidationError, schemas: Schemas, root_schema: dict, ro
     kind = error.validator
     if kind == "required" and isinstance(error.instance, dict):
         # jsonschema reports each missing field as its own error, named only in the message.
-        missing = [n for n in error.validator_value if n not in error.instance and repr(n) in error.message]
+        missing = [n for n in missing_fields(error) if repr(n) in error.message]
         return [Problem(json_path([*parts, n]), "missing required field", where) for n in missing[:1] or ["?"]]
     if kind in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
-        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        known = known_fields(error)
         allowed = f" (allowed: {', '.join(known)})" if known else ""
-        extra = sorted(k for k in error.instance if k not in known) or ["?"]
-        return [Problem(json_path([*parts, k]), "unexpected field" + allowed, where) for k in extra]
-    if kind in ("maxLength", "minLength") and isinstance(error.instance, str):
-        bound = "at most" if kind == "maxLength" else "at least"
-        message = f"{len(error.instance)} characters, {bound} {error.validator_value}"
+        return [
+            Problem(json_path([*parts, k]), "unexpected field" + allowed, where)
+            for k in unexpected_fields(error) or ["?"]
+        ]
+    bound = size_bound(error) if kind in ("maxLength", "minLength") else None  # item counts: jsonschema's words
+    if bound is not None:
+        message = bound
     else:
         message = error.message
         shown = repr(error.instance)
