@@ -319,7 +319,7 @@ def _read_document(path: str, yaml_ok: bool) -> object:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from mockserver.contract.validation import UnknownSchema, load_schemas, validate
+    from mockserver.contract import UnknownSchema, load_schemas, validate
 
     try:
         name = load_schemas().resolve(args.schema)

@@ -3,7 +3,7 @@
 The ``api`` fixture runs each test twice: through an in-process transport and
 through a real server on a loopback port 0 (moto's TEST_SERVER_MODE idea).
 Every answer an ``api`` or ``make_api`` client receives is checked against the published
-contract (mockserver.contract.validation): a response that breaks a schema fails the test.
+contract (mockserver.contract): a response that breaks a schema fails the test.
 """
 
 from __future__ import annotations

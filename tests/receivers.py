@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mockserver.contract.validation import validate
+from mockserver.contract import validate
 from mockserver.http.server import ServerThread
 
 WAIT_S = 10.0  # deadline for events that should arrive at once; never a sleep

@@ -1,30 +1,28 @@
-"""The OpenAPI 3.1 document of the provider endpoints, built from the published schemas.
+"""OpenAPI 3.1 documents from the published schemas: the bundler every dialect's document uses.
 
-The document is self-contained: every schema it uses is bundled under
-``components/schemas`` (``$defs`` hoisted, ``$ref`` rewritten), so a saved copy works
-offline in Schemathesis, Prism or a code generator. One generateTask operation per
-model, so each request body is that model's exact input schema. The admin API is not
-part of the provider contract and stays out.
+A document is self-contained: every schema it uses is bundled under ``components/schemas``
+(``$defs`` hoisted, ``$ref`` rewritten), so a saved copy works offline in Schemathesis, Prism or a
+code generator. Each dialect builds its own document (paths, operations, callbacks) with a
+``Bundler``; ``build_openapi`` asks one for it.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from mockserver._version import __version__
-from mockserver.contract.validation import SCHEMA_BASE, Schemas, generate_request_schema
-from mockserver.core.catalog import Catalog
-from mockserver.core.media import CONTENT_TYPES, RENDERABLE
-from mockserver.dialects.apixo import wire as apixo
+from mockserver.contract.schemas import SCHEMA_BASE, Schemas
+from mockserver.dialects import builtin
 
-__all__ = ["build_openapi", "component_name"]
+if TYPE_CHECKING:  # pragma: no cover
+    from mockserver.core.catalog import Catalog
+    from mockserver.dialects.protocol import Dialect
 
-_REF = "#/components/schemas/"
-_ERROR = {"$ref": _REF + "Error"}
-_JSON = "application/json"
+__all__ = ["COMPONENT_REF", "Bundler", "build_openapi", "component_name"]
+
+COMPONENT_REF = "#/components/schemas/"  # + a component name: a $ref inside the document
 
 
 def component_name(schema_name: str) -> str:
@@ -35,7 +33,7 @@ def component_name(schema_name: str) -> str:
     return name + "Input" if is_model else name
 
 
-class _Bundler:
+class Bundler:
     """Copies schemas into components, turning cross-file and $defs refs into component refs."""
 
     def __init__(self, schemas: Schemas) -> None:
@@ -86,268 +84,20 @@ class _Bundler:
                 raise ValueError(f"$ref {ref!r} from {base} names no schema under {SCHEMA_BASE}")
             comp = self.add(target)
         if fragment in ("", "/"):
-            return _REF + comp
+            return COMPONENT_REF + comp
         match = re.fullmatch(r"/\$defs/([^/]+)", fragment)
         if not match:
             raise ValueError(f"$ref {ref!r}: only whole schemas and #/$defs/NAME can be bundled")
-        return _REF + comp + component_name(match[1])
+        return COMPONENT_REF + comp + component_name(match[1])
 
 
-def _error_responses(*codes: int, retry_after: bool = True) -> dict:
-    what = {
-        400: "Bad input: the body, a field or a parameter (data.error names the JSON path)",
-        401: "Missing, empty or unknown API key",
-        402: "The key's balance cannot pay for the task; no task is created",
-        403: "Forbidden",
-        404: "Unknown model, task (another key's, or asked for under another model's path) or file",
-        409: "The Idempotency-Key was first used with another body",
-        413: "The body is larger than the server accepts",
-        429: "Rate limited: wait Retry-After seconds (also in the body's retryAfter)",
-    }
-    out: dict[str, Any] = {}
-    for code in codes:
-        response: dict[str, Any] = {
-            "description": what[code],
-            "content": {_JSON: {"schema": _ERROR}},
-        }
-        if code == 429 and retry_after:
-            response["headers"] = {
-                "Retry-After": {
-                    "description": "Seconds to wait before the next request",
-                    "required": True,
-                    "schema": {"type": "integer", "minimum": 0},
-                }
-            }
-        out[str(code)] = response
-    out["5XX"] = {
-        "description": "Server error: retry with backoff",
-        "content": {_JSON: {"schema": _ERROR}},
-    }
-    return out
-
-
-def _operation_id(prefix: str, model: str) -> str:
-    return prefix + "".join(w[:1].upper() + w[1:] for w in re.split(r"[^A-Za-z0-9]+", model) if w)
-
-
-def build_openapi(catalog: Catalog, schemas: Schemas, server_url: str | None = None) -> dict:
-    """The OpenAPI 3.1 document for ``catalog``'s models (``servers`` set when a URL is given)."""
-    bundler = _Bundler(schemas)
-    for name in (
-        "generate-request",
-        "generate-response",
-        "status-response",
-        "balance-response",
-        "error",
-        "callback",
-    ):
-        bundler.add(name)
-    paths: dict[str, Any] = {}
-    models = catalog.names()
-    for model in models:
-        input_comp = bundler.add(f"models/{model}")
-        body = generate_request_schema(model, schemas=schemas)
-        examples = body.pop("examples", [])
-        body_comp = "GenerateRequest" + input_comp.removesuffix("Input")
-        # input is already an absolute $ref to the model schema: embed() turns it into input_comp.
-        bundler.components[body_comp] = bundler.embed(body, schemas.uri("generate-request"), "GenerateRequest")
-        media: dict[str, Any] = {"schema": {"$ref": _REF + body_comp}}
-        if examples:
-            media["examples"] = {f"example{i + 1}": {"value": ex} for i, ex in enumerate(examples)}
-        paths[apixo.GENERATE_PATH.replace("{model}", model)] = {
-            "post": {
-                "operationId": _operation_id("generateTask", model),
-                "tags": ["tasks"],
-                "summary": f"Create a {model} task",
-                "description": f"Input: /schemas/models/{model}.json. Answers the taskId to poll; "
-                "with request_type callback the final status is also POSTed to callback_url.",
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "description": "A retried submit with the same key and body returns the "
-                        "same task and charges once; the same key with another body is a 409.",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                    }
-                ],
-                "requestBody": {"required": True, "content": {_JSON: media}},
-                "responses": {
-                    "200": {
-                        "description": "The task was created",
-                        "content": {
-                            _JSON: {
-                                "schema": {"$ref": _REF + "GenerateResponse"},
-                                "example": {
-                                    "code": 200,
-                                    "message": "success",
-                                    "data": {"taskId": "task_12345678"},
-                                },
-                            }
-                        },
-                        "links": {
-                            "statusTask": {
-                                "operationId": "statusTask",
-                                "description": "Poll the new task",
-                                "parameters": {
-                                    "model": model,
-                                    "taskId": "$response.body#/data/taskId",
-                                },
-                            }
-                        },
-                    },
-                    **_error_responses(400, 401, 402, 403, 404, 409, 413, 429),
-                },
-                "callbacks": {"taskFinished": {"$ref": "#/components/callbacks/TaskFinished"}},
-            }
-        }
-    status_examples = schemas.get("status-response").get("examples", [])
-    paths[apixo.STATUS_PATH] = {
-        "get": {
-            "operationId": "statusTask",
-            "tags": ["tasks"],
-            "summary": "A task's state (and its results once it succeeded)",
-            "description": "Fields by state: pending and processing have taskId, state, "
-            "createTime; success adds resultJson (a JSON string holding resultUrls), completeTime "
-            "and costTime; failed adds failCode, failMsg and completeTime. A failed task is still "
-            "code 200.",
-            "parameters": [
-                {
-                    "name": "model",
-                    "in": "path",
-                    "required": True,
-                    "description": "The model the task was created with",
-                    "schema": {"type": "string", "enum": models},
-                },
-                {
-                    "name": "taskId",
-                    "in": "query",
-                    "required": True,
-                    "description": "The taskId generateTask answered",
-                    "schema": {"type": "string", "minLength": 1},
-                    "example": "task_12345678",
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "The task's status",
-                    "content": {
-                        _JSON: {
-                            "schema": {"$ref": _REF + "StatusResponse"},
-                            "examples": {ex["data"]["state"]: {"value": ex} for ex in status_examples if "data" in ex},
-                        }
-                    },
-                },
-                **_error_responses(400, 401, 403, 404, 429),
-            },
-        }
-    }
-    paths[apixo.BALANCE_PATH] = {
-        "get": {
-            "operationId": "currentBalance",
-            "tags": ["account"],
-            "summary": "The calling key's remaining credits",
-            "responses": {
-                "200": {
-                    "description": "The balance",
-                    "content": {
-                        _JSON: {
-                            "schema": {"$ref": _REF + "BalanceResponse"},
-                            "example": {
-                                "code": 200,
-                                "message": "success",
-                                "data": {"balance": 996},
-                            },
-                        }
-                    },
-                },
-                **_error_responses(401, 403, 429),
-            },
-        }
-    }
-    file_types = sorted({CONTENT_TYPES[ext] for ext in RENDERABLE})
-    paths[apixo.FILES_PATH.replace("{task_id}", "{taskId}")] = {
-        "get": {
-            "operationId": "resultFile",
-            "tags": ["files"],
-            "summary": "A result file named in resultUrls",
-            "description": "Needs no API key: result URLs are plain links. 404 once the files "
-            "expire (15 days after completion by default).",
-            "security": [],
-            "parameters": [
-                {
-                    "name": "taskId",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "minLength": 1},
-                },
-                {
-                    "name": "filename",
-                    "in": "path",
-                    "required": True,
-                    "description": "N.EXT: the file's index in resultUrls and its format",
-                    "schema": {"type": "string", "pattern": r"^[0-9]+\.[A-Za-z0-9]+$"},
-                    "example": "0.png",
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "The file",
-                    "headers": {"Cache-Control": {"schema": {"type": "string"}}},
-                    "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in file_types},
-                },
-                "404": {
-                    "description": "Unknown task or file, a task with no results yet, or expired",
-                    "content": {_JSON: {"schema": _ERROR}},
-                },
-            },
-        }
-    }
-    doc: dict[str, Any] = {
-        "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "info": {
-            "title": "APIXO-style async generation API (mockserver)",
-            "version": __version__,
-            "description": "Submit a generation task, poll its status or receive a callback, "
-            "download the results. Served by mockserver; the same schemas are published one per "
-            "message under /schemas/. Every error answer has HTTP status = body code and the "
-            "Error envelope.",
-        },
-        "tags": [
-            {"name": "tasks", "description": "Create tasks and read their status"},
-            {"name": "account", "description": "Credits"},
-            {"name": "files", "description": "Result files (no key needed)"},
-        ],
-        "security": [{"bearerAuth": []}],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "bearerAuth": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "Authorization: Bearer KEY",
-                }
-            },
-            "callbacks": {
-                "TaskFinished": {
-                    "{$request.body#/callback_url}": {
-                        "post": {
-                            "summary": "The task ended: its final status, POSTed to callback_url",
-                            "requestBody": {
-                                "required": True,
-                                "content": {_JSON: {"schema": {"$ref": _REF + "Callback"}}},
-                            },
-                            "responses": {
-                                "200": {"description": "Received. Anything else, or no answer in 30 s, is retried."}
-                            },
-                        }
-                    }
-                }
-            },
-            "schemas": dict(sorted(bundler.components.items())),
-        },
-    }
+def build_openapi(
+    catalog: Catalog, schemas: Schemas, server_url: str | None = None, *, dialect: Dialect | None = None
+) -> dict:
+    """The OpenAPI 3.1 document of ``dialect`` (default: the first built-in one) for ``catalog``'s
+    models (``servers`` set when a URL is given)."""
+    dialect = dialect or next(iter(builtin().values()))
+    doc = dialect.openapi(catalog, schemas)
     if server_url:
         doc["servers"] = [{"url": server_url, "description": "this mock"}]
     return doc

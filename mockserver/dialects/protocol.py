@@ -24,7 +24,7 @@ from mockserver.core.words import TaskView
 if TYPE_CHECKING:  # pragma: no cover
     from hypothesis.strategies import SearchStrategy
 
-    from mockserver.contract.validation import Problem, Schemas
+    from mockserver.contract import Problem, Schemas
     from mockserver.core.catalog import Catalog, Model
 
 
@@ -144,21 +144,32 @@ class Dialect(Protocol):
     def callback_body(self, view: TaskView, stage: str | None) -> dict: ...
 
     # -- the published contract -------------------------------------------------------------
+    # ``mockserver.contract`` asks these; each answers [] (or None) for what is not its own.
+    @property
+    def request_schema(self) -> str | None:
+        """The name of its published submit-request schema (generate-request); None: it publishes none."""
+        ...
+
     def response_schema(
         self, kind: str | None, status: int, doc: object = None, errors_as_200: bool = False
     ) -> str | None:
-        """The schema an answer of this kind and status must match (None: not JSON, or unchecked).
+        """The schema an answer to endpoint ``kind`` (None: a path of no route of its own) with this
+        status must match; None: not JSON, or unchecked. ``doc`` is the parsed body, when known, and
+        ``errors_as_200`` accepts an error envelope on a 200."""
+        ...
 
-        ``kind`` None: a path of no route of this dialect; ``errors_as_200``: an error envelope may
-        come with HTTP 200 (the scenario's errors-as-200 mode)."""
+    def document_problems(self, schema: str, doc: object, schemas: Schemas | None = None) -> list[Problem]:
+        """What a document that keeps ``schema`` must also satisfy (the rules JSON Schema cannot say)."""
         ...
 
     def answer_problems(self, schema: str, doc: object, status: int, headers: Mapping[str, str]) -> list[Problem]:
-        """What an answer must satisfy beyond its schema (the rules JSON Schema cannot say)."""
+        """What an HTTP answer whose body is ``doc`` (checked against ``schema``) must satisfy in its
+        status and headers."""
         ...
 
-    def request_problems(self, model: str | None, body: object) -> list[Problem]:
-        """A submit body checked against the published request schema (strict mode)."""
+    def request_problems(self, model: str | None, body: object, schemas: Schemas | None = None) -> list[Problem]:
+        """A submit body checked against the published request schema with ``model``'s input (strict
+        mode, ``validate --model``); UnknownSchema for a model with no published input schema."""
         ...
 
     def openapi(self, catalog: Catalog, schemas: Schemas) -> dict:

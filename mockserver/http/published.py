@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mockserver.contract.validation import load_schemas
+from mockserver.contract import load_schemas
 from mockserver.core.catalog import schema_dir
 from mockserver.core.errors import NotFound
 from mockserver.http.provider import base_url, mock_of

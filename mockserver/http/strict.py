@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from mockserver.contract import UnknownSchema, validate
 from mockserver.core.errors import BadRequest
 from mockserver.core.words import STATUS
 from mockserver.dialects.protocol import Dialect, route_name
@@ -30,7 +31,11 @@ def check_submit_headers(request: Request) -> None:
 
 
 def check_submit_body(dialect: Dialect, model: str | None, body: object) -> None:
-    problems = dialect.request_problems(model, body)
+    try:
+        problems = dialect.request_problems(model, body)
+    except UnknownSchema:  # a custom catalog's model, with no published input schema: the top level only
+        schema = dialect.request_schema
+        problems = validate(schema, body) if schema is not None else []
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -10,7 +10,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from mockserver import contract
-from mockserver.contract.openapi import _Bundler, build_openapi, component_name
+from mockserver.contract.openapi import Bundler, build_openapi, component_name
 from mockserver.core.catalog import load_catalog, schema_dir
 from mockserver.http import published as docs
 from tests.conftest import example_input
@@ -151,7 +151,7 @@ def test_bundler_refuses_refs_it_cannot_bundle(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(schema))
 
     with pytest.raises(ValueError, match="only whole schemas"):
-        _Bundler(contract.Schemas(tmp_path)).add("a")
+        Bundler(contract.Schemas(tmp_path)).add("a")
 
 
 def test_component_names():

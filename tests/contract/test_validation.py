@@ -1,9 +1,10 @@
-"""The published message schemas and mockserver.contract.validation: what they accept, what they refuse, and
+"""The published message schemas and mockserver.contract: what they accept, what they refuse, and
 that the test suite's response hook really fails a test on a broken answer."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -13,7 +14,10 @@ from starlette.testclient import TestClient
 from mockserver import contract
 from mockserver.core.catalog import load_catalog, schema_dir
 from mockserver.core.errors import BY_STATUS, RateLimited, error_for_status
+from mockserver.core.words import FILES, SUBMIT
+from mockserver.dialects import builtin
 from mockserver.dialects.apixo import APIXO as apixo
+from mockserver.dialects.protocol import Dialect
 from mockserver.http.app import create_app
 from tests.conftest import KEY, Api, data_of
 
@@ -245,6 +249,33 @@ def test_which_schema_each_answer_must_match():
     assert rs("GET", "/__admin/tasks", 400) == "error"
     assert rs("GET", "/__admin/tasks", 200) is None
     assert rs("GET", "/files/task_1/0.png", 200) is None
+
+
+def test_paths_are_classified_by_the_dialects_own_routes():
+    for dialect in builtin().values():
+        assert isinstance(dialect, Dialect)
+        for route in dialect.routes:
+            path = re.sub(r"\{[^}]+\}", "x1", route.path)
+            assert contract.endpoint_of(path) == route.kind, (dialect.name, route)
+    assert contract.endpoint_of("/api/v1/generateTask/nano-banana") == SUBMIT
+    assert contract.endpoint_of("/files/task_1/0.png") == FILES
+    assert contract.endpoint_of("/__admin/tasks") is None
+    assert contract.endpoint_of("/api/v1/statusTask/m/extra") is None
+    # The schema follows the route's method too: a POST to the status path has no success schema.
+    assert contract.response_schema("POST", "/api/v1/statusTask/m", 200) is None
+
+
+def test_a_dialect_has_no_rules_for_schemas_not_its_own():
+    assert apixo.document_problems("error", {"data": {"state": "success", "costTime": 1}}) == []
+    assert apixo.answer_problems("status-response", {"code": 1}, 429, {}) == []
+
+
+def test_the_public_surface_is_sorted_and_resolves():
+    assert contract.__all__ == sorted(contract.__all__)
+    for name in contract.__all__:
+        assert getattr(contract, name) is not None, name
+    with pytest.raises(AttributeError, match="nope"):
+        contract.nope  # noqa: B018
 
 
 def _check(status: int, body: object, path="/api/v1/statusTask/m", headers=None, **kw):

@@ -113,13 +113,18 @@ class Tiny:
         return self.status_body(view)
 
     # Not published: this provider has no schemas, OpenAPI document or strategies.
+    request_schema = None
+
     def response_schema(self, kind, status, doc=None, errors_as_200=False):
         return None
+
+    def document_problems(self, schema, doc, schemas=None):
+        return []
 
     def answer_problems(self, schema, doc, status, headers):
         return []
 
-    def request_problems(self, model, body):
+    def request_problems(self, model, body, schemas=None):
         return []
 
     def openapi(self, catalog, schemas):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from mockserver.cli import build_parser, main, settings_from_args
+from mockserver.core.catalog import Catalog, load_catalog
 from mockserver.core.config import env_settings
 from mockserver.http.app import create_app
 from mockserver.http.server import ServerThread
@@ -63,6 +67,22 @@ def test_top_level_rules_and_the_count_of_further_problems(strict_api):
     assert r.status_code == 400
     assert "at $.callback_url: missing required field [schema generate-request.json#/then/required]" in error
     assert error.endswith("(and 1 more)")
+
+
+def test_a_model_with_no_published_schema_is_held_to_the_top_level_only():
+    # A custom catalog's model has no /schemas/models/ file: strict mode checks what is published.
+    house = dataclasses.replace(load_catalog().get("nano-banana"), name="house-model")
+    app = create_app(clock="manual", strict=True, catalog=Catalog({"house-model": house}))
+    with TestClient(app) as client:
+        api = Api(client, app, "inprocess")
+        api.submit_ok("house-model", example_input("nano-banana"))
+        r = api.submit("house-model", example_input("nano-banana"), request_type="callback")
+    assert r.status_code == 400
+    error = r.json()["data"]["error"]
+    assert error == (
+        "Strict mode: request breaks the schema at $.callback_url: missing required field "
+        "[schema generate-request.json#/then/required]"
+    )
 
 
 def test_status_takes_only_task_id(strict_api):

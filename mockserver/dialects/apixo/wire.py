@@ -30,7 +30,7 @@ from mockserver.dialects.protocol import Guidance, Route, compact_json, compact_
 if TYPE_CHECKING:  # pragma: no cover
     from hypothesis.strategies import SearchStrategy
 
-    from mockserver.contract.validation import Problem, Schemas
+    from mockserver.contract import Problem, Schemas
     from mockserver.core.catalog import Catalog, Model
 
 GENERATE_PATH = "/api/v1/generateTask/{model}"
@@ -95,6 +95,7 @@ class Apixo:
         Route(FILES, "GET", FILES_PATH, "files"),
     )
     status_query: frozenset[str] = frozenset({TASK_ID_PARAM})
+    request_schema: str = "generate-request"
 
     @property
     def guidance(self) -> Guidance:
@@ -260,15 +261,21 @@ class Apixo:
 
         return response_schema(kind, status, doc, errors_as_200)
 
+    def document_problems(self, schema: str, doc: object, schemas: Schemas | None = None) -> list[Problem]:
+        from mockserver.dialects.apixo.contract import document_problems
+
+        return document_problems(schema, doc, schemas)
+
     def answer_problems(self, schema: str, doc: object, status: int, headers: Mapping[str, str]) -> list[Problem]:
         from mockserver.dialects.apixo.contract import answer_problems
 
         return answer_problems(schema, doc, status, headers)
 
-    def request_problems(self, model: str | None, body: object) -> list[Problem]:
-        from mockserver.dialects.apixo.contract import request_problems
+    def request_problems(self, model: str | None, body: object, schemas: Schemas | None = None) -> list[Problem]:
+        from mockserver.dialects.apixo.contract import validate_request
 
-        return request_problems(model, body)
+        assert model is not None  # APIXO names the model in the path
+        return validate_request(model, body, schemas=schemas)
 
     def openapi(self, catalog: Catalog, schemas: Schemas) -> dict:
         from mockserver.dialects.apixo.openapi import build_openapi
