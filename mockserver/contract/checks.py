@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -19,7 +18,7 @@ from mockserver.contract.schemas import Problem, Schemas, validate
 from mockserver.core.media import CONTENT_TYPES
 from mockserver.core.words import FILES
 from mockserver.dialects import builtin
-from mockserver.dialects.protocol import Dialect, Route, template_regex
+from mockserver.dialects.protocol import Dialect, Route, RouteTable
 
 __all__ = [
     "check_httpx_response",
@@ -39,17 +38,15 @@ class _Owner(NamedTuple):
 
 
 @functools.cache
-def _route_table() -> tuple[tuple[re.Pattern[str], _Owner], ...]:
+def _route_table() -> RouteTable:
     """Every built-in dialect's routes, in the order the dialects are listed (built once)."""
-    return tuple((template_regex(r.path), _Owner(d, r)) for d in builtin().values() for r in d.routes)
+    return RouteTable(list(builtin().values()))
 
 
 def _owner_of(path: str) -> _Owner | None:
     """The built-in dialect and route a provider path belongs to (the first that matches), else None."""
-    for pattern, owner in _route_table():
-        if pattern.match(path):
-            return owner
-    return None
+    found = _route_table().match(path)
+    return _Owner(found[1], found[0]) if found is not None else None
 
 
 def _expected(method: str, path: str) -> tuple[Dialect, str | None]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
@@ -247,3 +247,31 @@ def route_name(dialect: Dialect, kind: str) -> str:
         if route.kind == kind:
             return route.name
     return kind
+
+
+class RouteTable:
+    """Which route of which dialect a request path reaches: one table over the dialects' routes.
+
+    The first route that matches wins; ``first`` kinds are tried before the others (the status
+    route is the hot path). Paths are classified once each, in a bounded cache: clients ask for a
+    handful of paths again and again, and a fuzzer can send any number of distinct ones.
+    """
+
+    __slots__ = ("_table", "_cache", "_cache_size")
+
+    def __init__(self, dialects: Sequence[Dialect], *, first: str | None = None, cache_size: int = 4096) -> None:
+        routes = [(route, d) for d in dialects for route in d.routes]
+        if first is not None:
+            routes.sort(key=lambda rd: rd[0].kind != first)
+        self._table = [(template_regex(route.path), route, d) for route, d in routes]
+        self._cache: dict[str, tuple[Route, Dialect] | None] = {}
+        self._cache_size = cache_size
+
+    def match(self, path: str) -> tuple[Route, Dialect] | None:
+        cache = self._cache
+        if path in cache:
+            return cache[path]
+        found = next(((route, d) for pattern, route, d in self._table if pattern.match(path)), None)
+        if len(cache) < self._cache_size:
+            cache[path] = found
+        return found

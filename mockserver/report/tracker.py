@@ -16,9 +16,9 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from mockserver.core.catalog import Model
 from mockserver.core.journal import Entry
 from mockserver.core.tasks import SUCCESS, TERMINAL, Task, state_at
-from mockserver.core.words import BALANCE, FILES, HTTP_KINDS, STATUS, SUBMIT
+from mockserver.core.words import BALANCE, FILES, STATUS, SUBMIT
 from mockserver.dialects import default_dialects
-from mockserver.dialects.protocol import Dialect, Route, template_regex
+from mockserver.dialects.protocol import Dialect, RouteTable
 from mockserver.report.checks import (
     CHECKS,
     ERROR,
@@ -47,28 +47,6 @@ ALL_KEYS: object = _AllKeys()  # report(key=ALL_KEYS): every key, and requests w
 
 # The kinds of API calls, which need a key and a valid request (result files need neither).
 _API = frozenset((SUBMIT, STATUS, BALANCE))
-_ENDPOINT_CACHE = 4096
-
-
-class Endpoints:
-    """Which route of which dialect a request path reaches: one table over every dialect's routes."""
-
-    def __init__(self, dialects: Sequence[Dialect]) -> None:
-        routes = [(route, d) for d in dialects for route in d.routes if route.kind in HTTP_KINDS]
-        routes.sort(key=lambda rd: rd[0].kind != STATUS)  # the hot path first
-        self._table = [(template_regex(route.path), route, d) for route, d in routes]
-        self._cache: dict[str, tuple[Route, Dialect] | None] = {}
-
-    def __call__(self, path: str) -> tuple[Route, Dialect] | None:
-        # Clients ask for a handful of paths again and again: classify each once (bounded,
-        # since a fuzzer can send any number of distinct paths).
-        cache = self._cache
-        if path in cache:
-            return cache[path]
-        found = next(((route, d) for pattern, route, d in self._table if pattern.match(path)), None)
-        if len(cache) < _ENDPOINT_CACHE:
-            cache[path] = found
-        return found
 
 
 def _after(entry: Entry, horizon: int) -> bool:
@@ -227,7 +205,7 @@ class ConformanceTracker:
         # A request on no dialect's route (a 404 path...) is judged by the first one's guidance.
         self._fallback = self._dialects[0]
         self._by_name = {d.name: d for d in self._dialects}
-        self._classify = Endpoints(self._dialects)
+        self._classify = RouteTable(self._dialects, first=STATUS).match
         self._tasks: dict[str, Track] = {}
         self._findings: dict[tuple[str, str | None, Hashable], Finding] = {}
         self._per_code: Counter[tuple[str | None, str]] = Counter()
