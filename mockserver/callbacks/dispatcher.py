@@ -6,6 +6,12 @@ due: by ``clock/advance`` (which awaits them, so a test can assert right after) 
 a running server, by one background asyncio task that sleeps until the next due entry.
 A failed attempt (non-200, or no answer within ``timeout_ms``) pushes its retry back on
 the heap ``backoff_ms`` later, up to ``retries`` times.
+
+What keeps a storm of deliveries from hurting the API: at most ``max_in_flight`` attempts run
+at once (the rest wait, due, on the heap), each is bounded by its timeout, and the network
+work happens on the sender's own thread (``sender.py``), one short-lived connection per
+attempt. Only the bookkeeping of an attempt (fixing its body, logging its outcome) runs on the
+server's loop. ``abort()`` (Ctrl-C) and ``clear()`` (reset) cancel every attempt in flight.
 """
 
 from __future__ import annotations
@@ -13,15 +19,14 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import ssl
+import resource
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
-
 from mockserver._version import __version__
 from mockserver.callbacks.log import CallbackLog
+from mockserver.callbacks.sender import Sender
 from mockserver.callbacks.signing import sign, webhook_id
 from mockserver.core import tasks as t
 from mockserver.core.clock import monotonic, wall_ms
@@ -39,6 +44,27 @@ MANUAL_TIMEOUT_CAP_MS = 5_000
 # look slow.
 REAL_TIMEOUT_FLOOR_MS = 1_000
 FAULT_ACTIONS = ("drop", "duplicate", "delay")
+# Deliveries scheduled at once (first attempts); beyond this a new one is refused and logged,
+# so a flood of callback tasks cannot grow the heap without bound.
+MAX_SCHEDULED = 100_000
+# Attempts started per turn of the event loop: a storm is let in in slices, with the API's
+# requests served in between, instead of a thousand bodies being built in one go.
+START_BATCH = 32
+# Grace on top of an attempt's own deadline before the dispatcher stops waiting for the sender.
+SENDER_GRACE_S = 1.0
+
+
+def default_max_in_flight() -> int:
+    """Attempts sent at once: 1,024, or a quarter of the open-file limit when that is lower
+    (each attempt holds a socket, and the API's clients need theirs)."""
+    try:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):  # pragma: no cover - no such limit on this platform
+        soft = 4096
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(8, min(1024, soft // 4))
+
 
 # -- the dispatcher -------------------------------------------------------------
 
@@ -52,6 +78,7 @@ class Delivery:
     url: str
     stage: str | None
     body: bytes
+    final: bool = True  # the task's last callback (what is kept for the task goes once it is settled)
 
 
 @dataclass(slots=True)
@@ -75,38 +102,61 @@ class _Sent:
 class CallbackDispatcher:
     """Schedules, sends, retries and logs the callbacks of one MockService."""
 
-    def __init__(self, mock: MockService) -> None:
+    def __init__(
+        self, mock: MockService, *, max_in_flight: int | None = None, max_scheduled: int = MAX_SCHEDULED
+    ) -> None:
         self.mock = mock
+        self.max_in_flight = max_in_flight or default_max_in_flight()
+        self.max_scheduled = max_scheduled
         self._heap: list[tuple[int, int, _Due]] = []
         self._seq = itertools.count()
         self._gen: dict[str, int] = {}
         self._started: dict[str, set[str | None]] = {}  # stages whose delivery has begun
         self._base_urls: dict[str, str] = {}
-        self._inflight: set[asyncio.Task] = set()
+        # Attempts in flight, per event loop (in practice one: the server's).
+        self._inflight: dict[asyncio.AbstractEventLoop, set[asyncio.Task]] = {}
+        self._slot_freed: dict[asyncio.AbstractEventLoop, set[asyncio.Event]] = {}
         self._epoch = 0  # bumped by clear(): attempts of an older epoch record nothing
+        self._aborted = False  # set by abort(): the server is going away, nothing more is sent
         self.log = CallbackLog(mock.settings.journal_size)
-        # Set while a server's lifespan runs: one shared client and one background runner.
-        self._client: httpx.AsyncClient | None = None
+        # Set while a server's lifespan runs: one sender thread and one background runner.
+        self._sender: Sender | None = None
         self._runner: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._wake_event: asyncio.Event | None = None
-        self._ssl: ssl.SSLContext | None = None
 
     # -- state -------------------------------------------------------------------
 
     def clear(self) -> None:
-        """Forget every scheduled delivery and the log (MockService.reset)."""
+        """Forget every scheduled delivery, cancel those in flight, empty the log (MockService.reset)."""
         self._epoch += 1
         self._heap.clear()
         self._gen.clear()
         self._started.clear()
         self._base_urls.clear()
-        for task in list(self._inflight):
-            self._call_in_loop(task.cancel)
-        self._inflight.clear()
+        self._cancel_in_flight()
         self.log = CallbackLog(self.mock.settings.journal_size)
         self._wake()
+
+    def in_flight(self) -> int:
+        """Attempts being sent right now."""
+        return sum(len(tasks) for tasks in self._inflight.values())
+
+    def scheduled(self) -> int:
+        """Entries on the heap (voided ones included until they surface)."""
+        return len(self._heap)
+
+    def forget(self, task_id: str) -> None:
+        """Drop what is kept for a task that is gone (evicted): its plan and stages."""
+        self._gen.pop(task_id, None)
+        self._started.pop(task_id, None)
+        self._base_urls.pop(task_id, None)
+
+    def _cancel_in_flight(self) -> None:
+        for tasks in list(self._inflight.values()):
+            for task in list(tasks):
+                self._call_in_loop(task.cancel, task.get_loop())
 
     def remember_base_url(self, task: Task, base_url: str) -> None:
         """Result URLs in a callback use the address the task was submitted to."""
@@ -125,8 +175,21 @@ class CallbackDispatcher:
         gen = self._gen.get(task.task_id, 0) + 1
         self._gen[task.task_id] = gen
         for stage, at in _plan(task, stages):
-            if stage not in started:
-                self._push(at, _Due(task.task_id, stage, gen))
+            if stage in started:
+                continue
+            if len(self._heap) >= self.max_scheduled:
+                self.log.record(
+                    task_id=task.task_id,
+                    url=task.callback_url,
+                    stage=stage,
+                    webhook_id=webhook_id(task.task_id, stage),
+                    attempt=1,
+                    time=self.mock.now(),
+                    outcome="dropped",
+                    error=f"not scheduled: {self.max_scheduled} deliveries are already waiting",
+                )
+                continue
+            self._push(at, _Due(task.task_id, stage, gen))
         self._wake()
 
     def next_due(self) -> int | None:
@@ -162,31 +225,41 @@ class CallbackDispatcher:
     # -- running due deliveries ----------------------------------------------------
 
     async def run_due(self) -> None:
-        """Attempt everything due by now and wait for every attempt in flight to finish."""
+        """Attempt everything due by now and wait for every attempt in flight to finish.
+
+        At most ``max_in_flight`` attempts run at once; the others start as slots free, so
+        this returns after about (due attempts / max_in_flight) x the timeout at worst.
+        """
         loop = asyncio.get_running_loop()
-        temporary: httpx.AsyncClient | None = None
+        temporary: Sender | None = None
+        freed = asyncio.Event()
+        self._slot_freed.setdefault(loop, set()).add(freed)
         try:
             while True:
-                due = self.next_due()
-                if due is not None and due <= self.mock.now():
-                    client = self._shared_client(loop)
-                    if client is None:
-                        # No lifespan here (a bare TestClient): a client for this call.
-                        temporary = temporary or self._new_client()
-                        client = temporary
-                    self._start_due(client)
-                waiting = [task for task in self._inflight if task.get_loop() is loop]
-                if not waiting:
+                freed.clear()
+                if not self._aborted and self._due_now():
+                    sender = self._shared_sender(loop)
+                    if sender is None:
+                        # No lifespan here (a bare TestClient): a sender for this call.
+                        temporary = temporary or Sender()
+                        sender = temporary
+                    if self._start_due(sender, loop) == START_BATCH:
+                        await asyncio.sleep(0)  # let the API in before the next slice
+                        continue
+                if not self._inflight.get(loop):
                     return
-                await asyncio.gather(*waiting, return_exceptions=True)
+                await freed.wait()
         finally:
+            self._slot_freed[loop].discard(freed)
+            if not self._slot_freed[loop]:
+                del self._slot_freed[loop]
             if temporary is not None:
-                await temporary.aclose()
+                temporary.close()
 
     async def advance_to(self, target: int) -> None:
         """Move the clock to ``target``, stopping at each due delivery to attempt it."""
         await self.run_due()
-        while (due := self.next_due()) is not None and due <= target:
+        while not self._aborted and (due := self.next_due()) is not None and due <= target:
             self.mock.advance_to(due)
             await self.run_due()
         self.mock.advance_to(target)
@@ -195,41 +268,62 @@ class CallbackDispatcher:
     async def run_until_idle(self) -> None:
         """Advance through every task end and delivery (retries included) until none is left."""
         await self.run_due()
-        while True:
+        while not self._aborted:
             times = [x for x in (self.next_due(), self.mock.idle_time()) if x is not None]
             if not times:
                 return
             self.mock.advance_to(min(times))
             await self.run_due()
 
-    def _start_due(self, client: httpx.AsyncClient) -> None:
-        now = self.mock.now()
-        while (due := self.next_due()) is not None and due <= now:
-            _, _, entry = heapq.heappop(self._heap)
-            task = asyncio.get_running_loop().create_task(self._attempt(entry, client))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+    def _due_now(self) -> bool:
+        due = self.next_due()
+        return due is not None and due <= self.mock.now()
 
-    def _shared_client(self, loop: asyncio.AbstractEventLoop) -> httpx.AsyncClient | None:
-        """The lifespan's client, made on first use (most test apps never send a callback)."""
+    def _start_due(self, sender: Sender, loop: asyncio.AbstractEventLoop) -> int:
+        """Start up to START_BATCH due attempts, while slots are free; how many were started."""
+        now = self.mock.now()
+        running = self._inflight.setdefault(loop, set())
+        started = 0
+        while (
+            started < START_BATCH
+            and self.in_flight() < self.max_in_flight
+            and (due := self.next_due()) is not None
+            and due <= now
+        ):
+            _, _, entry = heapq.heappop(self._heap)
+            task = loop.create_task(self._attempt(entry, sender))
+            running.add(task)
+            task.add_done_callback(self._finished)
+            started += 1
+        if not running:
+            del self._inflight[loop]
+        return started
+
+    def _finished(self, task: asyncio.Task) -> None:
+        """An attempt ended (done callback, on its loop): free its slot, let waiters start more."""
+        loop = task.get_loop()
+        running = self._inflight.get(loop)
+        if running is not None:
+            running.discard(task)
+            if not running:
+                del self._inflight[loop]
+        for event in self._slot_freed.get(loop, ()):
+            event.set()
+        self._wake()
+
+    def _shared_sender(self, loop: asyncio.AbstractEventLoop) -> Sender | None:
+        """The lifespan's sender (its thread starts on first use: most apps never send a callback)."""
         if self._loop is None or loop is not self._loop:
             return None
-        if self._client is None:
-            self._client = self._new_client()
-        return self._client
-
-    def _new_client(self) -> httpx.AsyncClient:
-        # Loading the CA bundle takes ~0.1 s: do it once, not for every client.
-        if self._ssl is None:
-            self._ssl = httpx.create_ssl_context()
-        # No redirects: a 3xx is not a 200, so it is a failed delivery, as with the provider.
-        return httpx.AsyncClient(verify=self._ssl, follow_redirects=False, trust_env=False)
+        if self._sender is None:
+            self._sender = Sender()
+        return self._sender
 
     # -- one attempt -----------------------------------------------------------------
 
-    async def _attempt(self, entry: _Due, client: httpx.AsyncClient) -> None:
+    async def _attempt(self, entry: _Due, sender: Sender) -> None:
         try:
-            await self._deliver(entry, client)
+            await self._deliver(entry, sender)
         except Exception as exc:  # a bug (say in a callback rule) must not lose a delivery silently
             task = self.mock.store.get(entry.task_id)
             self.log.record(
@@ -243,7 +337,7 @@ class CallbackDispatcher:
                 error=f"mockserver error: {type(exc).__name__}: {exc}",
             )
 
-    async def _deliver(self, entry: _Due, client: httpx.AsyncClient) -> None:
+    async def _deliver(self, entry: _Due, sender: Sender) -> None:
         epoch = self._epoch
         mock = self.mock
         task = mock.store.get(entry.task_id)
@@ -266,6 +360,8 @@ class CallbackDispatcher:
             # Lost on the provider's side: nothing is sent and, the receiver not having
             # failed, nothing is retried.
             self.log.record(**base, attempt=n, time=now, outcome="dropped", error="dropped by a callback rule")
+            if delivery.final:
+                self.forget(delivery.task_id)
             return
         if action == "delay":
             delay_ms = max(0, int(delay_ms))
@@ -280,7 +376,7 @@ class CallbackDispatcher:
         copies = 2 if action == "duplicate" else 1
         results = []
         for _ in range(copies):
-            results.append(await self._post(client, delivery))
+            results.append(await self._post(sender, delivery))
         if epoch != self._epoch:
             return  # a reset happened while the receiver was answering
         ok = any(r.status == 200 for r in results)
@@ -307,6 +403,8 @@ class CallbackDispatcher:
             mock.conformance.callback_attempt(
                 delivery.task_id, task.key, n, r.started, r.status, r.error, final=next_at is None
             )
+        if next_at is None and delivery.final:
+            self.forget(delivery.task_id)  # settled: nothing more will be planned for it
 
     def _open(self, entry: _Due, task: Task) -> Delivery | None:
         """Fix a delivery's body: the status envelope at this moment (None: nothing to send)."""
@@ -325,7 +423,10 @@ class CallbackDispatcher:
         if entry.stage != final and state != t.PROCESSING:
             return None  # an intermediate stage overtaken by the task's end
         self._started.setdefault(task.task_id, set()).add(entry.stage)
-        base_url = self._base_urls.get(task.task_id) or _default_base_url(mock)
+        is_final = entry.stage == final
+        base_url = (self._base_urls.get(task.task_id) if not is_final else self._base_urls.pop(task.task_id, None)) or (
+            _default_base_url(mock)
+        )
         view = mock.task_view(task, state, complete_ms, base_url)
         body = dialect.dumps(dialect.callback_body(view, entry.stage))
         assert task.callback_url is not None
@@ -335,9 +436,10 @@ class CallbackDispatcher:
             task.callback_url,
             entry.stage,
             body,
+            is_final,
         )
 
-    async def _post(self, client: httpx.AsyncClient, delivery: Delivery) -> _Sent:
+    async def _post(self, sender: Sender, delivery: Delivery) -> _Sent:
         mock = self.mock
         config = mock.callback_config
         headers = {
@@ -353,47 +455,67 @@ class CallbackDispatcher:
         if config.secret:
             headers["webhook-signature"] = sign(config.secret, delivery.id, timestamp, delivery.body)
         real_ms = real_timeout_ms(config.timeout_ms, mock.clock)
-        timeout_s = real_ms / 1000
         started = mock.now()
         t0 = monotonic()
-        status = error = None
+        timeout = f"timeout: no answer within {config.timeout_ms} ms ({real_ms:g} ms of real time)"
         try:
-            async with asyncio.timeout(timeout_s):
-                async with client.stream(
-                    "POST", delivery.url, content=delivery.body, headers=headers, timeout=timeout_s
-                ) as response:
-                    status = response.status_code
-        except (TimeoutError, httpx.TimeoutException):
-            error = f"timeout: no answer within {config.timeout_ms} ms ({real_ms:g} ms of real time)"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        except (OSError, ValueError) as exc:  # e.g. a URL httpx cannot use
-            error = f"{type(exc).__name__}: {exc}"
-        if status is not None and status != 200:
+            # The sender enforces the deadline; this one only guards against a wedged sender.
+            async with asyncio.timeout(real_ms / 1000 + SENDER_GRACE_S):
+                sent = await sender.post(delivery.url, delivery.body, headers, real_ms / 1000)
+        except TimeoutError:
+            return _Sent(None, timeout, started, (monotonic() - t0) * 1000)
+        status, error = sent.status, sent.error
+        if sent.timed_out:
+            error = f"{timeout}, {sent.timed_out}"
+        elif status is not None and status != 200:
             error = f"HTTP {status}: only 200 counts as delivered"
-        return _Sent(status, error, started, (monotonic() - t0) * 1000)
+        return _Sent(status, error, started, sent.duration_ms)
 
     # -- the background runner (a server's lifespan) ----------------------------------
 
     async def start(self) -> None:
-        """Start the shared client and the runner on this event loop."""
+        """Start the background runner on this event loop (the sender thread starts on first use)."""
+        self._aborted = False
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._wake_event = asyncio.Event()
         self._runner = self._loop.create_task(self._run(), name="mockserver-callbacks")
 
+    def abort(self) -> None:
+        """Stop sending at once: cancel every attempt in flight; an advance waiting on them returns.
+
+        Safe from any thread and from a signal handler (the server calls it on SIGINT/SIGTERM,
+        before it waits for open requests, so a pending storm never holds up the exit).
+        """
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread and not loop.is_closed():
+            loop.call_soon_threadsafe(self._abort_now)
+        else:
+            self._abort_now()
+
+    def _abort_now(self) -> None:
+        self._aborted = True
+        self._cancel_in_flight()
+        sender = self._sender
+        if sender is not None:
+            sender.cancel_all()  # closed by stop(), once the attempts awaiting it are gone
+        for events in self._slot_freed.values():
+            for event in events:
+                event.set()
+
     async def stop(self) -> None:
+        """Stop the runner, cancel attempts in flight and the sender thread (the lifespan's end)."""
         runner, self._runner = self._runner, None
         if runner is not None:
             runner.cancel()
         loop = asyncio.get_running_loop()
-        mine = [task for task in self._inflight if task.get_loop() is loop]
+        mine = list(self._inflight.get(loop, ()))
         for task in mine:
             task.cancel()
         await asyncio.gather(*([runner] if runner else []), *mine, return_exceptions=True)
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.close()
         self._loop = self._loop_thread = self._wake_event = None
 
     async def _run(self) -> None:
@@ -402,11 +524,12 @@ class CallbackDispatcher:
         assert event is not None
         while True:
             event.clear()
-            due = self.next_due()
-            if due is not None and due <= self.mock.now():
-                client = self._shared_client(loop)
-                assert client is not None
-                self._start_due(client)
+            if not self._aborted and self._due_now():
+                sender = self._shared_sender(loop)
+                assert sender is not None
+                if self._start_due(sender, loop) == START_BATCH:
+                    await asyncio.sleep(0)  # let the API in before the next slice
+                    continue
             try:
                 await asyncio.wait_for(event.wait(), self._sleep_s())
             except TimeoutError:
@@ -426,9 +549,14 @@ class CallbackDispatcher:
         if event is not None:
             self._call_in_loop(event.set)
 
-    def _call_in_loop(self, fn) -> None:
-        loop = self._loop
-        if loop is None or threading.get_ident() == self._loop_thread:
+    def _call_in_loop(self, fn, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Run ``fn`` on ``loop`` (default: the lifespan's), at once when already there."""
+        loop = loop or self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or loop is running:
             fn()
         elif not loop.is_closed():
             loop.call_soon_threadsafe(fn)

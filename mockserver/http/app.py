@@ -90,6 +90,7 @@ def create_app(
     )
     app.state.mock = mock
     app.state.errors = errors
+    app.state.on_exit = dispatcher.abort  # the server's first SIGINT/SIGTERM: stop sending at once
     app.state.endpoints = endpoints(spoken)
     return app
 

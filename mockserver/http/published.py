@@ -18,7 +18,8 @@ from mockserver.http.provider import base_url, mock_of
 _SAFE = re.compile(r"^(?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]+\.json$")
 
 
-@functools.cache
+# Bounded: every distinct path asked for, found or not, would otherwise stay cached for good.
+@functools.lru_cache(maxsize=256)
 def _load(rel: str) -> bytes | None:
     if not _SAFE.match(rel) or ".." in rel:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 
@@ -41,7 +42,32 @@ def make_server(app, log_level: str = "warning", access_log: bool = False, **opt
     options.setdefault("timeout_graceful_shutdown", 3)
     # Lifespan on: the callback dispatcher's runner starts and stops with the server.
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on", **options)
-    return uvicorn.Server(config)
+    return _Server(config, getattr(getattr(app, "state", None), "on_exit", None))
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app at the first SIGINT/SIGTERM (``app.state.on_exit``).
+
+    uvicorn runs the lifespan's shutdown only after open requests end, and an admin advance
+    waits for its deliveries: the app must stop them at the signal, not after.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_exit=None) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    async def startup(self, sockets=None) -> None:
+        # Everything alive now (modules, the catalog, schemas, the app) lives as long as the
+        # process: take it out of the collector's reach, or every full collection walks it
+        # again (~50 ms on this project's machine, a stall of every request in flight).
+        gc.collect()
+        gc.freeze()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig, frame) -> None:
+        super().handle_exit(sig, frame)
+        if self._on_exit is not None:
+            self._on_exit()
 
 
 class ServerThread:
@@ -72,6 +98,9 @@ class ServerThread:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
+        on_exit = getattr(getattr(self.app, "state", None), "on_exit", None)
+        if on_exit is not None:
+            on_exit()
         self._thread.join(timeout)
         self.sock.close()
 

@@ -1,0 +1,287 @@
+"""Load on the mock: many submits at many connections, and the API's latency during a webhook storm.
+
+    python bench/bench_load.py submits [--n 100000] [--connections 256]
+    python bench/bench_load.py storm [--n 1000] [--receiver hang|ok|refuse|500]
+    python bench/bench_load.py memory [--n 1000000]
+
+``submits``: N submits through HTTP at C concurrent keep-alive connections against
+``mockserver serve`` in its own process (pinned to one core when taskset is there; the load
+generator runs on the other): submits/s, p50/p99/max latency, lost or duplicated task ids, and
+the server's RSS growth per task.
+``storm``: N callback tasks ending at the same virtual moment, to one receiver (in this process,
+on its own thread); one ``clock/advance`` makes them all due while this script polls a task's
+status without pause: how long the advance took, poll latency p50/p99/max meanwhile, and how
+many requests reached the receiver. Then one more delivery to a healthy receiver must arrive.
+``memory``: bytes per task, N tasks through the in-process app (no sockets), measured by RSS.
+Numbers go in the README's Performance section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import httpx
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from mockserver.testing.receivers import RawReceiver, refusing_url  # noqa: E402
+
+KEY = "sk_bench"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+BODY = {"input": {"mode": "text-to-image", "prompt": "bench"}}
+
+
+def pin(core: int) -> list[str]:
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+def serve(scenario: str, *extra: str) -> tuple[subprocess.Popen, str]:
+    cmd = [*pin(0), sys.executable, "-m", "mockserver", "serve", "--port", "0", "--scenario", scenario, *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            break
+        m = re.search(r"listening on (http://\S+)", line)
+        if m:
+            return proc, m.group(1)
+    proc.kill()
+    raise RuntimeError("mockserver did not start")
+
+
+def stop(proc: subprocess.Popen) -> float:
+    """SIGINT, as Ctrl-C; the seconds it took to exit."""
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return time.monotonic() - t0
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def scenario_file(text: str) -> str:
+    path = os.path.join(tempfile.mkdtemp(), "bench.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * p))] if s else float("nan")
+
+
+# -- submits -------------------------------------------------------------------------
+
+
+async def _submits(url: str, n: int, connections: int) -> tuple[list[float], list[str], int]:
+    latencies: list[float] = []
+    ids: list[str] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        queue = iter(range(n))
+
+        async def worker() -> None:
+            nonlocal errors
+            for _ in queue:
+                t0 = time.perf_counter()
+                r = await client.post("/api/v1/generateTask/nano-banana", json=BODY, headers=AUTH)
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code == 200:
+                    ids.append(r.json()["data"]["taskId"])
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+    return latencies, ids, errors
+
+
+def cmd_submits(args: argparse.Namespace) -> None:
+    sc = scenario_file("name: bench\nlimits: {requests_per_minute: 1000000000, concurrent_tasks: 1000000000}\n")
+    proc, url = serve(sc, "--clock", "manual")
+    try:
+        httpx.post(f"{url}/api/v1/generateTask/nano-banana", json=BODY, headers=AUTH)  # warm-up
+        rss0 = rss_kib(proc.pid)
+        t0 = time.perf_counter()
+        latencies, ids, errors = asyncio.run(_submits(url, args.n, args.connections))
+        took = time.perf_counter() - t0
+        rss1 = rss_kib(proc.pid)
+        tasks = httpx.get(f"{url}/__admin/health").json()["tasks"]
+    finally:
+        stop(proc)
+    ms = [x * 1000 for x in latencies]
+    print(f"{args.n} submits at {args.connections} connections in {took:.1f} s: {args.n / took:,.0f} submits/s")
+    print(f"latency ms: p50 {pct(ms, 0.5):.1f}  p99 {pct(ms, 0.99):.1f}  max {max(ms):.1f}")
+    print(f"errors {errors}, ids {len(ids)}, distinct {len(set(ids))}, tasks on the server {tasks - 1}")
+    print(f"server RSS {rss0} -> {rss1} KiB: {(rss1 - rss0) * 1024 / max(1, len(ids)):.0f} bytes per task")
+
+
+# -- storm ---------------------------------------------------------------------------
+
+
+def cmd_storm(args: argparse.Namespace) -> None:
+    sc = scenario_file(
+        "name: storm\n"
+        "limits: {requests_per_minute: 1000000000, concurrent_tasks: 1000000000}\n"
+        "models: {nano-banana: {pending_ms: 0, processing_ms: 10000}}\n"
+        f"callbacks: {{retries: {args.retries}, backoff_ms: [1000], timeout_ms: {args.timeout_ms}}}\n"
+    )
+    refusing = None
+    if args.receiver == "refuse":
+        target, refusing = refusing_url()
+        receiver = None
+    else:
+        receiver = RawReceiver({"ok": "ok", "hang": "hang"}.get(args.receiver) or int(args.receiver)).start()
+        target = receiver.url
+    healthy = RawReceiver("ok").start()
+    proc, url = serve(sc, "--clock", "manual")
+    client = httpx.Client(base_url=url, headers=AUTH, timeout=300)
+    try:
+        cb = {**BODY, "request_type": "callback", "callback_url": target}
+        for _ in range(args.n):
+            assert client.post("/api/v1/generateTask/nano-banana", json=cb).status_code == 200
+        probe = client.post("/api/v1/generateTask/nano-banana", json=BODY).json()
+        probe_url = f"/api/v1/statusTask/nano-banana?taskId={probe['data']['taskId']}"
+        done = threading.Event()
+        took: list[float] = []
+
+        def advance() -> None:
+            t0 = time.perf_counter()
+            # One advance past every attempt and retry: (retries + 1) x the backoff.
+            with httpx.Client(base_url=url, timeout=600) as admin:
+                admin.post("/__admin/clock/advance", json={"ms": 10_000 + 1_000 * args.retries})
+            took.append(time.perf_counter() - t0)
+            done.set()
+
+        latencies = []
+        worst = 0.0
+        spy = None
+        if args.profile:
+            spy = subprocess.Popen(
+                ["py-spy", "record", "-r", "500", "-f", "raw", "-o", args.profile, "--pid", str(proc.pid)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        threading.Thread(target=advance, daemon=True).start()
+        while not done.is_set():
+            t0 = time.perf_counter()
+            r = client.get(probe_url)
+            dt = time.perf_counter() - t0
+            assert r.status_code == 200, r.text
+            latencies.append(dt * 1000)
+            worst = max(worst, dt)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+        attempts = client.get("/__admin/callbacks").json()
+        outcomes: dict[str, int] = {}
+        for a in attempts["attempts"]:
+            what = a["outcome"] + (f" ({a['error'].split(':')[0]})" if a["error"] else "")
+            outcomes[what] = outcomes.get(what, 0) + 1
+        # After the storm: one delivery to a healthy receiver.
+        ok = {**BODY, "request_type": "callback", "callback_url": healthy.url}
+        client.post("/api/v1/generateTask/nano-banana", json=ok)
+        client.post("/__admin/clock/advance", json={"ms": 10_000})
+        after = healthy.wait_for(1, 10)
+        exit_s = stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        client.close()
+        if receiver:
+            receiver.stop()
+        healthy.stop()
+        if refusing:
+            refusing.close()
+    got = receiver.count if receiver else 0
+    print(f"{args.n} deliveries ({args.retries} retries each) to a '{args.receiver}' receiver:")
+    print(f"  advance took {took[0]:.2f} s; the receiver got {got} requests; outcomes {outcomes}")
+    print(
+        f"  status polls meanwhile: {len(latencies)}, p50 {pct(latencies, 0.5):.1f} ms, "
+        f"p99 {pct(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms"
+    )
+    print(f"  next delivery to a healthy receiver: {'arrived' if after else 'NOT delivered'}")
+    print(f"  SIGINT to exit: {exit_s:.2f} s")
+
+
+# -- memory --------------------------------------------------------------------------
+
+
+def cmd_memory(args: argparse.Namespace) -> None:
+    """Bytes per task through the in-process app: RSS before and after N submits."""
+    code = f"""
+import gc, json, sys
+sys.path.insert(0, {ROOT!r})
+from starlette.testclient import TestClient
+from mockserver.http.app import create_app
+app = create_app(clock="manual", scenario={{"limits": {{"requests_per_minute": 10**9, "concurrent_tasks": 10**9}}}})
+mock = app.state.mock
+from mockserver.dialects import resolve
+d = mock.dialects["apixo"]
+import mockserver.http.provider as p
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+with TestClient(app) as c:
+    h = {{"Authorization": "Bearer {KEY}"}}
+    for _ in range(1000):
+        c.post("/api/v1/generateTask/nano-banana", json={BODY!r}, headers=h)
+    gc.collect(); before = rss()
+    for _ in range({args.n}):
+        r = c.post("/api/v1/generateTask/nano-banana", json={BODY!r}, headers=h)
+    gc.collect(); after = rss()
+print(json.dumps({{"n": {args.n}, "bytes_per_task": (after - before) / {args.n}, "tasks": len(mock.store)}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"{result['n']} tasks through the app: {result['bytes_per_task']:.0f} bytes per task (RSS)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("submits")
+    p.add_argument("--n", type=int, default=100_000)
+    p.add_argument("--connections", type=int, default=256)
+    p = sub.add_parser("storm")
+    p.add_argument("--n", type=int, default=1_000)
+    p.add_argument("--receiver", default="hang", help="hang | ok | refuse | an HTTP status")
+    p.add_argument("--retries", type=int, default=0)
+    p.add_argument("--timeout-ms", type=int, default=5_000)
+    p.add_argument("--profile", help="py-spy the server during the storm into this file (collapsed stacks)")
+    p = sub.add_parser("memory")
+    p.add_argument("--n", type=int, default=100_000)
+    args = parser.parse_args()
+    {"submits": cmd_submits, "storm": cmd_storm, "memory": cmd_memory}[args.cmd](args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
