@@ -118,12 +118,14 @@ def task_bytes(n: int) -> float:
     from mockserver.core.service import MockService
 
     mock = MockService(Settings(clock="manual", scenario={"limits": {"concurrent_tasks": 10**9}}))
-    body = {"input": {"mode": "text-to-image", "prompt": "bench"}}
-    mock.submit("sk_bench", "nano-banana", body)  # warm caches
+    dialect = next(iter(mock.dialects.values()))
+    params, body = dialect.submit_example()
+    model = dialect.path_model(params)
+    mock.submit("sk_bench", dialect, body, model)  # warm caches
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for _ in range(n):
-        mock.submit("sk_bench", "nano-banana", body)
+        mock.submit("sk_bench", dialect, body, model)
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     return used / n
