@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import socket
+import tempfile
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 
@@ -34,13 +40,49 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
-def make_server(app, log_level: str = "warning", access_log: bool = False, **options) -> uvicorn.Server:
-    """A uvicorn server for ``app``; ``options`` are more uvicorn.Config arguments (http=...)."""
+def make_server(
+    app,
+    log_level: str = "warning",
+    access_log: bool = False,
+    on_started: Callable[[], None] | None = None,
+    **options,
+) -> uvicorn.Server:
+    """A uvicorn server for ``app``; ``on_started`` runs once it answers; ``options`` are more
+    uvicorn.Config arguments (http=...)."""
     # A scenario's `hang` fault holds connections open; on shutdown, wait for them only briefly.
     options.setdefault("timeout_graceful_shutdown", 3)
     # Lifespan on: the callback dispatcher's runner starts and stops with the server.
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on", **options)
-    return uvicorn.Server(config)
+    if access_log:
+        # uvicorn gives its access logger the general level: at the default "warning" the
+        # access lines (info) would be dropped although they were asked for.
+        logging.getLogger("uvicorn.access").setLevel(min(logging.INFO, logging.getLogger("uvicorn.access").level))
+    return _Server(config, on_started)
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()
+
+
+def write_url_file(path: str | os.PathLike, url: str) -> None:
+    """``url`` and a newline into ``path``, atomically: a reader sees the whole URL or no file."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(url + "\n")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 class ServerThread:
