@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the server cannot be asked.",
     )
     default_url = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
-    report.add_argument("--url", help=f"the server (default $MOCKSERVER_URL or {default_url})")
+    report.add_argument("--url", type=_http_url, help=f"the server (default $MOCKSERVER_URL or {default_url})")
     report.add_argument("--key", help="only this API key's requests (--key '': requests that carried no key)")
     report.add_argument("--admin-token", help=f"the server's admin token {_env_help('admin_token')}")
     report.add_argument("--json", action="store_true", help="print the report as JSON, not a table")
