@@ -9,7 +9,10 @@ by a response hook, so a test fails on the first answer that breaks them, whatev
 testing. Tests that create tasks cost credits on a real endpoint: they carry the
 ``spends_credits`` marker and are skipped unless ``--allow-spend`` is given or the server is a
 mockserver (it answers ``GET /__admin/health``; its credits are not real). Tests that need to
-move the clock or force outcomes (``needs_admin``) skip on servers without ``/__admin``.
+move the clock or force outcomes (``needs_admin``) skip on servers without ``/__admin``; on a
+mock started with ``--admin-token`` they skip asking for ``--admin-token``.
+
+Installed, the suite ships as ``mockserver/_contract_tests``: ``mockserver contract`` runs it.
 """
 
 from __future__ import annotations
