@@ -42,6 +42,7 @@ __all__ = [
     "problems",
     "read_file",
     "refusal",
+    "source_problems",
     "with_overrides",
 ]
 
