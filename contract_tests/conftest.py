@@ -9,7 +9,10 @@ by a response hook, so a test fails on the first answer that breaks them, whatev
 testing. Tests that create tasks cost credits on a real endpoint: they carry the
 ``spends_credits`` marker and are skipped unless ``--allow-spend`` is given or the server is a
 mockserver (it answers ``GET /__admin/health``; its credits are not real). Tests that need to
-move the clock or force outcomes (``needs_admin``) skip on servers without ``/__admin``.
+move the clock or force outcomes (``needs_admin``) skip on servers without ``/__admin``; on a
+mock started with ``--admin-token`` they skip asking for ``--admin-token``.
+
+Installed, the suite ships as ``mockserver/_contract_tests``: ``mockserver contract`` runs it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from mockserver import contract
 from mockserver.core.catalog import load_catalog
 
 TERMINAL = ("success", "failed")
+ADMIN_TOKEN_REQUIRED = "Admin token required"  # a mock's answer on /__admin without its token
 ORDER = {"pending": 0, "processing": 1, "success": 2, "failed": 2}
 
 
@@ -67,6 +71,7 @@ class Target:
     model: str
     admin: bool  # /__admin answers: the suite can move the clock and force outcomes
     free: bool  # a mockserver: its credits are not real
+    locked: bool = False  # a mockserver whose /__admin wants a token the suite was not given
     admin_headers: dict = field(default_factory=dict)
     poll_interval: float = 3.0
     max_wait: float = 600.0
@@ -77,15 +82,19 @@ class Target:
         return json.loads(json.dumps(schema["examples"][0]))
 
 
-def _probe_admin(url: str, headers: dict) -> bool:
+def _probe_admin(url: str, headers: dict) -> tuple[bool, bool]:
+    """(its /__admin answers us, it is a mockserver): a mock started with --admin-token refuses
+    a missing or wrong token with its own 401, and its credits are no more real for that."""
     try:
         r = httpx.get(f"{url}/__admin/health", headers=headers, timeout=10)
-    except httpx.HTTPError:
-        return False
-    try:
-        return r.status_code == 200 and r.json().get("status") == "ok"
-    except ValueError:
-        return False
+        body = r.json()
+    except (httpx.HTTPError, ValueError):
+        return False, False
+    if not isinstance(body, dict):
+        return False, False
+    if r.status_code == 200 and body.get("status") == "ok":
+        return True, True
+    return False, r.status_code == 401 and body.get("message") == ADMIN_TOKEN_REQUIRED
 
 
 def _check_key(url: str, key: str) -> None:
@@ -119,10 +128,10 @@ def target(pytestconfig: pytest.Config):
     }
     if base_url:
         url = base_url.rstrip("/")
-        admin = _probe_admin(url, admin_headers)
+        admin, mock = _probe_admin(url, admin_headers)
         key = opt("--api-key") or "sk_contract_test"
         _check_key(url, key)
-        yield Target(url=url, key=key, admin=admin, free=admin, **common)
+        yield Target(url=url, key=key, admin=admin, free=mock, locked=mock and not admin, **common)
         return
     # No server named: the mock itself, on a loopback port, with a manual clock.
     from mockserver.app import create_app
@@ -146,6 +155,8 @@ def _gates(request: pytest.FixtureRequest, target: Target) -> None:
         if not (target.free or request.config.getoption("--allow-spend")):
             pytest.skip("creates tasks, which costs credits on this server: pass --allow-spend")
     if request.node.get_closest_marker("needs_admin") and not target.admin:
+        if target.locked:
+            pytest.skip(f"needs {target.url}/__admin (clock control), which wants a token: pass --admin-token")
         pytest.skip(f"needs {target.url}/__admin (clock control), which this server does not answer")
 
 

@@ -1,4 +1,4 @@
-"""Where the data files that ship with the package live: schemas and the scenario library."""
+"""Where the data files that ship with the package live: schemas, the scenario library, the contract suite."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def data_dir(name: str) -> Path:
-    """``name`` (schemas, scenarios) inside an installed package (``_name``), else in the checkout."""
+    """``name`` (schemas, scenarios, contract_tests) inside an installed package (``_name``), else in the checkout."""
     packaged = _PACKAGE / f"_{name}"
     if packaged.is_dir():
         return packaged

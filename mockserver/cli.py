@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from typing import NoReturn
 
 from mockserver._version import __version__
 from mockserver.core.config import DEFAULT_HOST, DEFAULT_PORT, Settings, env_settings, parse_api_key
@@ -21,13 +23,42 @@ def _dialect_titles() -> str:
     return f"{', '.join(titles)} dialect{'s' if len(titles) > 1 else ''}"
 
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line naming the command and the option, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+    def unrecognized(self, extras: list[str]) -> NoReturn:
+        """Refuse options this command does not know, suggesting the closest one it does."""
+        from mockserver.core.suggest import close_names
+
+        known = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+        first = next((e.split("=", 1)[0] for e in extras if e.startswith("-")), "")
+        close = close_names(first, known) if first.startswith("--") else []
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+
+
+def _http_url(value: str) -> str:
+    from mockserver.core.config import http_url
+
+    try:
+        return http_url(value, "URL")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an absolute http(s) URL such as http://mock:8000") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mockserver",
         description=f"A local, stateful mock of async AI-generation APIs ({_dialect_titles()}).",
     )
     parser.add_argument("--version", action="version", version=f"mockserver {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     serve = sub.add_parser("serve", help="run the mock server", description="Run the mock server.")
     serve.add_argument("--host", help=f"interface to bind (default {DEFAULT_HOST}) {_env_help('host')}")
@@ -45,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         "space or comma separated)",
     )
     serve.add_argument(
-        "--public-url", help=f"base URL of result links, e.g. http://mock:8000 in containers {_env_help('public_url')}"
+        "--public-url",
+        type=_http_url,
+        help=f"base URL of result links, e.g. http://mock:8000 in containers {_env_help('public_url')}",
     )
     serve.add_argument("--admin-token", help=f"require this bearer token on /__admin {_env_help('admin_token')}")
     serve.add_argument(
@@ -62,8 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"also check each request against the published request schema: 400 naming the rule {_env_help('strict')}",
     )
-    serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
-    serve.add_argument("--access-log", action="store_true", help="print uvicorn's access log")
+    _log_options(serve)
+    serve.add_argument("--access-log", action="store_true", help="print a line per request (uvicorn's access log)")
+    serve.add_argument(
+        "--url-file",
+        metavar="PATH",
+        help="once the server answers, write its URL to PATH (atomically; removed on stop): "
+        "with --port 0, how a script learns the port",
+    )
 
     report = sub.add_parser(
         "report",
@@ -73,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the server cannot be asked.",
     )
     default_url = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
-    report.add_argument("--url", help=f"the server (default $MOCKSERVER_URL or {default_url})")
+    report.add_argument("--url", type=_http_url, help=f"the server (default $MOCKSERVER_URL or {default_url})")
     report.add_argument("--key", help="only this API key's requests (--key '': requests that carried no key)")
     report.add_argument("--admin-token", help=f"the server's admin token {_env_help('admin_token')}")
     report.add_argument("--json", action="store_true", help="print the report as JSON, not a table")
@@ -120,8 +159,49 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=DEFAULT_PORT, help=f"port, 0 = any free one (default {DEFAULT_PORT})"
     )
     replay.add_argument("--admin-token", help=f"require this bearer token on /__admin {_env_help('admin_token')}")
-    replay.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    _log_options(replay)
+
+    contract = sub.add_parser(
+        "contract",
+        help="run the contract suite against a server",
+        description="Run the contract suite (the tests of contract_tests/, shipped inside the package) against "
+        "a server: the mock, or the provider itself. Every answer is checked against the published schemas. "
+        "Exit 0 all passed, 1 a test failed, 2 the suite could not run (server unreachable, key refused). "
+        "Arguments after -- go to pytest (-- -k lifecycle -x).",
+    )
+    contract.add_argument(
+        "--base-url", type=_http_url, help="the server to check (default: start a mock in this process)"
+    )
+    contract.add_argument("--api-key", help="bearer key for the server (default sk_contract_test)")
+    contract.add_argument(
+        "--dialect",
+        default=_dialect_names()[0],
+        choices=_dialect_names(),
+        help=f"the wire format the server speaks (default {_dialect_names()[0]})",
+    )
+    contract.add_argument("--admin-token", help="the server's admin token, if it has one (a mock's /__admin)")
+    contract.add_argument(
+        "--allow-spend", action="store_true", help="run the tests that create tasks on a server whose credits are real"
+    )
+    contract.add_argument("--model", help="the model the lifecycle tests use (default nano-banana)")
+    contract.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help=argparse.SUPPRESS)
     return parser
+
+
+def _log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help=f"uvicorn log level: {', '.join(LOG_LEVELS)} (default warning)",
+    )
+
+
+def _dialect_names() -> list[str]:
+    from mockserver.dialects import builtin
+
+    return list(builtin())
 
 
 def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Settings:
@@ -215,21 +295,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from mockserver.http.server import url_of
     from mockserver.scenarios.loading import ScenarioError
 
+    prog = "mockserver serve"
     try:
         settings = settings_from_args(args)
     except ScenarioError as exc:
-        where = f"{exc.source}: " if exc.source else ""
-        print(f"mockserver: error: invalid scenario {where}{exc}", file=sys.stderr)
-        return 2
+        return _refuse_scenario(prog, args.scenario or os.environ.get("MOCKSERVER_SCENARIO"), exc)
     except (TypeError, ValueError) as exc:
-        print(f"mockserver: error: {exc}", file=sys.stderr)
-        return 2
-    sock = _listen("mockserver", settings.host, settings.port)
+        return _error(prog, str(exc))
+    if args.url_file and not os.path.isdir(os.path.dirname(os.path.abspath(args.url_file))):
+        return _error(prog, f"--url-file {args.url_file}: no such directory")
+    sock = _listen(prog, settings.host, settings.port)
     if sock is None:
         return 2
     app = create_app(settings)
-    print(banner(url_of(sock), settings), flush=True)
-    return _run(app, sock, log_level=args.log_level, access_log=args.access_log)
+    url = url_of(sock)
+    print(banner(url, settings), flush=True)
+    return _run(app, sock, url=url, url_file=args.url_file, log_level=args.log_level, access_log=args.access_log)
+
+
+def _error(prog: str, message: str) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _refuse_scenario(prog: str, source: object, exc: Exception) -> int:
+    """Every problem of the scenario, in the wording validate and replay use too; exit 2."""
+    from mockserver.scenarios.loading import refusal, source_problems
+
+    found = source_problems(source) if source else []
+    label = getattr(exc, "source", None) or str(source or "scenario")
+    return _error(prog, refusal(label, found or [exc]))  # type: ignore[list-item]
 
 
 def _listen(prog: str, host: str, port: int):
@@ -243,18 +338,39 @@ def _listen(prog: str, host: str, port: int):
         return None
 
 
-def _run(app, sock, **options) -> int:
-    """Serve ``app`` on ``sock`` until Ctrl-C; exit code 0."""
-    from mockserver.http.server import make_server
+def _run(app, sock, url: str, url_file: str | None = None, **options) -> int:
+    """Serve ``app`` on ``sock`` until SIGINT or SIGTERM, answering requests in flight; exit code 0."""
+    from mockserver.http.server import make_server, write_url_file
 
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # uvicorn catches both signals while it runs, shuts down gracefully, then raises the signal
+    # again under the handler it found: for SIGTERM that must be ours, not the default (exit 143).
+    previous = signal.signal(signal.SIGTERM, stop)
+    on_started = (lambda: write_url_file(url_file, url)) if url_file else None
     try:
-        make_server(app, **options).run(sockets=[sock])
+        make_server(app, on_started=on_started, **options).run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         sock.close()
+        if url_file:
+            _remove_url_file(url_file, url)
     print("mockserver stopped", flush=True)
     return 0
+
+
+def _remove_url_file(path: str, url: str) -> None:
+    """A stopped server's URL must not be read by the next script; leave a file that is not ours."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            ours = f.read().strip() == url
+        if ours:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -324,7 +440,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         name = load_schemas().resolve(args.schema)
         document = _read_document(args.file, yaml_ok=name.startswith("scenario"))
-        problems = validate(name, document, model=args.model)
+        if name == "scenario" and args.model is None:
+            # Scenarios in the words serve and replay use, with the checks beyond the schema.
+            from mockserver.scenarios.loading import problems as scenario_problems
+
+            problems: list[object] = list(scenario_problems(document))
+        else:
+            problems = list(validate(name, document, model=args.model))
     except (UnknownSchema, ValueError) as exc:
         message = exc.args[0] if exc.args else str(exc)
         print(f"mockserver validate: error: {message}", file=sys.stderr)
@@ -365,8 +487,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         bundle = load_bundle(args.bundle)
     except BundleError as exc:
-        print(f"mockserver replay: error: {exc}", file=sys.stderr)
-        return 2
+        return _error("mockserver replay", str(exc))
     token = args.admin_token or os.environ.get("MOCKSERVER_ADMIN_TOKEN") or None
     sock = _listen("mockserver replay", args.host, args.port)
     if sock is None:
@@ -382,7 +503,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"{url}/__admin/journal   Press Ctrl-C to stop.",
         flush=True,
     )
-    return _run(app, sock, log_level=args.log_level)
+    return _run(app, sock, url=url, log_level=args.log_level)
+
+
+def cmd_contract(args: argparse.Namespace) -> int:
+    from mockserver.contract.suite import run_suite
+
+    return run_suite(
+        base_url=args.base_url,
+        api_key=args.api_key,
+        admin_token=args.admin_token,
+        allow_spend=args.allow_spend,
+        model=args.model,
+        pytest_args=args.pytest_args,
+    )
 
 
 COMMANDS = {
@@ -391,12 +525,15 @@ COMMANDS = {
     "validate": cmd_validate,
     "scenarios": cmd_scenarios,
     "replay": cmd_replay,
+    "contract": cmd_contract,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _subparser(parser, args.command).unrecognized(extras)
     command = COMMANDS.get(args.command)
     if command is None:
         parser.print_help(sys.stderr)
@@ -408,6 +545,14 @@ def main(argv: list[str] | None = None) -> int:
         # Point stdout at /dev/null so the interpreter's final flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str | None) -> _Parser:
+    """The parser of ``command`` (the top-level one when there is none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]
+    return parser  # type: ignore[return-value]
 
 
 if __name__ == "__main__":

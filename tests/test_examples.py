@@ -18,6 +18,7 @@ import httpcore  # noqa: F401 (see below)
 import httpx
 import pytest
 
+from mockserver._command import command
 from mockserver.testing.replay import load_bundle
 
 # httpcore is imported here, before the inner runs: pytester drops the modules an inner run
@@ -55,8 +56,9 @@ def test_the_client_passes_its_happy_path_and_fuzz_tests(pytester, examples):
 
 # What the failure report prints (README, "When a test fails: replay it", shows a real one).
 REPORT = (
-    r"mockserver replay \.mockserver/failures/test_naive_client-test_the_naive_client_gets_through_every_scenario"
-    r"-[0-9a-f]{8}\.json",
+    # `mockserver` as a shell runs it without an activated venv: .venv/bin/mockserver, a full path...
+    r"(\S+/)?mockserver replay \.mockserver/failures/test_naive_client-"
+    r"test_the_naive_client_gets_through_every_scenario-[0-9a-f]{8}\.json",
     r"last request: curl -X (GET|POST) http://127\.0\.0\.1:\d+/\S+ -H \"Authorization: Bearer \$MOCKSERVER_API_KEY\".*",
     r"scenario fuzz, seed \d+, virtual time \+[\d.]+ s, \d+ requests",
 )
@@ -81,9 +83,9 @@ def test_the_naive_client_fails_and_its_bundle_replays_the_failure_outside_pytes
     result = run_examples(pytester, "test_naive_client.py")
     result.assert_outcomes(failed=1)
     # The failure's report names the bundle, and so does the summary at the end.
-    named = {x.split()[2] for x in result.outlines if x.startswith("mockserver replay ")}
+    named = {m[1] for x in result.outlines if (m := re.fullmatch(r"\S*mockserver replay (\S+)", x))}
     (shown,) = named
-    at = result.outlines.index(f"mockserver replay {shown}")
+    at = result.outlines.index(f"{command()} replay {shown}")
     assert is_report(result.outlines[at : at + len(REPORT)])
     bundle_path = examples / shown
     bundle = load_bundle(bundle_path)

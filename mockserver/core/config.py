@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from mockserver.callbacks.config import CallbackConfig
 
@@ -54,8 +55,20 @@ class Settings:
             raise ValueError(f"journal_size must be >= 1, got {self.journal_size!r}")
         # Validates the secret and the callbacks mapping.
         if self.public_url is not None:
-            self.public_url = self.public_url.rstrip("/")
+            self.public_url = http_url(self.public_url, "public_url")
         CallbackConfig.from_dict(self.callbacks, secret=self.webhook_secret)
+
+
+def http_url(value: str, what: str) -> str:
+    """``value`` without its trailing slash if it is an absolute http(s) URL; else ValueError naming ``what``."""
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[oops" and the like
+        ok = False
+    if not ok:
+        raise ValueError(f"{what} must be an absolute http(s) URL such as http://mock:8000, got {value!r}")
+    return value.rstrip("/")
 
 
 def server_url(host: str, port: int | None, scheme: str = "http") -> str:

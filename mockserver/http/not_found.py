@@ -22,6 +22,11 @@ from mockserver.http.provider import mock_of
 # (method, template, regex, dialect or None for the admin API)
 Endpoint = tuple[str, str, re.Pattern[str], Dialect | None]
 
+# Where people look for an API's documentation. The mock serves no pages, but it publishes
+# the contract: point there, not at whichever admin route happens to look alike.
+_DOC_PAGES = re.compile(r"/(docs?|redoc|swagger(-ui)?(\.json|\.ya?ml|/.*)?|api-docs|openapi(\.ya?ml)?|help)/?", re.I)
+PUBLISHED = "the API is described by GET /openapi.json (OpenAPI 3.1) and GET /schemas/ (its JSON Schemas)"
+
 
 def endpoints(dialects: Sequence[Dialect]) -> list[Endpoint]:
     out: list[Endpoint] = [(r.method, r.path, template_regex(r.path), d) for d in dialects for r in d.routes]
@@ -59,6 +64,8 @@ async def not_found(request: Request) -> Response:
             error=f"{path} accepts {', '.join(allowed)}",
             headers={"Allow": ", ".join(allowed)},
         )
+    if request.method in ("GET", "HEAD") and _DOC_PAGES.fullmatch(path):
+        raise NotFound(f"No such endpoint: {request.method} {path}", error=f"Unknown route {path}; {PUBLISHED}")
     hint = closest(request.method, path, table)
     if hint is not None and hint[3] is not None:
         request.scope[provider.DIALECT] = hint[3]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
+import os
 import socket
+import tempfile
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 
@@ -36,38 +42,67 @@ def url_of(sock: socket.socket) -> str:
     return server_url(host, port)
 
 
-def make_server(app, log_level: str = "warning", access_log: bool = False, **options) -> uvicorn.Server:
-    """A uvicorn server for ``app``; ``options`` are more uvicorn.Config arguments (http=...)."""
+def make_server(
+    app,
+    log_level: str = "warning",
+    access_log: bool = False,
+    on_started: Callable[[], None] | None = None,
+    **options,
+) -> uvicorn.Server:
+    """A uvicorn server for ``app``; ``on_started`` runs once it answers; ``options`` are more
+    uvicorn.Config arguments (http=...)."""
     # A scenario's `hang` fault holds connections open; on shutdown, wait for them only briefly.
     options.setdefault("timeout_graceful_shutdown", 3)
     # Lifespan on: the callback dispatcher's runner starts and stops with the server.
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on", **options)
-    return _Server(config, getattr(getattr(app, "state", None), "on_exit", None))
+    if access_log:
+        # uvicorn gives its access logger the general level: at the default "warning" the
+        # access lines (info) would be dropped although they were asked for.
+        logging.getLogger("uvicorn.access").setLevel(min(logging.INFO, logging.getLogger("uvicorn.access").level))
+    return _Server(config, on_started, getattr(getattr(app, "state", None), "on_exit", None))
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, telling the app at the first SIGINT/SIGTERM (``app.state.on_exit``).
+    """uvicorn's server, which says when it answers (``on_started``) and tells the app at the first
+    SIGINT/SIGTERM (``app.state.on_exit``).
 
     uvicorn runs the lifespan's shutdown only after open requests end, and an admin advance
     waits for its deliveries: the app must stop them at the signal, not after.
     """
 
-    def __init__(self, config: uvicorn.Config, on_exit=None) -> None:
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None] | None = None, on_exit=None) -> None:
         super().__init__(config)
+        self._on_started = on_started
         self._on_exit = on_exit
 
-    async def startup(self, sockets=None) -> None:
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         # Everything alive now (modules, the catalog, schemas, the app) lives as long as the
         # process: take it out of the collector's reach, or every full collection walks it
         # again (~50 ms on this project's machine, a stall of every request in flight).
         gc.collect()
         gc.freeze()
-        await super().startup(sockets)
+        await super().startup(sockets=sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()
 
     def handle_exit(self, sig, frame) -> None:
         super().handle_exit(sig, frame)
         if self._on_exit is not None:
             self._on_exit()
+
+
+def write_url_file(path: str | os.PathLike, url: str) -> None:
+    """``url`` and a newline into ``path``, atomically: a reader sees the whole URL or no file."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(url + "\n")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 class ServerThread:

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -40,7 +40,10 @@ __all__ = [
     "load",
     "parse",
     "parse_rule",
+    "problems",
     "read_file",
+    "refusal",
+    "source_problems",
     "with_overrides",
 ]
 
@@ -298,6 +301,96 @@ def parse_rule(doc: object, index: int, models: Iterable[str] | None = None) -> 
     _validate(_rule_validator(), doc, ["rules", index])
     assert isinstance(doc, dict)
     return _compile_rule(copy.deepcopy(doc), index, _known_models(models))
+
+
+def problems(doc: object, models: Iterable[str] | None = None) -> list[ScenarioError]:
+    """Every problem of a scenario document in document order; [] when ``parse`` accepts it.
+
+    ``parse`` stops at the first problem; people fixing a file want them all at once. The
+    schema's errors come first-hand; the checks beyond the schema run on each part (a rule, a
+    model override, the rest) the schema found nothing wrong in, as ``parse`` would run them.
+    """
+    if doc is None:
+        doc = {}
+    try:
+        _check_json(doc, [])
+    except ScenarioError as exc:
+        return [exc]  # not a JSON document, or too big to walk any further
+    # One problem per place, the one parse would name there (an unknown key, rather than the
+    # missing action it was probably meant to be).
+    by_place: dict[tuple, list[ValidationError]] = {}
+    for error in _validator().iter_errors(doc):
+        by_place.setdefault(tuple(error.absolute_path), []).append(error)
+    found = [_schema_error(errors) for errors in by_place.values()]
+    if not isinstance(doc, dict):
+        return found
+    known = _known_models(models)
+
+    def clean(where: str) -> bool:
+        return not any(e.path == where or e.path.startswith(f"{where}/") for e in found)
+
+    beyond: list[ScenarioError] = []
+
+    def check(where: str, compile_part: Callable[[], object]) -> None:
+        if clean(where):
+            try:
+                compile_part()
+            except ScenarioError as exc:
+                beyond.append(exc)
+
+    rules, overrides = doc.get("rules"), doc.get("models")
+    if isinstance(rules, list):
+        for i, rule in enumerate(rules):
+            check(f"rules/{i}", functools.partial(_compile_rule, copy.deepcopy(rule), i, known))
+    if isinstance(overrides, dict):
+        for pattern, values in overrides.items():
+            check(f"models/{pattern}", functools.partial(_parse, {"models": {pattern: values}}, known))
+    rest = {k: v for k, v in doc.items() if k not in ("rules", "models")}
+    if all(e.path.split("/", 1)[0] in ("rules", "models") for e in found):
+        check("", functools.partial(_parse, rest, known))
+    return sorted([*found, *beyond], key=lambda e: _document_order(doc, e.path))
+
+
+def source_problems(source: object, models: Iterable[str] | None = None) -> list[ScenarioError]:
+    """``problems`` of a library name, file path or mapping; a file that cannot be read is one problem."""
+    if isinstance(source, os.PathLike | str):
+        try:
+            return problems(read_source(source), models)
+        except ScenarioError as exc:
+            return [exc]
+    return problems(source, models)
+
+
+def refusal(label: str, found: list[ScenarioError]) -> str:
+    """The one wording every command refuses a scenario in: one line per problem, all of them."""
+    if len(found) == 1 and not found[0].path and found[0].source:
+        # The file itself (no such file, not YAML): the reason, naming the file once.
+        reason = found[0].reason
+        return reason if label in reason else f"{label}: {reason}"
+    if len(found) == 1:
+        return f"{label}: invalid scenario: {found[0]}"
+    return "\n  ".join([f"{label}: invalid scenario, {len(found)} problems:", *map(str, found)])
+
+
+def _schema_error(errors: list[ValidationError]) -> ScenarioError:
+    error = _deepest(best_match(errors) or errors[0])
+    return ScenarioError(_path(error.absolute_path), _reason(error))
+
+
+def _document_order(doc: object, path: str) -> list[int]:
+    """Where ``path`` sits in ``doc``: positions of its keys and indexes, to sort problems by."""
+    order = []
+    for part in path.split("/") if path else []:
+        if isinstance(doc, dict):
+            keys = list(doc)
+            order.append(keys.index(part) if part in doc else len(keys))
+            doc = doc.get(part)
+        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            order.append(int(part))
+            doc = doc[int(part)]
+        else:
+            break
+    return order
 
 
 def _known_models(models: Iterable[str] | None) -> list[str]:

@@ -158,7 +158,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         return report
     shown = _shown(path)
     item.config.stash[_BUNDLES].append((item.nodeid, shown))
-    lines = [f"mockserver replay {shown}"]
+    lines = [f"{_replay_command(shown)}"]
     if bundle.get("lastRequest"):
         lines.append(f"last request: {bundle['lastRequest']}")
     lines.append(
@@ -168,6 +168,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     )
     report.sections.append(("mockserver replay", "\n".join(lines)))
     return report
+
+
+def _replay_command(shown: str) -> str:
+    """The replay command line, runnable as printed: ``.venv/bin/mockserver`` when not on PATH."""
+    import shlex
+
+    from mockserver._command import command
+
+    return f"{command()} replay {shlex.quote(shown)}"
 
 
 def _shown(path: pathlib.Path) -> str:
@@ -184,7 +193,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     terminalreporter.section("mockserver: replay a failure")
     for nodeid, shown in bundles:
-        terminalreporter.write_line(f"mockserver replay {shown}    # {nodeid}")
+        terminalreporter.write_line(f"{_replay_command(shown)}    # {nodeid}")
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

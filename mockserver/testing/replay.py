@@ -115,12 +115,12 @@ def load_bundle(path: str | pathlib.Path) -> dict:
     for key, kind in checks:
         if not isinstance(bundle.get(key), kind):
             raise BundleError(f"{path}: {key!r} is missing or not a JSON {'object' if kind is dict else 'array'}")
-    from mockserver.scenarios.loading import ScenarioError, load
+    from mockserver.scenarios.loading import ScenarioError, load, problems, refusal
 
     try:
         load(bundle["scenario"])
     except ScenarioError as exc:
-        raise BundleError(f"{path}: the scenario is invalid: {exc}") from None
+        raise BundleError(refusal(str(path), problems(bundle["scenario"]) or [exc])) from None
     for i, entry in enumerate(bundle["journal"]):
         if not isinstance(entry, dict) or not {"id", "time", "method", "path", "status"} <= set(entry):
             raise BundleError(f"{path}: journal/{i} is not a journal entry")

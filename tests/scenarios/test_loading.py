@@ -524,7 +524,7 @@ def test_serve_refuses_an_invalid_scenario_with_exit_2_and_one_line(tmp_path, ca
     assert main(["serve", "--port", "0", "--scenario", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert err == f"mockserver: error: invalid scenario {bad}: rules/0: unknown key 'explode'\n"
+    assert err == f"mockserver serve: error: {bad}: invalid scenario: rules/0: unknown key 'explode'\n"
     assert main(["serve", "--port", "0", "--scenario", "no-such-scenario"]) == 2
     assert "no scenario named 'no-such-scenario'" in capsys.readouterr().err
 

@@ -18,6 +18,7 @@ import tomllib
 
 import pytest
 
+from mockserver._command import command
 from mockserver.testing.replay import load_bundle
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -179,14 +180,14 @@ def test_a_failed_test_leaves_a_replay_bundle_and_says_how_to_replay_it(pytester
     result.stdout.fnmatch_lines(
         [
             "*- mockserver replay -*",
-            f"mockserver replay {shown}",
+            f"{command()} replay {shown}",
             "last request: curl -X GET 'http://127.0.0.1:*/api/v1/statusTask/nano-banana?taskId=task_*'"
             ' -H "Authorization: Bearer $MOCKSERVER_API_KEY"',
             "scenario second-poll-503, seed 0, virtual time +5 s, 3 requests",
         ]
     )
     result.stdout.fnmatch_lines(
-        ["*= mockserver: replay a failure =*", f"mockserver replay {shown}    # test_flaky.py::test_client_survives"]
+        ["*= mockserver: replay a failure =*", f"{command()} replay {shown}    # test_flaky.py::test_client_survives"]
     )
     assert "sk_test_mockserver" not in result.stdout.str()  # the key stays out of the report
     bundle = load_bundle(path)

@@ -132,7 +132,7 @@ def test_a_replay_answers_the_same_requests_the_same_way_without_clock_moves(rec
         (json.dumps({"format": FORMAT, "scenario": {}, "journal": {}, "clock": {}}), "{path}: 'journal' is missing or"),
         (
             json.dumps({"format": FORMAT, "scenario": {"rules": [{}]}, "journal": [], "clock": {}}),
-            "{path}: the scenario is invalid: rules/0: a rule needs at least one action",
+            "{path}: invalid scenario: rules/0: a rule needs at least one action",
         ),
         (
             json.dumps({"format": FORMAT, "scenario": {}, "journal": [{"id": 1}], "clock": {}}),
