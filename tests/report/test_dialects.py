@@ -7,9 +7,6 @@ so these tests need no second wire format.
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 from mockserver.core.tasks import Task
 from mockserver.core.words import BALANCE, FILES, STATUS, SUBMIT
 from mockserver.dialects.apixo import APIXO
@@ -174,22 +171,3 @@ def test_a_page_the_dialect_does_not_name_is_cited_as_its_documentation():
 
 # Names only a provider's own dialect may spell (docstrings and comments aside).
 PROVIDER_NAMES = ("generateTask", "statusTask", "resultJson", "failCode", "failMsg", "costTime", "current-balance")
-
-
-def test_the_report_spells_no_providers_names():
-    root = Path(__file__).parent.parent.parent / "mockserver" / "report"
-    found = []
-    for path in sorted(root.glob("*.py")):
-        tree = ast.parse(path.read_text())
-        docstrings = {
-            id(node.body[0].value)
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-            and node.body
-            and isinstance(node.body[0], ast.Expr)
-            and isinstance(node.body[0].value, ast.Constant)
-        }
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-                found += [f"{path.name}:{node.lineno}: {name}" for name in PROVIDER_NAMES if name in node.value]
-    assert found == []
