@@ -9,7 +9,6 @@ through here, so they cannot disagree.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
@@ -25,6 +24,7 @@ from referencing.jsonschema import DRAFT202012
 
 from mockserver.core.catalog import schema_dir
 from mockserver.core.schema_errors import known_fields, missing_fields, size_bound, unexpected_fields
+from mockserver.core.suggest import close_names
 from mockserver.dialects import builtin
 
 __all__ = [
@@ -101,7 +101,7 @@ class Schemas:
         key = key.removesuffix(".json").removesuffix(".schema")
         if key in self._docs:
             return key
-        close = difflib.get_close_matches(key, self.names(), n=3, cutoff=0.8)
+        close = close_names(key, self.names(), n=3, cutoff=0.8)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownSchema(f"no schema named {name!r}{hint} (known: {', '.join(self.names())})")
 
