@@ -6,11 +6,15 @@ import os
 from dataclasses import dataclass, fields
 
 from mockserver.callbacks.config import CallbackConfig
+from mockserver.core.clock import MAX_SCALE as MAX_TIME_SCALE
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_TTL_MS = 15 * 24 * 3600 * 1000  # the provider's page: result URLs valid for 15 days
 MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_BODY_TIMEOUT_S = 10.0
+DEFAULT_REQUEST_TIMEOUT_S = 15.0
+DEFAULT_KEEP_ALIVE_S = 5.0
 
 
 @dataclass(slots=True)
@@ -27,6 +31,12 @@ class Settings:
     admin_token: str | None = None
     journal_size: int = 10_000
     max_body_bytes: int = MAX_BODY_BYTES
+    # Slow or stalled clients (docs/security.md): a handler waits this long for a body (then 408);
+    # a connection must deliver a whole request this long after it opened or its last answer
+    # (else it is closed); an idle keep-alive connection is closed after keep_alive_s.
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    keep_alive_s: float = DEFAULT_KEEP_ALIVE_S
     results_ttl_ms: int = DEFAULT_TTL_MS
     start_ms: int | None = None  # the clock's starting time; None = now
     # Standard Webhooks signing of callbacks (whsec_<base64>); None = unsigned.
@@ -44,8 +54,12 @@ class Settings:
     def __post_init__(self) -> None:
         if self.clock not in ("real", "manual"):
             raise ValueError(f"clock must be 'real' or 'manual', got {self.clock!r}")
-        if not self.time_scale > 0:
-            raise ValueError(f"time_scale must be > 0, got {self.time_scale!r}")
+        if not 0 < self.time_scale <= MAX_TIME_SCALE:
+            raise ValueError(f"time_scale must be > 0 and <= {MAX_TIME_SCALE:g}, got {self.time_scale!r}")
+        for name in ("body_timeout_s", "request_timeout_s", "keep_alive_s"):
+            value = getattr(self, name)
+            if not 0 < value <= 3600:
+                raise ValueError(f"{name} must be > 0 and <= 3600 seconds, got {value!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port!r}")
         if self.journal_size < 1:

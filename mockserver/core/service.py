@@ -457,8 +457,16 @@ class MockService:
 
     def load_scenario(self, source: object) -> None:
         """Replace the scenario (name, path, mapping; ScenarioError if invalid) and reset."""
-        self.scenario = scenarios.load(source, self.catalog.names())
-        self.reset()
+        loaded = scenarios.load(source, self.catalog.names())
+        previous, self.scenario = self.scenario, loaded
+        try:
+            self.reset()
+        except ValueError as exc:
+            # The loader checks what reset() relies on; should they ever disagree, a refused
+            # scenario must not stay behind (every later reset would fail on it).
+            self.scenario = previous
+            self.reset()
+            raise scenarios.ScenarioError("", str(exc)) from None
 
     def scenario_document(self) -> dict:
         """The running scenario as a document: the loaded one plus rules added since."""
@@ -586,9 +594,11 @@ class MockService:
         )
 
 
-def _fingerprint(model: str, body: object) -> str:
+def _fingerprint(model: str | None, body: object) -> str:
     try:
         text = json.dumps([model, body], sort_keys=True, separators=(",", ":"))
+    except RecursionError:
+        raise BadRequest("Invalid request", error="Request body is nested too deeply") from None
     except (TypeError, ValueError):
         text = repr((model, body))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -20,7 +20,7 @@ from mockserver.core.service import MockService
 from mockserver.core.words import BALANCE, FILES, STATUS, SUBMIT
 from mockserver.dialects.protocol import Dialect, compact_json
 from mockserver.http import faults, strict
-from mockserver.http.requests import base_url, base_url_of, bearer_key, parse_json, read_body
+from mockserver.http.requests import base_url, base_url_of, bearer_key, json_too_deep, parse_json, read_body
 from mockserver.scenarios import rules
 
 __all__ = [
@@ -138,11 +138,11 @@ async def submit(request: Request, dialect: Dialect) -> Response:
     key = authenticate(mock, request.headers.get("authorization"))
     if name is not None:
         mock.model(name)  # an unknown model is a 404 before the body is looked at
-    raw = await read_body(request, mock.settings.max_body_bytes)
+    raw = await read_body(request, mock.settings.max_body_bytes, mock.settings.body_timeout_s)
     decision = None
     if mock.rules:
         try:
-            lenient: object = json.loads(raw)
+            lenient: object = None if json_too_deep(raw) else json.loads(raw)
         except (ValueError, RecursionError):
             lenient = None
         seen = dialect.submit_facts(lenient, name)

@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import best_match
 
 from mockserver._data import data_dir
+from mockserver.callbacks.config import CallbackConfig
 from mockserver.core.catalog import schema_dir
 from mockserver.core.json_types import json_type
 from mockserver.dialects import builtin, endpoint_aliases
@@ -160,6 +161,9 @@ def parse_text(text: str, json_only: bool = False, source: str | None = None) ->
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError("", f"invalid YAML{where}: {problem}", source) from None
+    except (ValueError, OverflowError) as exc:
+        # A scalar PyYAML's constructors refuse: an integer of more than 4,300 digits, a bad date.
+        raise ScenarioError("", f"invalid YAML: {str(exc).split(';')[0]}", source) from None
 
 
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
@@ -269,6 +273,8 @@ def _parse(doc: object, models: Iterable[str] | None) -> Scenario:
         if "price" in values:
             values["price"] = float(values["price"])
         overrides.append((pattern, values))
+    if "callbacks" in doc:
+        _check_callbacks(doc["callbacks"])
     limits = doc.get("limits", {})
     results = doc.get("results", {})
     compiled = tuple(_compile_rule(rule, i, known) for i, rule in enumerate(doc.get("rules", [])))
@@ -297,6 +303,18 @@ def parse_rule(doc: object, index: int, models: Iterable[str] | None = None) -> 
     _validate(_rule_validator(), doc, ["rules", index])
     assert isinstance(doc, dict)
     return _compile_rule(copy.deepcopy(doc), index, _known_models(models))
+
+
+def _check_callbacks(doc: dict) -> None:
+    """What the schema cannot say about ``callbacks`` (the secret decodes), by the same code that runs it."""
+    try:
+        CallbackConfig.from_dict(doc)
+    except ValueError as exc:
+        field, _, reason = str(exc).partition(": ")
+        where = (
+            "callbacks/secret" if field == "webhook secret" else field.replace(".", "/").replace("[", "/").rstrip("]")
+        )
+        raise ScenarioError(where, reason or str(exc)) from None
 
 
 def _known_models(models: Iterable[str] | None) -> list[str]:

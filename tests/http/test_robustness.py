@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mockserver.core.catalog import load_catalog
+from mockserver.core.config import Settings
+from tests.conftest import example_input
 
 MODELS = load_catalog().names()
 
@@ -85,3 +88,83 @@ def test_schemas_are_served(api):
     assert {"name": "models/index.json", "url": "/schemas/models/index.json"} in listing
     assert api.client.get("/schemas/../pyproject.toml").status_code == 404
     assert api.client.get("/schemas/models/nope.json").status_code == 404
+
+
+# -- issue 17: seven answers of 500 from the mock's own code, each a clear 4xx now ------------------
+
+
+def _error(r) -> str:
+    body = r.json()
+    assert body["code"] == r.status_code, body
+    return body["data"]["error"]
+
+
+def test_deep_nesting_with_idempotency_key_is_a_400(api):
+    deep = "[" * 968 + "]" * 968
+    body = '{"input": {"mode": "imagine", "prompt": "x", "mask": ' + deep + "}}"
+    headers = {**api.headers(), "Idempotency-Key": "a", "Content-Type": "application/json"}
+    r = api.client.post("/api/v1/generateTask/midjourney", content=body, headers=headers)
+    assert r.status_code == 400
+    assert "nested more than 64 levels" in _error(r)
+
+
+def test_nesting_just_within_the_limit_is_read(api):
+    body = {"input": {**example_input("nano-banana"), "extra": [[[[1]]]]}}
+    r = api.client.post(
+        "/api/v1/generateTask/nano-banana", json=body, headers={**api.headers(), "Idempotency-Key": "b"}
+    )
+    assert r.status_code == 400 and "extra" in _error(r)  # refused by the model schema, not the reader
+
+
+def test_a_result_file_name_of_thousands_of_digits_is_a_404(api):
+    task_id = api.submit_ok("nano-banana")
+    api.admin("POST", f"/tasks/{task_id}/complete")
+    for name in ("9" * 5001 + ".png", "².png", "0" * 7 + ".png"):
+        r = api.client.get(f"/files/{task_id}/{name}")
+        assert r.status_code == 404, name
+        assert "has no file" in _error(r)
+
+
+def test_a_yaml_integer_of_thousands_of_digits_is_a_400(api):
+    r = api.client.put("/__admin/scenario", content="seed: " + "9" * 5000, headers={"Content-Type": "application/yaml"})
+    assert r.status_code == 400
+    assert "4300 digits" in _error(r)
+
+
+@pytest.mark.parametrize(
+    ("callbacks", "field"),
+    [
+        ({"timeout_ms": 1_000_000_000_000}, "callbacks/timeout_ms: must be <= 3600000"),
+        ({"backoff_ms": [1_000_000_000_000_000]}, "callbacks/backoff_ms/0"),
+        ({"secret": "not base64 !!"}, "callbacks/secret: expected 'whsec_'"),
+        ({"secret": "whsec_a"}, "callbacks/secret: expected 'whsec_'"),  # the pattern allows it; decoding does not
+    ],
+)
+def test_scenario_callbacks_the_loader_cannot_run_are_400_and_not_kept(api, callbacks, field):
+    api.client.put("/__admin/scenario", json={"name": "before"})
+    r = api.client.put("/__admin/scenario", json={"callbacks": callbacks})
+    assert r.status_code == 400
+    assert field in _error(r)
+    assert api.client.get("/__admin/scenario").json()["name"] == "before"
+    assert api.client.post("/__admin/reset").status_code == 200
+
+
+@pytest.mark.parametrize("scale", [1e308, 1e6])
+def test_a_clock_scale_beyond_the_bound_is_a_400(api, scale):
+    r = api.client.put("/__admin/scenario", json={"clock": {"mode": "real", "scale": scale}})
+    assert r.status_code == 400
+    assert "clock/scale: must be <= 100000" in _error(r)
+    assert api.client.get("/__admin/health").status_code == 200
+
+
+def test_a_time_scale_beyond_the_bound_is_refused_by_the_settings():
+    with pytest.raises(ValueError, match="time_scale must be > 0 and <= 100000"):
+        Settings(time_scale=1e308)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_json_nan_and_infinity_are_refused(api, literal):
+    body = '{"input": {"prompt": "a cat", "num_images": ' + literal + "}}"
+    r = api.client.post("/api/v1/generateTask/nano-banana", content=body, headers=api.headers())
+    assert r.status_code == 400
+    assert "Malformed JSON" in _error(r) and "JSON number" in _error(r)
