@@ -30,6 +30,7 @@ from mockserver.core.catalog import schema_dir
 from mockserver.core.json_types import json_type
 from mockserver.dialects import builtin, endpoint_aliases
 from mockserver.scenarios import rules as r
+from mockserver.scenarios.patterns import BoundedPattern, PatternError, compile_pattern
 
 __all__ = [
     "LibraryEntry",
@@ -528,11 +529,11 @@ def _names(endpoints: frozenset[str]) -> str:
     return "/".join(e for e in r.ENDPOINTS if e in endpoints)
 
 
-def _regex(pattern: str, where: str) -> re.Pattern[str]:
+def _regex(pattern: str, where: str) -> BoundedPattern:
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ScenarioError(where, f"invalid regular expression {pattern!r}: {exc}") from None
+        return compile_pattern(pattern)
+    except PatternError as exc:
+        raise ScenarioError(where, str(exc)) from None
 
 
 def _respond(doc: dict) -> r.Respond:

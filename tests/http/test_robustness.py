@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -168,3 +169,22 @@ def test_json_nan_and_infinity_are_refused(api, literal):
     r = api.client.post("/api/v1/generateTask/nano-banana", content=body, headers=api.headers())
     assert r.status_code == 400
     assert "Malformed JSON" in _error(r) and "JSON number" in _error(r)
+
+
+# -- issue 17: bounded work per request ---------------------------------------------------------------
+
+
+def test_a_huge_image_urls_array_is_refused_without_walking_it(api):
+    body = {"input": {"prompt": "x", "mode": "text-to-image", "image_urls": ["http://a/b"] * 60_000}}
+    started = time.perf_counter()
+    r = api.client.post("/api/v1/generateTask/nano-banana", json=body, headers=api.headers())
+    assert r.status_code == 400
+    assert _error(r) == "input.image_urls has too many items: 60000, at most 5"
+    assert time.perf_counter() - started < 5  # was 12 s for 300,000 items; generous for a loaded CI box
+
+
+def test_a_rule_pattern_that_backtracks_is_refused_when_loaded(api):
+    rule = {"when": {"endpoint": "submit", "prompt": "^(a+)+$"}, "fail": {"code": "CONTENT_VIOLATION"}}
+    r = api.client.post("/__admin/rules", json=rule)
+    assert r.status_code == 400
+    assert _error(r).startswith("rules/0/when/prompt: '^(a+)+$' repeats a repeat inside a repeat")
