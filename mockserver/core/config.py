@@ -122,6 +122,9 @@ def env_settings(environ: dict[str, str] | None = None) -> dict[str, object]:
         "admin_token",
         "journal_size",
         "scenario",
+        "body_timeout_s",
+        "request_timeout_s",
+        "keep_alive_s",
     ):
         raw = env.get(f"MOCKSERVER_{name.upper()}")
         if raw is None or raw == "":

@@ -37,13 +37,18 @@ def check_admin(request: Request, mock: MockService) -> None:
 
 async def _body(request: Request, mock: MockService) -> dict:
     """An optional JSON object body (empty body = {})."""
-    raw = await read_body(request, mock.settings.max_body_bytes)
+    raw = await _raw_body(request, mock)
     if not raw.strip():
         return {}
     body = parse_json(raw)
     if not isinstance(body, dict):
         raise BadRequest("Invalid request", error="Admin request body must be a JSON object")
     return body
+
+
+async def _raw_body(request: Request, mock: MockService) -> bytes:
+    """The body, streamed with the same bounds as the provider API's (413 past max_body_bytes, 408)."""
+    return await read_body(request, mock.settings.max_body_bytes, mock.settings.body_timeout_s)
 
 
 def _admin(handler):
@@ -280,9 +285,7 @@ async def put_scenario(request: Request, mock: MockService) -> Response:
             raise NotFound(f"Scenario not found: {name}", error=f"No scenario named {name!r} in the library")
         source: object = entry.path
     else:
-        raw = await request.body()
-        if len(raw) > mock.settings.max_body_bytes:
-            raise BadRequest("Invalid scenario", error="Scenario too large")
+        raw = await _raw_body(request, mock)
         yaml_body = "yaml" in request.headers.get("content-type", "")
         try:
             # Parsing a large document takes a while: not on the event loop, which serves the API.
@@ -309,9 +312,7 @@ async def list_rules(request: Request, mock: MockService) -> Response:
 @_admin
 async def add_rule(request: Request, mock: MockService) -> Response:
     """Append one rule to the running scenario; it lasts until the next reset."""
-    raw = await request.body()
-    if len(raw) > mock.settings.max_body_bytes:
-        raise BadRequest("Invalid rule", error="Rule too large")
+    raw = await _raw_body(request, mock)
     try:
         rule = parse_text(raw.decode("utf-8", "replace"), json_only=True)
         index = mock.add_rule(rule)
