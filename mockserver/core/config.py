@@ -43,6 +43,9 @@ class Settings:
     webhook_secret: str | None = None
     # Callback delivery: {retries, backoff_ms, timeout_ms, secret}, as the scenario key.
     callbacks: dict | None = None
+    # Callback URLs to link-local, metadata, unspecified or oddly spelt addresses are refused
+    # (callbacks/targets.py); True lifts that. The mock itself and /__admin stay refused.
+    unsafe_callback_urls: bool = False
     # Check each request against the published request schema too (400 naming the schema rule).
     strict: bool = False
     # A scenario: a library name, a file path, a mapping, or a scenario.Scenario (None: none).
@@ -141,9 +144,10 @@ def env_settings(environ: dict[str, str] | None = None) -> dict[str, object]:
             raise ValueError(f"MOCKSERVER_{name.upper()}={raw!r} is not a valid {kind}") from None
     if env.get("MOCKSERVER_WEBHOOK_SECRET"):
         out["webhook_secret"] = env["MOCKSERVER_WEBHOOK_SECRET"]
-    strict = env.get("MOCKSERVER_STRICT")
-    if strict:
-        out["strict"] = parse_bool(strict, "MOCKSERVER_STRICT")
+    for flag in ("strict", "unsafe_callback_urls"):
+        raw = env.get(f"MOCKSERVER_{flag.upper()}")
+        if raw:
+            out[flag] = parse_bool(raw, f"MOCKSERVER_{flag.upper()}")
     keys = env.get("MOCKSERVER_API_KEYS") or env.get("MOCKSERVER_API_KEY")
     if keys:
         out["api_keys"] = dict(parse_api_key(s) for s in keys.replace(",", " ").split())

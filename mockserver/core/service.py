@@ -8,6 +8,7 @@ tells ``callbacks`` when a task's end becomes known.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -15,9 +16,11 @@ import json
 import random
 from collections.abc import Iterable, Sequence
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from mockserver import dialects as _dialects
 from mockserver.callbacks.config import CallbackConfig
+from mockserver.callbacks.targets import CallbackTargetRefused, check_callback_target
 from mockserver.core import tasks as t
 from mockserver.core.billing import UNLIMITED_BALANCE, Accounts
 from mockserver.core.catalog import Catalog, InputInvalid, Model, load_catalog
@@ -155,11 +158,13 @@ class MockService:
         model_name: str | None = None,
         idempotency_key: str | None = None,
         decision: rules.Decision | None = None,
+        origins: Iterable[tuple[str, int]] = (),
     ) -> Task:
         """Create a task from a submit body in ``dialect`` (or return the one an Idempotency-Key
         already made). ``model_name``: the model the path names (None: the body names it).
 
-        ``decision``: a scenario rule's fail/timing for the new task."""
+        ``decision``: a scenario rule's fail/timing for the new task. ``origins``: (host, port)
+        pairs the mock was reached at, so a callback_url naming the mock itself is refused."""
         if model_name is not None:
             self.model(model_name)
         fingerprint = None
@@ -176,6 +181,8 @@ class MockService:
                 if task is not None:
                     return task
         req = dialect.parse_submit(body, model_name)
+        if req.callback_url is not None:
+            self._check_callback_url(req.callback_url, origins)
         model = self.model(req.model)
         provider = req.provider or ("official" if model.official_only else "auto")
         if model.official_only and provider != "official":
@@ -208,6 +215,18 @@ class MockService:
             self.store.idempotency[(key, idempotency_key)] = (fingerprint, task.task_id)  # type: ignore[index]
         self.callbacks.track(task)
         return task
+
+    def _check_callback_url(self, url: str, origins: Iterable[tuple[str, int]]) -> None:
+        own = list(origins)
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            with contextlib.suppress(ValueError):
+                if parts.hostname:
+                    own.append((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)))
+        try:
+            check_callback_target(url, own, allow_any=self.settings.unsafe_callback_urls)
+        except CallbackTargetRefused as exc:
+            raise BadRequest("Invalid request", error=f"Invalid callback_url: it {exc}") from None
 
     def _new_task(self, key: str, dialect: Dialect, model: Model, req: SubmitRequest, cost: float, now: int) -> Task:
         lo, hi = model.processing_ms

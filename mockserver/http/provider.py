@@ -20,7 +20,15 @@ from mockserver.core.service import MockService
 from mockserver.core.words import BALANCE, FILES, STATUS, SUBMIT
 from mockserver.dialects.protocol import Dialect, compact_json
 from mockserver.http import faults, strict
-from mockserver.http.requests import base_url, base_url_of, bearer_key, json_too_deep, parse_json, read_body
+from mockserver.http.requests import (
+    base_url,
+    base_url_of,
+    bearer_key,
+    json_too_deep,
+    own_addresses,
+    parse_json,
+    read_body,
+)
 from mockserver.scenarios import rules
 
 __all__ = [
@@ -157,7 +165,9 @@ async def submit(request: Request, dialect: Dialect) -> Response:
     body = parse_json(raw)
     if mock.settings.strict:
         strict.check_submit_body(dialect, name, body)
-    task = mock.submit(key, dialect, body, name, request.headers.get("idempotency-key"), decision)
+    task = mock.submit(
+        key, dialect, body, name, request.headers.get("idempotency-key"), decision, own_addresses(request.scope)
+    )
     mock.callbacks.remember_base_url(task, base_url(request))
     note(request, model=task.model, task_id=task.task_id)
     return Response(dialect.dumps(dialect.submit_body(task.task_id, task.model)), media_type=JSON)

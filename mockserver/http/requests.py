@@ -7,6 +7,7 @@ import asyncio
 import json
 import math
 import re
+from urllib.parse import urlsplit
 
 from starlette.requests import ClientDisconnect, Request
 
@@ -19,6 +20,7 @@ __all__ = [
     "base_url_of",
     "bearer_key",
     "json_too_deep",
+    "own_addresses",
     "parse_json",
     "read_body",
     "server_url",
@@ -54,6 +56,38 @@ def base_url_of(scope: dict) -> str:
         if name == b"host":
             return f"{scheme}://{value.decode('latin-1')}"
     return f"{scheme}://localhost"
+
+
+def own_addresses(scope: dict, public_url: str | None = None) -> list[tuple[str, int]]:
+    """(host, port) pairs this server is reached at: its socket, the Host header, its public URL."""
+    scheme = scope.get("scheme", "http")
+    default = 443 if scheme == "https" else 80
+    out: list[tuple[str, int]] = []
+    server = scope.get("server")
+    if server and server[0] and server[1] is not None:
+        out.append((str(server[0]), int(server[1])))
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            host, port = _split_host(value.decode("latin-1"), default)
+            if host:
+                out.append((host, port))
+    if public_url:
+        parts = urlsplit(public_url)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            port = None
+        if parts.hostname and port is not None:
+            out.append((parts.hostname, port))
+    return out
+
+
+def _split_host(value: str, default: int) -> tuple[str, int]:
+    try:
+        parts = urlsplit(f"//{value.strip()}")
+        return (parts.hostname or "", parts.port or default)
+    except ValueError:
+        return "", default
 
 
 async def read_body(request: Request, limit: int, timeout_s: float | None = None) -> bytes:

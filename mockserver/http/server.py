@@ -59,15 +59,17 @@ def guarded(protocol: type[asyncio.Protocol], request_timeout_s: float) -> type[
 
         def data_received(self, data: bytes) -> None:
             cycle = getattr(self, "cycle", None)
-            if cycle is None or cycle.response_complete:  # reading the head of a new request
-                self._head_bytes += len(data)
-                if self._head_bytes > MAX_HEAD_BYTES:
-                    self.transport.write(_TOO_LARGE)
-                    self.transport.close()
-                    return
-            else:
-                self._head_bytes = 0
+            reading_head = cycle is None or (cycle.response_complete and not cycle.more_body)
             super().data_received(data)
+            if not reading_head or self.transport.is_closing():
+                return
+            if getattr(self, "cycle", None) is not cycle:
+                self._head_bytes = 0  # the head is complete: a request started
+                return
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self.transport.write(_TOO_LARGE)
+                self.transport.close()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
