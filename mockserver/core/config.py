@@ -12,6 +12,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_TTL_MS = 15 * 24 * 3600 * 1000  # the provider's page: result URLs valid for 15 days
 MAX_BODY_BYTES = 1024 * 1024
+MAX_SEED = 2**63 - 1  # the scenario schema's bound too
 DEFAULT_BODY_TIMEOUT_S = 10.0
 DEFAULT_REQUEST_TIMEOUT_S = 15.0
 DEFAULT_KEEP_ALIVE_S = 5.0
@@ -23,7 +24,10 @@ class Settings:
     port: int = DEFAULT_PORT
     clock: str = "real"  # "real" or "manual"
     time_scale: float = 1.0
-    seed: int = 0
+    # None: a fresh seed is drawn at start and at every reset (printed, and shown by
+    # /__admin/health), so task ids cannot be guessed and never repeat across runs; a number
+    # makes ids, timings and rule decisions repeat exactly (replay bundles record it).
+    seed: int | None = None
     # None: any bearer key works with unlimited credits. A dict: only these keys,
     # each with its balance (None balance = unlimited).
     api_keys: dict[str, float | None] | None = None
@@ -46,6 +50,8 @@ class Settings:
     # Callback URLs to link-local, metadata, unspecified or oddly spelt addresses are refused
     # (callbacks/targets.py); True lifts that. The mock itself and /__admin stay refused.
     unsafe_callback_urls: bool = False
+    # Replay: accounts with masked keys (****1234) are taken over by the first key ending so.
+    claim_masked_keys: bool = False
     # Check each request against the published request schema too (400 naming the schema rule).
     strict: bool = False
     # A scenario: a library name, a file path, a mapping, or a scenario.Scenario (None: none).
@@ -65,6 +71,8 @@ class Settings:
                 raise ValueError(f"{name} must be > 0 and <= 3600 seconds, got {value!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED):
+            raise ValueError(f"seed must be an integer 0..{MAX_SEED}, got {self.seed!r}")
         if self.journal_size < 1:
             raise ValueError(f"journal_size must be >= 1, got {self.journal_size!r}")
         # Validates the secret and the callbacks mapping.
@@ -134,7 +142,7 @@ def env_settings(environ: dict[str, str] | None = None) -> dict[str, object]:
             continue
         kind = types[name]
         try:
-            if kind == "int":
+            if kind in ("int", "int | None"):
                 out[name] = int(raw)
             elif kind == "float":
                 out[name] = float(raw)

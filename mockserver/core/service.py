@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import random
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -61,6 +62,11 @@ class NoCallbacks:
         pass
 
 
+def draw_seed() -> int:
+    """A run seed nobody can guess (32 bits: short enough to type into --seed)."""
+    return secrets.randbits(32)
+
+
 class MockService:
     """One mock provider: its clock, models, accounts, tasks and journal, spoken by its dialects."""
 
@@ -99,9 +105,9 @@ class MockService:
             for name in self.catalog.names()
         }
         balances = sc.accounts if sc.accounts is not None else s.api_keys
-        self.accounts = Accounts(dict(balances) if balances is not None else None)
+        self.accounts = Accounts(dict(balances) if balances is not None else None, s.claim_masked_keys)
         self.store = TaskStore()
-        self.seed = sc.seed if sc.seed is not None else s.seed
+        self.seed = sc.seed if sc.seed is not None else s.seed if s.seed is not None else draw_seed()
         self.rng = random.Random(self.seed)
         self.rules = rules.RuleSet(sc.rules, self.seed)
         self._added_rules: list[dict] = []
@@ -505,7 +511,8 @@ class MockService:
             accounts=self.settings.api_keys if self.scenario.accounts is None else None,
         )
         doc["clock"]["start_ms"] = self.clock_start_ms
-        doc["callbacks"] = self.callback_config.to_dict(secret=True)
+        # Never the secret itself: null keeps the replaying server's own --webhook-secret.
+        doc["callbacks"] = {**self.callback_config.to_dict(), "secret": None}
         doc["results"] = {**doc.get("results", {}), "ttl_ms": self.results_ttl_ms}
         return doc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hmac
 import re
 
@@ -12,7 +13,8 @@ from starlette.routing import Route
 
 from mockserver._version import __version__
 from mockserver.core import tasks as t
-from mockserver.core.errors import BadRequest, NotFound, Unauthorized
+from mockserver.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from mockserver.core.redact import mask_key
 from mockserver.core.service import MockService
 from mockserver.http.provider import json_response, mock_of
 from mockserver.http.requests import bearer_key, parse_json, read_body
@@ -75,6 +77,50 @@ def _clock_info(mock: MockService) -> dict:
         "nextEvent": _next_event(mock),
         "unfinished": sum(1 for _ in mock.unfinished()),
     }
+
+
+def _reveal(request: Request, mock: MockService) -> bool:
+    """``?reveal=true``: show API keys whole. Only a server with an admin token (which this
+    request has passed) does; without one, every reader of /__admin would see them."""
+    if request.query_params.get("reveal", "").lower() not in ("1", "true", "yes"):
+        return False
+    if not mock.settings.admin_token:
+        raise Forbidden(
+            "Keys are shown masked",
+            error="reveal=true needs a server started with an admin token (--admin-token or MOCKSERVER_ADMIN_TOKEN)",
+        )
+    return True
+
+
+def _shown(key: str | None, reveal: bool) -> str | None:
+    return key if reveal else mask_key(key)
+
+
+def _shown_scenario(doc: dict, reveal: bool) -> dict:
+    """A scenario document as the admin API shows it: secrets never, keys masked unless revealed."""
+    doc = copy.deepcopy(doc)
+    if isinstance(doc.get("callbacks"), dict) and doc["callbacks"].get("secret") is not None:
+        doc["callbacks"]["secret"] = None  # never returned; a replay is signed again with --webhook-secret
+    if not reveal:
+        for account in doc.get("accounts", []):
+            account["key"] = mask_key(account["key"])
+        for rule in doc.get("rules", []):
+            when = rule.get("when")
+            if isinstance(when, dict) and isinstance(when.get("key"), str):
+                when["key"] = mask_key(when["key"])
+    return doc
+
+
+def _shown_report(report: dict, reveal: bool) -> dict:
+    if reveal:
+        return report
+    for finding in report["findings"]:
+        finding["key"] = mask_key(finding["key"])
+    summary = report["summary"]
+    summary["key"] = mask_key(summary["key"])
+    for row in summary.get("keys", ()):
+        row["key"] = mask_key(row["key"])
+    return report
 
 
 @_admin
@@ -145,6 +191,12 @@ async def clock_advance(request: Request, mock: MockService) -> Response:
     return json_response(info)
 
 
+def _task_info(mock: MockService, task, reveal: bool) -> dict:
+    info = mock.describe_task(task)
+    info["key"] = _shown(info["key"], reveal)
+    return info
+
+
 def _task(mock: MockService, task_id: str):
     task = mock.store.get(task_id)
     if task is None:
@@ -155,9 +207,10 @@ def _task(mock: MockService, task_id: str):
 @_admin
 async def list_tasks(request: Request, mock: MockService) -> Response:
     q = request.query_params
+    reveal = _reveal(request, mock)
     out = []
     for task in mock.store:
-        info = mock.describe_task(task)
+        info = _task_info(mock, task, reveal)
         if q.get("state") and info["state"] != q["state"]:
             continue
         if q.get("model") and task.model != q["model"]:
@@ -170,7 +223,7 @@ async def list_tasks(request: Request, mock: MockService) -> Response:
 
 @_admin
 async def get_task(request: Request, mock: MockService) -> Response:
-    return json_response(mock.describe_task(_task(mock, request.path_params["task_id"])))
+    return json_response(_task_info(mock, _task(mock, request.path_params["task_id"]), _reveal(request, mock)))
 
 
 @_admin
@@ -178,7 +231,7 @@ async def complete_task(request: Request, mock: MockService) -> Response:
     task = _task(mock, request.path_params["task_id"])
     mock.force(task, t.SUCCESS)
     await mock.callbacks.run_due()  # a callback task's delivery is attempted before we answer
-    return json_response(mock.describe_task(task))
+    return json_response(_task_info(mock, task, _reveal(request, mock)))
 
 
 @_admin
@@ -193,14 +246,14 @@ async def fail_task(request: Request, mock: MockService) -> Response:
         raise BadRequest("Invalid request", error="Invalid type for message: expected string")
     mock.force(task, t.FAILED, code, message)
     await mock.callbacks.run_due()
-    return json_response(mock.describe_task(task))
+    return json_response(_task_info(mock, task, _reveal(request, mock)))
 
 
 @_admin
 async def list_accounts(request: Request, mock: MockService) -> Response:
-    return json_response(
-        {"restricted": mock.accounts.restricted, "accounts": [mock.accounts.describe(k) for k in mock.accounts.keys()]},
-    )
+    reveal = _reveal(request, mock)
+    accounts = [{**mock.accounts.describe(k), "key": _shown(k, reveal)} for k in mock.accounts.keys()]
+    return json_response({"restricted": mock.accounts.restricted, "accounts": accounts})
 
 
 @_admin
@@ -222,7 +275,7 @@ async def account(request: Request, mock: MockService) -> Response:
         raise NotFound(f"Account not found: {key}", error=f"No account '{key}'")
     else:
         mock.balance(key)  # settle refunds first
-    return json_response(mock.accounts.describe(key))
+    return json_response({**mock.accounts.describe(key), "key": _shown(key, _reveal(request, mock))})
 
 
 def _paging(request: Request) -> tuple[int, int | None]:
@@ -237,10 +290,12 @@ def _paging(request: Request) -> tuple[int, int | None]:
 @_admin
 async def journal(request: Request, mock: MockService) -> Response:
     since, limit = _paging(request)
-    entries = mock.journal.entries(since, limit)
-    return json_response(
-        {"size": mock.journal.size, "dropped": mock.journal.dropped, "entries": [e.to_dict() for e in entries]},
-    )
+    reveal = _reveal(request, mock)
+    entries = [e.to_dict() for e in mock.journal.entries(since, limit)]
+    if not reveal:
+        for entry in entries:
+            entry["key"] = mask_key(entry["key"])
+    return json_response({"size": mock.journal.size, "dropped": mock.journal.dropped, "entries": entries})
 
 
 @_admin
@@ -265,14 +320,15 @@ async def report(request: Request, mock: MockService) -> Response:
     """The client conformance report: ``?key=K`` for one key, ``?key=`` for keyless requests."""
     q = request.query_params
     key = (q["key"] or None) if "key" in q else ALL_KEYS
-    return json_response(mock.conformance_report(key))
+    return json_response(_shown_report(mock.conformance_report(key), _reveal(request, mock)))
 
 
 @_admin
 async def get_scenario(request: Request, mock: MockService) -> Response:
     """The running scenario; ``?resolved=true`` writes in the settings it relies on (seed, clock...)."""
     resolved = request.query_params.get("resolved", "").lower() in ("1", "true", "yes")
-    return json_response(mock.resolved_scenario() if resolved else mock.scenario_document())
+    doc = mock.resolved_scenario() if resolved else mock.scenario_document()
+    return json_response(_shown_scenario(doc, _reveal(request, mock)))
 
 
 @_admin
@@ -296,17 +352,26 @@ async def put_scenario(request: Request, mock: MockService) -> Response:
         mock.load_scenario(source)
     except ScenarioError as exc:
         raise BadRequest("Invalid scenario", error=str(exc)) from None
-    return json_response(mock.scenario_document())
+    return json_response(_shown_scenario(mock.scenario_document(), _reveal(request, mock)))
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError("", f"not UTF-8 text: byte {exc.start} is {raw[exc.start : exc.start + 1]!r}") from None
 
 
 def _read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
-    doc = parse_text(raw.decode("utf-8", "replace"), json_only=not yaml_body) if raw.strip() else {}
+    doc = parse_text(_text(raw), json_only=not yaml_body) if raw.strip() else {}
     return parse({} if doc is None else doc, models)
 
 
 @_admin
 async def list_rules(request: Request, mock: MockService) -> Response:
-    return json_response({"rules": mock.rules.describe()})
+    rules = mock.rules.describe()
+    shown = _shown_scenario({"rules": [r["rule"] for r in rules]}, _reveal(request, mock))["rules"]
+    return json_response({"rules": [{**r, "rule": doc} for r, doc in zip(rules, shown, strict=True)]})
 
 
 @_admin
@@ -314,7 +379,7 @@ async def add_rule(request: Request, mock: MockService) -> Response:
     """Append one rule to the running scenario; it lasts until the next reset."""
     raw = await _raw_body(request, mock)
     try:
-        rule = parse_text(raw.decode("utf-8", "replace"), json_only=True)
+        rule = parse_text(_text(raw), json_only=True)
         index = mock.add_rule(rule)
     except ScenarioError as exc:
         raise BadRequest("Invalid rule", error=str(exc)) from None
