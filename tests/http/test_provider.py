@@ -8,7 +8,7 @@ import struct
 import httpx
 import pytest
 
-from tests.conftest import KEY, data_of, example_input
+from tests.conftest import data_of, example_input
 
 PENDING_FIELDS = {"taskId", "state", "createTime"}
 SUCCESS_FIELDS = PENDING_FIELDS | {"resultJson", "completeTime", "costTime"}
