@@ -518,6 +518,8 @@ class MockService:
 
     def add_rule(self, doc: object) -> int:
         """Append one rule to the running scenario (until the next reset); its index."""
+        if len(self.rules) >= scenarios.MAX_RULES:
+            raise scenarios.ScenarioError("rules", f"at most {scenarios.MAX_RULES} rules (the scenario schema's bound)")
         rule = scenarios.parse_rule(doc, len(self.rules), self.catalog.names())
         self.rules.add(rule)
         self._added_rules.append(dict(rule.doc))

@@ -22,6 +22,7 @@ from mockserver.report import ALL_KEYS
 from mockserver.scenarios.loading import Scenario, ScenarioError, find, parse, parse_text
 
 PREFIX = "/__admin"
+MAX_YAML_BODY_BYTES = 64 * 1024  # a scenario sent as YAML; the library's are under 2 KB, JSON may be larger
 _FAIL_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
@@ -341,8 +342,10 @@ async def put_scenario(request: Request, mock: MockService) -> Response:
             raise NotFound(f"Scenario not found: {name}", error=f"No scenario named {name!r} in the library")
         source: object = entry.path
     else:
-        raw = await _raw_body(request, mock)
         yaml_body = "yaml" in request.headers.get("content-type", "")
+        # PyYAML is pure Python (~1 s per 64 KiB on a busy CI box): YAML bodies get a smaller bound.
+        limit = min(MAX_YAML_BODY_BYTES, mock.settings.max_body_bytes) if yaml_body else mock.settings.max_body_bytes
+        raw = await read_body(request, limit, mock.settings.body_timeout_s)
         try:
             # Parsing a large document takes a while: not on the event loop, which serves the API.
             source = await run_in_threadpool(_read_scenario, raw, yaml_body, mock.catalog.names())

@@ -24,7 +24,7 @@ from mockserver.http.requests import (
     base_url,
     base_url_of,
     bearer_key,
-    json_too_deep,
+    json_within_bounds,
     own_addresses,
     parse_json,
     read_body,
@@ -150,7 +150,7 @@ async def submit(request: Request, dialect: Dialect) -> Response:
     decision = None
     if mock.rules:
         try:
-            lenient: object = None if json_too_deep(raw) else json.loads(raw)
+            lenient: object = json.loads(raw) if json_within_bounds(raw) else None
         except (ValueError, RecursionError):
             lenient = None
         seen = dialect.submit_facts(lenient, name)

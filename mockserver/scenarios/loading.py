@@ -48,6 +48,7 @@ __all__ = [
 SUFFIXES = (".yaml", ".yml", ".json")
 MAX_NODES = 100_000  # values in one document
 MAX_DEPTH = 64
+MAX_RULES = 1000  # the schema's rules.maxItems; rules added at run time count too
 # Not libyaml's CSafeLoader, though faster: on a deeply nested flow collection ("[[[[...")
 # it overflows the C stack and kills the process; the Python loader raises RecursionError.
 _YAML_LOADER = yaml.SafeLoader

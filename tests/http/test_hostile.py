@@ -151,6 +151,7 @@ def _submit_cases() -> list:
         "deep-100000-arrays": _nested(100_000),
         "deep-objects": b'{"a":' * 500 + b"1" + b"}" * 500,
         "unclosed-deep": b"[" * 200_000,
+        "empty-arrays-300k": b"[" + b"[]," * 300_000 + b"[]]",
         "brackets-in-strings": b'{"input": {"prompt": "' + b"[" * 5000 + b'"}}',
         "image-urls-300k-ints": b'{"input": {"mode": "text-to-image", "prompt": "x", "image_urls": ['
         + b",".join([b"1"] * 300_000)
@@ -356,6 +357,8 @@ def _admin_cases() -> list:
         "multi-doc": b"a: 1\n---\nb: 2",
         "header-name-bad": b"rules: [{respond: {status: 500, headers: {'Bad Name': x}}}]",
         "status-999": b"rules: [{respond: {status: 999}}]",
+        "100-KiB": b"rules:\n" + b"  - {when: {endpoint: balance}, respond: {status: 503}}\n" * 1900,
+        "rules-1001": b"rules:\n" + b"  - {when: {endpoint: balance}, respond: {status: 503}}\n" * 1001,
     }
     cases = [
         pytest.param("PUT", "/__admin/scenario", yaml, body, id=f"scenario-yaml-{n}")

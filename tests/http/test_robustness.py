@@ -188,3 +188,22 @@ def test_a_rule_pattern_that_backtracks_is_refused_when_loaded(api):
     r = api.client.post("/__admin/rules", json=rule)
     assert r.status_code == 400
     assert _error(r).startswith("rules/0/when/prompt: '^(a+)+$' repeats a repeat inside a repeat")
+
+
+def test_a_body_of_300000_empty_arrays_is_refused_before_it_is_parsed(api):
+    r = api.client.post(
+        "/api/v1/generateTask/nano-banana", content=b"[" + b"[]," * 300_000 + b"[]]", headers=api.headers()
+    )
+    assert r.status_code == 400 and _error(r) == "Request body has more than 10000 arrays and objects"
+    prompt = {"input": {"mode": "text-to-image", "prompt": "[" * 20_000}}  # brackets in strings do not count
+    r = api.client.post("/api/v1/generateTask/nano-banana", json=prompt, headers=api.headers())
+    assert r.status_code == 400 and "input.prompt is too long" in _error(r)
+
+
+def test_a_yaml_scenario_body_is_bounded_at_64_kib(api):
+    body = "rules:\n" + "  - {when: {endpoint: balance}, respond: {status: 503}}\n" * 1200
+    r = api.client.put("/__admin/scenario", content=body, headers={"Content-Type": "application/yaml"})
+    assert r.status_code == 413 and "limit is 65536 bytes" in _error(r)
+    many = {"rules": [{"when": {"endpoint": "balance"}, "respond": {"status": 503}}] * 1001}
+    r = api.client.put("/__admin/scenario", json=many)
+    assert r.status_code == 400 and _error(r) == "rules: expected at most 1000 items, got 1001"
