@@ -15,7 +15,7 @@ from mockserver.core.config import server_url
 from mockserver.core.errors import BadRequest, PayloadTooLarge, RequestTimeout
 
 __all__ = [
-    "MAX_JSON_CONTAINERS",
+    "MAX_JSON_ITEMS",
     "MAX_JSON_DEPTH",
     "base_url",
     "base_url_of",
@@ -31,9 +31,10 @@ __all__ = [
 # Deeper than any body the mock takes (a submit is 3 levels, a rule's body a few more); deeper
 # ones are refused before anything walks them recursively (fingerprints, schemas, the journal).
 MAX_JSON_DEPTH = 64
-# Each array or object is a Python container the garbage collector then walks: 300,000 of them
-# (900 KB of "[]," ) held the event loop ~400 ms. No body the mock takes has more than a handful.
-MAX_JSON_CONTAINERS = 10_000
+# Arrays, objects and the values in them, counted in the raw text before it is parsed: 300,000 of
+# them (900 KB of "[],") held the event loop ~400 ms, parsed and then walked by the garbage
+# collector. No body the mock takes comes near (a submit has a few dozen values).
+MAX_JSON_ITEMS = 10_000
 
 
 def bearer_key(authorization: str | None) -> str | None:
@@ -131,10 +132,8 @@ def parse_json(raw: bytes, what: str = "Request body") -> object:
         raise BadRequest("Invalid request", error=f"{what} is empty: expected a JSON object")
     if json_too_deep(raw):
         raise BadRequest("Invalid request", error=f"Malformed JSON: nested more than {MAX_JSON_DEPTH} levels deep")
-    if _containers(raw) > MAX_JSON_CONTAINERS:
-        raise BadRequest(
-            "Invalid request", error=f"Request body has more than {MAX_JSON_CONTAINERS} arrays and objects"
-        )
+    if _items(raw) > MAX_JSON_ITEMS:
+        raise BadRequest("Invalid request", error=f"Request body has more than {MAX_JSON_ITEMS} JSON values")
     try:
         return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
@@ -145,15 +144,15 @@ def parse_json(raw: bytes, what: str = "Request body") -> object:
 
 def json_within_bounds(raw: bytes) -> bool:
     """Whether JSON text is shallow and small enough to parse (what parse_json checks first)."""
-    return not json_too_deep(raw) and _containers(raw) <= MAX_JSON_CONTAINERS
+    return not json_too_deep(raw) and _items(raw) <= MAX_JSON_ITEMS
 
 
-def _containers(raw: bytes) -> int:
-    """How many arrays and objects JSON text holds (an upper bound until strings are cut out)."""
-    count = raw.count(b"[") + raw.count(b"{")
-    if count > MAX_JSON_CONTAINERS and b'"' in raw:
+def _items(raw: bytes) -> int:
+    """Arrays, objects and separators in JSON text (an upper bound until strings are cut out)."""
+    count = raw.count(b"[") + raw.count(b"{") + raw.count(b",")
+    if count > MAX_JSON_ITEMS and b'"' in raw:
         text = _JSON_STRING.sub(b"", raw)
-        count = text.count(b"[") + text.count(b"{")
+        count = text.count(b"[") + text.count(b"{") + text.count(b",")
     return count
 
 

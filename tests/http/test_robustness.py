@@ -175,11 +175,11 @@ def test_json_nan_and_infinity_are_refused(api, literal):
 
 
 def test_a_huge_image_urls_array_is_refused_without_walking_it(api):
-    body = {"input": {"prompt": "x", "mode": "text-to-image", "image_urls": ["http://a/b"] * 60_000}}
+    body = {"input": {"prompt": "x", "mode": "text-to-image", "image_urls": ["http://a/b"] * 9_000}}
     started = time.perf_counter()
     r = api.client.post("/api/v1/generateTask/nano-banana", json=body, headers=api.headers())
     assert r.status_code == 400
-    assert _error(r) == "input.image_urls has too many items: 60000, at most 5"
+    assert _error(r) == "input.image_urls has too many items: 9000, at most 5"
     assert time.perf_counter() - started < 5  # was 12 s for 300,000 items; generous for a loaded CI box
 
 
@@ -190,12 +190,16 @@ def test_a_rule_pattern_that_backtracks_is_refused_when_loaded(api):
     assert _error(r).startswith("rules/0/when/prompt: '^(a+)+$' repeats a repeat inside a repeat")
 
 
-def test_a_body_of_300000_empty_arrays_is_refused_before_it_is_parsed(api):
+def test_a_body_of_300000_values_is_refused_before_it_is_parsed(api):
     r = api.client.post(
         "/api/v1/generateTask/nano-banana", content=b"[" + b"[]," * 300_000 + b"[]]", headers=api.headers()
     )
-    assert r.status_code == 400 and _error(r) == "Request body has more than 10000 arrays and objects"
-    prompt = {"input": {"mode": "text-to-image", "prompt": "[" * 20_000}}  # brackets in strings do not count
+    assert r.status_code == 400 and _error(r) == "Request body has more than 10000 JSON values"
+    r = api.client.post(
+        "/api/v1/generateTask/nano-banana", content=b"[" + b"1," * 300_000 + b"1]", headers=api.headers()
+    )
+    assert r.status_code == 400 and _error(r) == "Request body has more than 10000 JSON values"
+    prompt = {"input": {"mode": "text-to-image", "prompt": "[{," * 20_000}}  # not counted inside strings
     r = api.client.post("/api/v1/generateTask/nano-banana", json=prompt, headers=api.headers())
     assert r.status_code == 400 and "input.prompt is too long" in _error(r)
 
