@@ -132,27 +132,42 @@ def parse_json(raw: bytes, what: str = "Request body") -> object:
         raise BadRequest("Invalid request", error=f"{what} is empty: expected a JSON object")
     if json_too_deep(raw):
         raise BadRequest("Invalid request", error=f"Malformed JSON: nested more than {MAX_JSON_DEPTH} levels deep")
-    if _items(raw) > MAX_JSON_ITEMS:
-        raise BadRequest("Invalid request", error=f"Request body has more than {MAX_JSON_ITEMS} JSON values")
+    many = _separators(raw) > MAX_JSON_ITEMS  # an upper bound: strings may hold some of them
+    too_many = BadRequest("Invalid request", error=f"Request body has more than {MAX_JSON_ITEMS} JSON values")
+    if many and b'"' not in raw:
+        raise too_many  # no strings: the count is exact, and nothing is parsed
     try:
-        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
         raise BadRequest("Invalid request", error="Malformed JSON: nested too deeply") from None
     except ValueError as exc:
         raise BadRequest("Invalid request", error=f"Malformed JSON: {exc}") from None
+    if many and _count_items(value) > MAX_JSON_ITEMS:
+        raise too_many
+    return value
 
 
 def json_within_bounds(raw: bytes) -> bool:
-    """Whether JSON text is shallow and small enough to parse (what parse_json checks first)."""
-    return not json_too_deep(raw) and _items(raw) <= MAX_JSON_ITEMS
+    """Whether JSON text is cheap to parse: not too deep, and not too many values outside strings."""
+    return not json_too_deep(raw) and (_separators(raw) <= MAX_JSON_ITEMS or b'"' in raw)
 
 
-def _items(raw: bytes) -> int:
-    """Arrays, objects and separators in JSON text (an upper bound until strings are cut out)."""
-    count = raw.count(b"[") + raw.count(b"{") + raw.count(b",")
-    if count > MAX_JSON_ITEMS and b'"' in raw:
-        text = _JSON_STRING.sub(b"", raw)
-        count = text.count(b"[") + text.count(b"{") + text.count(b",")
+def _separators(raw: bytes) -> int:
+    return raw.count(b"[") + raw.count(b"{") + raw.count(b",")
+
+
+def _count_items(value: object) -> int:
+    """Values in a parsed document, counted container by container; stops past MAX_JSON_ITEMS."""
+    count = 0
+    if not isinstance(value, list | dict):
+        return 1
+    stack = [value]
+    while stack and count <= MAX_JSON_ITEMS:
+        node = stack.pop()
+        items = node.values() if isinstance(node, dict) else node
+        count += len(items) + 1  # type: ignore[arg-type]
+        if count <= MAX_JSON_ITEMS:
+            stack.extend(v for v in items if isinstance(v, list | dict))  # type: ignore[union-attr]
     return count
 
 

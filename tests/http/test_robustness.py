@@ -211,3 +211,11 @@ def test_a_yaml_scenario_body_is_bounded_at_64_kib(api):
     many = {"rules": [{"when": {"endpoint": "balance"}, "respond": {"status": 503}}] * 1001}
     r = api.client.put("/__admin/scenario", json=many)
     assert r.status_code == 400 and _error(r) == "rules: expected at most 1000 items, got 1001"
+
+
+def test_commas_and_brackets_inside_strings_are_not_values(api):
+    body = {"input": {"mode": "text-to-image", "prompt": "a, b" * 4000, "aspect_ratio": "[1,2]" * 3000}}
+    r = api.client.post("/api/v1/generateTask/nano-banana", json=body, headers=api.headers())
+    assert r.status_code == 400 and "JSON values" not in _error(r)  # the model's own limits speak
+    r = api.client.post("/__admin/clock/advance", content=json.dumps({"ms": 1, "x": "," * 20_000}))
+    assert r.status_code == 400 and _error(r).startswith("Unknown field: x")
