@@ -63,8 +63,9 @@ class NoCallbacks:
 
 
 def draw_seed() -> int:
-    """A run seed nobody can guess (32 bits: short enough to type into --seed)."""
-    return secrets.randbits(32)
+    """A run seed nobody can guess: 63 bits, so no one can search the seeds for the one that
+    gives an id they have seen (2**32 would take minutes); within the schema's seed bound."""
+    return secrets.randbits(63)
 
 
 class MockService:

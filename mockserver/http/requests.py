@@ -15,8 +15,8 @@ from mockserver.core.config import server_url
 from mockserver.core.errors import BadRequest, PayloadTooLarge, RequestTimeout
 
 __all__ = [
-    "MAX_JSON_ITEMS",
     "MAX_JSON_DEPTH",
+    "MAX_JSON_ITEMS",
     "base_url",
     "base_url_of",
     "bearer_key",
@@ -64,8 +64,8 @@ def base_url_of(scope: dict) -> str:
     return f"{scheme}://localhost"
 
 
-def own_addresses(scope: dict, public_url: str | None = None) -> list[tuple[str, int]]:
-    """(host, port) pairs this server is reached at: its socket, the Host header, its public URL."""
+def own_addresses(scope: dict) -> list[tuple[str, int]]:
+    """(host, port) pairs this server was reached at: its socket and the Host header."""
     scheme = scope.get("scheme", "http")
     default = 443 if scheme == "https" else 80
     out: list[tuple[str, int]] = []
@@ -77,14 +77,6 @@ def own_addresses(scope: dict, public_url: str | None = None) -> list[tuple[str,
             host, port = _split_host(value.decode("latin-1"), default)
             if host:
                 out.append((host, port))
-    if public_url:
-        parts = urlsplit(public_url)
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            port = None
-        if parts.hostname and port is not None:
-            out.append((parts.hostname, port))
     return out
 
 
