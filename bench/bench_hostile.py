@@ -66,6 +66,12 @@ def cases() -> dict[str, tuple[str, str, dict, bytes]]:
             yaml_h,
             b"rules:\n" + b"  - {when: {endpoint: balance}, respond: {status: 503}}\n" * 16_000,
         ),
+        "PUT scenario YAML, 63 KB (the YAML bound)": (
+            "PUT",
+            "/__admin/scenario",
+            yaml_h,
+            b"rules:\n" + b"  - {when: {endpoint: balance}, respond: {status: 503}}\n" * 1_000,
+        ),
         "PUT scenario JSON, 900 KB of rules": (
             "PUT",
             "/__admin/scenario",
