@@ -514,4 +514,5 @@ def test_many_partial_connections_do_not_starve_the_server(server):
 def test_zz_memory_is_back_within_64_mb_after_the_corpus(server):
     # Runs after the corpus above (pytest keeps file order).
     grown = _rss() - server.rss_before
+    print(f"RSS after the corpus: {grown / 2**20:+.1f} MB")  # shown with -s
     assert grown < RSS_BOUND, f"RSS grew {grown / 2**20:.0f} MB over the corpus"
