@@ -67,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--time-scale", type=float, help=f"real clock speed-up: 100 = a 30 s task takes 0.3 s {_env_help('time_scale')}"
     )
-    serve.add_argument("--seed", type=int, help=f"seed for task ids and timing jitter (default 0) {_env_help('seed')}")
+    serve.add_argument(
+        "--seed",
+        type=int,
+        help=f"seed for task ids, timing jitter and rules (default: drawn at random, printed) {_env_help('seed')}",
+    )
     serve.add_argument(
         "--api-key",
         action="append",
@@ -240,19 +244,27 @@ def _scenario_with_flags(values: dict[str, object]) -> object:
     return scenario.load(merged)
 
 
-def banner(url: str, settings: Settings) -> str:
+def banner(url: str, settings: Settings, seed: int | None = None) -> str:
+    """The start-up lines; ``seed``: the one the server drew when the settings name none."""
     from mockserver.scenarios.loading import Scenario
 
     sc = settings.scenario if isinstance(settings.scenario, Scenario) else None
     clock = (sc and sc.clock_mode) or settings.clock
     scale = (sc and sc.clock_scale) or settings.time_scale
-    seed = sc.seed if sc is not None and sc.seed is not None else settings.seed
+    drawn = False
+    if sc is not None and sc.seed is not None:
+        seed = sc.seed
+    elif settings.seed is not None:
+        seed = settings.seed
+    else:
+        drawn = True
     keys = sc.accounts if sc is not None and sc.accounts is not None else settings.api_keys
     key = next(iter(keys), "sk_test") if keys else "sk_test"
     lines = [
         f"mockserver {__version__} listening on {url}  (clock: {clock}"
         + (f", x{scale:g}" if clock == "real" and scale != 1 else "")
         + f", seed {seed}"
+        + (f" drawn at random: --seed {seed} repeats this run" if drawn else "")
         + (", keys restricted" if keys is not None else ", any bearer key accepted")
         + (f", scenario {_scenario_name(settings)}" if settings.scenario is not None else "")
         + (", strict" if settings.strict else "")
@@ -309,7 +321,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     app = create_app(settings)
     url = url_of(sock)
-    print(banner(url, settings), flush=True)
+    print(banner(url, settings, app.state.mock.seed), flush=True)
     return _run(app, sock, url=url, url_file=args.url_file, log_level=args.log_level, access_log=args.access_log)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from mockserver.core.redact import is_masked, mask_key
+
 # What the balance endpoint reports for an unlimited key: a large constant, as
 # post-paid accounts do on other APIs, so clients that parse a number keep working.
 UNLIMITED_BALANCE = 1_000_000
@@ -20,17 +22,23 @@ def _digest(key: str) -> bytes:
 
 
 class Accounts:
-    __slots__ = ("restricted", "_balances", "_by_digest", "spent")
+    __slots__ = ("restricted", "_balances", "_by_digest", "spent", "_masked")
 
-    def __init__(self, balances: dict[str, float | None] | None = None) -> None:
+    def __init__(self, balances: dict[str, float | None] | None = None, claim_masked: bool = False) -> None:
         self.restricted = balances is not None
+        # A replay bundle's accounts carry masked keys (****1234): with claim_masked, the first key
+        # that ends the same way takes such an account over, so a client replays with its real key.
+        self._masked: dict[str, float | None] = {}
         self._balances: dict[str, float] = {}
         # Keys are looked up by their SHA-256 digest and then compared in constant
         # time, so response timing says nothing about how much of a key was right.
         self._by_digest: dict[bytes, str] = {}
         self.spent: dict[str, float] = {}
         for key, balance in (balances or {}).items():
-            self.set_balance(key, balance)
+            if claim_masked and is_masked(key):
+                self._masked[key] = balance
+            else:
+                self.set_balance(key, balance)
 
     def find(self, key: str) -> str | None:
         """The account key matching ``key``, or None when the key is unknown."""
@@ -41,6 +49,10 @@ class Accounts:
         known = self._by_digest.get(_digest(key))
         if known is not None and hmac.compare_digest(known.encode(), key.encode()):
             return known
+        mask = mask_key(key)
+        if mask in self._masked:
+            self.set_balance(key, self._masked.pop(mask))
+            return key
         return None
 
     def balance(self, key: str) -> float | None:

@@ -8,6 +8,7 @@ commented with where it comes from); the input schemas are the published contrac
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import re
@@ -38,6 +39,8 @@ LONG_SIDE = 256
 # Result length when the input has no duration and models.yaml gives no `seconds`.
 DEFAULT_SECONDS = {"video": 5.0, "audio": 30.0}
 # Named aspect ratios some models use instead of "a:b".
+MAX_ERRORS = 50  # validation errors collected per input before the most useful is chosen
+MAX_FIELDS = 200  # an input with more fields is refused unread (every model takes a dozen or so)
 NAMED_RATIOS = {"landscape": (16, 9), "portrait": (9, 16), "square": (1, 1)}
 # When the input asks for "auto" (or nothing) and the schema has no ratio default.
 FALLBACK_RATIO = {"image": (1, 1), "video": (16, 9)}
@@ -90,7 +93,12 @@ class Model:
             raise InputInvalid("input must be an object", "input")
         if self._validator is None:
             self._validator = Draft202012Validator(self.schema)
-        errors = list(self._validator.iter_errors(input))
+        if len(input) > MAX_FIELDS:
+            raise InputInvalid(f"input has {len(input)} fields; at most {MAX_FIELDS} are read", "input")
+        # Bounded work whatever the input: an array or string far past its schema's limit is
+        # validated cut to limit + 1 (the same errors, found in the same order), and errors come
+        # lazily, so 300,000 bad items cost what 50 do.
+        errors = list(itertools.islice(self._validator.iter_errors(_cut(input, self.schema)), MAX_ERRORS))
         if errors:
             raise _explain(min(errors, key=_priority), self.schema, input)
 
@@ -318,6 +326,21 @@ _URL_PATTERN = "^https?://\\S+$"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def _cut(input: dict, schema: dict) -> dict:
+    """``input`` with each top-level array or string longer than its schema's maxItems or
+    maxLength cut to that limit + 1: still too long, but no longer expensive to validate."""
+    out = None
+    for name, sub in schema.get("properties", {}).items():
+        value = input.get(name)
+        if not isinstance(sub, dict) or not isinstance(value, list | str):
+            continue
+        limit = sub.get("maxItems" if isinstance(value, list) else "maxLength")
+        if isinstance(limit, int) and len(value) > limit + 1:
+            out = dict(input) if out is None else out
+            out[name] = value[: limit + 1]
+    return input if out is None else out
+
+
 def _is_conditional(error: ValidationError) -> bool:
     return "then" in error.absolute_schema_path
 
@@ -398,6 +421,8 @@ def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
     path = _path(parts)
     value = error.instance
     kind = error.validator
+    if kind in ("maxItems", "maxLength") and len(parts) == 1 and parts[0] in input:
+        value = input[parts[0]]  # the length the client sent, not the cut one validated
     limit = error.validator_value
     if kind == "required":
         missing = missing_fields(error)

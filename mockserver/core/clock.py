@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import time
 
+# The fastest a real clock may run (a 10-minute task in 6 ms); the scenario schema says the same.
+# Far beyond it epoch-ms arithmetic overflows: scale 1e308 made every request fail.
+MAX_SCALE = 100_000.0
+
 
 def wall_ms() -> int:
     """The wall clock, in epoch milliseconds."""
@@ -26,8 +30,8 @@ class RealClock:
     __slots__ = ("scale", "_start_ms", "_start_mono")
 
     def __init__(self, scale: float = 1.0, start_ms: int | None = None) -> None:
-        if not scale > 0:
-            raise ValueError(f"time scale must be > 0, got {scale!r}")
+        if not 0 < scale <= MAX_SCALE:
+            raise ValueError(f"time scale must be > 0 and <= {MAX_SCALE:g}, got {scale!r}")
         self.scale = float(scale)
         self._start_ms = wall_ms() if start_ms is None else int(start_ms)
         self._start_mono = time.monotonic()

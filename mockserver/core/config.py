@@ -9,11 +9,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mockserver.callbacks.config import CallbackConfig
+from mockserver.core.clock import MAX_SCALE as MAX_TIME_SCALE
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_TTL_MS = 15 * 24 * 3600 * 1000  # the provider's page: result URLs valid for 15 days
 MAX_BODY_BYTES = 1024 * 1024
+MAX_SEED = 2**63 - 1  # the scenario schema's bound too
+DEFAULT_BODY_TIMEOUT_S = 10.0
+DEFAULT_REQUEST_TIMEOUT_S = 15.0
+DEFAULT_KEEP_ALIVE_S = 5.0
 
 
 @dataclass(slots=True)
@@ -22,7 +27,10 @@ class Settings:
     port: int = DEFAULT_PORT
     clock: str = "real"  # "real" or "manual"
     time_scale: float = 1.0
-    seed: int = 0
+    # None: a fresh seed is drawn at start and at every reset (printed, and shown by
+    # /__admin/health), so task ids cannot be guessed and never repeat across runs; a number
+    # makes ids, timings and rule decisions repeat exactly (replay bundles record it).
+    seed: int | None = None
     # None: any bearer key works with unlimited credits. A dict: only these keys,
     # each with its balance (None balance = unlimited).
     api_keys: dict[str, float | None] | None = None
@@ -30,12 +38,23 @@ class Settings:
     admin_token: str | None = None
     journal_size: int = 10_000
     max_body_bytes: int = MAX_BODY_BYTES
+    # Slow or stalled clients (docs/security.md): a handler waits this long for a body (then 408);
+    # a connection must deliver a whole request this long after it opened or its last answer
+    # (else it is closed); an idle keep-alive connection is closed after keep_alive_s.
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    keep_alive_s: float = DEFAULT_KEEP_ALIVE_S
     results_ttl_ms: int = DEFAULT_TTL_MS
     start_ms: int | None = None  # the clock's starting time; None = now
     # Standard Webhooks signing of callbacks (whsec_<base64>); None = unsigned.
     webhook_secret: str | None = None
     # Callback delivery: {retries, backoff_ms, timeout_ms, secret}, as the scenario key.
     callbacks: dict | None = None
+    # Callback URLs to link-local, metadata, unspecified or oddly spelt addresses are refused
+    # (callbacks/targets.py); True lifts that. The mock itself and /__admin stay refused.
+    unsafe_callback_urls: bool = False
+    # Replay: accounts with masked keys (****1234) are taken over by the first key ending so.
+    claim_masked_keys: bool = False
     # Check each request against the published request schema too (400 naming the schema rule).
     strict: bool = False
     # A scenario: a library name, a file path, a mapping, or a scenario.Scenario (None: none).
@@ -47,10 +66,16 @@ class Settings:
     def __post_init__(self) -> None:
         if self.clock not in ("real", "manual"):
             raise ValueError(f"clock must be 'real' or 'manual', got {self.clock!r}")
-        if not self.time_scale > 0:
-            raise ValueError(f"time_scale must be > 0, got {self.time_scale!r}")
+        if not 0 < self.time_scale <= MAX_TIME_SCALE:
+            raise ValueError(f"time_scale must be > 0 and <= {MAX_TIME_SCALE:g}, got {self.time_scale!r}")
+        for name in ("body_timeout_s", "request_timeout_s", "keep_alive_s"):
+            value = getattr(self, name)
+            if not 0 < value <= 3600:
+                raise ValueError(f"{name} must be > 0 and <= 3600 seconds, got {value!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED):
+            raise ValueError(f"seed must be an integer 0..{MAX_SEED}, got {self.seed!r}")
         if self.journal_size < 1:
             raise ValueError(f"journal_size must be >= 1, got {self.journal_size!r}")
         # Validates the secret and the callbacks mapping.
@@ -123,13 +148,16 @@ def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, object]:
         "admin_token",
         "journal_size",
         "scenario",
+        "body_timeout_s",
+        "request_timeout_s",
+        "keep_alive_s",
     ):
         raw = env.get(f"MOCKSERVER_{name.upper()}")
         if raw is None or raw == "":
             continue
         kind = types[name]
         try:
-            if kind == "int":
+            if kind in ("int", "int | None"):
                 out[name] = int(raw)
             elif kind == "float":
                 out[name] = float(raw)
@@ -139,9 +167,10 @@ def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, object]:
             raise ValueError(f"MOCKSERVER_{name.upper()}={raw!r} is not a valid {kind}") from None
     if env.get("MOCKSERVER_WEBHOOK_SECRET"):
         out["webhook_secret"] = env["MOCKSERVER_WEBHOOK_SECRET"]
-    strict = env.get("MOCKSERVER_STRICT")
-    if strict:
-        out["strict"] = parse_bool(strict, "MOCKSERVER_STRICT")
+    for flag in ("strict", "unsafe_callback_urls"):
+        raw = env.get(f"MOCKSERVER_{flag.upper()}")
+        if raw:
+            out[flag] = parse_bool(raw, f"MOCKSERVER_{flag.upper()}")
     keys = env.get("MOCKSERVER_API_KEYS") or env.get("MOCKSERVER_API_KEY")
     if keys:
         out["api_keys"] = dict(parse_api_key(s) for s in keys.replace(",", " ").split())

@@ -59,6 +59,11 @@ class Conflict(ApiError):
     default_message = "Conflict"
 
 
+class RequestTimeout(ApiError):
+    status = 408
+    default_message = "Request timeout"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     default_message = "Request body too large"
@@ -84,6 +89,7 @@ BY_STATUS: dict[int, type[ApiError]] = {
         NotFound,
         MethodNotAllowed,
         Conflict,
+        RequestTimeout,
         PayloadTooLarge,
         RateLimited,
         ServerError,

@@ -8,16 +8,20 @@ tells ``callbacks`` when a task's end becomes known.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
 import json
 import random
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from mockserver import dialects as _dialects
 from mockserver.callbacks.config import CallbackConfig
+from mockserver.callbacks.targets import CallbackTargetRefused, check_callback_target
 from mockserver.core import tasks as t
 from mockserver.core.billing import UNLIMITED_BALANCE, Accounts
 from mockserver.core.catalog import Catalog, InputInvalid, Model
@@ -56,6 +60,12 @@ class NoCallbacks:
 
     def clear(self) -> None:
         pass
+
+
+def draw_seed() -> int:
+    """A run seed nobody can guess: 63 bits, so no one can search the seeds for the one that
+    gives an id they have seen (2**32 would take minutes); within the schema's seed bound."""
+    return secrets.randbits(63)
 
 
 class MockService:
@@ -114,9 +124,9 @@ class MockService:
             for name, catalog in self.catalogs.items()
         }
         balances = sc.accounts if sc.accounts is not None else s.api_keys
-        self.accounts = Accounts(dict(balances) if balances is not None else None)
+        self.accounts = Accounts(dict(balances) if balances is not None else None, s.claim_masked_keys)
         self.store = TaskStore()
-        self.seed = sc.seed if sc.seed is not None else s.seed
+        self.seed = sc.seed if sc.seed is not None else s.seed if s.seed is not None else draw_seed()
         self.rng = random.Random(self.seed)
         self.rules = rules.RuleSet(sc.rules, self.seed)
         self._added_rules: list[dict] = []
@@ -182,11 +192,13 @@ class MockService:
         model_name: str | None = None,
         idempotency_key: str | None = None,
         decision: rules.Decision | None = None,
+        origins: Iterable[tuple[str, int]] = (),
     ) -> Task:
         """Create a task from a submit body in ``dialect`` (or return the one an Idempotency-Key
         already made). ``model_name``: the model the path names (None: the body names it).
 
-        ``decision``: a scenario rule's fail/timing for the new task."""
+        ``decision``: a scenario rule's fail/timing for the new task. ``origins``: (host, port)
+        pairs the mock was reached at, so a callback_url naming the mock itself is refused."""
         if model_name is not None:
             self.model(model_name, dialect)
         fingerprint = None
@@ -203,6 +215,8 @@ class MockService:
                 if task is not None:
                     return task
         req = dialect.parse_submit(body, model_name)
+        if req.callback_url is not None:
+            self._check_callback_url(req.callback_url, origins)
         model = self.model(req.model, dialect)
         provider = req.provider or ("official" if model.official_only else "auto")
         if model.official_only and provider != "official":
@@ -235,6 +249,18 @@ class MockService:
             self.store.idempotency[(key, idempotency_key)] = (fingerprint, task.task_id)  # type: ignore[index]
         self.callbacks.track(task)
         return task
+
+    def _check_callback_url(self, url: str, origins: Iterable[tuple[str, int]]) -> None:
+        own = list(origins)
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            with contextlib.suppress(ValueError):
+                if parts.hostname:
+                    own.append((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)))
+        try:
+            check_callback_target(url, own, allow_any=self.settings.unsafe_callback_urls)
+        except CallbackTargetRefused as exc:
+            raise BadRequest("Invalid request", error=f"Invalid callback_url: it {exc}") from None
 
     def _new_task(self, key: str, dialect: Dialect, model: Model, req: SubmitRequest, cost: float, now: int) -> Task:
         lo, hi = model.processing_ms
@@ -484,8 +510,16 @@ class MockService:
 
     def load_scenario(self, source: object) -> None:
         """Replace the scenario (name, path, mapping; ScenarioError if invalid) and reset."""
-        self.scenario = scenarios.load(source, self.model_names())
-        self.reset()
+        loaded = scenarios.load(source, self.model_names())
+        previous, self.scenario = self.scenario, loaded
+        try:
+            self.reset()
+        except ValueError as exc:
+            # The loader checks what reset() relies on; should they ever disagree, a refused
+            # scenario must not stay behind (every later reset would fail on it).
+            self.scenario = previous
+            self.reset()
+            raise scenarios.ScenarioError("", str(exc)) from None
 
     def scenario_document(self) -> dict:
         """The running scenario as a document: the loaded one plus rules added since."""
@@ -505,12 +539,15 @@ class MockService:
             accounts=self.settings.api_keys if self.scenario.accounts is None else None,
         )
         doc["clock"]["start_ms"] = self.clock_start_ms
-        doc["callbacks"] = self.callback_config.to_dict(secret=True)
+        # Never the secret itself: null keeps the replaying server's own --webhook-secret.
+        doc["callbacks"] = {**self.callback_config.to_dict(), "secret": None}
         doc["results"] = {**doc.get("results", {}), "ttl_ms": self.results_ttl_ms}
         return doc
 
     def add_rule(self, doc: object) -> int:
         """Append one rule to the running scenario (until the next reset); its index."""
+        if len(self.rules) >= scenarios.MAX_RULES:
+            raise scenarios.ScenarioError("rules", f"at most {scenarios.MAX_RULES} rules (the scenario schema's bound)")
         rule = scenarios.parse_rule(doc, len(self.rules), self.model_names())
         self.rules.add(rule)
         self._added_rules.append(dict(rule.doc))
@@ -616,6 +653,8 @@ class MockService:
 def _fingerprint(model: str | None, body: object) -> str:
     try:
         text = json.dumps([model, body], sort_keys=True, separators=(",", ":"))
+    except RecursionError:
+        raise BadRequest("Invalid request", error="Request body is nested too deeply") from None
     except (TypeError, ValueError):
         text = repr((model, body))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hmac
 import re
 from typing import cast
@@ -14,7 +15,8 @@ from starlette.routing import Route
 from mockserver._version import __version__
 from mockserver.callbacks.dispatcher import CallbackDispatcher
 from mockserver.core import tasks as t
-from mockserver.core.errors import BadRequest, NotFound, Unauthorized
+from mockserver.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from mockserver.core.redact import mask_key
 from mockserver.core.service import MockService
 from mockserver.http.provider import json_response, mock_of
 from mockserver.http.requests import bearer_key, parse_json, read_body
@@ -22,6 +24,7 @@ from mockserver.report import ALL_KEYS
 from mockserver.scenarios.loading import Scenario, ScenarioError, find, parse, parse_text
 
 PREFIX = "/__admin"
+MAX_YAML_BODY_BYTES = 64 * 1024  # a scenario sent as YAML; the library's are under 2 KB, JSON may be larger
 _FAIL_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
@@ -39,7 +42,7 @@ def check_admin(request: Request, mock: MockService) -> None:
 
 async def _body(request: Request, mock: MockService) -> dict:
     """An optional JSON object body (empty body = {})."""
-    raw = await read_body(request, mock.settings.max_body_bytes)
+    raw = await _raw_body(request, mock)
     if not raw.strip():
         return {}
     body = parse_json(raw)
@@ -51,6 +54,11 @@ async def _body(request: Request, mock: MockService) -> dict:
 def _callbacks(mock: MockService) -> CallbackDispatcher:
     """The dispatcher create_app attached to the service (the admin API drives it)."""
     return cast(CallbackDispatcher, mock.callbacks)
+
+
+async def _raw_body(request: Request, mock: MockService) -> bytes:
+    """The body, streamed with the same bounds as the provider API's (413 past max_body_bytes, 408)."""
+    return await read_body(request, mock.settings.max_body_bytes, mock.settings.body_timeout_s)
 
 
 def _admin(handler):
@@ -77,6 +85,50 @@ def _clock_info(mock: MockService) -> dict:
         "nextEvent": _next_event(mock),
         "unfinished": sum(1 for _ in mock.unfinished()),
     }
+
+
+def _reveal(request: Request, mock: MockService) -> bool:
+    """``?reveal=true``: show API keys whole. Only a server with an admin token (which this
+    request has passed) does; without one, every reader of /__admin would see them."""
+    if request.query_params.get("reveal", "").lower() not in ("1", "true", "yes"):
+        return False
+    if not mock.settings.admin_token:
+        raise Forbidden(
+            "Keys are shown masked",
+            error="reveal=true needs a server started with an admin token (--admin-token or MOCKSERVER_ADMIN_TOKEN)",
+        )
+    return True
+
+
+def _shown(key: str | None, reveal: bool) -> str | None:
+    return key if reveal else mask_key(key)
+
+
+def _shown_scenario(doc: dict, reveal: bool) -> dict:
+    """A scenario document as the admin API shows it: secrets never, keys masked unless revealed."""
+    doc = copy.deepcopy(doc)
+    if isinstance(doc.get("callbacks"), dict) and doc["callbacks"].get("secret") is not None:
+        doc["callbacks"]["secret"] = None  # never returned; a replay is signed again with --webhook-secret
+    if not reveal:
+        for account in doc.get("accounts", []):
+            account["key"] = mask_key(account["key"])
+        for rule in doc.get("rules", []):
+            when = rule.get("when")
+            if isinstance(when, dict) and isinstance(when.get("key"), str):
+                when["key"] = mask_key(when["key"])
+    return doc
+
+
+def _shown_report(report: dict, reveal: bool) -> dict:
+    if reveal:
+        return report
+    for finding in report["findings"]:
+        finding["key"] = mask_key(finding["key"])
+    summary = report["summary"]
+    summary["key"] = mask_key(summary["key"])
+    for row in summary.get("keys", ()):
+        row["key"] = mask_key(row["key"])
+    return report
 
 
 @_admin
@@ -147,6 +199,12 @@ async def clock_advance(request: Request, mock: MockService) -> Response:
     return json_response(info)
 
 
+def _task_info(mock: MockService, task, reveal: bool) -> dict:
+    info = mock.describe_task(task)
+    info["key"] = _shown(info["key"], reveal)
+    return info
+
+
 def _task(mock: MockService, task_id: str):
     task = mock.store.get(task_id)
     if task is None:
@@ -157,9 +215,10 @@ def _task(mock: MockService, task_id: str):
 @_admin
 async def list_tasks(request: Request, mock: MockService) -> Response:
     q = request.query_params
+    reveal = _reveal(request, mock)
     out = []
     for task in mock.store:
-        info = mock.describe_task(task)
+        info = _task_info(mock, task, reveal)
         if q.get("state") and info["state"] != q["state"]:
             continue
         if q.get("model") and task.model != q["model"]:
@@ -172,7 +231,7 @@ async def list_tasks(request: Request, mock: MockService) -> Response:
 
 @_admin
 async def get_task(request: Request, mock: MockService) -> Response:
-    return json_response(mock.describe_task(_task(mock, request.path_params["task_id"])))
+    return json_response(_task_info(mock, _task(mock, request.path_params["task_id"]), _reveal(request, mock)))
 
 
 @_admin
@@ -180,7 +239,7 @@ async def complete_task(request: Request, mock: MockService) -> Response:
     task = _task(mock, request.path_params["task_id"])
     mock.force(task, t.SUCCESS)
     await _callbacks(mock).run_due()  # a callback task's delivery is attempted before we answer
-    return json_response(mock.describe_task(task))
+    return json_response(_task_info(mock, task, _reveal(request, mock)))
 
 
 @_admin
@@ -195,14 +254,14 @@ async def fail_task(request: Request, mock: MockService) -> Response:
         raise BadRequest("Invalid request", error="Invalid type for message: expected string")
     mock.force(task, t.FAILED, code, message)
     await _callbacks(mock).run_due()
-    return json_response(mock.describe_task(task))
+    return json_response(_task_info(mock, task, _reveal(request, mock)))
 
 
 @_admin
 async def list_accounts(request: Request, mock: MockService) -> Response:
-    return json_response(
-        {"restricted": mock.accounts.restricted, "accounts": [mock.accounts.describe(k) for k in mock.accounts.keys()]},
-    )
+    reveal = _reveal(request, mock)
+    accounts = [{**mock.accounts.describe(k), "key": _shown(k, reveal)} for k in mock.accounts.keys()]
+    return json_response({"restricted": mock.accounts.restricted, "accounts": accounts})
 
 
 @_admin
@@ -224,7 +283,7 @@ async def account(request: Request, mock: MockService) -> Response:
         raise NotFound(f"Account not found: {key}", error=f"No account '{key}'")
     else:
         mock.balance(key)  # settle refunds first
-    return json_response(mock.accounts.describe(key))
+    return json_response({**mock.accounts.describe(key), "key": _shown(key, _reveal(request, mock))})
 
 
 def _paging(request: Request) -> tuple[int, int | None]:
@@ -239,10 +298,12 @@ def _paging(request: Request) -> tuple[int, int | None]:
 @_admin
 async def journal(request: Request, mock: MockService) -> Response:
     since, limit = _paging(request)
-    entries = mock.journal.entries(since, limit)
-    return json_response(
-        {"size": mock.journal.size, "dropped": mock.journal.dropped, "entries": [e.to_dict() for e in entries]},
-    )
+    reveal = _reveal(request, mock)
+    entries = [e.to_dict() for e in mock.journal.entries(since, limit)]
+    if not reveal:
+        for entry in entries:
+            entry["key"] = mask_key(entry["key"])
+    return json_response({"size": mock.journal.size, "dropped": mock.journal.dropped, "entries": entries})
 
 
 @_admin
@@ -267,14 +328,15 @@ async def report(request: Request, mock: MockService) -> Response:
     """The client conformance report: ``?key=K`` for one key, ``?key=`` for keyless requests."""
     q = request.query_params
     key = (q["key"] or None) if "key" in q else ALL_KEYS
-    return json_response(mock.conformance_report(key))
+    return json_response(_shown_report(mock.conformance_report(key), _reveal(request, mock)))
 
 
 @_admin
 async def get_scenario(request: Request, mock: MockService) -> Response:
     """The running scenario; ``?resolved=true`` writes in the settings it relies on (seed, clock...)."""
     resolved = request.query_params.get("resolved", "").lower() in ("1", "true", "yes")
-    return json_response(mock.resolved_scenario() if resolved else mock.scenario_document())
+    doc = mock.resolved_scenario() if resolved else mock.scenario_document()
+    return json_response(_shown_scenario(doc, _reveal(request, mock)))
 
 
 @_admin
@@ -287,10 +349,10 @@ async def put_scenario(request: Request, mock: MockService) -> Response:
             raise NotFound(f"Scenario not found: {name}", error=f"No scenario named {name!r} in the library")
         source: object = entry.path
     else:
-        raw = await request.body()
-        if len(raw) > mock.settings.max_body_bytes:
-            raise BadRequest("Invalid scenario", error="Scenario too large")
         yaml_body = "yaml" in request.headers.get("content-type", "")
+        # PyYAML is pure Python (~1 s per 64 KiB on a busy CI box): YAML bodies get a smaller bound.
+        limit = min(MAX_YAML_BODY_BYTES, mock.settings.max_body_bytes) if yaml_body else mock.settings.max_body_bytes
+        raw = await read_body(request, limit, mock.settings.body_timeout_s)
         try:
             # Parsing a large document takes a while: not on the event loop, which serves the API.
             source = await run_in_threadpool(_read_scenario, raw, yaml_body, mock.model_names())
@@ -300,27 +362,34 @@ async def put_scenario(request: Request, mock: MockService) -> Response:
         mock.load_scenario(source)
     except ScenarioError as exc:
         raise BadRequest("Invalid scenario", error=str(exc)) from None
-    return json_response(mock.scenario_document())
+    return json_response(_shown_scenario(mock.scenario_document(), _reveal(request, mock)))
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError("", f"not UTF-8 text: byte {exc.start} is {raw[exc.start : exc.start + 1]!r}") from None
 
 
 def _read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
-    doc = parse_text(raw.decode("utf-8", "replace"), json_only=not yaml_body) if raw.strip() else {}
+    doc = parse_text(_text(raw), json_only=not yaml_body) if raw.strip() else {}
     return parse({} if doc is None else doc, models)
 
 
 @_admin
 async def list_rules(request: Request, mock: MockService) -> Response:
-    return json_response({"rules": mock.rules.describe()})
+    rules = mock.rules.describe()
+    shown = _shown_scenario({"rules": [r["rule"] for r in rules]}, _reveal(request, mock))["rules"]
+    return json_response({"rules": [{**r, "rule": doc} for r, doc in zip(rules, shown, strict=True)]})
 
 
 @_admin
 async def add_rule(request: Request, mock: MockService) -> Response:
     """Append one rule to the running scenario; it lasts until the next reset."""
-    raw = await request.body()
-    if len(raw) > mock.settings.max_body_bytes:
-        raise BadRequest("Invalid rule", error="Rule too large")
+    raw = await _raw_body(request, mock)
     try:
-        rule = parse_text(raw.decode("utf-8", "replace"), json_only=True)
+        rule = parse_text(_text(raw), json_only=True)
         index = mock.add_rule(rule)
     except ScenarioError as exc:
         raise BadRequest("Invalid rule", error=str(exc)) from None

@@ -21,7 +21,15 @@ from mockserver.core.service import MockService
 from mockserver.core.words import BALANCE, FILES, STATUS, SUBMIT
 from mockserver.dialects.protocol import Dialect, compact_json
 from mockserver.http import faults, strict
-from mockserver.http.requests import base_url, base_url_of, bearer_key, parse_json, read_body
+from mockserver.http.requests import (
+    base_url,
+    base_url_of,
+    bearer_key,
+    json_within_bounds,
+    own_addresses,
+    parse_json,
+    read_body,
+)
 from mockserver.scenarios import rules
 
 __all__ = [
@@ -156,11 +164,11 @@ async def submit(request: Request, dialect: Dialect) -> Response:
     key = authenticate(mock, request.headers.get("authorization"))
     if name is not None:
         mock.model(name, dialect)  # an unknown model is a 404 before the body is looked at
-    raw = await read_body(request, mock.settings.max_body_bytes)
+    raw = await read_body(request, mock.settings.max_body_bytes, mock.settings.body_timeout_s)
     decision = None
     if mock.rules:
         try:
-            lenient: object = json.loads(raw)
+            lenient: object = json.loads(raw) if json_within_bounds(raw) else None
         except (ValueError, RecursionError):
             lenient = None
         seen = dialect.submit_facts(lenient, name)
@@ -176,7 +184,9 @@ async def submit(request: Request, dialect: Dialect) -> Response:
     body = parse_json(raw)
     if mock.settings.strict:
         strict.check_submit_body(dialect, name, body)
-    task = mock.submit(key, dialect, body, name, request.headers.get("idempotency-key"), decision)
+    task = mock.submit(
+        key, dialect, body, name, request.headers.get("idempotency-key"), decision, own_addresses(request.scope)
+    )
     mock.callbacks.remember_base_url(task, base_url(request))
     note(request, model=task.model, task_id=task.task_id)
     return Response(dialect.dumps(dialect.submit_body(task.task_id, task.model)), media_type=JSON)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -42,6 +43,93 @@ def url_of(sock: socket.socket) -> str:
     return server_url(host, port)
 
 
+MAX_HEAD_BYTES = 64 * 1024  # a request line and headers; more is answered 431 and closed
+
+
+def guarded(protocol: type[asyncio.Protocol], request_timeout_s: float) -> type[asyncio.Protocol]:
+    """``protocol`` (uvicorn's h11 or httptools one) with two bounds uvicorn lacks (docs/security.md).
+
+    - A whole request, head and body, must arrive within ``request_timeout_s`` of the connection
+      opening or of the previous answer; else the connection is closed (slow or stalled senders,
+      connections opened and left silent). A request that has fully arrived is never cut: the app
+      may hold it on purpose (a scenario's ``hang`` or ``delay``).
+    - A request head larger than MAX_HEAD_BYTES is answered 431 and closed (httptools has no bound).
+    uvicorn's own ``timeout_keep_alive`` still closes idle connections between requests sooner.
+    """
+
+    class Guarded(protocol):  # type: ignore[misc, valid-type]
+        _deadline: asyncio.TimerHandle | None = None
+        _head_bytes = 0
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            cycle = getattr(self, "cycle", None)
+            reading_head = cycle is None or (cycle.response_complete and not cycle.more_body)
+            super().data_received(data)
+            if not reading_head or self.transport.is_closing():
+                return
+            if getattr(self, "cycle", None) is not cycle:
+                self._head_bytes = 0  # the head is complete: a request started
+                return
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self.transport.write(_TOO_LARGE)
+                self.transport.close()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._head_bytes = 0
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            if not self.transport.is_closing():
+                self._deadline = self.loop.call_later(request_timeout_s, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            cycle = getattr(self, "cycle", None)
+            if cycle is not None and not cycle.response_complete and not cycle.more_body:
+                return  # the request is all here: the app is answering it
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    Guarded.__name__ = Guarded.__qualname__ = f"Guarded{protocol.__name__}"
+    return Guarded
+
+
+_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+def _protocol_class(http: object) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol class for an ``http=`` option ("auto", "h11", "httptools" or a class)."""
+    if isinstance(http, type):
+        return http
+    if http in ("auto", "httptools"):
+        try:
+            from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+            return HttpToolsProtocol
+        except ImportError:  # pragma: no cover - uvicorn without httptools
+            if http == "httptools":
+                raise
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    return H11Protocol
+
+
 def make_server(
     app,
     log_level: str = "warning",
@@ -50,9 +138,16 @@ def make_server(
     **options,
 ) -> uvicorn.Server:
     """A uvicorn server for ``app``; ``on_started`` runs once it answers; ``options`` are more
-    uvicorn.Config arguments (http=...)."""
+    uvicorn.Config arguments (http=...).
+
+    Timeouts come from the app's settings (request_timeout_s, keep_alive_s) unless given here.
+    """
     # A scenario's `hang` fault holds connections open; on shutdown, wait for them only briefly.
     options.setdefault("timeout_graceful_shutdown", 3)
+    settings = getattr(getattr(getattr(app, "state", None), "mock", None), "settings", None)
+    request_timeout_s = options.pop("request_timeout_s", getattr(settings, "request_timeout_s", 15.0))
+    options.setdefault("timeout_keep_alive", getattr(settings, "keep_alive_s", 5.0))
+    options["http"] = guarded(_protocol_class(options.get("http", "auto")), request_timeout_s)
     # Lifespan on: the callback dispatcher's runner starts and stops with the server.
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on", **options)
     if access_log:

@@ -24,12 +24,14 @@ from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import best_match
 
 from mockserver._data import data_dir
+from mockserver.callbacks.config import CallbackConfig
 from mockserver.core.catalog import schema_dir
 from mockserver.core.json_types import json_type
 from mockserver.core.schema_errors import known_fields, missing_fields, unexpected_fields
 from mockserver.core.suggest import close_names
 from mockserver.dialects import builtin, endpoint_aliases
 from mockserver.scenarios import rules as r
+from mockserver.scenarios.patterns import BoundedPattern, PatternError, compile_pattern
 
 __all__ = [
     "LibraryEntry",
@@ -50,6 +52,7 @@ __all__ = [
 SUFFIXES = (".yaml", ".yml", ".json")
 MAX_NODES = 100_000  # values in one document
 MAX_DEPTH = 64
+MAX_RULES = 1000  # the schema's rules.maxItems; rules added at run time count too
 # Not libyaml's CSafeLoader, though faster: on a deeply nested flow collection ("[[[[...")
 # it overflows the C stack and kills the process; the Python loader raises RecursionError.
 _YAML_LOADER = yaml.SafeLoader
@@ -164,6 +167,9 @@ def parse_text(text: str, json_only: bool = False, source: str | None = None) ->
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError("", f"invalid YAML{where}: {problem}", source) from None
+    except (ValueError, OverflowError) as exc:
+        # A scalar PyYAML's constructors refuse: an integer of more than 4,300 digits, a bad date.
+        raise ScenarioError("", f"invalid YAML: {str(exc).split(';')[0]}", source) from None
 
 
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
@@ -273,6 +279,8 @@ def _parse(doc: object, models: Iterable[str] | None) -> Scenario:
         if "price" in values:
             values["price"] = float(values["price"])
         overrides.append((pattern, values))
+    if "callbacks" in doc:
+        _check_callbacks(doc["callbacks"])
     limits = doc.get("limits", {})
     results = doc.get("results", {})
     compiled = tuple(_compile_rule(rule, i, known) for i, rule in enumerate(doc.get("rules", [])))
@@ -391,6 +399,18 @@ def _document_order(doc: object, path: str) -> list[int]:
         else:
             break
     return order
+
+
+def _check_callbacks(doc: dict) -> None:
+    """What the schema cannot say about ``callbacks`` (the secret decodes), by the same code that runs it."""
+    try:
+        CallbackConfig.from_dict(doc)
+    except ValueError as exc:
+        field, _, reason = str(exc).partition(": ")
+        where = (
+            "callbacks/secret" if field == "webhook secret" else field.replace(".", "/").replace("[", "/").rstrip("]")
+        )
+        raise ScenarioError(where, reason or str(exc)) from None
 
 
 def _known_models(models: Iterable[str] | None) -> list[str]:
@@ -604,11 +624,11 @@ def _names(endpoints: frozenset[str]) -> str:
     return "/".join(e for e in r.ENDPOINTS if e in endpoints)
 
 
-def _regex(pattern: str, where: str) -> re.Pattern[str]:
+def _regex(pattern: str, where: str) -> BoundedPattern:
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ScenarioError(where, f"invalid regular expression {pattern!r}: {exc}") from None
+        return compile_pattern(pattern)
+    except PatternError as exc:
+        raise ScenarioError(where, str(exc)) from None
 
 
 def _respond(doc: dict) -> r.Respond:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -22,6 +21,7 @@ from statistics import NormalDist
 from typing import Any
 
 from mockserver.core.words import CALLBACK, ENDPOINT_KINDS, FILES, HTTP_KINDS, STATUS, SUBMIT, TASK_KINDS
+from mockserver.scenarios.patterns import BoundedPattern
 
 __all__ = [
     "ENDPOINTS",
@@ -203,10 +203,10 @@ class Rule:
     endpoints: frozenset[str]
     models: tuple[str, ...] | None = None  # globs
     key: str | None = None
-    prompt: re.Pattern[str] | None = None
+    prompt: BoundedPattern | None = None
     provider: str | None = None
     request_type: str | None = None
-    headers: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    headers: tuple[tuple[str, BoundedPattern], ...] = ()
     task_states: frozenset[str] | None = None
     attempt: int | None = None
     dialects: frozenset[str] | None = None

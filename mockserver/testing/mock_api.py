@@ -166,7 +166,8 @@ class MockApi:
             doc = self._call("PUT", "/scenario", params={"name": scenario})
         else:
             raise TypeError(f"a scenario is a library name, a path, a dict or None, not {type(scenario).__name__}")
-        accounts = [a["key"] for a in doc.get("accounts", [])]
+        # The server shows keys masked (****1234): the real ones come from the scenario itself.
+        accounts = _account_keys(self.default_scenario if scenario is None else scenario)
         if not accounts:
             self.api_key = self.default_key
         elif self.api_key not in accounts:
@@ -285,6 +286,16 @@ def _in_memory_client_class() -> type:
             self.close()
 
     return InMemoryClient
+
+
+def _account_keys(scenario: object) -> list[str]:
+    """The API keys a scenario (name, path or mapping) restricts the mock to, in order."""
+    from mockserver.scenarios.loading import ScenarioError, load
+
+    try:
+        return list(load(scenario).accounts or {})
+    except (ScenarioError, TypeError):
+        return []
 
 
 def _looks_like_path(text: str) -> bool:

@@ -20,7 +20,10 @@ from typing import Any
 import pytest
 
 _HANDLE = pytest.StashKey[Any]()  # on a test item: its mock_api handle
-_BUNDLES = pytest.StashKey[list]()  # on the config: (test, path) of every bundle written
+_BUNDLES = pytest.StashKey[list]()
+_SEED = pytest.StashKey[
+    tuple
+]()  # on the config: (the session's seed, whether it was drawn)  # on the config: (test, path) of every bundle written
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,7 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="seed of the session's mock: task ids, timings, rule decisions (default: $MOCKSERVER_SEED or 0)",
+        help="seed of the session's mock: task ids, timings, rule decisions "
+        "(default: $MOCKSERVER_SEED, else drawn at random and printed in the header)",
     )
     group.addoption(
         "--mockserver-failures",
@@ -42,6 +46,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_BUNDLES] = []
+    config.stash[_SEED] = _session_seed(config)
+
+
+def _session_seed(config: pytest.Config) -> tuple[int, bool]:
+    """(seed, drawn): --mockserver-seed, else $MOCKSERVER_SEED, else one drawn now (and printed,
+    as pytest-randomly and Hypothesis print theirs), so every run of the session is repeatable."""
+    seed = config.getoption("--mockserver-seed")
+    if seed is not None:
+        return seed, False
+    raw = os.environ.get("MOCKSERVER_SEED")
+    if raw:
+        try:
+            return int(raw), False
+        except ValueError:
+            raise pytest.UsageError(f"MOCKSERVER_SEED={raw!r} is not an integer") from None
+    from mockserver.core.service import draw_seed
+
+    return draw_seed(), True
 
 
 class MockServerSession:
@@ -53,9 +75,7 @@ class MockServerSession:
         from mockserver.http.server import ServerThread
 
         values = env_settings()
-        seed = config.getoption("--mockserver-seed")
-        if seed is not None:
-            values["seed"] = seed
+        values["seed"] = config.stash[_SEED][0]
         values.setdefault("clock", "manual")
         values["host"], values["port"] = "127.0.0.1", 0
         self.app = create_app(Settings(**values))  # type: ignore[arg-type]
@@ -197,7 +217,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    seed = config.getoption("--mockserver-seed")
-    if seed is None:
-        seed = os.environ.get("MOCKSERVER_SEED") or 0
-    return f"mockserver: seed {seed}"
+    seed, drawn = config.stash[_SEED]
+    return f"mockserver: seed {seed}" + (f" (drawn at random; --mockserver-seed={seed} repeats it)" if drawn else "")

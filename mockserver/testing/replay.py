@@ -194,6 +194,8 @@ def replay_app(bundle: Mapping[str, Any], **settings: Any) -> ReplayApp:
     """An app serving the bundle's scenario; ``settings`` are more Settings fields (admin_token...)."""
     from mockserver.http.app import create_app
 
+    # The bundle shows keys masked: its accounts are taken over by the keys the client replays with.
+    settings.setdefault("claim_masked_keys", True)
     app = create_app(scenario=bundle["scenario"], **settings)
     times = {
         e["arrival"]: e["time"] for e in bundle["journal"] if isinstance(e.get("arrival"), int) and e["arrival"] > 0

@@ -78,7 +78,7 @@ def test_accounts_get_put(api):
     assert api.admin("PUT", "/accounts/sk_test_key", json={"balance": None}).json()["unlimited"] is True
     assert api.submit().status_code == 200
     listed = api.admin("GET", "/accounts").json()
-    assert listed["restricted"] is False and [a["key"] for a in listed["accounts"]] == ["sk_test_key"]
+    assert listed["restricted"] is False and [a["key"] for a in listed["accounts"]] == ["****_key"]  # masked
 
 
 def test_unknown_account_is_404_in_restricted_mode(make_api):
@@ -160,7 +160,37 @@ def test_resolved_scenario_writes_in_the_settings_it_relies_on(api, make_api):
     # Restricted keys and a real clock come from the settings too; the document loads as it is.
     other = make_api(clock="real", time_scale=50, api_keys={"sk_a": 3.0}, seed=4)
     doc = other.admin("GET", "/scenario", params={"resolved": "1"}).json()
-    assert doc["accounts"] == [{"key": "sk_a", "balance": 3.0}] and doc["seed"] == 4
+    assert doc["accounts"] == [{"key": "****", "balance": 3.0}] and doc["seed"] == 4  # short keys hidden whole
+    doc["accounts"] = [{"key": "sk_a", "balance": 3.0}]
     assert doc["clock"]["mode"] == "real" and doc["clock"]["scale"] == 50
     again = make_api(scenario=doc)
     assert again.mock.seed == 4 and again.mock.accounts.restricted and again.mock.clock.mode == "real"
+
+
+def test_keys_are_masked_unless_revealed_with_the_admin_token(make_api):
+    api = make_api(api_keys={"sk_live_abcdef1234": None}, webhook_secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    key = "sk_live_abcdef1234"
+    assert api.submit(key=key).status_code == 200
+    views = {
+        "journal": lambda d: d["entries"][0]["key"],
+        "accounts": lambda d: d["accounts"][0]["key"],
+        "tasks": lambda d: d["tasks"][0]["key"],
+        "report": lambda d: d["summary"]["keys"][0]["key"],
+        "scenario?resolved=true": lambda d: d["accounts"][0]["key"],
+    }
+    for path, shown in views.items():
+        assert shown(api.admin("GET", f"/{path}").json()) == "****1234", path
+    # Without an admin token nobody may see them whole.
+    r = api.admin("GET", "/journal", params={"reveal": "true"})
+    assert r.status_code == 403 and "admin token" in r.json()["data"]["error"]
+    # The webhook secret is never returned, masked or not.
+    assert api.admin("GET", "/scenario", params={"resolved": "true"}).json()["callbacks"]["secret"] is None
+
+    guarded = make_api(api_keys={key: None}, admin_token="adm1n-token")
+    assert guarded.submit(key=key).status_code == 200
+    token = {"Authorization": "Bearer adm1n-token"}
+    for path, shown in views.items():
+        sep = "&" if "?" in path else "?"
+        d = guarded.admin("GET", f"/{path}{sep}reveal=true", headers=token).json()
+        assert shown(d) == key, path
+        assert shown(guarded.admin("GET", f"/{path}", headers=token).json()) == "****1234", path

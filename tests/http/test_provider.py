@@ -8,7 +8,7 @@ import struct
 import httpx
 import pytest
 
-from tests.conftest import KEY, data_of, example_input
+from tests.conftest import data_of, example_input
 
 PENDING_FIELDS = {"taskId", "state", "createTime"}
 SUCCESS_FIELDS = PENDING_FIELDS | {"resultJson", "completeTime", "costTime"}
@@ -363,7 +363,7 @@ def test_journal_records_client_requests(api):
     api.client.get("/api/v1/apikeys/current-balance")
     entries = api.admin("GET", "/journal").json()["entries"]
     assert [(e["method"], e["status"]) for e in entries] == [("POST", 200), ("GET", 200), ("GET", 401)]
-    assert entries[0]["taskId"] == tid and entries[0]["key"] == KEY and entries[0]["model"] == "nano-banana"
+    assert entries[0]["taskId"] == tid and entries[0]["key"] == "****_key" and entries[0]["model"] == "nano-banana"
     assert entries[1]["path"] == "/api/v1/statusTask/nano-banana" and entries[1]["taskId"] == tid
     assert entries[2]["key"] is None
     assert all(isinstance(e["time"], int) for e in entries)

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from mockserver.callbacks import CallbackConfig
 from mockserver.cli import build_parser, main, settings_from_args
 from mockserver.core.catalog import schema_dir
+from mockserver.core.redact import mask_key
 from mockserver.http.app import create_app
 from mockserver.http.server import ServerThread
 from mockserver.scenarios.loading import ScenarioError, library, load, parse
@@ -308,8 +309,9 @@ def test_get_put_scenario_round_trip(api):
     assert api.admin("GET", "/scenario").json() == {}
     doc = yaml.safe_load(SPEC_EXAMPLE)
     resp = api.admin("PUT", "/scenario", json=doc)
-    assert resp.status_code == 200 and resp.json() == doc
-    assert api.admin("GET", "/scenario").json() == doc
+    shown = {**doc, "accounts": [{**a, "key": mask_key(a["key"])} for a in doc["accounts"]]}  # keys masked
+    assert resp.status_code == 200 and resp.json() == shown
+    assert api.admin("GET", "/scenario").json() == shown
     assert api.submit(key="sk_test_rich").status_code == 429  # the rules are live
     assert api.submit(key="sk_nobody").status_code == 401  # only the scenario's accounts exist
 

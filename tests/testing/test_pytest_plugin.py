@@ -35,6 +35,7 @@ def test_mock_api_is_one_live_server_reset_before_each_test(pytester):
         import httpx
 
         URLS = []
+        SEEDS = []
 
         def submit(mock_api):
             body = {"input": {"mode": "text-to-image", "prompt": "a fox"}}
@@ -44,6 +45,7 @@ def test_mock_api_is_one_live_server_reset_before_each_test(pytester):
 
         def test_a(mock_api):
             URLS.append(mock_api.url)
+            SEEDS.append(mock_api.health()["seed"])
             assert mock_api.url.startswith("http://127.0.0.1:") and mock_api.api_key == "sk_test_mockserver"
             mock_api.load({"name": "mine", "rules": [{"when": {"endpoint": "balance"}, "respond": {"status": 503}}]})
             task_id = submit(mock_api)
@@ -54,10 +56,16 @@ def test_mock_api_is_one_live_server_reset_before_each_test(pytester):
             assert URLS == [mock_api.url]  # one server per session
             assert mock_api.scenario() == {} and mock_api.tasks() == [] and mock_api.journal() == []
             task_id = submit(mock_api)
-            assert mock_api.health()["seed"] == 0 and mock_api.clock()["mode"] == "manual"
+            # No seed given: one drawn for the session, the same for every test (each reset keeps it).
+            assert SEEDS == [mock_api.health()["seed"]] and mock_api.clock()["mode"] == "manual"
         """
     )
     result = run(pytester)
+    result.assert_outcomes(passed=2)
+    [header] = [line for line in result.stdout.lines if line.startswith("mockserver: seed ")]
+    seed = int(header.split()[2])
+    assert header == f"mockserver: seed {seed} (drawn at random; --mockserver-seed={seed} repeats it)"
+    result = run(pytester, "--mockserver-seed", "0")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["mockserver: seed 0"])
 
@@ -171,7 +179,7 @@ def test_a_failed_test_leaves_a_replay_bundle_and_says_how_to_replay_it(pytester
             assert False
         """
     )
-    result = run(pytester)
+    result = run(pytester, "--mockserver-seed", "0")  # the bundle's seed is checked below
     result.assert_outcomes(passed=1, failed=2)
     folder = pytester.path / ".mockserver" / "failures"
     (path,) = folder.iterdir()
@@ -197,7 +205,7 @@ def test_a_failed_test_leaves_a_replay_bundle_and_says_how_to_replay_it(pytester
     assert [(e["method"], e["status"]) for e in bundle["journal"]] == [("POST", 200), ("GET", 200), ("GET", 503)]
     assert json.loads(bundle["journal"][0]["body"])["input"]["prompt"] == "it's a fox"
     # Elsewhere with --mockserver-failures; a passing run writes nothing.
-    result = run(pytester, "--mockserver-failures", "elsewhere", "-k", "client_survives")
+    result = run(pytester, "--mockserver-seed", "0", "--mockserver-failures", "elsewhere", "-k", "client_survives")
     result.assert_outcomes(failed=1)
     assert len(list((pytester.path / "elsewhere").iterdir())) == 1
     run(pytester, "-k", "test_passing").assert_outcomes(passed=1)

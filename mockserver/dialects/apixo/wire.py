@@ -168,7 +168,8 @@ class Apixo:
 
     def parse_result_filename(self, name: str) -> tuple[int, str] | None:
         stem, dot, ext = name.partition(".")
-        if not dot or not stem.isdigit() or not ext.isalnum():
+        # Bounded before int(): a name of thousands of digits is no file (and int() refuses it).
+        if not dot or not (stem.isascii() and stem.isdigit()) or len(stem) > 6 or not ext.isalnum():
             return None
         return int(stem), ext
 
