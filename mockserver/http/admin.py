@@ -11,15 +11,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mockserver._version import __version__
 from mockserver.callbacks.dispatcher import CallbackDispatcher
+from mockserver.core import control
 from mockserver.core import tasks as t
 from mockserver.core.errors import BadRequest, NotFound, Unauthorized
 from mockserver.core.service import MockService
 from mockserver.http.provider import json_response, mock_of
 from mockserver.http.requests import bearer_key, parse_json, read_body
 from mockserver.report import ALL_KEYS
-from mockserver.scenarios.loading import Scenario, ScenarioError, find, parse, parse_text
+from mockserver.scenarios.loading import ScenarioError, parse_text
 
 PREFIX = "/__admin"
 _FAIL_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -48,11 +48,6 @@ async def _body(request: Request, mock: MockService) -> dict:
     return body
 
 
-def _callbacks(mock: MockService) -> CallbackDispatcher:
-    """The dispatcher create_app attached to the service (the admin API drives it)."""
-    return cast(CallbackDispatcher, mock.callbacks)
-
-
 def _admin(handler):
     async def wrapped(request: Request) -> Response:
         mock = mock_of(request)
@@ -63,88 +58,24 @@ def _admin(handler):
     return wrapped
 
 
-def _next_event(mock: MockService) -> int | None:
-    """The next task event or callback attempt (one due already counts as now)."""
-    times = [x for x in (mock.next_event(), _callbacks(mock).next_due()) if x is not None]
-    return max(min(times), mock.now()) if times else None
-
-
-def _clock_info(mock: MockService) -> dict:
-    return {
-        "mode": mock.clock.mode,
-        "now": mock.now(),
-        "scale": getattr(mock.clock, "scale", None) if mock.clock.mode == "real" else None,
-        "nextEvent": _next_event(mock),
-        "unfinished": sum(1 for _ in mock.unfinished()),
-    }
-
-
 @_admin
 async def health(request: Request, mock: MockService) -> Response:
-    return json_response(
-        {
-            "status": "ok",
-            "version": __version__,
-            "dialect": next(iter(mock.dialects)),
-            "dialects": list(mock.dialects),
-            "clock": mock.clock.mode,
-            "now": mock.now(),
-            "tasks": len(mock.store),
-            # What a replay bundle needs to serve this run again.
-            "seed": mock.seed,
-            "start": mock.clock_start_ms,
-            "scenario": mock.scenario.name,
-        },
-    )
+    return json_response(control.health(mock))
 
 
 @_admin
 async def reset(request: Request, mock: MockService) -> Response:
-    mock.reset()
-    return json_response({"status": "reset", "now": mock.now()})
+    return json_response(control.reset(mock))
 
 
 @_admin
 async def clock(request: Request, mock: MockService) -> Response:
-    return json_response(_clock_info(mock))
+    return json_response(control.clock(mock))
 
 
 @_admin
 async def clock_advance(request: Request, mock: MockService) -> Response:
-    body = await _body(request, mock)
-    unknown = set(body) - {"ms", "to"}
-    if unknown:
-        raise BadRequest("Invalid request", error=f"Unknown field: {sorted(unknown)[0]} (expected 'ms' or 'to')")
-    if ("ms" in body) == ("to" in body):
-        raise BadRequest("Invalid request", error='Send exactly one of {"ms": N} or {"to": "next" | "idle"}')
-    if "ms" in body:
-        ms = body["ms"]
-        if not isinstance(ms, int) or isinstance(ms, bool) or ms < 0:
-            raise BadRequest("Invalid request", error=f"Invalid value for ms: expected an integer >= 0, got {ms!r}")
-        # Each advance returns only after the callbacks due by the new time were attempted.
-        await _callbacks(mock).advance_to(mock.now() + ms)
-    else:
-        to = body["to"]
-        if to == "next":
-            when = _next_event(mock)
-            await _callbacks(mock).advance_to(mock.now() if when is None else when)
-        elif to == "idle":
-            await _callbacks(mock).run_until_idle()
-        elif isinstance(to, int) and not isinstance(to, bool):
-            if to < mock.now():
-                raise BadRequest("Invalid request", error=f"Invalid value for to: {to} is in the past")
-            await _callbacks(mock).advance_to(to)
-        else:
-            raise BadRequest(
-                "Invalid request",
-                error=f"Invalid value for to: expected 'next', 'idle' or an epoch-ms time, got {to!r}",
-            )
-    info = _clock_info(mock)
-    # Poll-driven tasks do not move with time; say which are still waiting for polls.
-    info["waitingForPolls"] = [
-        task.task_id for task in mock.unfinished() if task.progression == "polls" and task.forced_ms is None
-    ]
-    return json_response(info)
+    return json_response(await control.advance(mock, await _body(request, mock)))
 
 
 def _task(mock: MockService, task_id: str):
@@ -156,18 +87,7 @@ def _task(mock: MockService, task_id: str):
 
 @_admin
 async def list_tasks(request: Request, mock: MockService) -> Response:
-    q = request.query_params
-    out = []
-    for task in mock.store:
-        info = mock.describe_task(task)
-        if q.get("state") and info["state"] != q["state"]:
-            continue
-        if q.get("model") and task.model != q["model"]:
-            continue
-        if q.get("key") and task.key != q["key"]:
-            continue
-        out.append(info)
-    return json_response({"tasks": out})
+    return json_response(control.tasks(mock, request.query_params))
 
 
 @_admin
@@ -179,7 +99,7 @@ async def get_task(request: Request, mock: MockService) -> Response:
 async def complete_task(request: Request, mock: MockService) -> Response:
     task = _task(mock, request.path_params["task_id"])
     mock.force(task, t.SUCCESS)
-    await _callbacks(mock).run_due()  # a callback task's delivery is attempted before we answer
+    await cast(CallbackDispatcher, mock.callbacks).run_due()  # a callback task's delivery is attempted before we answer
     return json_response(mock.describe_task(task))
 
 
@@ -194,7 +114,7 @@ async def fail_task(request: Request, mock: MockService) -> Response:
     if message is not None and not isinstance(message, str):
         raise BadRequest("Invalid request", error="Invalid type for message: expected string")
     mock.force(task, t.FAILED, code, message)
-    await _callbacks(mock).run_due()
+    await cast(CallbackDispatcher, mock.callbacks).run_due()
     return json_response(mock.describe_task(task))
 
 
@@ -239,18 +159,16 @@ def _paging(request: Request) -> tuple[int, int | None]:
 @_admin
 async def journal(request: Request, mock: MockService) -> Response:
     since, limit = _paging(request)
-    entries = mock.journal.entries(since, limit)
-    return json_response(
-        {"size": mock.journal.size, "dropped": mock.journal.dropped, "entries": [e.to_dict() for e in entries]},
-    )
+    return json_response(control.journal(mock, since, limit))
 
 
 @_admin
 async def callbacks(request: Request, mock: MockService) -> Response:
     since, limit = _paging(request)
     task_id = request.query_params.get("taskId") or None
-    log = _callbacks(mock).log
-    pending = [p for p in _callbacks(mock).pending() if task_id is None or p["taskId"] == task_id]
+    dispatcher = cast(CallbackDispatcher, mock.callbacks)
+    log = dispatcher.log
+    pending = [p for p in dispatcher.pending() if task_id is None or p["taskId"] == task_id]
     return json_response(
         {
             "config": mock.callback_config.to_dict(),
@@ -281,31 +199,11 @@ async def get_scenario(request: Request, mock: MockService) -> Response:
 async def put_scenario(request: Request, mock: MockService) -> Response:
     """Replace the scenario (JSON or YAML body, or ?name= from the library) and reset everything."""
     name = request.query_params.get("name")
-    if name is not None:
-        entry = find(name)
-        if entry is None:
-            raise NotFound(f"Scenario not found: {name}", error=f"No scenario named {name!r} in the library")
-        source: object = entry.path
-    else:
-        raw = await request.body()
-        if len(raw) > mock.settings.max_body_bytes:
-            raise BadRequest("Invalid scenario", error="Scenario too large")
-        yaml_body = "yaml" in request.headers.get("content-type", "")
-        try:
-            # Parsing a large document takes a while: not on the event loop, which serves the API.
-            source = await run_in_threadpool(_read_scenario, raw, yaml_body, mock.catalog.names())
-        except ScenarioError as exc:
-            raise BadRequest("Invalid scenario", error=str(exc)) from None
-    try:
-        mock.load_scenario(source)
-    except ScenarioError as exc:
-        raise BadRequest("Invalid scenario", error=str(exc)) from None
-    return json_response(mock.scenario_document())
-
-
-def _read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
-    doc = parse_text(raw.decode("utf-8", "replace"), json_only=not yaml_body) if raw.strip() else {}
-    return parse({} if doc is None else doc, models)
+    raw = b"" if name is not None else await request.body()
+    yaml_body = "yaml" in request.headers.get("content-type", "")
+    # Parsing a large document takes a while: not on the event loop, which serves the API.
+    source = await run_in_threadpool(control.scenario_source, name, raw, yaml_body, mock)
+    return json_response(control.load_scenario(mock, source))
 
 
 @_admin
