@@ -17,25 +17,35 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import httpx
 
-__all__ = ["InProcessTransport", "PrivateLoop"]
+__all__ = ["InProcessTransport", "PrivateLoop", "in_process_client"]
 
 T = TypeVar("T")
 CLIENT = ("testclient", 50000)  # the peer address TestClient gives the app, kept for the journal
 
 
 class PrivateLoop:
-    """One event loop for one app: ``run(coro)`` drives it to the coroutine's end."""
+    """One event loop for one app: ``run(coro)`` drives it to the coroutine's end.
 
-    def __init__(self, *, threaded: bool = False) -> None:
+    The caller's thread runs the loop. When another thread is already running it (a test that
+    advances the clock in one thread while its client polls in another), the coroutine is
+    handed to that run and this thread waits for it, or takes the loop over if that run ends
+    first: the app serves both, as a server would. ``settle``: awaited by the thread that ran
+    the loop before it lets go (MockApi: the callbacks its call made due are attempted).
+    """
+
+    def __init__(self, *, threaded: bool = False, settle: Callable[[], Awaitable[None]] | None = None) -> None:
         self.loop = asyncio.new_event_loop()
-        self._lock = threading.Lock()  # one call at a time when the loop is run by its callers
+        self.settle = settle
+        self._cond = threading.Condition()
+        self._running = False  # some thread is inside run_until_complete
         self._thread: threading.Thread | None = None
         self._helper: concurrent.futures.ThreadPoolExecutor | None = None
         self._lifespan: asyncio.Task | None = None
@@ -49,14 +59,46 @@ class PrivateLoop:
         """The coroutine's result, run on this loop (its exception raised here)."""
         if self._thread is not None:
             return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-        with self._lock:
+        with self._cond:
+            mine = not self._running
+            self._running = True
+        if mine:
+            return self._drive(coro)
+        handed = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        handed.add_done_callback(self._notify)
+        with self._cond:
+            while not handed.done() and self._running:
+                self._cond.wait()
+            if handed.done():
+                return handed.result()
+            self._running = True  # the other run ended before ours: drive the loop ourselves
+        return self._drive(asyncio.wrap_future(handed, loop=self.loop))
+
+    def _drive(self, awaitable: Awaitable[T]) -> T:
+        """Run the loop in this thread (or a helper) until ``awaitable`` is done, then settle."""
+        try:
             if asyncio._get_running_loop() is not None:
                 # Called from inside another loop (sync code in an async test): this thread
                 # cannot run a second loop, so a helper thread runs ours meanwhile.
                 if self._helper is None:
                     self._helper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mockserver-loop")
-                return self._helper.submit(self.loop.run_until_complete, coro).result()
-            return self.loop.run_until_complete(coro)
+                return self._helper.submit(self._until, awaitable).result()
+            return self._until(awaitable)
+        finally:
+            with self._cond:
+                self._running = False
+                self._cond.notify_all()
+
+    def _until(self, awaitable: Awaitable[T]) -> T:
+        try:
+            return self.loop.run_until_complete(awaitable)
+        finally:
+            if self.settle is not None and not self.loop.is_closed():
+                self.loop.run_until_complete(self.settle())
+
+    def _notify(self, _: object) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     # -- the app's lifespan ---------------------------------------------------------
 
@@ -98,18 +140,11 @@ class PrivateLoop:
 
 
 class InProcessTransport(httpx.BaseTransport):
-    """An httpx transport that calls an ASGI app on a PrivateLoop: no socket, no thread.
+    """An httpx transport that calls an ASGI app on a PrivateLoop: no socket, no thread."""
 
-    ``after``: awaited on the loop after each exchange (MockApi lets the callbacks a request
-    made due be attempted before it returns, as a server's background runner would soon after).
-    """
-
-    def __init__(
-        self, app: Any, loop: PrivateLoop, *, after: Callable[[], Awaitable[None]] | None = None, root_path: str = ""
-    ) -> None:
+    def __init__(self, app: Any, loop: PrivateLoop, *, root_path: str = "") -> None:
         self.app = app
         self.private_loop = loop
-        self.after = after
         self.root_path = root_path
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -168,8 +203,37 @@ class InProcessTransport(httpx.BaseTransport):
             await self.app(scope, receive, send)
         finally:
             done.set()
-            if self.after is not None:
-                await self.after()
         if start is None:
             raise RuntimeError("the app returned without starting a response")
         return start["status"], list(start.get("headers", [])), b"".join(chunks)
+
+
+@contextlib.contextmanager
+def in_process_client(app: Any, *, threaded: bool = False, **kw: Any) -> Iterator[httpx.Client]:
+    """An httpx.Client on ``app`` run in this thread, its lifespan open while the block runs.
+
+    What ``with TestClient(app) as client`` gives, without the portal thread. Before a call
+    returns, the callbacks it made due are attempted (see ``settler``). ``threaded``: the loop runs in a thread of its
+    own (a real clock, whose callbacks fall due between requests).
+    """
+    loop = PrivateLoop(threaded=threaded, settle=settler(app))
+    try:
+        loop.start_lifespan(app)
+        kw.setdefault("base_url", "http://testserver")
+        kw.setdefault("follow_redirects", True)
+        kw["headers"] = {"user-agent": "testclient", **dict(kw.get("headers") or {})}
+        with httpx.Client(transport=InProcessTransport(app, loop), **kw) as client:
+            yield client
+    finally:
+        loop.close()
+
+
+def settler(app: Any) -> Callable[[], Awaitable[None]] | None:
+    """For a mockserver app: attempt the callbacks due by now and wait for those in flight.
+
+    A server's background runner would start them a moment after the request that made them
+    due; on a loop that runs only during calls, they are made before the call returns, so a
+    receiver has them then, and none is left half-sent while nobody drives the loop.
+    """
+    state = getattr(app, "state", None)
+    return getattr(getattr(getattr(state, "mock", None), "callbacks", None), "run_due", None)

@@ -31,7 +31,7 @@ import httpx
 
 from mockserver.core import control
 from mockserver.core.words import DEFAULT_FAIL_CODE
-from mockserver.testing.inprocess import InProcessTransport, PrivateLoop
+from mockserver.testing.inprocess import InProcessTransport, PrivateLoop, settler
 
 T = TypeVar("T")
 
@@ -89,7 +89,7 @@ class MockApi:
 
         settings.setdefault("clock", "manual")
         app = create_app(**settings)
-        loop = PrivateLoop(threaded=settings["clock"] == "real")
+        loop = PrivateLoop(threaded=settings["clock"] == "real", settle=settler(app))
         loop.start_lifespan(app)  # the callback dispatcher starts, on the loop requests run on
         mock = app.state.mock
         keys = mock.scenario.accounts if mock.scenario.accounts is not None else mock.settings.api_keys
@@ -129,7 +129,8 @@ class MockApi:
 
     def _memory_client(self, **kw: Any) -> httpx.Client:
         if self._loop is None:
-            self._loop = PrivateLoop()  # a handle made around an app: no lifespan, as TestClient
+            # A handle made around an app: no lifespan, as with a TestClient not entered.
+            self._loop = PrivateLoop(settle=settler(self.app))
         return _memory_client(self.app, self._loop, **kw)
 
     def _new_client(self, **kw: Any) -> httpx.Client:
@@ -351,12 +352,8 @@ class MockApi:
 
 
 def _memory_client(app: Any, loop: PrivateLoop, **kw: Any) -> httpx.Client:
-    """A client whose requests run ``app`` on ``loop``, in the calling thread.
-
-    After each request the callbacks it made due are attempted (a server's background runner
-    would, a moment later), so a receiver has them when the request returns."""
-    run_due = getattr(app.state.mock.callbacks, "run_due", None)
-    transport = InProcessTransport(app, loop, after=run_due)
+    """A client whose requests run ``app`` on ``loop``, in the calling thread."""
+    transport = InProcessTransport(app, loop)
     # What Starlette's TestClient sent, so the app sees the requests it saw before.
     kw.setdefault("follow_redirects", True)
     kw["headers"] = {"user-agent": "testclient", **dict(kw.get("headers") or {})}
