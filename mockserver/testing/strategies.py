@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
+from jsonschema import Draft202012Validator
 
-from mockserver.core.catalog import InputInvalid, Model, load_catalog
+from mockserver.core.catalog import Model, load_catalog
 from mockserver.core.words import CALLBACK, FAIL_MESSAGES, STATES, STATUS, SUBMIT
 from mockserver.dialects import default_dialects, endpoint_aliases, resolve
 from mockserver.scenarios import loading as _scenario
@@ -91,29 +92,74 @@ def _values(schema: dict) -> st.SearchStrategy[Any]:
     return st.none()
 
 
-def _is_valid(model: Model, value: object) -> bool:
-    try:
-        model.validate(value)
-    except InputInvalid:
-        return False
-    return True
+class _InputParts:
+    """What drawing a model's inputs needs, built once per model.
+
+    Each property's values (``_values``) keep to that property's own schema, so a change can
+    break only the schema's cross-field rules (``allOf``: if mode is X, image_urls is required).
+    A change to a property no such rule names is kept without a check; a change to one that a
+    rule names is checked against those rules alone, a small schema, not the whole model.
+    """
+
+    def __init__(self, model: Model) -> None:
+        schema = model.schema
+        props = schema.get("properties", {})
+        self.required = frozenset(schema.get("required", ()))
+        self.names = sorted(p for p in props if p not in ("mode", "taskId", "imageIndex"))
+        self.pick = st.lists(st.sampled_from(self.names), max_size=4, unique=True) if self.names else None
+        self.values = {name: _values(props[name]) for name in self.names}
+        self.booleans = st.booleans()
+        cross = schema.get("allOf", [])
+        self.constrained = frozenset(_named(cross))
+        self._cross = Draft202012Validator({"allOf": cross}) if cross else None
+        examples = schema.get("examples", [])
+        self.examples = {
+            True: st.sampled_from(examples),
+            False: st.sampled_from([e for e in examples if model.follow_up(e) is None]),
+        }
+
+    def keeps_rules(self, name: str, candidate: dict) -> bool:
+        return name not in self.constrained or self._cross is None or self._cross.is_valid(candidate)
+
+
+def _named(node: object) -> set[str]:
+    """Every property a piece of schema names (under properties, or in required)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        found.update(node.get("properties", {}) if isinstance(node.get("properties"), dict) else ())
+        found.update(r for r in node.get("required", ()) if isinstance(r, str))
+        for value in node.values():
+            found |= _named(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _named(value)
+    return found
+
+
+_INPUT_PARTS: dict[tuple[str, int], _InputParts] = {}
+
+
+def _input_parts(model: Model) -> _InputParts:
+    key = (model.name, id(model.schema))
+    parts = _INPUT_PARTS.get(key)
+    if parts is None:
+        parts = _INPUT_PARTS[key] = _InputParts(model)
+    return parts
 
 
 @st.composite
 def _valid_input(draw: st.DrawFn, model: Model, follow_ups: bool) -> dict:
-    examples = [e for e in model.schema.get("examples", []) if follow_ups or model.follow_up(e) is None]
-    current = copy.deepcopy(draw(st.sampled_from(examples)))
-    props = model.schema.get("properties", {})
-    names = sorted(p for p in props if p not in ("mode", "taskId", "imageIndex"))
-    for name in draw(st.lists(st.sampled_from(names), max_size=4, unique=True)) if names else []:
+    parts = _input_parts(model)
+    current = copy.deepcopy(draw(parts.examples[follow_ups]))
+    for name in draw(parts.pick) if parts.pick is not None else []:
         candidate = dict(current)
-        if name in candidate and draw(st.booleans()) and name not in model.schema.get("required", ()):
+        if name in candidate and draw(parts.booleans) and name not in parts.required:
             del candidate[name]
         else:
-            candidate[name] = draw(_values(props[name]))
-        # Keep a change only while the input stays valid: cross-field rules (if/then)
-        # are honoured without rejection sampling.
-        if _is_valid(model, candidate):
+            candidate[name] = draw(parts.values[name])
+        # Keep a change only while the input keeps the cross-field rules (if/then): they are
+        # honoured without rejection sampling.
+        if parts.keeps_rules(name, candidate):
             current = candidate
     return current
 
@@ -149,7 +195,10 @@ def model_inputs(*, model: str, valid: bool = True, follow_ups: bool = False) ->
     good = _valid_input(m, follow_ups)
     if valid:
         return good
-    return good.flatmap(lambda base: _mutations(m, base)).filter(lambda x: not _is_valid(m, x))
+    # Every mutation breaks the schema by construction (an unknown field where none is allowed,
+    # not an object, a required field gone, a wrong type, a value off its enum, one past a
+    # maxLength or maxItems), so nothing is validated per draw; the tests check each is refused.
+    return good.flatmap(lambda base: _mutations(m, base))
 
 
 def generate_requests(
