@@ -74,12 +74,23 @@ def clock(mock: MockService) -> dict:
 
 async def advance(mock: MockService, body: Mapping[str, object]) -> dict:
     """``{"ms": N}`` or ``{"to": "next" | "idle" | EPOCH_MS}``: move the clock, attempting each
-    callback due on the way; the clock as it is then, and the poll-driven tasks still waiting."""
-    unknown = set(body) - {"ms", "to"}
+    callback due on the way; the clock as it is then, and the poll-driven tasks still waiting.
+
+    ``"tasks": true`` adds every task as ``tasks()`` lists them: what a test reads after moving
+    the clock, in the same round trip.
+    """
+    unknown = set(body) - {"ms", "to", "tasks"}
     if unknown:
-        raise BadRequest("Invalid request", error=f"Unknown field: {sorted(unknown)[0]} (expected 'ms' or 'to')")
+        raise BadRequest(
+            "Invalid request", error=f"Unknown field: {sorted(unknown)[0]} (expected 'ms' or 'to', optionally 'tasks')"
+        )
     if ("ms" in body) == ("to" in body):
         raise BadRequest("Invalid request", error='Send exactly one of {"ms": N} or {"to": "next" | "idle"}')
+    with_tasks = body.get("tasks", False)
+    if not isinstance(with_tasks, bool):
+        raise BadRequest(
+            "Invalid request", error=f"Invalid value for tasks: expected true or false, got {with_tasks!r}"
+        )
     driver = _driver(mock)
     if "ms" in body:
         ms = body["ms"]
@@ -108,6 +119,8 @@ async def advance(mock: MockService, body: Mapping[str, object]) -> dict:
     info["waitingForPolls"] = [
         task.task_id for task in mock.unfinished() if task.progression == "polls" and task.forced_ms is None
     ]
+    if with_tasks:
+        info["tasks"] = tasks(mock, {})["tasks"]
     return info
 
 

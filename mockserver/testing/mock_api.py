@@ -266,14 +266,17 @@ class MockApi:
         """The mock's virtual time, epoch ms."""
         return self.clock()["now"]
 
-    def advance(self, ms: int | None = None, to: str | int | None = None) -> dict:
+    def advance(self, ms: int | None = None, to: str | int | None = None, *, tasks: bool = False) -> dict:
         """Move the virtual clock by ``ms``, or ``to`` "next", "idle" or an epoch-ms time.
 
-        Returns once every callback due by the new time was attempted.
+        Returns once every callback due by the new time was attempted, with the clock as it is
+        then; ``tasks=True`` adds ``"tasks"``, what ``tasks()`` would list, in the same call.
         """
         if (ms is None) == (to is None):
             raise TypeError("advance() takes exactly one of ms= or to=")
-        body = {"ms": ms} if ms is not None else {"to": to}
+        body: dict[str, Any] = {"ms": ms} if ms is not None else {"to": to}
+        if tasks:
+            body["tasks"] = True
         if self._service is not None and self._loop is not None:
             loop = self._loop
             # Through JSON, as over HTTP: advance(ms=1.5) is refused the same way.
@@ -326,16 +329,19 @@ class MockApi:
 
         deadline = monotonic() + timeout
         pause = threading.Event()
+        clock = None
         while True:
             for attempt in self.callbacks(task_id):
                 if attempt["outcome"] in _ATTEMPTED:
                     return attempt
             if monotonic() >= deadline:
                 raise AssertionError(f"no callback attempt for {task_id} within {timeout} s")
-            clock = self.clock()
+            # An advance answers the clock as it leaves it: no second call to read it.
+            clock = clock or self.clock()
             if clock["mode"] == "manual" and clock["nextEvent"] is not None:
-                self.advance(to="next")
+                clock = self.advance(to="next")
             else:
+                clock = None
                 # A real clock, or a task that ends only when polled: the attempt can still
                 # come (a poll from another thread, the clock catching up), so look again soon.
                 pause.wait(0.01)
