@@ -90,11 +90,15 @@ class PrivateLoop:
                 self._cond.notify_all()
 
     def _until(self, awaitable: Awaitable[T]) -> T:
+        return self.loop.run_until_complete(self._settled(awaitable))
+
+    async def _settled(self, awaitable: Awaitable[T]) -> T:
+        """``awaitable``'s result, then ``settle`` (one pass of the loop for both)."""
         try:
-            return self.loop.run_until_complete(awaitable)
+            return await awaitable
         finally:
-            if self.settle is not None and not self.loop.is_closed():
-                self.loop.run_until_complete(self.settle())
+            if self.settle is not None:
+                await self.settle()
 
     def _notify(self, _: object) -> None:
         with self._cond:
