@@ -119,11 +119,12 @@ def task_bytes(n: int) -> float:
 
     mock = MockService(Settings(clock="manual", scenario={"limits": {"concurrent_tasks": 10**9}}))
     body = {"input": {"mode": "text-to-image", "prompt": "bench"}}
-    mock.submit("sk_bench", "nano-banana", body)  # warm caches
+    dialect = next(iter(mock.dialects.values()))
+    mock.submit("sk_bench", dialect, body, "nano-banana")  # warm caches
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for _ in range(n):
-        mock.submit("sk_bench", "nano-banana", body)
+        mock.submit("sk_bench", dialect, body, "nano-banana")
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     return used / n
