@@ -14,7 +14,6 @@ import json
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from mockserver import contract
 from mockserver.http.app import create_app
@@ -152,18 +151,16 @@ def api(request):
 @pytest.fixture
 def make_api(request):
     """An Api over a fresh in-process app built with these settings (for settings-specific tests)."""
-    clients = []
     checked = not request.node.get_closest_marker("unchecked_responses")
+    with contextlib.ExitStack() as clients:
 
-    def make(**kw) -> Api:
-        app = create_app(**_settings(**kw))
-        client = TestClient(app)
-        clients.append(client)
-        return Api(client, app, "inprocess", checked=checked)
+        def make(**kw) -> Api:
+            app = create_app(**_settings(**kw))
+            # No lifespan, as the TestClient this replaced (not used as a context manager).
+            client = clients.enter_context(in_process_client(app, lifespan=False))
+            return Api(client, app, "inprocess", checked=checked)
 
-    yield make
-    for c in clients:
-        c.close()
+        yield make
 
 
 def data_of(response: httpx.Response) -> dict:

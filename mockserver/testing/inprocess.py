@@ -213,16 +213,19 @@ class InProcessTransport(httpx.BaseTransport):
 
 
 @contextlib.contextmanager
-def in_process_client(app: Any, *, threaded: bool = False, **kw: Any) -> Iterator[httpx.Client]:
+def in_process_client(app: Any, *, lifespan: bool = True, threaded: bool = False, **kw: Any) -> Iterator[httpx.Client]:
     """An httpx.Client on ``app`` run in this thread, its lifespan open while the block runs.
 
     What ``with TestClient(app) as client`` gives, without the portal thread. Before a call
-    returns, the callbacks it made due are attempted (see ``settler``). ``threaded``: the loop runs in a thread of its
+    returns, the callbacks it made due are attempted (see ``settler``). ``lifespan=False`` is
+    a TestClient not used as a context manager: no lifespan, so no background runner, and
+    callbacks wait for the next clock move, as there. ``threaded``: the loop runs in a thread of its
     own (a real clock, whose callbacks fall due between requests).
     """
-    loop = PrivateLoop(threaded=threaded, settle=settler(app))
+    loop = PrivateLoop(threaded=threaded, settle=settler(app) if lifespan else None)
     try:
-        loop.start_lifespan(app)
+        if lifespan:
+            loop.start_lifespan(app)
         kw.setdefault("base_url", "http://testserver")
         kw.setdefault("follow_redirects", True)
         kw["headers"] = {"user-agent": "testclient", **dict(kw.get("headers") or {})}
