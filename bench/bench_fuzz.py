@@ -32,7 +32,7 @@ from collections.abc import Callable
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "examples")]
 
-from apixo_client import Client, TaskFailed  # noqa: E402
+from apixo_client import Client, TaskFailed  # type: ignore[import-not-found]  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
 from mockserver.strategies import scenarios  # noqa: E402
