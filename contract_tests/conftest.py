@@ -181,9 +181,10 @@ def client(target: Target):
 class Driver:
     """Submits tasks and follows them to the end: by the admin clock if it can, else by polling."""
 
-    def __init__(self, target: Target, client: httpx.Client) -> None:
+    def __init__(self, target: Target, client: httpx.Client, admin_client: httpx.Client | None = None) -> None:
         self.target = target
         self.client = client
+        self.admin_client = admin_client
 
     @property
     def model(self) -> str:
@@ -207,7 +208,9 @@ class Driver:
         return r.json()["data"]
 
     def admin(self, method: str, path: str, **kw) -> httpx.Response:
-        r = httpx.request(
+        # One client for the session: a client per call would build an SSL context each time.
+        request = self.admin_client.request if self.admin_client is not None else httpx.request
+        r = request(
             method,
             f"{self.target.url}/__admin{path}",
             headers=self.target.admin_headers,
@@ -243,9 +246,16 @@ class Driver:
         return r.json()["data"]["balance"]
 
 
+@pytest.fixture(scope="session")
+def admin_client():
+    """The session's client for /__admin (its answers are not the contract's, so no hook)."""
+    with httpx.Client() as c:
+        yield c
+
+
 @pytest.fixture
-def driver(target: Target, client: httpx.Client) -> Driver:
-    return Driver(target, client)
+def driver(target: Target, client: httpx.Client, admin_client: httpx.Client) -> Driver:
+    return Driver(target, client, admin_client)
 
 
 def error_of(response: httpx.Response, status: int) -> dict:

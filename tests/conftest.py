@@ -9,15 +9,16 @@ contract (mockserver.contract): a response that breaks a schema fails the test.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from mockserver import contract
 from mockserver.http.app import create_app
 from mockserver.http.server import ServerThread
+from mockserver.testing.inprocess import in_process_client
 from tests.receivers import dead_url, receiver, receiver_server  # noqa: F401 (fixtures for every test module)
 
 # The pytest plugin's tests run inner pytest sessions (tests/test_pytest_plugin.py, test_examples.py).
@@ -123,17 +124,24 @@ def live_server():
         raise server.error
 
 
+@functools.cache
+def ssl_context():
+    """httpx's default SSL context, made once: each new one reads the CA bundle (~50 ms of CPU)."""
+    return httpx.create_ssl_context()
+
+
 @pytest.fixture(params=["inprocess", "live"])
 def api(request):
-    """The same test, in-process and against a live uvicorn server on port 0."""
+    """The same test, in-process (the app in this thread: mockserver.testing.inprocess) and
+    against a live uvicorn server on port 0."""
     if request.param == "inprocess":
         app = request.getfixturevalue("inprocess_app")
-        client = TestClient(app, raise_server_exceptions=True)
+        client = in_process_client(app)
     else:
         server = request.getfixturevalue("live_server")
         app = server.app
-        client = httpx.Client(base_url=server.url, timeout=10)
-    with client:
+        client = httpx.Client(base_url=server.url, timeout=10, verify=ssl_context())
+    with client as client:
         # Back to no scenario (a test may have loaded one), which also resets everything.
         r = client.put("/__admin/scenario", json={})
         assert r.status_code == 200, r.text
@@ -143,18 +151,16 @@ def api(request):
 @pytest.fixture
 def make_api(request):
     """An Api over a fresh in-process app built with these settings (for settings-specific tests)."""
-    clients = []
     checked = not request.node.get_closest_marker("unchecked_responses")
+    with contextlib.ExitStack() as clients:
 
-    def make(**kw) -> Api:
-        app = create_app(**_settings(**kw))
-        client = TestClient(app)
-        clients.append(client)
-        return Api(client, app, "inprocess", checked=checked)
+        def make(**kw) -> Api:
+            app = create_app(**_settings(**kw))
+            # No lifespan, as the TestClient this replaced (not used as a context manager).
+            client = clients.enter_context(in_process_client(app, lifespan=False))
+            return Api(client, app, "inprocess", checked=checked)
 
-    yield make
-    for c in clients:
-        c.close()
+        yield make
 
 
 def data_of(response: httpx.Response) -> dict:

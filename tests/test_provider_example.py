@@ -1,4 +1,8 @@
-"""The provider page's own polling code, pointed at `mockserver serve --time-scale 100`."""
+"""The provider page's own polling code, pointed at `mockserver serve --time-scale 100`.
+
+The script's timers run 100 times faster too (a preloaded time_scale.cjs), so client and mock
+keep the same time: the exchange is a real run's, in a fraction of a second.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +18,15 @@ import sys
 import pytest
 
 SCRIPT = pathlib.Path(__file__).parent / "provider_examples" / "poll_with_backoff.mjs"
+TIME_SCALE = pathlib.Path(__file__).parent / "provider_examples" / "time_scale.cjs"
+SCALE = 100
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served():
     """A real `mockserver serve` process with the real clock sped up 100 times."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--time-scale", "100", "--seed", "3"],
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--time-scale", str(SCALE), "--seed", "3"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -53,8 +59,8 @@ def served():
 )
 def test_provider_polling_code_runs_to_success_and_downloads(served, model, input, ctype):
     out = subprocess.run(
-        ["node", str(SCRIPT), model, json.dumps(input)],
-        env={**os.environ, "MOCK_URL": served, "MOCK_KEY": "sk_live_demo"},
+        ["node", "-r", str(TIME_SCALE), str(SCRIPT), model, json.dumps(input)],
+        env={**os.environ, "MOCK_URL": served, "MOCK_KEY": "sk_live_demo", "TIME_SCALE": str(SCALE)},
         capture_output=True,
         text=True,
         timeout=120,

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mockserver._version import __version__
 from mockserver.callbacks.dispatcher import CallbackDispatcher
+from mockserver.core import control
 from mockserver.core import tasks as t
 from mockserver.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from mockserver.core.redact import mask_key
@@ -71,22 +71,6 @@ def _admin(handler):
     return wrapped
 
 
-def _next_event(mock: MockService) -> int | None:
-    """The next task event or callback attempt (one due already counts as now)."""
-    times = [x for x in (mock.next_event(), _callbacks(mock).next_due()) if x is not None]
-    return max(min(times), mock.now()) if times else None
-
-
-def _clock_info(mock: MockService) -> dict:
-    return {
-        "mode": mock.clock.mode,
-        "now": mock.now(),
-        "scale": getattr(mock.clock, "scale", None) if mock.clock.mode == "real" else None,
-        "nextEvent": _next_event(mock),
-        "unfinished": sum(1 for _ in mock.unfinished()),
-    }
-
-
 def _reveal(request: Request, mock: MockService) -> bool:
     """``?reveal=true``: show API keys whole. Only a server with an admin token (which this
     request has passed) does; without one, every reader of /__admin would see them."""
@@ -133,70 +117,23 @@ def _shown_report(report: dict, reveal: bool) -> dict:
 
 @_admin
 async def health(request: Request, mock: MockService) -> Response:
-    return json_response(
-        {
-            "status": "ok",
-            "version": __version__,
-            "dialect": next(iter(mock.dialects)),
-            "dialects": list(mock.dialects),
-            "clock": mock.clock.mode,
-            "now": mock.now(),
-            "tasks": len(mock.store),
-            # What a replay bundle needs to serve this run again.
-            "seed": mock.seed,
-            "start": mock.clock_start_ms,
-            "scenario": mock.scenario.name,
-        },
-    )
+    return json_response(control.health(mock))
 
 
 @_admin
 async def reset(request: Request, mock: MockService) -> Response:
-    mock.reset()
-    return json_response({"status": "reset", "now": mock.now()})
+    return json_response(control.reset(mock))
 
 
 @_admin
 async def clock(request: Request, mock: MockService) -> Response:
-    return json_response(_clock_info(mock))
+    return json_response(control.clock(mock))
 
 
 @_admin
 async def clock_advance(request: Request, mock: MockService) -> Response:
     body = await _body(request, mock)
-    unknown = set(body) - {"ms", "to"}
-    if unknown:
-        raise BadRequest("Invalid request", error=f"Unknown field: {sorted(unknown)[0]} (expected 'ms' or 'to')")
-    if ("ms" in body) == ("to" in body):
-        raise BadRequest("Invalid request", error='Send exactly one of {"ms": N} or {"to": "next" | "idle"}')
-    if "ms" in body:
-        ms = body["ms"]
-        if not isinstance(ms, int) or isinstance(ms, bool) or ms < 0:
-            raise BadRequest("Invalid request", error=f"Invalid value for ms: expected an integer >= 0, got {ms!r}")
-        # Each advance returns only after the callbacks due by the new time were attempted.
-        await _callbacks(mock).advance_to(mock.now() + ms)
-    else:
-        to = body["to"]
-        if to == "next":
-            when = _next_event(mock)
-            await _callbacks(mock).advance_to(mock.now() if when is None else when)
-        elif to == "idle":
-            await _callbacks(mock).run_until_idle()
-        elif isinstance(to, int) and not isinstance(to, bool):
-            if to < mock.now():
-                raise BadRequest("Invalid request", error=f"Invalid value for to: {to} is in the past")
-            await _callbacks(mock).advance_to(to)
-        else:
-            raise BadRequest(
-                "Invalid request",
-                error=f"Invalid value for to: expected 'next', 'idle' or an epoch-ms time, got {to!r}",
-            )
-    info = _clock_info(mock)
-    # Poll-driven tasks do not move with time; say which are still waiting for polls.
-    info["waitingForPolls"] = [
-        task.task_id for task in mock.unfinished() if task.progression == "polls" and task.forced_ms is None
-    ]
-    return json_response(info)
+    return json_response(await control.advance(mock, body, reveal=_reveal(request, mock)))
 
 
 def _task_info(mock: MockService, task, reveal: bool) -> dict:
@@ -214,19 +151,7 @@ def _task(mock: MockService, task_id: str):
 
 @_admin
 async def list_tasks(request: Request, mock: MockService) -> Response:
-    q = request.query_params
-    reveal = _reveal(request, mock)
-    out = []
-    for task in mock.store:
-        info = _task_info(mock, task, reveal)
-        if q.get("state") and info["state"] != q["state"]:
-            continue
-        if q.get("model") and task.model != q["model"]:
-            continue
-        if q.get("key") and task.key != q["key"]:
-            continue
-        out.append(info)
-    return json_response({"tasks": out})
+    return json_response(control.tasks(mock, request.query_params, reveal=_reveal(request, mock)))
 
 
 @_admin
@@ -298,20 +223,16 @@ def _paging(request: Request) -> tuple[int, int | None]:
 @_admin
 async def journal(request: Request, mock: MockService) -> Response:
     since, limit = _paging(request)
-    reveal = _reveal(request, mock)
-    entries = [e.to_dict() for e in mock.journal.entries(since, limit)]
-    if not reveal:
-        for entry in entries:
-            entry["key"] = mask_key(entry["key"])
-    return json_response({"size": mock.journal.size, "dropped": mock.journal.dropped, "entries": entries})
+    return json_response(control.journal(mock, since, limit, reveal=_reveal(request, mock)))
 
 
 @_admin
 async def callbacks(request: Request, mock: MockService) -> Response:
     since, limit = _paging(request)
     task_id = request.query_params.get("taskId") or None
-    log = _callbacks(mock).log
-    pending = [p for p in _callbacks(mock).pending() if task_id is None or p["taskId"] == task_id]
+    dispatcher = cast(CallbackDispatcher, mock.callbacks)
+    log = dispatcher.log
+    pending = [p for p in dispatcher.pending() if task_id is None or p["taskId"] == task_id]
     return json_response(
         {
             "config": mock.callback_config.to_dict(),

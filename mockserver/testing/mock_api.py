@@ -2,27 +2,38 @@
 
     from mockserver.testing import MockApi
 
-    with MockApi.in_process() as mock:           # no sockets: an in-memory transport
+    with MockApi.in_process() as mock:           # no sockets, no threads: the app runs in this thread
         client = mock.client()                   # an httpx.Client for the code under test
         ...
         mock.advance(to="idle")
 
 The pytest plugin's ``mock_api`` fixture is the same handle on a live server in a thread.
+In-process, the admin operations a fuzz loop makes per example (load, reset, advance, clock,
+tasks, journal) call the service directly (``core/control.py``, the code the HTTP handlers
+run), and requests reach the app through ``testing/inprocess.py``. Over HTTP, every client the
+handle makes shares one connection pool, so no client builds its own SSL context.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import pathlib
 import shlex
+import ssl
 import threading
-import warnings
-from collections.abc import Iterable, Mapping
-from typing import Any
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 
+from mockserver.core import control
 from mockserver.core.words import DEFAULT_FAIL_CODE
+from mockserver.testing.inprocess import InProcessTransport, PrivateLoop, settler
+
+T = TypeVar("T")
 
 __all__ = ["DEFAULT_KEY", "IN_PROCESS_URL", "MockApi", "curl_for"]
 
@@ -55,26 +66,31 @@ class MockApi:
         self.api_key = api_key
         # What load(None) goes back to: the scenario the server was started with.
         self.default_scenario = dict(default_scenario) if default_scenario else {}
+        self._loop: PrivateLoop | None = None  # in memory: the loop the app runs on
+        self._service: Any = None  # set by in_process(): admin operations call it directly
+        self._pool: httpx.BaseTransport | None = None  # over HTTP: the connections every client shares
         self._owns_admin = _admin is None
-        self._admin = _admin if _admin is not None else httpx.Client(base_url=self.url, timeout=30)
+        if _admin is None:
+            _admin = self._new_client(timeout=30)
+        self._admin = _admin
         self._admin_headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
 
     # -- construction --------------------------------------------------------------
 
     @classmethod
     def in_process(cls, **settings: Any) -> MockApi:
-        """A fresh mock in this process, reached through an in-memory transport (no sockets).
+        """A fresh mock in this process, driven in the caller's thread (no sockets, no threads).
 
         ``settings`` are mockserver Settings fields (seed=, scenario=, api_keys=...); the
-        clock is manual unless ``clock="real"``. Close it (or use ``with``) when done.
+        clock is manual unless ``clock="real"`` (then the app's event loop gets a thread of its
+        own, so callbacks fall due without calls). Close it (or use ``with``) when done.
         """
         from mockserver.http.app import create_app
 
-        TestClient = _test_client_class()
         settings.setdefault("clock", "manual")
         app = create_app(**settings)
-        admin = TestClient(app, base_url=IN_PROCESS_URL)
-        admin.__enter__()  # runs the lifespan: the callback dispatcher starts
+        loop = PrivateLoop(threaded=settings["clock"] == "real", settle=settler(app))
+        loop.start_lifespan(app)  # the callback dispatcher starts, on the loop requests run on
         mock = app.state.mock
         keys = mock.scenario.accounts if mock.scenario.accounts is not None else mock.settings.api_keys
         handle = cls(
@@ -83,8 +99,10 @@ class MockApi:
             admin_token=mock.settings.admin_token,
             app=app,
             default_scenario=mock.scenario.document,
-            _admin=admin,
+            _admin=_memory_client(app, loop),
         )
+        handle._loop = loop
+        handle._service = mock
         handle._owns_admin = True
         return handle
 
@@ -96,16 +114,33 @@ class MockApi:
     def client(self, **kw: Any) -> httpx.Client:
         """An httpx.Client for the code under test, pointed at this mock (``kw`` go to the client)."""
         if self.in_memory:
-            return _in_memory_client_class()(self.app, base_url=self.url, **kw)
+            return self._memory_client(**kw)
         kw.setdefault("timeout", 30)
-        return httpx.Client(base_url=self.url, **kw)
+        return self._new_client(**kw)
 
     def async_client(self, **kw: Any) -> httpx.AsyncClient:
-        """An httpx.AsyncClient for the code under test (an ASGI transport when in-process)."""
+        """An httpx.AsyncClient for the code under test (in-process: the app on the caller's loop)."""
         if self.in_memory:
             return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=self.url, **kw)
         kw.setdefault("timeout", 30)
+        if not _TRANSPORT_OPTIONS & kw.keys():
+            kw.setdefault("verify", _ssl_context())  # the CA bundle is read once, not per client
         return httpx.AsyncClient(base_url=self.url, **kw)
+
+    def _memory_client(self, **kw: Any) -> httpx.Client:
+        if self._loop is None:
+            # A handle made around an app: no lifespan, as with a TestClient not entered.
+            self._loop = PrivateLoop(settle=settler(self.app))
+        return _memory_client(self.app, self._loop, **kw)
+
+    def _new_client(self, **kw: Any) -> httpx.Client:
+        """An httpx.Client on the server; unless ``kw`` configures its own transport, it uses
+        the handle's connection pool: kept-alive connections, no SSL context per client."""
+        if _TRANSPORT_OPTIONS & kw.keys() or _env_proxies():
+            return httpx.Client(base_url=self.url, **kw)
+        if self._pool is None:
+            self._pool = httpx.HTTPTransport(verify=_ssl_context())
+        return httpx.Client(base_url=self.url, transport=_Shared(self._pool), **kw)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -116,10 +151,12 @@ class MockApi:
         if not self._owns_admin:
             return
         self._owns_admin = False
-        if self.in_memory:
-            self._admin.__exit__(None, None, None)  # the lifespan ends: the dispatcher stops
-        else:
-            self._admin.close()
+        self._admin.close()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        if self._loop is not None:
+            self._loop.close()  # the lifespan ends: the dispatcher stops
 
     def __enter__(self) -> MockApi:
         return self
@@ -140,11 +177,29 @@ class MockApi:
             raise AssertionError(f"mockserver: {method} /__admin{path} answered {r.status_code}: {detail}")
         return r.json()
 
+    def _direct(self, method: str, path: str, operation: Callable[[Any], T]) -> T:
+        """``operation(service)`` in place of ``method /__admin{path}``, answered as over HTTP:
+        the same JSON (round-tripped, so tuples are lists), the same AssertionError on refusal."""
+        from mockserver.core.errors import ApiError
+        from mockserver.http.provider import error_parts
+
+        try:
+            result = operation(self._service)
+        except ApiError as exc:
+            status, body, _ = error_parts(self._service, exc, {"path": f"/__admin{path}"})
+            raise AssertionError(f"mockserver: {method} /__admin{path} answered {status}: {json.loads(body)}") from None
+        return json.loads(_dumps(result))
+
     def health(self) -> dict:
+        if self._service is not None:
+            return self._direct("GET", "/health", control.health)
         return self._call("GET", "/health")
 
     def reset(self) -> None:
         """Back to the loaded scenario: no tasks, fresh accounts, empty journal, clock restarted."""
+        if self._service is not None:
+            self._direct("POST", "/reset", control.reset)
+            return
         self._call("POST", "/reset")
 
     def load(self, scenario: str | os.PathLike | Mapping[str, Any] | None) -> dict:
@@ -154,7 +209,9 @@ class MockApi:
         None for the one the server started with. When it restricts the API keys,
         ``api_key`` becomes its first key.
         """
-        if scenario is None:
+        if self._service is not None:
+            doc = self._load_direct(scenario)
+        elif scenario is None:
             doc = self._call("PUT", "/scenario", json=self.default_scenario)
         elif isinstance(scenario, Mapping):
             doc = self._call("PUT", "/scenario", json=dict(scenario))
@@ -174,6 +231,25 @@ class MockApi:
             self.api_key = accounts[0]
         return doc
 
+    def _load_direct(self, scenario: str | os.PathLike | Mapping[str, Any] | None) -> dict:
+        """load() in memory: the bytes the HTTP call would send, read by the same code."""
+        name, raw, yaml_body = None, b"", False
+        if scenario is None or isinstance(scenario, Mapping):
+            doc = self.default_scenario if scenario is None else dict(scenario)
+            raw = _json_body(doc)
+        elif isinstance(scenario, os.PathLike) or (isinstance(scenario, str) and _looks_like_path(scenario)):
+            path = pathlib.Path(scenario)
+            raw, yaml_body = path.read_bytes(), path.suffix != ".json"
+        elif isinstance(scenario, str):
+            name = scenario
+        else:
+            raise TypeError(f"a scenario is a library name, a path, a dict or None, not {type(scenario).__name__}")
+        return self._direct(
+            "PUT",
+            "/scenario",
+            lambda mock: control.load_scenario(mock, control.scenario_source(name, raw, yaml_body, mock)),
+        )
+
     def scenario(self, *, resolved: bool = False) -> dict:
         """The running scenario; ``resolved``: with the server settings it relies on written in."""
         return self._call("GET", "/scenario", params={"resolved": "true"} if resolved else None)
@@ -183,23 +259,36 @@ class MockApi:
         return self._call("POST", "/rules", json=dict(rule))
 
     def clock(self) -> dict:
+        if self._service is not None:
+            return self._direct("GET", "/clock", control.clock)
         return self._call("GET", "/clock")
 
     def now(self) -> int:
         """The mock's virtual time, epoch ms."""
         return self.clock()["now"]
 
-    def advance(self, ms: int | None = None, to: str | int | None = None) -> dict:
+    def advance(self, ms: int | None = None, to: str | int | None = None, *, tasks: bool = False) -> dict:
         """Move the virtual clock by ``ms``, or ``to`` "next", "idle" or an epoch-ms time.
 
-        Returns once every callback due by the new time was attempted.
+        Returns once every callback due by the new time was attempted, with the clock as it is
+        then; ``tasks=True`` adds ``"tasks"``, what ``tasks()`` would list, in the same call.
         """
         if (ms is None) == (to is None):
             raise TypeError("advance() takes exactly one of ms= or to=")
-        return self._call("POST", "/clock/advance", json={"ms": ms} if ms is not None else {"to": to})
+        body: dict[str, Any] = {"ms": ms} if ms is not None else {"to": to}
+        if tasks:
+            body["tasks"] = True
+        if self._service is not None and self._loop is not None:
+            loop = self._loop
+            # Through JSON, as over HTTP: advance(ms=1.5) is refused the same way.
+            sent = json.loads(_json_body(body))
+            return self._direct("POST", "/clock/advance", lambda mock: loop.run(control.advance(mock, sent)))
+        return self._call("POST", "/clock/advance", json=body)
 
     def tasks(self, **filters: str) -> list[dict]:
         """Every task (admin view: state, polls, timings...); filters: state=, model=, key=."""
+        if self._service is not None:
+            return self._direct("GET", "/tasks", lambda mock: control.tasks(mock, filters))["tasks"]
         return self._call("GET", "/tasks", params=filters)["tasks"]
 
     def task(self, task_id: str) -> dict:
@@ -223,6 +312,8 @@ class MockApi:
 
     def journal(self, since: int = 0) -> list[dict]:
         """Every client request since the last reset, oldest first (id > ``since``)."""
+        if self._service is not None:
+            return self._direct("GET", "/journal", lambda mock: control.journal(mock, int(since)))["entries"]
         return self._call("GET", "/journal", params={"since": since})["entries"]
 
     def callbacks(self, task_id: str | None = None) -> list[dict]:
@@ -239,16 +330,19 @@ class MockApi:
 
         deadline = monotonic() + timeout
         pause = threading.Event()
+        clock = None
         while True:
             for attempt in self.callbacks(task_id):
                 if attempt["outcome"] in _ATTEMPTED:
                     return attempt
             if monotonic() >= deadline:
                 raise AssertionError(f"no callback attempt for {task_id} within {timeout} s")
-            clock = self.clock()
+            # An advance answers the clock as it leaves it: no second call to read it.
+            clock = clock or self.clock()
             if clock["mode"] == "manual" and clock["nextEvent"] is not None:
-                self.advance(to="next")
+                clock = self.advance(to="next")
             else:
+                clock = None
                 # A real clock, or a task that ends only when polled: the attempt can still
                 # come (a poll from another thread, the clock catching up), so look again soon.
                 pause.wait(0.01)
@@ -264,28 +358,55 @@ class MockApi:
         assert_conforming(self.report(key), allow=allow, warnings=warnings)
 
 
-def _test_client_class() -> type:
-    """Starlette's TestClient: an httpx client whose transport calls the app in memory."""
-    with warnings.catch_warnings():
-        # Starlette 1.x would rather its TestClient ran on httpx2; httpx is our dependency and works.
-        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-        from starlette.testclient import TestClient
-    return TestClient
+def _memory_client(app: Any, loop: PrivateLoop, **kw: Any) -> httpx.Client:
+    """A client whose requests run ``app`` on ``loop``, in the calling thread."""
+    transport = InProcessTransport(app, loop)
+    # What Starlette's TestClient sent, so the app sees the requests it saw before.
+    kw.setdefault("follow_redirects", True)
+    kw["headers"] = {"user-agent": "testclient", **dict(kw.get("headers") or {})}
+    return httpx.Client(transport=transport, base_url=IN_PROCESS_URL, **kw)
 
 
-def _in_memory_client_class() -> type:
-    """A TestClient that leaves the app's lifespan alone: the handle runs it, once per app
-    (a second lifespan would start a second callback dispatcher on another event loop)."""
-    test_client = _test_client_class()
+# Client options that configure a transport of their own: such a client cannot share the pool.
+_TRANSPORT_OPTIONS = frozenset(
+    {"transport", "mounts", "verify", "cert", "trust_env", "http1", "http2", "proxy", "limits"}
+)
+# httpx's JSON body encoding, so a body read in memory is the one HTTP would have carried.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
-    class InMemoryClient(test_client):  # type: ignore[misc, valid-type]
-        def __enter__(self) -> InMemoryClient:
-            return self
 
-        def __exit__(self, *exc: object) -> None:
-            self.close()
+def _json_body(obj: object) -> bytes:
+    return _JSON.encode(obj).encode("utf-8")
 
-    return InMemoryClient
+
+def _dumps(obj: object) -> str:
+    from mockserver.dialects.protocol import compact_json_text
+
+    return compact_json_text(obj)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default context, made once: loading the CA bundle costs ~0.1 s per client."""
+    return httpx.create_ssl_context()
+
+
+def _env_proxies() -> bool:
+    """Proxies in the environment: a client must build its own transport to honour them."""
+    return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
+
+
+class _Shared(httpx.BaseTransport):
+    """The handle's pool, lent to one client: closing the client leaves the pool open."""
+
+    def __init__(self, pool: httpx.BaseTransport) -> None:
+        self.pool = pool
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.pool.handle_request(request)
+
+    def close(self) -> None:
+        pass
 
 
 def _account_keys(scenario: object) -> list[str]:

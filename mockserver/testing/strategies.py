@@ -8,12 +8,14 @@ draws validates against its schema (or, for ``valid=False``, is refused by it).
 from __future__ import annotations
 
 import copy
+import functools
 from typing import TYPE_CHECKING, Any, cast
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
+from jsonschema import Draft202012Validator
 
-from mockserver.core.catalog import InputInvalid, Model, load_catalog
+from mockserver.core.catalog import Model, load_catalog
 from mockserver.core.words import CALLBACK, FAIL_MESSAGES, STATES, STATUS, SUBMIT
 from mockserver.dialects import default_dialects, endpoint_aliases, resolve
 from mockserver.scenarios import loading as _scenario
@@ -90,29 +92,74 @@ def _values(schema: dict) -> st.SearchStrategy[Any]:
     return st.none()
 
 
-def _is_valid(model: Model, value: object) -> bool:
-    try:
-        model.validate(value)
-    except InputInvalid:
-        return False
-    return True
+class _InputParts:
+    """What drawing a model's inputs needs, built once per model.
+
+    Each property's values (``_values``) keep to that property's own schema, so a change can
+    break only the schema's cross-field rules (``allOf``: if mode is X, image_urls is required).
+    A change to a property no such rule names is kept without a check; a change to one that a
+    rule names is checked against those rules alone, a small schema, not the whole model.
+    """
+
+    def __init__(self, model: Model) -> None:
+        schema = model.schema
+        props = schema.get("properties", {})
+        self.required = frozenset(schema.get("required", ()))
+        self.names = sorted(p for p in props if p not in ("mode", "taskId", "imageIndex"))
+        self.pick = st.lists(st.sampled_from(self.names), max_size=4, unique=True) if self.names else None
+        self.values = {name: _values(props[name]) for name in self.names}
+        self.booleans = st.booleans()
+        cross = schema.get("allOf", [])
+        self.constrained = frozenset(_named(cross))
+        self._cross = Draft202012Validator({"allOf": cross}) if cross else None
+        examples = schema.get("examples", [])
+        self.examples = {
+            True: st.sampled_from(examples),
+            False: st.sampled_from([e for e in examples if model.follow_up(e) is None]),
+        }
+
+    def keeps_rules(self, name: str, candidate: dict) -> bool:
+        return name not in self.constrained or self._cross is None or self._cross.is_valid(candidate)
+
+
+def _named(node: object) -> set[str]:
+    """Every property a piece of schema names (under properties, or in required)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        found.update(node.get("properties", {}) if isinstance(node.get("properties"), dict) else ())
+        found.update(r for r in node.get("required", ()) if isinstance(r, str))
+        for value in node.values():
+            found |= _named(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _named(value)
+    return found
+
+
+_INPUT_PARTS: dict[tuple[str, int], _InputParts] = {}
+
+
+def _input_parts(model: Model) -> _InputParts:
+    key = (model.name, id(model.schema))
+    parts = _INPUT_PARTS.get(key)
+    if parts is None:
+        parts = _INPUT_PARTS[key] = _InputParts(model)
+    return parts
 
 
 @st.composite
 def _valid_input(draw: st.DrawFn, model: Model, follow_ups: bool) -> dict:
-    examples = [e for e in model.schema.get("examples", []) if follow_ups or model.follow_up(e) is None]
-    current = copy.deepcopy(draw(st.sampled_from(examples)))
-    props = model.schema.get("properties", {})
-    names = sorted(p for p in props if p not in ("mode", "taskId", "imageIndex"))
-    for name in draw(st.lists(st.sampled_from(names), max_size=4, unique=True)) if names else []:
+    parts = _input_parts(model)
+    current = copy.deepcopy(draw(parts.examples[follow_ups]))
+    for name in draw(parts.pick) if parts.pick is not None else []:
         candidate = dict(current)
-        if name in candidate and draw(st.booleans()) and name not in model.schema.get("required", ()):
+        if name in candidate and draw(parts.booleans) and name not in parts.required:
             del candidate[name]
         else:
-            candidate[name] = draw(_values(props[name]))
-        # Keep a change only while the input stays valid: cross-field rules (if/then)
-        # are honoured without rejection sampling.
-        if _is_valid(model, candidate):
+            candidate[name] = draw(parts.values[name])
+        # Keep a change only while the input keeps the cross-field rules (if/then): they are
+        # honoured without rejection sampling.
+        if parts.keeps_rules(name, candidate):
             current = candidate
     return current
 
@@ -148,7 +195,10 @@ def model_inputs(*, model: str, valid: bool = True, follow_ups: bool = False) ->
     good = _valid_input(m, follow_ups)
     if valid:
         return good
-    return good.flatmap(lambda base: _mutations(m, base)).filter(lambda x: not _is_valid(m, x))
+    # Every mutation breaks the schema by construction (an unknown field where none is allowed,
+    # not an object, a required field gone, a wrong type, a value off its enum, one past a
+    # maxLength or maxItems), so nothing is validated per draw; the tests check each is refused.
+    return good.flatmap(lambda base: _mutations(m, base))
 
 
 def generate_requests(
@@ -238,106 +288,162 @@ _ACTIONS = {
 _INTERRUPTING = ("respond", "fault")  # actions that take the place of the mock's answer
 
 
-@st.composite
-def _rule(
-    draw: st.DrawFn,
-    *,
-    action: str,
-    endpoints: tuple[str, ...],
-    models: list[str],
-    statuses: tuple[int, ...],
-    faults: tuple[str, ...],
-    clock_control: bool,
-    times: int | None,
-    max_delay_ms: int,
-    max_retry_after: float,
-    as_200: bool,
-) -> dict:
-    """One rule whose action is ``action``, on some of ``endpoints`` (all valid for it)."""
-    where = [e for e in _ACTIONS[action] if e in endpoints]
+class _Parts:
+    """Every strategy a rule or a scenario draws from, built once per set of options.
+
+    Strategies made inside a draw are new objects, and Hypothesis checks each new strategy
+    before its first draw (validation, emptiness): built per draw, that was most of the time a
+    drawn scenario took. Built here once, a draw only draws. The draws keep their order, so a
+    seed gives the scenarios it gave before.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoints: tuple[str, ...],
+        models: tuple[str, ...],
+        statuses: tuple[int, ...],
+        faults: tuple[str, ...],
+        clock_control: bool,
+        max_delay_ms: int,
+        max_retry_after: float,
+        as_200: bool,
+        all_models: bool = False,
+    ) -> None:
+        self.as_200 = as_200
+        self.where = {action: tuple(e for e in _ACTIONS[action] if e in endpoints) for action in _ACTIONS}
+        self._chosen: dict[tuple[str, ...], st.SearchStrategy[list[str]]] = {}
+        self.booleans = st.booleans()
+        self.status = st.sampled_from(statuses)
+        self.retry_after = _retry_after(max_retry_after)
+        self.fault_kind = st.sampled_from(faults) if faults else st.nothing()
+        self.chunk_bytes = st.integers(32, 256)
+        self.interval_ms = st.integers(0, max_delay_ms // 4)
+        self.hang_ms = st.integers(0, max(max_delay_ms, 1) * 5)
+        self.delay = st.one_of(
+            st.builds(_delay_ms, st.integers(0, max_delay_ms)),
+            st.tuples(st.integers(0, max_delay_ms), st.integers(0, max_delay_ms)).map(_delay_uniform),
+            st.builds(
+                _delay_lognormal,
+                st.integers(1, max(1, max_delay_ms // 4)),
+                st.sampled_from([0, 0.25, 0.5]),
+            ),
+        )
+        self.fail_code = fail_codes()
+        self.fail_at = st.sampled_from(["pending", "processing"])
+        self.timing = _timing(clock_control)
+        self.callback = st.one_of(
+            st.sampled_from(["drop", "duplicate", "delay"]),
+            st.builds(_callback_delay, st.integers(0, 120_000)),
+        )
+        self.models = st.lists(st.sampled_from(models), min_size=1, max_size=2, unique=True)
+        self.one_in_four = st.integers(0, 3)
+        self.state = st.sampled_from(STATES)
+        self.attempt = st.integers(1, 3)
+        self.gate = st.sampled_from(["none", "nth", "after", "probability"])
+        self.nth = st.integers(1, 4)
+        self.after = st.integers(0, 3)
+        self.probability = st.sampled_from([0.1, 0.25, 0.5, 0.75, 0.9])
+        self.times = st.integers(1, 5)
+        self.overrides = _model_overrides(clock_control, list(models), all_models)
+
+    def chosen(self, where: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
+        """One or two of the endpoints ``where`` (a few distinct tuples per options)."""
+        found = self._chosen.get(where)
+        if found is None:
+            found = self._chosen[where] = st.lists(st.sampled_from(where), min_size=1, max_size=2, unique=True)
+        return found
+
+
+@functools.lru_cache(maxsize=64)
+def _parts(**options: Any) -> _Parts:
+    return _Parts(**options)
+
+
+def _delay_ms(ms: int) -> dict:
+    return {"ms": ms}
+
+
+def _delay_uniform(ab: tuple[int, int]) -> dict:
+    return {"uniform": sorted(ab)}
+
+
+def _delay_lognormal(median_ms: int, sigma: float) -> dict:
+    return {"lognormal": {"median_ms": median_ms, "sigma": sigma}}
+
+
+def _callback_delay(ms: int) -> dict:
+    return {"delay": {"ms": ms}}
+
+
+def _draw_rule(draw: st.DrawFn, parts: _Parts, action: str, times: int | None) -> dict:
+    """One rule whose action is ``action``, on some of the endpoints it can act on."""
+    where = parts.where[action]
     rule: dict[str, Any] = {}
     if action == "respond":
-        status = draw(st.sampled_from(statuses))
+        status = draw(parts.status)
         respond: dict[str, Any] = {"status": status}
-        if status == 429 or draw(st.booleans()):
-            respond["retry_after"] = draw(_retry_after(max_retry_after))
-        if as_200 and status >= 400 and draw(st.booleans()):
+        if status == 429 or draw(parts.booleans):
+            respond["retry_after"] = draw(parts.retry_after)
+        if parts.as_200 and status >= 400 and draw(parts.booleans):
             respond["as_200"] = True
         rule["respond"] = respond
     elif action == "fault":
-        kind = draw(st.sampled_from(faults))
+        kind = draw(parts.fault_kind)
         if kind in ("slow_body", "malformed_json"):
             # JSON answers only: a result file cut in half is not malformed JSON (and nothing
             # says it is cut), and a dribbled file costs seconds of wall time.
-            where = [e for e in where if e != "files"] or where
+            where = tuple(e for e in where if e != "files") or where
         if kind == "slow_body":
             rule["fault"] = {
-                "slow_body": {
-                    "chunk_bytes": draw(st.integers(32, 256)),
-                    "interval_ms": draw(st.integers(0, max_delay_ms // 4)),
-                }
+                "slow_body": {"chunk_bytes": draw(parts.chunk_bytes), "interval_ms": draw(parts.interval_ms)}
             }
         elif kind == "hang":
-            rule["fault"] = {"hang": {"max_ms": draw(st.integers(0, max(max_delay_ms, 1) * 5))}}
+            rule["fault"] = {"hang": {"max_ms": draw(parts.hang_ms)}}
         else:
             rule["fault"] = kind
     elif action == "delay":
-        rule["delay"] = draw(
-            st.one_of(
-                st.builds(lambda ms: {"ms": ms}, st.integers(0, max_delay_ms)),
-                st.tuples(st.integers(0, max_delay_ms), st.integers(0, max_delay_ms)).map(
-                    lambda ab: {"uniform": sorted(ab)}
-                ),
-                st.builds(
-                    lambda m, s: {"lognormal": {"median_ms": m, "sigma": s}},
-                    st.integers(1, max(1, max_delay_ms // 4)),
-                    st.sampled_from([0, 0.25, 0.5]),
-                ),
-            )
-        )
+        rule["delay"] = draw(parts.delay)
     elif action == "fail":
-        fail: dict[str, Any] = {"code": draw(fail_codes())}
-        if draw(st.booleans()):
-            fail["at"] = draw(st.sampled_from(["pending", "processing"]))
+        fail: dict[str, Any] = {"code": draw(parts.fail_code)}
+        if draw(parts.booleans):
+            fail["at"] = draw(parts.fail_at)
         rule["fail"] = fail
     elif action == "timing":
-        rule["timing"] = draw(_timing(clock_control))
+        rule["timing"] = draw(parts.timing)
     else:
-        rule["callback"] = draw(
-            st.one_of(
-                st.sampled_from(["drop", "duplicate", "delay"]),
-                st.builds(lambda ms: {"delay": {"ms": ms}}, st.integers(0, 120_000)),
-            )
-        )
-    chosen = draw(st.lists(st.sampled_from(where), min_size=1, max_size=2, unique=True))
+        rule["callback"] = draw(parts.callback)
+    chosen = draw(parts.chosen(where))
     when: dict[str, Any] = {"endpoint": chosen[0] if len(chosen) == 1 else chosen}
-    if any(e in _rules.TASK_ENDPOINTS for e in chosen) and draw(st.booleans()):
-        picked = draw(st.lists(st.sampled_from(models), min_size=1, max_size=2, unique=True))
+    if any(e in _rules.TASK_ENDPOINTS for e in chosen) and draw(parts.booleans):
+        picked = draw(parts.models)
         when["model"] = picked[0] if len(picked) == 1 else picked
-    if any(e in _rules.CONDITION_ENDPOINTS["task_state"] for e in chosen) and draw(st.integers(0, 3)) == 0:
-        when["task_state"] = draw(st.sampled_from(STATES))
-    if CALLBACK in chosen and draw(st.booleans()):
-        when["attempt"] = draw(st.integers(1, 3))
-    gate = draw(st.sampled_from(["none", "nth", "after", "probability"]))
+    if any(e in _rules.CONDITION_ENDPOINTS["task_state"] for e in chosen) and draw(parts.one_in_four) == 0:
+        when["task_state"] = draw(parts.state)
+    if CALLBACK in chosen and draw(parts.booleans):
+        when["attempt"] = draw(parts.attempt)
+    gate = draw(parts.gate)
     if gate == "nth":
-        when["nth"] = draw(st.integers(1, 4))
+        when["nth"] = draw(parts.nth)
     elif gate == "after":
-        when["after"] = draw(st.integers(0, 3))
+        when["after"] = draw(parts.after)
     elif gate == "probability":
-        when["probability"] = draw(st.sampled_from([0.1, 0.25, 0.5, 0.75, 0.9]))
+        when["probability"] = draw(parts.probability)
     rule["when"] = when
     if times is not None:
         rule["times"] = times
-    elif draw(st.booleans()):
-        rule["times"] = draw(st.integers(1, 5))
+    elif draw(parts.booleans):
+        rule["times"] = draw(parts.times)
     return rule
 
 
+@functools.lru_cache(maxsize=8)
 def _retry_after(max_retry_after: float) -> st.SearchStrategy[float]:
     whole = [n for n in (0, 1, 2, 5) if n <= max_retry_after]
     return st.sampled_from([*whole, *([0.5] if max_retry_after >= 0.5 else [])])
 
 
+@functools.lru_cache(maxsize=2)
 def _timing(clock_control: bool) -> st.SearchStrategy[dict]:
     polls = st.fixed_dictionaries(
         {"progression": st.just("polls")},
@@ -471,9 +577,9 @@ def rules(
     )
     if isinstance(max_times, bool) or not isinstance(max_times, int) or max_times < 1:
         raise InvalidArgument(f"max_times must be an integer >= 1, got {max_times!r}")
-    options: dict[str, Any] = dict(
+    parts = _parts(
         endpoints=chosen,
-        models=model_names,
+        models=tuple(model_names),
         statuses=status_list,
         faults=fault_list,
         clock_control=clock_control,
@@ -481,11 +587,13 @@ def rules(
         max_retry_after=max_retry_after,
         as_200=errors_as_200,
     )
-    return st.sampled_from(_actions_for(chosen, fault_list)).flatmap(
-        lambda action: st.integers(1, max_times).flatmap(
-            lambda n: _rule(action=action, times=n if action in (*_INTERRUPTING, "delay") else None, **options)
-        )
-    )
+
+    @st.composite
+    def one(draw: st.DrawFn, action: str) -> dict:
+        n = draw(st.integers(1, max_times))
+        return _draw_rule(draw, parts, action, n if action in (*_INTERRUPTING, "delay") else None)
+
+    return st.sampled_from(_actions_for(chosen, fault_list)).flatmap(one)
 
 
 def scenarios(
@@ -528,39 +636,51 @@ def scenarios(
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidArgument(f"{name} must be an integer >= 0, got {value!r}")
     actions = _actions_for(chosen, fault_list)
-    options: dict[str, Any] = dict(
+    parts = _parts(
         endpoints=chosen,
-        models=model_names,
+        models=tuple(model_names),
         statuses=status_list,
         faults=fault_list,
         clock_control=clock_control,
         max_delay_ms=max_delay_ms,
         max_retry_after=max_retry_after,
         as_200=errors_as_200,
+        all_models=all_models,
     )
+    rule_count = st.integers(0, max_rules)
+    any_action = st.sampled_from(actions)
+    quiet = [a for a in actions if a not in _INTERRUPTING]
+    quiet_action = st.sampled_from(quiet) if quiet else None
+    delay_times = st.integers(1, 3)
+    budgets = {n: st.integers(1, n) for n in range(1, max_errors + 1)}
 
     @st.composite
     def one(draw: st.DrawFn) -> dict:
-        doc: dict[str, Any] = {"name": "fuzz", "seed": draw(st.integers(0, 2**31 - 1))}
-        doc["models"] = draw(_model_overrides(clock_control, model_names, all_models))
-        if errors_as_200 and draw(st.booleans()):
+        doc: dict[str, Any] = {"name": "fuzz", "seed": draw(_SEEDS)}
+        doc["models"] = draw(parts.overrides)
+        if errors_as_200 and draw(parts.booleans):
             doc["errors_as_200"] = True
         budget = max_errors
         drawn = []
-        for _ in range(draw(st.integers(0, max_rules))):
-            usable = [a for a in actions if a not in _INTERRUPTING or budget > 0]
-            if not usable:
+        for _ in range(draw(rule_count)):
+            if budget > 0:
+                action = draw(any_action)
+            elif quiet_action is not None:
+                action = draw(quiet_action)
+            else:
                 break
-            action = draw(st.sampled_from(usable))
             times = None
             if action in _INTERRUPTING:
-                times = draw(st.integers(1, budget))
+                times = draw(budgets[budget])
                 budget -= times
             elif action == "delay":
-                times = draw(st.integers(1, 3))  # wall time: a few delayed answers, not every one
-            drawn.append(draw(_rule(action=action, times=times, **options)))
+                times = draw(delay_times)  # wall time: a few delayed answers, not every one
+            drawn.append(_draw_rule(draw, parts, action, times))
         if drawn:
             doc["rules"] = drawn
         return doc
 
     return one()
+
+
+_SEEDS = st.integers(0, 2**31 - 1)

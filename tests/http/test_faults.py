@@ -13,7 +13,7 @@ import pytest
 from mockserver.http.app import create_app
 from mockserver.http.server import ServerThread
 from mockserver.scenarios.loading import fault_kinds
-from tests.conftest import KEY, START_MS, example_input
+from tests.conftest import KEY, START_MS, example_input, ssl_context
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 KINDS = list(fault_kinds())  # every fault the scenario schema allows
@@ -46,7 +46,7 @@ def client(server):
     recorder = Recorder()
     log = logging.getLogger("uvicorn.error")
     log.addHandler(recorder)
-    with httpx.Client(base_url=server.url, timeout=10) as c:
+    with httpx.Client(base_url=server.url, timeout=10, verify=ssl_context()) as c:
         yield c
     log.removeHandler(recorder)
     assert [r.getMessage() for r in recorder.records] == []  # no "returned without response", no 500

@@ -8,7 +8,7 @@ import struct
 import httpx
 import pytest
 
-from tests.conftest import data_of, example_input
+from tests.conftest import data_of, example_input, ssl_context
 
 PENDING_FIELDS = {"taskId", "state", "createTime"}
 SUCCESS_FIELDS = PENDING_FIELDS | {"resultJson", "completeTime", "costTime"}
@@ -25,7 +25,7 @@ def fetch(api, url: str) -> httpx.Response:
     if api.mode == "inprocess":
         url = url.split("://", 1)[1].split("/", 1)[1]
         return api.client.get("/" + url)
-    return httpx.get(url, timeout=10)
+    return httpx.get(url, timeout=10, verify=ssl_context())
 
 
 def test_submit_returns_task_id_envelope(api):

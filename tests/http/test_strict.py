@@ -13,7 +13,7 @@ from mockserver.core.catalog import Catalog, load_catalog
 from mockserver.core.config import env_settings
 from mockserver.http.app import create_app
 from mockserver.http.server import ServerThread
-from tests.conftest import Api, data_of, example_input
+from tests.conftest import Api, data_of, example_input, ssl_context
 
 GENERATE = "/api/v1/generateTask/{}"
 
@@ -25,7 +25,7 @@ def strict_api(request, make_api):
         yield make_api(strict=True)
         return
     app = create_app(clock="manual", strict=True)
-    with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+    with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=10, verify=ssl_context()) as client:
         yield Api(client, app, "live")
 
 

@@ -13,7 +13,7 @@ import pytest
 from mockserver import testing
 from mockserver.http.app import create_app
 from mockserver.http.server import ServerThread
-from mockserver.testing.mock_api import DEFAULT_KEY, MockApi, curl_for
+from mockserver.testing.mock_api import DEFAULT_KEY, IN_PROCESS_URL, MockApi, curl_for
 from tests.conftest import START_MS
 
 JOB = {"input": {"mode": "text-to-image", "prompt": "a red fox"}}
@@ -233,3 +233,44 @@ def test_a_curl_line_repeats_the_request(handle_server):
         again = mock.journal()[-1]
     assert json.loads(out.stdout)["data"]["taskId"] == first["taskId"]  # same key, same body: the same task
     assert (again["key"], again["bodyHash"], again["idempotencyKey"]) == (first["key"], first["bodyHash"], "i1")
+
+
+def test_advance_can_answer_the_tasks_in_the_same_call(mock):
+    with mock.client() as http:
+        task_id = submit(mock, http)
+    answer = mock.advance(to="idle", tasks=True)
+    assert answer["unfinished"] == 0 and answer["tasks"] == mock.tasks()
+    assert answer["tasks"][0]["taskId"] == task_id and answer["tasks"][0]["state"] == "success"
+    assert "tasks" not in mock.advance(ms=1)
+    with pytest.raises(AssertionError, match=r"answered 400: .*Invalid value for ms"):
+        mock.advance(ms=-1)
+
+
+def test_in_process_admin_answers_as_the_same_calls_over_http(mock):
+    """The in-process handle calls the service directly; its answers are the HTTP ones."""
+    with mock.client() as http:
+        submit(mock, http)
+        over_http = MockApi(IN_PROCESS_URL, _admin=http) if mock.in_memory else MockApi(mock.url)
+        with over_http:
+            assert over_http._service is None
+            assert mock.tasks() == over_http.tasks() and mock.journal() == over_http.journal()
+            assert mock.clock() == over_http.clock() and mock.health() == over_http.health()
+            assert mock.advance(ms=500, tasks=True)["tasks"] == over_http.advance(ms=0, tasks=True)["tasks"]
+            assert mock.load({"name": "x", "seed": 3}) == over_http.load({"name": "x", "seed": 3})
+            for handle in (mock, over_http):
+                with pytest.raises(AssertionError, match=r"PUT /__admin/scenario answered 400: .*rules/0"):
+                    handle.load({"rules": [{"explode": 1}]})
+                with pytest.raises(AssertionError, match=r"POST /__admin/clock/advance answered 400: .*tasks"):
+                    handle._call("POST", "/clock/advance", json={"ms": 1, "tasks": "yes"})
+
+
+def test_http_clients_of_a_handle_share_one_pool(handle_server):
+    with MockApi(handle_server.url) as mock:
+        with mock.client() as a, mock.client() as b:
+            assert a._transport.pool is b._transport.pool is mock._admin._transport.pool
+            a.get("/__admin/health")
+        # Closing a client leaves the pool to the handle: the next client reuses its connection.
+        with mock.client() as c:
+            assert c.get("/__admin/health").status_code == 200
+        with mock.client(verify=False) as own:  # a transport option: a client of its own
+            assert not hasattr(own._transport, "pool")

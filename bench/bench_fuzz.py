@@ -1,0 +1,156 @@
+"""Fuzzing speed: Hypothesis examples per second, with a sturdy client, three ways.
+
+    python bench/bench_fuzz.py [--examples 200] [--runs 3] [--only in-process,http,draw]
+
+The flow is the one users run: ``scenarios(models=["nano-banana"])`` drawn by Hypothesis
+(generate phase only, no database), and for each example the mock loaded with it and
+``examples/apixo_client.py``'s Client (submit with an Idempotency-Key, poll with backoff,
+download; retries 429, 5xx and broken connections; honours Retry-After) sleeping by
+``mock.advance``. Paths:
+
+- in-process: ``MockApi.in_process()``, the app driven in this thread, no sockets;
+- http: the pytest plugin's setup, a uvicorn server in a thread on loopback port 0;
+- draw: drawing the scenarios alone, no mock (the ceiling the other two approach).
+
+Each path runs ``--runs`` times; the median examples/s is printed with every run, the
+requests per example, and the machine. Beside wall time, examples per CPU-second of this
+process (the server thread included): on a busy machine the wall clock measures the other
+processes too, while CPU time is what the run itself cost. Numbers go in the README's
+Performance section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "examples")]
+
+from apixo_client import Client, TaskFailed  # type: ignore[import-not-found]  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+
+from mockserver.strategies import scenarios  # noqa: E402
+from mockserver.testing import MockApi  # noqa: E402
+
+JOB = ("nano-banana", {"mode": "text-to-image", "prompt": "a red fox in the snow"})
+PATHS = ("in-process", "http", "draw")
+
+
+def _settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        phases=[Phase.generate],
+        deadline=None,
+        database=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def fuzz(mock: MockApi, examples: int) -> tuple[float, float, int]:
+    """Wall and CPU seconds for ``examples`` examples of the client against ``mock``, and requests made."""
+    counts = {"requests": 0}
+
+    def sleep(seconds: float) -> None:
+        mock.advance(ms=round(seconds * 1000))
+
+    @_settings(examples)
+    @given(scenario=scenarios(models=["nano-banana"]))
+    def run(scenario: dict) -> None:
+        mock.load(scenario)  # and reset: each example starts from a clean mock
+        with mock.client() as http:
+            client = Client(http, mock.api_key, sleep=sleep)
+            try:
+                result = client.generate(*JOB)
+            except TaskFailed as failed:
+                assert failed.code
+            else:
+                assert result.files
+        counts["requests"] += len(mock.app.state.mock.journal)  # read in memory: no extra request
+
+    started, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - started, time.process_time() - cpu, counts["requests"]
+
+
+def draw_only(examples: int) -> tuple[float, float, int]:
+    @_settings(examples)
+    @given(scenario=scenarios(models=["nano-banana"]))
+    def run(scenario: dict) -> None:
+        assert scenario["name"] == "fuzz"
+
+    started, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - started, time.process_time() - cpu, 0
+
+
+def in_process(examples: int) -> tuple[float, float, int]:
+    with MockApi.in_process() as mock:
+        return fuzz(mock, examples)
+
+
+def over_http(examples: int) -> tuple[float, float, int]:
+    """As the pytest plugin runs it: one server thread on loopback, a handle on it."""
+    from mockserver.http.app import create_app
+    from mockserver.http.server import ServerThread
+
+    app = create_app(clock="manual", host="127.0.0.1", port=0)
+    with ServerThread(app) as server, MockApi(server.url, app=app) as mock:
+        measured = fuzz(mock, examples)
+    if server.error is not None:
+        raise server.error
+    return measured
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; load average {load}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default=",".join(PATHS), help=f"comma-separated, of {', '.join(PATHS)}")
+    args = parser.parse_args()
+    chosen = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in PATHS]
+    if unknown:
+        parser.error(f"unknown path {unknown[0]!r}; known: {', '.join(PATHS)}")
+    runners: dict[str, Callable[[int], tuple[float, float, int]]] = {
+        "in-process": in_process,
+        "http": over_http,
+        "draw": draw_only,
+    }
+    print(f"machine: {machine()}")
+    print(f"{args.examples} examples of scenarios(models=['nano-banana']), generate phase, median of {args.runs} runs")
+    for path in chosen:
+        rates, cpu_rates, per_example = [], [], []
+        for _ in range(args.runs):
+            elapsed, cpu, requests = runners[path](args.examples)
+            rates.append(args.examples / elapsed)
+            cpu_rates.append(args.examples / cpu)
+            per_example.append(requests / args.examples)
+        runs = ", ".join(f"{r:.0f}" for r in rates)
+        extra = f", {statistics.median(per_example):.1f} client requests per example" if requests else ""
+        print(
+            f"{path:11} {statistics.median(rates):7.1f} examples/s, {statistics.median(cpu_rates):7.1f} per CPU-s"
+            f"  (runs: {runs}{extra})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

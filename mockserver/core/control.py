@@ -1,0 +1,183 @@
+"""The admin operations as plain data: what ``/__admin`` answers, without HTTP.
+
+Two callers share these so they cannot drift apart: the thin Starlette handlers in
+``http/admin.py``, and ``MockApi`` in-process, which calls them directly (a fuzz loop makes a
+few admin calls per example; going through HTTP costs more than the operation). Each function
+takes what the handler has parsed (a JSON object, query filters) and returns the JSON-ready
+answer, or raises the ApiError the handler would have answered with.
+
+The clock moves through the callback dispatcher that ``create_app`` attached to the service
+(``mock.callbacks``): an advance stops at each due delivery and awaits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, cast
+
+from mockserver._version import __version__
+from mockserver.core.errors import BadRequest, NotFound
+from mockserver.core.redact import mask_key
+from mockserver.core.service import MockService
+from mockserver.scenarios.loading import Scenario, ScenarioError, find, parse, parse_text
+
+
+class ClockDriver(Protocol):
+    """What the admin clock needs of the callback dispatcher (callbacks.dispatcher)."""
+
+    def next_due(self) -> int | None: ...
+
+    async def advance_to(self, target: int) -> None: ...
+
+    async def run_until_idle(self) -> None: ...
+
+
+def _driver(mock: MockService) -> ClockDriver:
+    return cast(ClockDriver, mock.callbacks)
+
+
+def health(mock: MockService) -> dict:
+    return {
+        "status": "ok",
+        "version": __version__,
+        "dialect": next(iter(mock.dialects)),
+        "dialects": list(mock.dialects),
+        "clock": mock.clock.mode,
+        "now": mock.now(),
+        "tasks": len(mock.store),
+        # What a replay bundle needs to serve this run again.
+        "seed": mock.seed,
+        "start": mock.clock_start_ms,
+        "scenario": mock.scenario.name,
+    }
+
+
+def reset(mock: MockService) -> dict:
+    mock.reset()
+    return {"status": "reset", "now": mock.now()}
+
+
+def next_event(mock: MockService) -> int | None:
+    """The next task event or callback attempt (one due already counts as now)."""
+    times = [x for x in (mock.next_event(), _driver(mock).next_due()) if x is not None]
+    return max(min(times), mock.now()) if times else None
+
+
+def clock(mock: MockService) -> dict:
+    return {
+        "mode": mock.clock.mode,
+        "now": mock.now(),
+        "scale": getattr(mock.clock, "scale", None) if mock.clock.mode == "real" else None,
+        "nextEvent": next_event(mock),
+        "unfinished": sum(1 for _ in mock.unfinished()),
+    }
+
+
+async def advance(mock: MockService, body: Mapping[str, object], *, reveal: bool = True) -> dict:
+    """``{"ms": N}`` or ``{"to": "next" | "idle" | EPOCH_MS}``: move the clock, attempting each
+    callback due on the way; the clock as it is then, and the poll-driven tasks still waiting.
+
+    ``"tasks": true`` adds every task as ``tasks()`` lists them: what a test reads after moving
+    the clock, in the same round trip.
+    """
+    unknown = set(body) - {"ms", "to", "tasks"}
+    if unknown:
+        raise BadRequest(
+            "Invalid request", error=f"Unknown field: {sorted(unknown)[0]} (expected 'ms' or 'to', optionally 'tasks')"
+        )
+    if ("ms" in body) == ("to" in body):
+        raise BadRequest("Invalid request", error='Send exactly one of {"ms": N} or {"to": "next" | "idle"}')
+    with_tasks = body.get("tasks", False)
+    if not isinstance(with_tasks, bool):
+        raise BadRequest(
+            "Invalid request", error=f"Invalid value for tasks: expected true or false, got {with_tasks!r}"
+        )
+    driver = _driver(mock)
+    if "ms" in body:
+        ms = body["ms"]
+        if not isinstance(ms, int) or isinstance(ms, bool) or ms < 0:
+            raise BadRequest("Invalid request", error=f"Invalid value for ms: expected an integer >= 0, got {ms!r}")
+        # Each advance returns only after the callbacks due by the new time were attempted.
+        await driver.advance_to(mock.now() + ms)
+    else:
+        to = body["to"]
+        if to == "next":
+            when = next_event(mock)
+            await driver.advance_to(mock.now() if when is None else when)
+        elif to == "idle":
+            await driver.run_until_idle()
+        elif isinstance(to, int) and not isinstance(to, bool):
+            if to < mock.now():
+                raise BadRequest("Invalid request", error=f"Invalid value for to: {to} is in the past")
+            await driver.advance_to(to)
+        else:
+            raise BadRequest(
+                "Invalid request",
+                error=f"Invalid value for to: expected 'next', 'idle' or an epoch-ms time, got {to!r}",
+            )
+    info = clock(mock)
+    # Poll-driven tasks do not move with time; say which are still waiting for polls.
+    info["waitingForPolls"] = [
+        task.task_id for task in mock.unfinished() if task.progression == "polls" and task.forced_ms is None
+    ]
+    if with_tasks:
+        info["tasks"] = tasks(mock, {}, reveal=reveal)["tasks"]
+    return info
+
+
+def tasks(mock: MockService, filters: Mapping[str, str], *, reveal: bool = True) -> dict:
+    """Every task as the admin API describes it; ``filters``: state=, model=, key= (empty: any).
+
+    ``reveal=False``: API keys masked (core/redact.py), as the HTTP admin API shows them."""
+    state, model, key = filters.get("state"), filters.get("model"), filters.get("key")
+    out = []
+    for task in mock.store:
+        if model and task.model != model:
+            continue
+        if key and task.key != key:
+            continue
+        info = mock.describe_task(task)
+        if state and info["state"] != state:
+            continue
+        if not reveal:
+            info["key"] = mask_key(info["key"])
+        out.append(info)
+    return {"tasks": out}
+
+
+def journal(mock: MockService, since: int = 0, limit: int | None = None, *, reveal: bool = True) -> dict:
+    entries = [e.to_dict() for e in mock.journal.entries(since, limit)]
+    if not reveal:
+        for entry in entries:
+            entry["key"] = mask_key(entry["key"])
+    return {"size": mock.journal.size, "dropped": mock.journal.dropped, "entries": entries}
+
+
+def scenario_source(name: str | None, raw: bytes, yaml_body: bool, mock: MockService) -> object:
+    """What PUT /__admin/scenario loads: a library entry's path (``name``), else the body parsed
+    (JSON, or YAML when ``yaml_body``; empty: the empty scenario). BadRequest/NotFound otherwise."""
+    if name is not None:
+        entry = find(name)
+        if entry is None:
+            raise NotFound(f"Scenario not found: {name}", error=f"No scenario named {name!r} in the library")
+        return entry.path
+    if len(raw) > mock.settings.max_body_bytes:
+        raise BadRequest("Invalid scenario", error="Scenario too large")
+    try:
+        return read_scenario(raw, yaml_body, mock.catalog.names())
+    except ScenarioError as exc:
+        raise BadRequest("Invalid scenario", error=str(exc)) from None
+
+
+def read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
+    doc = parse_text(raw.decode("utf-8", "replace"), json_only=not yaml_body) if raw.strip() else {}
+    return parse({} if doc is None else doc, models)
+
+
+def load_scenario(mock: MockService, source: object) -> dict:
+    """Load ``source`` (from ``scenario_source``) and reset; the running scenario's document."""
+    try:
+        mock.load_scenario(source)
+    except ScenarioError as exc:
+        raise BadRequest("Invalid scenario", error=str(exc)) from None
+    return mock.scenario_document()
