@@ -282,13 +282,15 @@ class MockApi:
             loop = self._loop
             # Through JSON, as over HTTP: advance(ms=1.5) is refused the same way.
             sent = json.loads(_json_body(body))
-            return self._direct("POST", "/clock/advance", lambda mock: loop.run(control.advance(mock, sent)))
+            return self._direct(
+                "POST", "/clock/advance", lambda mock: loop.run(control.advance(mock, sent, reveal=False))
+            )
         return self._call("POST", "/clock/advance", json=body)
 
     def tasks(self, **filters: str) -> list[dict]:
         """Every task (admin view: state, polls, timings...); filters: state=, model=, key=."""
         if self._service is not None:
-            return self._direct("GET", "/tasks", lambda mock: control.tasks(mock, filters))["tasks"]
+            return self._direct("GET", "/tasks", lambda mock: control.tasks(mock, filters, reveal=False))["tasks"]
         return self._call("GET", "/tasks", params=filters)["tasks"]
 
     def task(self, task_id: str) -> dict:
@@ -313,7 +315,9 @@ class MockApi:
     def journal(self, since: int = 0) -> list[dict]:
         """Every client request since the last reset, oldest first (id > ``since``)."""
         if self._service is not None:
-            return self._direct("GET", "/journal", lambda mock: control.journal(mock, int(since)))["entries"]
+            return self._direct("GET", "/journal", lambda mock: control.journal(mock, int(since), reveal=False))[
+                "entries"
+            ]
         return self._call("GET", "/journal", params={"since": since})["entries"]
 
     def callbacks(self, task_id: str | None = None) -> list[dict]:
