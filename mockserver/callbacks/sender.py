@@ -12,9 +12,10 @@ state by a receiver that hangs could starve later deliveries to healthy receiver
   thousands of sockets never lengthen an iteration of the loop that serves the API;
 - the dispatcher, not this module, bounds how many attempts are in flight.
 
-The request is HTTP/1.1 with ``Connection: close`` and a ``Content-Length`` body, written in
-one piece; only the status line decides the outcome, so the answer is read up to the end of
-its headers and the connection is closed.
+The HTTP/1.1 framing is h11's (the state machine httpx and uvicorn are built on): the request,
+with ``Connection: close`` and a ``Content-Length`` body, is written in one piece; only the
+status decides the outcome, so the answer is read up to the end of its head (1xx interim
+answers skipped) and the connection is closed.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
+import h11
+
 from mockserver.core.clock import monotonic
 
 __all__ = ["SendResult", "Sender"]
 
 MAX_HEAD_BYTES = 64 * 1024  # a status line and headers longer than this is not an answer
+READ_CHUNK = 16 * 1024
 
 
 @dataclass(slots=True)
@@ -131,14 +135,19 @@ class Sender:
                     host, port, ssl=tls, server_hostname=host if tls else None, limit=MAX_HEAD_BYTES
                 )
                 phase = "waiting for the answer"
-                writer.write(_request(target, _host_header(parts.netloc), headers, body))
-                status = await _read_status(reader)
+                conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+                writer.write(_request(conn, target, _host_header(parts.netloc), headers, body))
+                status = await _read_status(conn, reader)
             return SendResult(status, None, _ms(t0))
         except TimeoutError:
             return SendResult(None, f"timeout {phase}", _ms(t0), timed_out=phase)
-        except asyncio.IncompleteReadError:
+        except _Closed:
             return SendResult(None, f"connection closed {phase}", _ms(t0))
-        except (OSError, ValueError, asyncio.LimitOverrunError) as exc:  # ssl.SSLError is an OSError
+        except h11.RemoteProtocolError as exc:  # a malformed, oversized or unexpected answer
+            return SendResult(None, f"invalid HTTP answer: {exc}", _ms(t0))
+        except h11.LocalProtocolError as exc:  # a header h11 will not send (say a CR or LF in it)
+            return SendResult(None, f"invalid request: {exc}", _ms(t0))
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             text = str(exc)
             return SendResult(None, f"{type(exc).__name__}: {text}" if text else type(exc).__name__, _ms(t0))
         finally:
@@ -173,22 +182,27 @@ def _target(path: str, query: str) -> str:
 _SAFE = "/%:@!$&'()*+,;=-._~"
 
 
-def _request(target: str, host: str, headers: dict[str, str], body: bytes) -> bytes:
-    lines = [f"POST {target} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}", "Connection: close"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+def _request(conn: h11.Connection, target: str, host: str, headers: dict[str, str], body: bytes) -> bytes:
+    """The whole request, head and body, framed by ``conn`` (which then expects the answer)."""
+    head = [("Host", host), ("Content-Length", str(len(body))), ("Connection", "close"), *headers.items()]
+    request = h11.Request(method="POST", target=target, headers=head)
+    return b"".join((conn.send(request), conn.send(h11.Data(data=body)), conn.send(h11.EndOfMessage())))
 
 
-async def _read_status(reader: asyncio.StreamReader) -> int:
-    """The status code of the answer (its headers are read; the body is not needed)."""
+class _Closed(Exception):
+    """The receiver closed the connection before its answer's head was complete."""
+
+
+async def _read_status(conn: h11.Connection, reader: asyncio.StreamReader) -> int:
+    """The status code of the answer (its head is read; the body is not needed)."""
     while True:
-        line = await reader.readuntil(b"\r\n")
-        fields = line.split(None, 2)
-        if len(fields) < 2 or not fields[0].startswith(b"HTTP/1.") or not fields[1].isdigit():
-            raise ValueError(f"not an HTTP/1.x status line: {line[:80]!r}")
-        status = int(fields[1])
-        while await reader.readuntil(b"\r\n") != b"\r\n":
-            pass  # a header line; the deadline bounds a receiver that never ends them
-        if status >= 200 or status == 101:
-            return status
-        # 1xx interim answers (a receiver may send 100 Continue unasked): the real one follows.
+        event = conn.next_event()  # raises h11.RemoteProtocolError on a malformed or oversized head
+        if event is h11.NEED_DATA:
+            data = await reader.read(READ_CHUNK)  # the deadline bounds a receiver that never ends its head
+            if not data:
+                raise _Closed
+            conn.receive_data(data)
+        elif type(event) is h11.Response:
+            return event.status_code
+        # An h11.InformationalResponse (1xx: a receiver may send 100 Continue unasked): the real
+        # answer follows. (An unasked 101 is a RemoteProtocolError: nothing proposed a switch.)
