@@ -21,7 +21,6 @@ answers skipped) and the connection is closed.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import ssl
 import threading
 from dataclasses import dataclass
@@ -35,6 +34,9 @@ __all__ = ["SendResult", "Sender"]
 
 MAX_HEAD_BYTES = 64 * 1024  # a status line and headers longer than this is not an answer
 READ_CHUNK = 16 * 1024
+# Results handed to a caller's loop per turn of it: a storm's answers arrive together, and the
+# loop serves the API's requests between slices of them.
+RESULT_BATCH = 16
 
 
 @dataclass(slots=True)
@@ -43,6 +45,18 @@ class SendResult:
     error: str | None  # None when an answer came (any status)
     duration_ms: float
     timed_out: str | None = None  # the phase the deadline struck in: "connecting" or "waiting for the answer"
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    timeout_s: float
+    future: asyncio.Future[SendResult]  # on the caller's loop
+    caller: asyncio.AbstractEventLoop
+    task: asyncio.Task | None = None  # on the sender's loop, once started
+    cancelled: bool = False
 
 
 class Sender:
@@ -54,6 +68,10 @@ class Sender:
         self._ssl: ssl.SSLContext | None = None
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task] = set()  # owned by the sender loop
+        # Attempts handed over, and results on their way back per caller loop.
+        self._box_lock = threading.Lock()
+        self._inbox: list[_Job] = []
+        self._outbox: dict[asyncio.AbstractEventLoop, list[tuple[_Job, SendResult | BaseException]]] = {}
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -73,12 +91,26 @@ class Sender:
             return self._loop
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> SendResult:
-        """Send one attempt; cancelling the caller cancels the attempt at once."""
+        """Send one attempt; cancelling the caller cancels the attempt at once.
+
+        Attempts cross between the threads in batches: the first one queued since the sender
+        last looked wakes its loop, the others ride along; results come back the same way,
+        at most RESULT_BATCH per turn of the caller's loop (see ``_reply``).
+        """
         loop = self._ensure()
-        future: concurrent.futures.Future = asyncio.run_coroutine_threadsafe(
-            self._post(url, body, headers, timeout_s), loop
-        )
-        return await asyncio.wrap_future(future)  # cancelling this cancels the attempt
+        caller = asyncio.get_running_loop()
+        job = _Job(url, body, headers, timeout_s, caller.create_future(), caller)
+        with self._box_lock:
+            self._inbox.append(job)
+            wake = len(self._inbox) == 1
+        if wake:
+            loop.call_soon_threadsafe(self._start_jobs)
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            if not job.future.done() or job.future.cancelled():
+                self._call(loop, self._cancel_job, job)
+            raise
 
     def cancel_all(self) -> None:
         """Abandon every attempt in flight (their sockets close); the thread keeps running."""
@@ -113,7 +145,70 @@ class Sender:
         if not thread.is_alive():
             loop.close()
 
+    @staticmethod
+    def _call(loop: asyncio.AbstractEventLoop, fn, *args) -> None:
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # that loop is closed: nobody is left to tell
+            pass
+
+    # -- on the caller's loop -------------------------------------------------------------
+
+    def _deliver(self, caller: asyncio.AbstractEventLoop) -> None:
+        """Resolve up to RESULT_BATCH results; the rest on the next turn, after the loop's I/O."""
+        with self._box_lock:
+            box = self._outbox.get(caller, [])
+            batch = box[:RESULT_BATCH]
+            del box[:RESULT_BATCH]
+            if not box:
+                self._outbox.pop(caller, None)
+        if box:
+            caller.call_soon(self._deliver, caller)
+        for job, result in batch:
+            future = job.future
+            if future.done():
+                continue  # the caller gave up on it
+            if isinstance(result, SendResult):
+                future.set_result(result)
+            elif isinstance(result, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(result)
+
     # -- on the sender's thread ---------------------------------------------------------
+
+    def _start_jobs(self) -> None:
+        with self._box_lock:
+            jobs, self._inbox = self._inbox, []
+        loop = asyncio.get_running_loop()
+        for job in jobs:
+            if not job.cancelled:
+                job.task = loop.create_task(self._run_job(job))
+
+    def _cancel_job(self, job: _Job) -> None:
+        job.cancelled = True  # if it has not started yet, it never will
+        if job.task is not None:
+            job.task.cancel()
+
+    async def _run_job(self, job: _Job) -> None:
+        result: SendResult | BaseException
+        try:
+            result = await self._post(job.url, job.body, job.headers, job.timeout_s)
+        except asyncio.CancelledError as exc:  # cancel_all(), close() or the caller's cancellation
+            self._reply(job, exc)
+            raise
+        except Exception as exc:  # a bug here: the dispatcher logs it instead of waiting forever
+            result = exc
+        self._reply(job, result)
+
+    def _reply(self, job: _Job, result: SendResult | BaseException) -> None:
+        caller = job.caller
+        with self._box_lock:
+            box = self._outbox.setdefault(caller, [])
+            box.append((job, result))
+            wake = len(box) == 1
+        if wake:
+            self._call(caller, self._deliver, caller)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> SendResult:
         task = asyncio.current_task()
