@@ -126,3 +126,55 @@ def test_a_receiver_that_never_ends_its_head_times_out():
         "timeout waiting for the answer",
         "waiting for the answer",
     )
+
+
+def test_many_attempts_at_once_each_get_their_own_answer():
+    """Attempts cross to the sender thread in batches and come back in slices: none is lost
+    or crossed with another's."""
+
+    async def run() -> list[SendResult]:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = head.split(b" ", 2)[1].rpartition(b"/")[2]  # POST /<status> HTTP/1.1
+            writer.write(b"HTTP/1.1 " + status + b" X\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+        port = server.sockets[0].getsockname()[1]
+        sender = Sender()
+        try:
+            return await asyncio.gather(
+                *(sender.post(f"http://127.0.0.1:{port}/{200 + i}", b"", {}, 10.0) for i in range(300))
+            )
+        finally:
+            sender.close()
+            server.close()
+
+    results = asyncio.run(run())
+    assert [r.status for r in results] == [200 + i for i in range(300)]
+
+
+def test_cancelling_the_caller_cancels_the_attempt():
+    async def run() -> bool:
+        closed = asyncio.Event()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.read()  # until the sender hangs up
+            closed.set()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sender = Sender()
+        try:
+            attempt = asyncio.create_task(sender.post(f"http://127.0.0.1:{port}/", b"", {}, 30.0))
+            await asyncio.sleep(0.2)
+            attempt.cancel()
+            await asyncio.wait_for(closed.wait(), 5)  # long before the attempt's own 30 s
+            return attempt.cancelled()
+        finally:
+            sender.close()
+            server.close()
+
+    assert asyncio.run(run())
