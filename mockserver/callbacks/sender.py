@@ -10,6 +10,9 @@ state by a receiver that hangs could starve later deliveries to healthy receiver
 - one deadline bounds the whole attempt (connect, send, status line), enforced by asyncio;
 - the sending runs on its own thread and event loop, so TLS handshakes, name lookups and
   thousands of sockets never lengthen an iteration of the loop that serves the API;
+- attempts cross to that thread, and their results back, in batches: one wake-up of the
+  other loop per batch, not per attempt, and at most RESULT_BATCH results are handed to the
+  caller's loop per turn of it, so a storm's answers never arrive as one long turn;
 - the dispatcher, not this module, bounds how many attempts are in flight.
 
 The HTTP/1.1 framing is h11's (the state machine httpx and uvicorn are built on): the request,
@@ -146,11 +149,12 @@ class Sender:
             loop.close()
 
     @staticmethod
-    def _call(loop: asyncio.AbstractEventLoop, fn, *args) -> None:
+    def _call(loop: asyncio.AbstractEventLoop, fn, *args) -> bool:
         try:
             loop.call_soon_threadsafe(fn, *args)
         except RuntimeError:  # that loop is closed: nobody is left to tell
-            pass
+            return False
+        return True
 
     # -- on the caller's loop -------------------------------------------------------------
 
@@ -207,8 +211,9 @@ class Sender:
             box = self._outbox.setdefault(caller, [])
             box.append((job, result))
             wake = len(box) == 1
-        if wake:
-            self._call(caller, self._deliver, caller)
+        if wake and not self._call(caller, self._deliver, caller):
+            with self._box_lock:
+                self._outbox.pop(caller, None)  # its loop is gone: keep nothing for it
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> SendResult:
         task = asyncio.current_task()
