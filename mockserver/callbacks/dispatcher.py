@@ -49,7 +49,7 @@ FAULT_ACTIONS = ("drop", "duplicate", "delay")
 MAX_SCHEDULED = 100_000
 # Attempts started per turn of the event loop: a storm is let in in slices, with the API's
 # requests served in between, instead of a thousand bodies being built in one go.
-START_BATCH = 32
+START_BATCH = 16
 # Grace on top of an attempt's own deadline before the dispatcher stops waiting for the sender.
 SENDER_GRACE_S = 1.0
 
@@ -457,16 +457,15 @@ class CallbackDispatcher:
         real_ms = real_timeout_ms(config.timeout_ms, mock.clock)
         started = mock.now()
         t0 = monotonic()
-        timeout = f"timeout: no answer within {config.timeout_ms} ms ({real_ms:g} ms of real time)"
         try:
             # The sender enforces the deadline; this one only guards against a wedged sender.
             async with asyncio.timeout(real_ms / 1000 + SENDER_GRACE_S):
                 sent = await sender.post(delivery.url, delivery.body, headers, real_ms / 1000)
         except TimeoutError:
-            return _Sent(None, timeout, started, (monotonic() - t0) * 1000)
+            return _Sent(None, _timeout_error(config.timeout_ms, real_ms), started, (monotonic() - t0) * 1000)
         status, error = sent.status, sent.error
         if sent.timed_out:
-            error = f"{timeout}, {sent.timed_out}"
+            error = f"{_timeout_error(config.timeout_ms, real_ms)}, {sent.timed_out}"
         elif status is not None and status != 200:
             error = f"HTTP {status}: only 200 counts as delivered"
         return _Sent(status, error, started, sent.duration_ms)
@@ -560,6 +559,10 @@ class CallbackDispatcher:
             fn()
         elif not loop.is_closed():
             loop.call_soon_threadsafe(fn)
+
+
+def _timeout_error(timeout_ms: int, real_ms: float) -> str:
+    return f"timeout: no answer within {timeout_ms} ms ({real_ms:g} ms of real time)"
 
 
 def real_timeout_ms(timeout_ms: int, clock) -> float:

@@ -10,27 +10,36 @@ state by a receiver that hangs could starve later deliveries to healthy receiver
 - one deadline bounds the whole attempt (connect, send, status line), enforced by asyncio;
 - the sending runs on its own thread and event loop, so TLS handshakes, name lookups and
   thousands of sockets never lengthen an iteration of the loop that serves the API;
+- attempts cross to that thread, and their results back, in batches: one wake-up of the
+  other loop per batch, not per attempt, and at most RESULT_BATCH results are handed to the
+  caller's loop per turn of it, so a storm's answers never arrive as one long turn;
 - the dispatcher, not this module, bounds how many attempts are in flight.
 
-The request is HTTP/1.1 with ``Connection: close`` and a ``Content-Length`` body, written in
-one piece; only the status line decides the outcome, so the answer is read up to the end of
-its headers and the connection is closed.
+The HTTP/1.1 framing is h11's (the state machine httpx and uvicorn are built on): the request,
+with ``Connection: close`` and a ``Content-Length`` body, is written in one piece; only the
+status decides the outcome, so the answer is read up to the end of its head (1xx interim
+answers skipped) and the connection is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import ssl
 import threading
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
+
+import h11
 
 from mockserver.core.clock import monotonic
 
 __all__ = ["SendResult", "Sender"]
 
 MAX_HEAD_BYTES = 64 * 1024  # a status line and headers longer than this is not an answer
+READ_CHUNK = 16 * 1024
+# Results handed to a caller's loop per turn of it: a storm's answers arrive together, and the
+# loop serves the API's requests between slices of them.
+RESULT_BATCH = 16
 
 
 @dataclass(slots=True)
@@ -39,6 +48,18 @@ class SendResult:
     error: str | None  # None when an answer came (any status)
     duration_ms: float
     timed_out: str | None = None  # the phase the deadline struck in: "connecting" or "waiting for the answer"
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    timeout_s: float
+    future: asyncio.Future[SendResult]  # on the caller's loop
+    caller: asyncio.AbstractEventLoop
+    task: asyncio.Task | None = None  # on the sender's loop, once started
+    cancelled: bool = False
 
 
 class Sender:
@@ -50,6 +71,10 @@ class Sender:
         self._ssl: ssl.SSLContext | None = None
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task] = set()  # owned by the sender loop
+        # Attempts handed over, and results on their way back per caller loop.
+        self._box_lock = threading.Lock()
+        self._inbox: list[_Job] = []
+        self._outbox: dict[asyncio.AbstractEventLoop, list[tuple[_Job, SendResult | BaseException]]] = {}
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -69,12 +94,26 @@ class Sender:
             return self._loop
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> SendResult:
-        """Send one attempt; cancelling the caller cancels the attempt at once."""
+        """Send one attempt; cancelling the caller cancels the attempt at once.
+
+        Attempts cross between the threads in batches: the first one queued since the sender
+        last looked wakes its loop, the others ride along; results come back the same way,
+        at most RESULT_BATCH per turn of the caller's loop (see ``_reply``).
+        """
         loop = self._ensure()
-        future: concurrent.futures.Future = asyncio.run_coroutine_threadsafe(
-            self._post(url, body, headers, timeout_s), loop
-        )
-        return await asyncio.wrap_future(future)  # cancelling this cancels the attempt
+        caller = asyncio.get_running_loop()
+        job = _Job(url, body, headers, timeout_s, caller.create_future(), caller)
+        with self._box_lock:
+            self._inbox.append(job)
+            wake = len(self._inbox) == 1
+        if wake:
+            loop.call_soon_threadsafe(self._start_jobs)
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            if not job.future.done() or job.future.cancelled():
+                self._call(loop, self._cancel_job, job)
+            raise
 
     def cancel_all(self) -> None:
         """Abandon every attempt in flight (their sockets close); the thread keeps running."""
@@ -109,7 +148,72 @@ class Sender:
         if not thread.is_alive():
             loop.close()
 
+    @staticmethod
+    def _call(loop: asyncio.AbstractEventLoop, fn, *args) -> bool:
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # that loop is closed: nobody is left to tell
+            return False
+        return True
+
+    # -- on the caller's loop -------------------------------------------------------------
+
+    def _deliver(self, caller: asyncio.AbstractEventLoop) -> None:
+        """Resolve up to RESULT_BATCH results; the rest on the next turn, after the loop's I/O."""
+        with self._box_lock:
+            box = self._outbox.get(caller, [])
+            batch = box[:RESULT_BATCH]
+            del box[:RESULT_BATCH]
+            if not box:
+                self._outbox.pop(caller, None)
+        if box:
+            caller.call_soon(self._deliver, caller)
+        for job, result in batch:
+            future = job.future
+            if future.done():
+                continue  # the caller gave up on it
+            if isinstance(result, SendResult):
+                future.set_result(result)
+            elif isinstance(result, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(result)
+
     # -- on the sender's thread ---------------------------------------------------------
+
+    def _start_jobs(self) -> None:
+        with self._box_lock:
+            jobs, self._inbox = self._inbox, []
+        loop = asyncio.get_running_loop()
+        for job in jobs:
+            if not job.cancelled:
+                job.task = loop.create_task(self._run_job(job))
+
+    def _cancel_job(self, job: _Job) -> None:
+        job.cancelled = True  # if it has not started yet, it never will
+        if job.task is not None:
+            job.task.cancel()
+
+    async def _run_job(self, job: _Job) -> None:
+        result: SendResult | BaseException
+        try:
+            result = await self._post(job.url, job.body, job.headers, job.timeout_s)
+        except asyncio.CancelledError as exc:  # cancel_all(), close() or the caller's cancellation
+            self._reply(job, exc)
+            raise
+        except Exception as exc:  # a bug here: the dispatcher logs it instead of waiting forever
+            result = exc
+        self._reply(job, result)
+
+    def _reply(self, job: _Job, result: SendResult | BaseException) -> None:
+        caller = job.caller
+        with self._box_lock:
+            box = self._outbox.setdefault(caller, [])
+            box.append((job, result))
+            wake = len(box) == 1
+        if wake and not self._call(caller, self._deliver, caller):
+            with self._box_lock:
+                self._outbox.pop(caller, None)  # its loop is gone: keep nothing for it
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> SendResult:
         task = asyncio.current_task()
@@ -131,14 +235,19 @@ class Sender:
                     host, port, ssl=tls, server_hostname=host if tls else None, limit=MAX_HEAD_BYTES
                 )
                 phase = "waiting for the answer"
-                writer.write(_request(target, _host_header(parts.netloc), headers, body))
-                status = await _read_status(reader)
+                conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+                writer.write(_request(conn, target, _host_header(parts.netloc), headers, body))
+                status = await _read_status(conn, reader)
             return SendResult(status, None, _ms(t0))
         except TimeoutError:
             return SendResult(None, f"timeout {phase}", _ms(t0), timed_out=phase)
-        except asyncio.IncompleteReadError:
+        except _Closed:
             return SendResult(None, f"connection closed {phase}", _ms(t0))
-        except (OSError, ValueError, asyncio.LimitOverrunError) as exc:  # ssl.SSLError is an OSError
+        except h11.RemoteProtocolError as exc:  # a malformed, oversized or unexpected answer
+            return SendResult(None, f"invalid HTTP answer: {exc}", _ms(t0))
+        except h11.LocalProtocolError as exc:  # a header h11 will not send (say a CR or LF in it)
+            return SendResult(None, f"invalid request: {exc}", _ms(t0))
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             text = str(exc)
             return SendResult(None, f"{type(exc).__name__}: {text}" if text else type(exc).__name__, _ms(t0))
         finally:
@@ -173,22 +282,27 @@ def _target(path: str, query: str) -> str:
 _SAFE = "/%:@!$&'()*+,;=-._~"
 
 
-def _request(target: str, host: str, headers: dict[str, str], body: bytes) -> bytes:
-    lines = [f"POST {target} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}", "Connection: close"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+def _request(conn: h11.Connection, target: str, host: str, headers: dict[str, str], body: bytes) -> bytes:
+    """The whole request, head and body, framed by ``conn`` (which then expects the answer)."""
+    head = [("Host", host), ("Content-Length", str(len(body))), ("Connection", "close"), *headers.items()]
+    request = h11.Request(method="POST", target=target, headers=head)
+    return b"".join((conn.send(request), conn.send(h11.Data(data=body)), conn.send(h11.EndOfMessage())))
 
 
-async def _read_status(reader: asyncio.StreamReader) -> int:
-    """The status code of the answer (its headers are read; the body is not needed)."""
+class _Closed(Exception):
+    """The receiver closed the connection before its answer's head was complete."""
+
+
+async def _read_status(conn: h11.Connection, reader: asyncio.StreamReader) -> int:
+    """The status code of the answer (its head is read; the body is not needed)."""
     while True:
-        line = await reader.readuntil(b"\r\n")
-        fields = line.split(None, 2)
-        if len(fields) < 2 or not fields[0].startswith(b"HTTP/1.") or not fields[1].isdigit():
-            raise ValueError(f"not an HTTP/1.x status line: {line[:80]!r}")
-        status = int(fields[1])
-        while await reader.readuntil(b"\r\n") != b"\r\n":
-            pass  # a header line; the deadline bounds a receiver that never ends them
-        if status >= 200 or status == 101:
-            return status
-        # 1xx interim answers (a receiver may send 100 Continue unasked): the real one follows.
+        event = conn.next_event()  # raises h11.RemoteProtocolError on a malformed or oversized head
+        if event is h11.NEED_DATA:
+            data = await reader.read(READ_CHUNK)  # the deadline bounds a receiver that never ends its head
+            if not data:
+                raise _Closed
+            conn.receive_data(data)
+        elif type(event) is h11.Response:
+            return event.status_code
+        # An h11.InformationalResponse (1xx: a receiver may send 100 Continue unasked): the real
+        # answer follows. (An unasked 101 is a RemoteProtocolError: nothing proposed a switch.)
