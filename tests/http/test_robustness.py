@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -73,7 +74,10 @@ def test_raw_bytes_never_500(api, raw):
 )
 def test_paths_and_queries_never_500(api, path, task_id, method):
     for url in (f"/{path}", f"/api/v1/statusTask/{path}", f"/files/{path}"):
-        r = api.client.request(method, url, params={"taskId": task_id}, headers=api.headers())
+        try:
+            r = api.client.request(method, url, params={"taskId": task_id}, headers=api.headers())
+        except httpx.InvalidURL:
+            continue  # "//:" reads as a host and port to httpx: a URL this client cannot send at all
         assert r.status_code < 500, (method, url, r.text)
 
 
