@@ -164,13 +164,22 @@ def scenario_source(name: str | None, raw: bytes, yaml_body: bool, mock: MockSer
     if len(raw) > mock.settings.max_body_bytes:
         raise BadRequest("Invalid scenario", error="Scenario too large")
     try:
-        return read_scenario(raw, yaml_body, mock.catalog.names())
+        return read_scenario(raw, yaml_body, mock.model_names())
     except ScenarioError as exc:
         raise BadRequest("Invalid scenario", error=str(exc)) from None
 
 
+def body_text(raw: bytes) -> str:
+    """A scenario or rule body as text, or a ScenarioError naming the first byte that is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError("", f"not UTF-8 text: byte {exc.start} is {raw[exc.start : exc.start + 1]!r}") from None
+
+
 def read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
-    doc = parse_text(raw.decode("utf-8", "replace"), json_only=not yaml_body) if raw.strip() else {}
+    """A scenario from a request body: JSON, or YAML when ``yaml_body``; empty: the empty scenario."""
+    doc = parse_text(body_text(raw), json_only=not yaml_body) if raw.strip() else {}
     return parse({} if doc is None else doc, models)
 
 

@@ -21,7 +21,7 @@ from mockserver.core.service import MockService
 from mockserver.http.provider import json_response, mock_of
 from mockserver.http.requests import bearer_key, parse_json, read_body
 from mockserver.report import ALL_KEYS
-from mockserver.scenarios.loading import Scenario, ScenarioError, find, parse, parse_text
+from mockserver.scenarios.loading import ScenarioError, parse_text
 
 PREFIX = "/__admin"
 MAX_YAML_BODY_BYTES = 64 * 1024  # a scenario sent as YAML; the library's are under 2 KB, JSON may be larger
@@ -264,38 +264,16 @@ async def get_scenario(request: Request, mock: MockService) -> Response:
 async def put_scenario(request: Request, mock: MockService) -> Response:
     """Replace the scenario (JSON or YAML body, or ?name= from the library) and reset everything."""
     name = request.query_params.get("name")
-    if name is not None:
-        entry = find(name)
-        if entry is None:
-            raise NotFound(f"Scenario not found: {name}", error=f"No scenario named {name!r} in the library")
-        source: object = entry.path
-    else:
+    raw, yaml_body = b"", False
+    if name is None:
         yaml_body = "yaml" in request.headers.get("content-type", "")
         # PyYAML is pure Python (~1 s per 64 KiB on a busy CI box): YAML bodies get a smaller bound.
         limit = min(MAX_YAML_BODY_BYTES, mock.settings.max_body_bytes) if yaml_body else mock.settings.max_body_bytes
         raw = await read_body(request, limit, mock.settings.body_timeout_s)
-        try:
-            # Parsing a large document takes a while: not on the event loop, which serves the API.
-            source = await run_in_threadpool(_read_scenario, raw, yaml_body, mock.model_names())
-        except ScenarioError as exc:
-            raise BadRequest("Invalid scenario", error=str(exc)) from None
-    try:
-        mock.load_scenario(source)
-    except ScenarioError as exc:
-        raise BadRequest("Invalid scenario", error=str(exc)) from None
+    # Parsing a large document takes a while: not on the event loop, which serves the API.
+    source = await run_in_threadpool(control.scenario_source, name, raw, yaml_body, mock)
+    control.load_scenario(mock, source)
     return json_response(_shown_scenario(mock.scenario_document(), _reveal(request, mock)))
-
-
-def _text(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError("", f"not UTF-8 text: byte {exc.start} is {raw[exc.start : exc.start + 1]!r}") from None
-
-
-def _read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
-    doc = parse_text(_text(raw), json_only=not yaml_body) if raw.strip() else {}
-    return parse({} if doc is None else doc, models)
 
 
 @_admin
@@ -310,7 +288,7 @@ async def add_rule(request: Request, mock: MockService) -> Response:
     """Append one rule to the running scenario; it lasts until the next reset."""
     raw = await _raw_body(request, mock)
     try:
-        rule = parse_text(_text(raw), json_only=True)
+        rule = parse_text(control.body_text(raw), json_only=True)
         index = mock.add_rule(rule)
     except ScenarioError as exc:
         raise BadRequest("Invalid rule", error=str(exc)) from None
