@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-scale", type=float, help=f"real clock speed-up: 100 = a 30 s task takes 0.3 s {_env_help('time_scale')}"
     )
     serve.add_argument(
+        "--dialect",
+        metavar="NAME[,NAME]",
+        help="the wire formats to speak (default: every built-in one, apixo) (env MOCKSERVER_DIALECTS)",
+    )
+    serve.add_argument(
         "--seed",
         type=int,
         help=f"seed for task ids, timing jitter and rules (default: drawn at random, printed) {_env_help('seed')}",
@@ -215,6 +220,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
+    if getattr(args, "dialect", None):
+        values["dialects"] = args.dialect
     if getattr(args, "webhook_secret", None):
         values["webhook_secret"] = args.webhook_secret
     if getattr(args, "strict", None):

@@ -123,3 +123,20 @@ def test_a_reader_that_stops_early_is_not_an_error():
 def test_no_command_prints_help_and_exits_2(capsys):
     assert main([]) == 2
     assert "serve" in capsys.readouterr().err
+
+
+def test_dialect_flag_and_environment_restrict_the_wire_formats(capsys, monkeypatch):
+    from mockserver.http.app import create_app
+
+    args = build_parser().parse_args(["serve", "--dialect", "apixo"])
+    settings = settings_from_args(args, environ={})
+    assert settings.dialects == "apixo"
+    assert list(create_app(settings).state.mock.dialects) == ["apixo"]
+    assert (
+        settings_from_args(build_parser().parse_args(["serve"]), {"MOCKSERVER_DIALECTS": "apixo"}).dialects == "apixo"
+    )
+    assert main(["serve", "--dialect", "nope", "--port", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "mockserver serve: error: unknown dialect 'nope' (known: apixo)"
+    monkeypatch.setenv("MOCKSERVER_DIALECTS", "apixo,bogus")
+    assert main(["serve", "--port", "0"]) == 2
+    assert "unknown dialect 'bogus'" in capsys.readouterr().err

@@ -64,6 +64,10 @@ class Settings:
     dialects: Sequence[Any] | str | None = None
 
     def __post_init__(self) -> None:
+        if self.dialects is not None:
+            from mockserver.dialects import resolve  # the registry imports the dialects: only when named
+
+            resolve(self.dialects)  # ValueError naming an unknown dialect
         if self.clock not in ("real", "manual"):
             raise ValueError(f"clock must be 'real' or 'manual', got {self.clock!r}")
         if not 0 < self.time_scale <= MAX_TIME_SCALE:
@@ -165,6 +169,8 @@ def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, object]:
                 out[name] = raw
         except ValueError:
             raise ValueError(f"MOCKSERVER_{name.upper()}={raw!r} is not a valid {kind}") from None
+    if env.get("MOCKSERVER_DIALECTS"):
+        out["dialects"] = env["MOCKSERVER_DIALECTS"]
     if env.get("MOCKSERVER_WEBHOOK_SECRET"):
         out["webhook_secret"] = env["MOCKSERVER_WEBHOOK_SECRET"]
     for flag in ("strict", "unsafe_callback_urls"):
