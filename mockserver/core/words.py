@@ -80,9 +80,11 @@ class SubmitRequest:
     provider: str | None = None  # None: the model's default
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskView:
-    """A task as a status answer or a callback shows it, at one moment; a dialect spells it out."""
+    """A task as a status answer or a callback shows it, at one moment; a dialect spells it out.
+
+    Made for every status poll, so not frozen (a frozen dataclass's __init__ is several times slower)."""
 
     task_id: str
     model: str

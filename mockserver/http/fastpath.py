@@ -42,13 +42,16 @@ def query_value(query_string: bytes, name: str) -> str | None:
     return value
 
 
-def _status_routes(dialects: Sequence[Dialect]) -> list[tuple[str, re.Pattern[str], Dialect]]:
-    """(literal prefix, path regex, dialect) of each dialect's status route."""
+def _status_routes(dialects: Sequence[Dialect]) -> list[tuple[str, str | None, re.Pattern[str], Dialect]]:
+    """(literal prefix, the one parameter that ends the path or None, path regex, dialect) of each
+    dialect's status route: ``/prefix/{name}`` is matched without the regex (the hot path)."""
     out = []
     for dialect in dialects:
         for route in dialect.routes:
             if route.kind == STATUS and route.method == "GET":
-                out.append((route.path.split("{", 1)[0], template_regex(route.path), dialect))
+                prefix, brace, rest = route.path.partition("{")
+                tail = rest[:-1] if brace and rest.endswith("}") and "{" not in rest else None
+                out.append((prefix, tail, template_regex(route.path), dialect))
     return out
 
 
@@ -62,8 +65,13 @@ class FastStatus:
         self.routes = _status_routes(list(mock.dialects.values()))
 
     def _match(self, path: str) -> tuple[Dialect, dict[str, str]] | None:
-        for prefix, pattern, dialect in self.routes:
+        for prefix, tail, pattern, dialect in self.routes:
             if path.startswith(prefix):
+                if tail is not None:
+                    rest = path[len(prefix) :]
+                    if rest and "/" not in rest:
+                        return dialect, {tail: rest}
+                    continue
                 m = pattern.match(path)
                 if m is not None:
                     return dialect, m.groupdict()
