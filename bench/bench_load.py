@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import httpx
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.bench_status import pin, rss_kib, start  # noqa: E402
 from mockserver.testing.receivers import RawReceiver, refusing_url  # noqa: E402
 
 KEY = "sk_bench"
@@ -43,23 +43,9 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 BODY = {"input": {"mode": "text-to-image", "prompt": "bench"}}
 
 
-def pin(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
-
-
 def serve(scenario: str, *extra: str) -> tuple[subprocess.Popen, str]:
     cmd = [*pin(0), sys.executable, "-m", "mockserver", "serve", "--port", "0", "--scenario", scenario, *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            break
-        m = re.search(r"listening on (http://\S+)", line)
-        if m:
-            return proc, m.group(1)
-    proc.kill()
-    raise RuntimeError("mockserver did not start")
+    return start(cmd, r"listening on (http://\S+)")
 
 
 def stop(proc: subprocess.Popen) -> float:
@@ -72,14 +58,6 @@ def stop(proc: subprocess.Popen) -> float:
         proc.kill()
         proc.wait()
     return time.monotonic() - t0
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def scenario_file(text: str) -> str:
