@@ -136,7 +136,7 @@ def test_dialect_flag_and_environment_restrict_the_wire_formats(capsys, monkeypa
         settings_from_args(build_parser().parse_args(["serve"]), {"MOCKSERVER_DIALECTS": "apixo"}).dialects == "apixo"
     )
     assert main(["serve", "--dialect", "nope", "--port", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "mockserver serve: error: unknown dialect 'nope' (known: apixo)"
+    assert capsys.readouterr().err.strip() == "mockserver serve: error: unknown dialect 'nope' (known: apixo, 123api)"
     monkeypatch.setenv("MOCKSERVER_DIALECTS", "apixo,bogus")
     assert main(["serve", "--port", "0"]) == 2
     assert "unknown dialect 'bogus'" in capsys.readouterr().err

@@ -129,7 +129,7 @@ BAD_INPUT = [
     ),
     (
         ["contract", "--dialect", "openai"],
-        "mockserver contract: error: argument --dialect: invalid choice: 'openai' (choose from 'apixo')"
+        "mockserver contract: error: argument --dialect: invalid choice: 'openai' (choose from 'apixo', '123api')"
         + HELP.format("contract "),
     ),
     (

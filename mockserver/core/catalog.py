@@ -26,7 +26,7 @@ from mockserver.core.media import MediaSpec, ratio_size
 from mockserver.core.schema_errors import known_fields, missing_fields, size_bound, unexpected_fields
 from mockserver.core.suggest import close_names
 
-__all__ = ["Catalog", "InputInvalid", "Model", "load_catalog", "schema_dir"]
+__all__ = ["Catalog", "InputInvalid", "Model", "load_catalog", "read_catalog", "schema_dir"]
 
 KINDS: dict[str, str] = {
     "image-fast": "image",
@@ -84,28 +84,33 @@ class Model:
     follow_up_modes: tuple[str, ...] = ()
     # Result length when the input has no duration field.
     seconds: float | None = None
+    # What error messages put before a field's name: "input" (input.prompt) where the model's
+    # fields sit in an object of the body, "" (prompt) where they are the body's own.
+    root: str = "input"
     # Compiled once by the loader; dataclasses.replace() copies it along with the schema.
     _validator: Draft202012Validator | None = field(default=None, repr=False, compare=False)
 
     def validate(self, input: object) -> None:
         """Raise InputInvalid, naming the single most useful problem, unless ``input`` fits."""
         if not isinstance(input, dict):
-            raise InputInvalid("input must be an object", "input")
+            raise InputInvalid(f"{self.root or 'the body'} must be an object", self.root)
         if self._validator is None:
             self._validator = Draft202012Validator(self.schema)
         if len(input) > MAX_FIELDS:
-            raise InputInvalid(f"input has {len(input)} fields; at most {MAX_FIELDS} are read", "input")
+            where = self.root or "the body"
+            raise InputInvalid(f"{where} has {len(input)} fields; at most {MAX_FIELDS} are read", self.root)
         # Bounded work whatever the input: an array or string far past its schema's limit is
         # validated cut to limit + 1 (the same errors, found in the same order), and errors come
         # lazily, so 300,000 bad items cost what 50 do.
         errors = list(itertools.islice(self._validator.iter_errors(_cut(input, self.schema)), MAX_ERRORS))
         if errors:
-            raise _explain(min(errors, key=_priority), self.schema, input)
+            raise _explain(min(errors, key=_priority), self.schema, input, self.root)
 
     def outputs(self, input: dict) -> int:
         """How many result files a valid ``input`` produces."""
-        if "num_images" in self._properties():
-            return int(self._value(input, "num_images", 1))
+        for count in ("num_images", "n"):
+            if count in self._properties():
+                return int(self._value(input, count, 1))
         rule = self.outputs_rule
         if isinstance(rule, Mapping):
             return int(rule.get(str(input.get("mode")), rule.get("*", 1)))
@@ -197,7 +202,7 @@ def schema_dir() -> Path:
 @functools.cache
 def load_catalog() -> Catalog:
     """The catalog from models.yaml and the model schemas (parsed once; copy before mutating)."""
-    return _read_catalog(Path(__file__).with_name("models.yaml"), schema_dir() / "models")
+    return read_catalog(Path(__file__).with_name("models.yaml"), schema_dir() / "models")
 
 
 # ---------------------------------------------------------------------------- loading
@@ -223,8 +228,10 @@ _OPTIONAL_KEYS = {
 }
 
 
-def _read_catalog(data_file: Path, schemas: Path) -> Catalog:
-    """Parse and check the data file and every model schema it names."""
+def read_catalog(data_file: Path, schemas: Path, root: str = "input") -> Catalog:
+    """Parse and check a data file (models.yaml) and every model schema it names (``schemas``/NAME.json).
+
+    ``root``: where the model's fields sit in a submit body, for error messages (``Model.root``)."""
     data = yaml.safe_load(data_file.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise ValueError(f"{data_file.name}: expected a top-level 'models' mapping")
@@ -237,11 +244,11 @@ def _read_catalog(data_file: Path, schemas: Path) -> Catalog:
             raise ValueError(f"{where}: unknown key {unknown[0]!r}")
         if missing := sorted(_REQUIRED_KEYS - set(entry)):
             raise ValueError(f"{where}: missing key {missing[0]!r}")
-        models[name] = _model(name, entry, schemas / f"{name}.json", where)
+        models[name] = _model(name, entry, schemas / f"{name}.json", where, root)
     return Catalog(models)
 
 
-def _model(name: str, entry: dict, schema_file: Path, where: str) -> Model:
+def _model(name: str, entry: dict, schema_file: Path, where: str, root: str = "input") -> Model:
     kind = entry["kind"]
     if KINDS.get(kind) is None:
         raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -298,6 +305,7 @@ def _model(name: str, entry: dict, schema_file: Path, where: str) -> Model:
         progression=progression,
         pending_polls=polls["pending_polls"],
         processing_polls=polls["processing_polls"],
+        root=root,
         _validator=Draft202012Validator(schema),
     )
 
@@ -358,13 +366,14 @@ def _priority(error: ValidationError) -> tuple:
     return (rank, depth, False, path, 0 if conditional else 1)
 
 
-def _path(parts: Any) -> str:
-    out = "input"
+def _path(parts: Any, root: str = "input") -> str:
+    """A JSON path from ``root`` (``input.image_urls[2]``; ``image_urls[2]`` from the body's root "")."""
+    out = root
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
         elif _IDENTIFIER.fullmatch(part):
-            out += f".{part}"
+            out += f".{part}" if out else part
         else:
             out += f"[{json.dumps(part)}]"
     return out
@@ -378,13 +387,13 @@ def _fmt(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _schema_at(schema: dict, error: ValidationError) -> tuple[Any, list[str]]:
+def _schema_at(schema: dict, error: ValidationError, root: str = "input") -> tuple[Any, list[str]]:
     """The subschema the error's schema path ends at, and the if-conditions on the way."""
     conditions: list[str] = []
     node: Any = schema
     for key in error.absolute_schema_path:
         if key == "then" and isinstance(node, dict):
-            conditions.extend(_describe_if(node.get("if", {})))
+            conditions.extend(_describe_if(node.get("if", {}), root))
         try:
             node = node[key]
         except (KeyError, IndexError, TypeError):
@@ -392,21 +401,21 @@ def _schema_at(schema: dict, error: ValidationError) -> tuple[Any, list[str]]:
     return node, conditions
 
 
-def _describe_if(cond: dict) -> list[str]:
+def _describe_if(cond: dict, root: str = "input") -> list[str]:
     parts = []
     props = cond.get("properties", {})
     for name, sub in props.items():
         if "const" in sub:
-            parts.append(f"input.{name} is {_fmt(sub['const'])}")
+            parts.append(f"{_path([name], root)} is {_fmt(sub['const'])}")
         elif "enum" in sub:
-            parts.append(f"input.{name} is one of {', '.join(_fmt(v) for v in sub['enum'])}")
-    parts.extend(f"input.{name} is given" for name in cond.get("required", []) if name not in props)
+            parts.append(f"{_path([name], root)} is one of {', '.join(_fmt(v) for v in sub['enum'])}")
+    parts.extend(f"{_path([name], root)} is given" for name in cond.get("required", []) if name not in props)
     return parts
 
 
-def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
-    """Turn one jsonschema error into the client-facing message."""
-    node, conditions = _schema_at(schema, error)
+def _explain(error: ValidationError, schema: dict, input: dict, root: str = "input") -> InputInvalid:
+    """Turn one jsonschema error into the client-facing message, naming fields from ``root``."""
+    node, conditions = _schema_at(schema, error, root)
     condition = " and ".join(conditions)
     when = f" (when {condition})" if condition else ""
     parts = list(error.absolute_path)
@@ -418,7 +427,7 @@ def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
             parent = parent[part]
         banned = sorted(k for k, sub in node.items() if sub is False and k in parent)
         parts += banned[:1]
-    path = _path(parts)
+    path = _path(parts, root)
     value = error.instance
     kind = error.validator
     if kind in ("maxItems", "maxLength") and len(parts) == 1 and parts[0] in input:
@@ -426,17 +435,17 @@ def _explain(error: ValidationError, schema: dict, input: dict) -> InputInvalid:
     limit = error.validator_value
     if kind == "required":
         missing = missing_fields(error)
-        field_path = f"{path}.{missing[0]}" if missing else path
+        field_path = _path([*parts, missing[0]], root) if missing else path
         suffix = f" (required when {condition})" if condition else ""
         return InputInvalid(f"Missing required field: {field_path}{suffix}", field_path)
     if kind == "additionalProperties":
         name = unexpected_fields(error)[0]
-        field_path = _path([*error.absolute_path, name])
+        field_path = _path([*error.absolute_path, name], root)
         hint = _suggest(name, known_fields(error))
         return InputInvalid(
             f"Unknown field: {field_path}",
             field_path,
-            f"did you mean {path}.{hint}?" if hint else None,
+            f"did you mean {_path([*error.absolute_path, hint], root)}?" if hint else None,
         )
     if kind is None or (kind == "not" and limit == {}):  # a `false` subschema
         return InputInvalid(f"{path} is not allowed{when}", path)

@@ -193,12 +193,14 @@ class MockService:
         idempotency_key: str | None = None,
         decision: rules.Decision | None = None,
         origins: Iterable[tuple[str, int]] = (),
+        route: str | None = None,
     ) -> Task:
         """Create a task from a submit body in ``dialect`` (or return the one an Idempotency-Key
         already made). ``model_name``: the model the path names (None: the body names it).
 
         ``decision``: a scenario rule's fail/timing for the new task. ``origins``: (host, port)
-        pairs the mock was reached at, so a callback_url naming the mock itself is refused."""
+        pairs the mock was reached at, so a callback_url naming the mock itself is refused. ``route``:
+        the submit route's path template, for a dialect with more than one."""
         if model_name is not None:
             self.model(model_name, dialect)
         fingerprint = None
@@ -214,7 +216,7 @@ class MockService:
                 task = self.store.get(seen[1])
                 if task is not None:
                     return task
-        req = dialect.parse_submit(body, model_name)
+        req = dialect.parse_submit(body, model_name, route)
         if req.callback_url is not None:
             self._check_callback_url(req.callback_url, origins)
         model = self.model(req.model, dialect)
@@ -329,7 +331,7 @@ class MockService:
         if owner is not dialect:
             raise NotFound(
                 f"Task not found: {task_id}",
-                error=f"Task '{task_id}' was created through the {owner.title} API, not {dialect.title}: "
+                error=f"Task '{task_id}' was created through {owner.title}, not {dialect.title}: "
                 f"{owner.status_hint(task.model, task_id)}",
             )
         if model is not None and task.model != model.name:

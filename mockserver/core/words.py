@@ -14,9 +14,10 @@ SUBMIT = "submit"  # create a task
 STATUS = "status"  # read a task's state (a poll)
 BALANCE = "balance"  # the calling key's credits
 FILES = "files"  # download a result file
+MODELS = "models"  # list the models the provider serves (a dialect may have no such route)
 CALLBACK = "callback"  # the mock POSTs a task's end to the client (not a request the client makes)
-ENDPOINT_KINDS: tuple[str, ...] = (SUBMIT, STATUS, BALANCE, FILES, CALLBACK)
-HTTP_KINDS: frozenset[str] = frozenset((SUBMIT, STATUS, BALANCE, FILES))
+ENDPOINT_KINDS: tuple[str, ...] = (SUBMIT, STATUS, BALANCE, FILES, MODELS, CALLBACK)
+HTTP_KINDS: frozenset[str] = frozenset((SUBMIT, STATUS, BALANCE, FILES, MODELS))
 # Kinds whose requests concern one task (so its model, prompt, provider... are known).
 TASK_KINDS: frozenset[str] = frozenset((SUBMIT, STATUS, FILES, CALLBACK))
 

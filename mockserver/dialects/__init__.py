@@ -1,7 +1,7 @@
 """Dialects: each provider's wire format over the one core (SPEC 8).
 
-``protocol.Dialect`` says what a dialect provides; ``apixo/`` is one. The server takes a list of
-dialects; everything else reaches a provider's words only through them.
+``protocol.Dialect`` says what a dialect provides; ``apixo/`` and ``api123/`` are the built-in
+ones. The server takes a list of dialects; everything else reaches a provider's words only through them.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ __all__ = ["builtin", "default_dialects", "endpoint_aliases", "resolve"]
 
 def builtin() -> dict[str, Dialect]:
     """Every dialect that ships with mockserver, by name."""
+    from mockserver.dialects.api123 import API123
     from mockserver.dialects.apixo import APIXO
 
-    return {APIXO.name: APIXO}
+    return {APIXO.name: APIXO, API123.name: API123}
 
 
 def default_dialects() -> list[Dialect]:

@@ -83,8 +83,11 @@ class Dialect(Protocol):
         """The model a submit path names (None: the body names it)."""
         ...
 
-    def parse_submit(self, body: object, model: str | None) -> Any:
-        """The neutral SubmitRequest of a submit body, or BadRequest naming the field."""
+    def parse_submit(self, body: object, model: str | None, route: str | None = None) -> Any:
+        """The neutral SubmitRequest of a submit body, or BadRequest naming the field.
+
+        ``route``: the path template of the submit route taken (a dialect with several, say one for
+        images and one for videos, checks the model against it); None when not known."""
         ...
 
     def submit_facts(self, body: object, model: str | None) -> dict[str, Any]:
@@ -126,6 +129,10 @@ class Dialect(Protocol):
     def status_body(self, view: TaskView) -> dict: ...
 
     def balance_body(self, balance: float) -> dict: ...
+
+    def models_body(self, names: list[str]) -> dict:
+        """The answer of a models route (a dialect with no such route never gets asked)."""
+        ...
 
     def error_body(self, err: ApiError) -> dict: ...
 

@@ -54,10 +54,12 @@ async def not_found(request: Request) -> Response:
     if path.startswith("/__admin"):
         check_admin(request, mock)
     table = request.app.state.endpoints
+    # The control plane answers in the first dialect's envelope, whichever route looks alike.
+    provider_path = not path.startswith(provider.CONTROL_PLANE)
     matching = [e for e in table if e[2].match(path)]
     allowed = sorted({e[0] for e in matching})
     if allowed and request.method not in allowed:
-        if matching[0][3] is not None:
+        if matching[0][3] is not None and provider_path:
             request.scope[provider.DIALECT] = matching[0][3]
         raise MethodNotAllowed(
             f"Method {request.method} not allowed on {path}",
@@ -67,7 +69,7 @@ async def not_found(request: Request) -> Response:
     if request.method in ("GET", "HEAD") and _DOC_PAGES.fullmatch(path):
         raise NotFound(f"No such endpoint: {request.method} {path}", error=f"Unknown route {path}; {PUBLISHED}")
     hint = closest(request.method, path, table)
-    if hint is not None and hint[3] is not None:
+    if hint is not None and hint[3] is not None and provider_path:
         request.scope[provider.DIALECT] = hint[3]
     suggestion = f"; did you mean {hint[0]} {hint[1]}?" if hint else ""
     raise NotFound(f"No such endpoint: {request.method} {path}", error=f"Unknown route {path}{suggestion}")

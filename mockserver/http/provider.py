@@ -18,7 +18,7 @@ from starlette.types import Scope
 
 from mockserver.core.errors import BY_STATUS, ApiError
 from mockserver.core.service import MockService
-from mockserver.core.words import BALANCE, FILES, STATUS, SUBMIT
+from mockserver.core.words import BALANCE, FILES, MODELS, STATUS, SUBMIT
 from mockserver.dialects.protocol import Dialect, compact_json
 from mockserver.http import faults, strict
 from mockserver.http.requests import (
@@ -51,6 +51,7 @@ JSON = "application/json"
 # Not the provider's API: errors here keep their status even with errors_as_200.
 CONTROL_PLANE = ("/__admin", "/schemas", "/openapi.json")
 DIALECT = "mockserver.dialect"  # scope key: the dialect whose route this request took
+ROUTE = "mockserver.route"  # scope key: the path template of the route this request took
 NOTE = "mockserver.note"  # scope key: facts for the journal entry
 # scope key: (account key, decision) of a status poll the fast path already authenticated and
 # put to the rules, handed to the handler because a rule acts on it (it must not decide twice).
@@ -185,7 +186,14 @@ async def submit(request: Request, dialect: Dialect) -> Response:
     if mock.settings.strict:
         strict.check_submit_body(dialect, name, body)
     task = mock.submit(
-        key, dialect, body, name, request.headers.get("idempotency-key"), decision, own_addresses(request.scope)
+        key,
+        dialect,
+        body,
+        name,
+        request.headers.get("idempotency-key"),
+        decision,
+        own_addresses(request.scope),
+        route=request.scope.get(ROUTE),
     )
     mock.callbacks.remember_base_url(task, base_url(request))
     note(request, model=task.model, task_id=task.task_id)
@@ -245,6 +253,19 @@ async def balance(request: Request, dialect: Dialect) -> Response:
     return Response(dialect.dumps(dialect.balance_body(mock.balance(key))), media_type=JSON)
 
 
+async def models(request: Request, dialect: Dialect) -> Response:
+    """The models this dialect serves (with the scenario's overrides, none removed)."""
+    mock = mock_of(request)
+    key = authenticate(mock, request.headers.get("authorization"))
+    if mock.rules:
+        facts = rules.Facts(MODELS, key=key, headers=request.headers, dialect=dialect.name)
+        decision = apply_rules(request, mock, facts)
+        if decision is not None and decision.respond is not None:
+            return injected_response(request, mock, dialect, decision.respond)
+    names = sorted(mock.dialect_models[dialect.name])
+    return Response(dialect.dumps(dialect.models_body(names)), media_type=JSON)
+
+
 async def result_file(request: Request, dialect: Dialect) -> Response:
     mock = mock_of(request)
     task_id, filename = dialect.file_ref(request.path_params)
@@ -264,12 +285,14 @@ HANDLERS: dict[str, Callable[[Request, Dialect], Awaitable[Response]]] = {
     STATUS: status,
     BALANCE: balance,
     FILES: result_file,
+    MODELS: models,
 }
 
 
-def _bound(handler: Callable[[Request, Dialect], Awaitable[Response]], dialect: Dialect):
+def _bound(handler: Callable[[Request, Dialect], Awaitable[Response]], dialect: Dialect, path: str):
     async def endpoint(request: Request) -> Response:
         request.scope[DIALECT] = dialect
+        request.scope[ROUTE] = path
         return await handler(request, dialect)
 
     endpoint.__name__ = f"{dialect.name}_{handler.__name__}"
@@ -285,5 +308,5 @@ def routes(dialects: Sequence[Dialect]) -> list[Route]:
             if (r.method, r.path) in seen or r.kind not in HANDLERS:
                 continue
             seen.add((r.method, r.path))
-            out.append(Route(r.path, _bound(HANDLERS[r.kind], dialect), methods=[r.method]))
+            out.append(Route(r.path, _bound(HANDLERS[r.kind], dialect, r.path), methods=[r.method]))
     return out

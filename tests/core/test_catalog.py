@@ -15,8 +15,8 @@ from mockserver.core.catalog import (
     Catalog,
     InputInvalid,
     Model,
-    _read_catalog,
     load_catalog,
+    read_catalog,
     schema_dir,
 )
 from mockserver.core.media import MediaSpec
@@ -580,7 +580,7 @@ TOY = {
 
 
 def test_loader_reads_a_minimal_model(tmp_path):
-    catalog = _read_catalog(*_write(tmp_path, TOY))
+    catalog = read_catalog(*_write(tmp_path, TOY))
     assert isinstance(catalog, Catalog) and catalog.names() == ["toy"]
     toy = catalog.get("toy")
     assert toy is not None and toy.outputs({}) == 1 and toy.follow_up({}) is None
@@ -602,31 +602,31 @@ def test_loader_reads_a_minimal_model(tmp_path):
 )
 def test_loader_refuses_bad_data(tmp_path, change, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[")):
-        _read_catalog(*_write(tmp_path, {**TOY, **change}))
+        read_catalog(*_write(tmp_path, {**TOY, **change}))
 
 
 def test_loader_refuses_a_missing_key(tmp_path):
     entry = {k: v for k, v in TOY.items() if k != "price"}
     with pytest.raises(ValueError, match="toy: missing key 'price'"):
-        _read_catalog(*_write(tmp_path, entry))
+        read_catalog(*_write(tmp_path, entry))
 
 
 def test_loader_refuses_a_model_without_schema(tmp_path):
     data, schemas = _write(tmp_path, TOY)
     (schemas / "toy.json").unlink()
     with pytest.raises(ValueError, match="toy: no input schema"):
-        _read_catalog(data, schemas)
+        read_catalog(data, schemas)
 
 
 def test_loader_refuses_an_invalid_schema(tmp_path):
     with pytest.raises(ValueError, match="toy: invalid input schema toy.json: 'objekt' is not valid"):
-        _read_catalog(*_write(tmp_path, TOY, {"type": "objekt"}))
+        read_catalog(*_write(tmp_path, TOY, {"type": "objekt"}))
 
 
 def test_poll_progression_can_be_set_per_model_in_the_data_file(tmp_path):
     import shutil
 
-    from mockserver.core.catalog import _read_catalog, load_catalog, schema_dir
+    from mockserver.core.catalog import load_catalog, read_catalog, schema_dir
 
     src = (Path(__file__).parent.parent.parent / "mockserver" / "core" / "models.yaml").read_text()
     data = src.replace(
@@ -636,13 +636,13 @@ def test_poll_progression_can_be_set_per_model_in_the_data_file(tmp_path):
     )
     (tmp_path / "models.yaml").write_text(data)
     shutil.copytree(schema_dir() / "models", tmp_path / "models")
-    model = _read_catalog(tmp_path / "models.yaml", tmp_path / "models").get("nano-banana")
+    model = read_catalog(tmp_path / "models.yaml", tmp_path / "models").get("nano-banana")
     assert (model.progression, model.pending_polls, model.processing_polls) == ("polls", 2, 3)
     assert load_catalog().get("nano-banana").progression == "time"
     bad = src.replace("  nano-banana:\n", "  nano-banana:\n    progression: sometimes\n", 1)
     (tmp_path / "models.yaml").write_text(bad)
     with pytest.raises(ValueError, match="progression"):
-        _read_catalog(tmp_path / "models.yaml", tmp_path / "models")
+        read_catalog(tmp_path / "models.yaml", tmp_path / "models")
 
 
 def test_validation_work_is_bounded_whatever_the_input_size():

@@ -48,7 +48,7 @@ class Tiny:
     def path_model(self, params: Mapping[str, str]) -> str | None:
         return None  # the body names the model
 
-    def parse_submit(self, body: object, model: str | None) -> SubmitRequest:
+    def parse_submit(self, body: object, model: str | None, route: str | None = None) -> SubmitRequest:
         if not isinstance(body, dict) or not isinstance(body.get("what"), str):
             raise BadRequest("bad", error="what: required, a model name")
         return SubmitRequest(body["what"], body.get("params", {}))
@@ -96,6 +96,9 @@ class Tiny:
 
     def balance_body(self, balance: float) -> dict:
         return {"credits": balance}
+
+    def models_body(self, names: list[str]) -> dict:
+        return {"models": names}
 
     def error_body(self, err: ApiError) -> dict:
         return {"oops": err.status, "detail": err.error or err.message}
@@ -201,6 +204,6 @@ def test_a_throwaway_dialect_beside_apixo_on_a_live_server():
                 "/api/v1/generateTask/nano-banana", json={"input": example_input("nano-banana")}, headers=headers
             ).json()["data"]["taskId"]
             r = http.get(f"/t/jobs/{tid}", headers=headers)
-            assert r.status_code == 404 and "created through the APIXO API" in r.json()["detail"]
+            assert r.status_code == 404 and "created through APIXO, not Tiny" in r.json()["detail"]
     finally:
         server.stop()

@@ -177,8 +177,8 @@ INVALID = [
     ),
     (
         {"rules": [{"when": {"endpoint": "nope"}, "respond": {"status": 503}}]},
-        "rules/0/when/endpoint: 'nope' is not one of submit, status, balance, files, callback, generateTask, "
-        "statusTask",
+        "rules/0/when/endpoint: 'nope' is not one of submit, status, balance, files, models, callback, "
+        "generateTask, statusTask, generations, tasks",
     ),
     (
         {"rules": [{"when": {"endpoint": ["statusTask", "nope"]}, "respond": {"status": 503}}]},

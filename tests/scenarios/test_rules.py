@@ -140,7 +140,7 @@ def test_endpoints_a_rule_acts_on_without_naming_one():
     def endpoints(rule: dict) -> set[str]:
         return set(parse({"rules": [rule]}).rules[0].endpoints)
 
-    http = {"submit", "status", "balance", "files"}
+    http = {"submit", "status", "balance", "files", "models"}
     assert endpoints({"respond": {"status": 503}}) == http
     assert endpoints({"delay": {"ms": 1}, "fault": "hang"}) == http
     assert endpoints({"fail": {"code": "X"}}) == {"submit"}

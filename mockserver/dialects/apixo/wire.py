@@ -113,7 +113,7 @@ class Apixo:
     def path_model(self, params: Mapping[str, str]) -> str | None:
         return params.get("model")
 
-    def parse_submit(self, body: object, model: str | None) -> SubmitRequest:
+    def parse_submit(self, body: object, model: str | None, route: str | None = None) -> SubmitRequest:
         """Check the submit body's top level; the model checks ``input`` itself."""
         assert model is not None  # APIXO names the model in the path
         if not isinstance(body, dict):
@@ -206,6 +206,9 @@ class Apixo:
 
     def balance_body(self, balance: float) -> dict:
         return envelope({"balance": balance})
+
+    def models_body(self, names: list[str]) -> dict:
+        return envelope({"models": names})  # APIXO has no models route: never served
 
     def error_body(self, err: ApiError) -> dict:
         """``{"code": N, "message": ..., "data": null | {"error": ...}}`` (+ retryAfter on 429)."""
