@@ -676,3 +676,30 @@ def test_validation_work_is_bounded_whatever_the_input_size():
     assert pulled[0] <= MAX_ERRORS
     with pytest.raises(InputInvalid, match="input has 50001 fields; at most 200 are read"):
         model.validate({f"k{i}": 1 for i in range(50_001)})
+
+
+def test_a_catalog_whose_fields_are_the_body_own_names_them_bare():
+    """123API has no `input` object: its models' messages name `size`, not `input.size`."""
+    from mockserver.dialects.api123.models import load_catalog as load_123
+
+    model = load_123().get("gpt-4o-image")
+    assert model is not None and model.root == ""
+    body = {"model": "gpt-4o-image", "prompt": "x"}
+    cases = {
+        "Missing required field: prompt": {"model": "gpt-4o-image"},
+        "Unknown field: sizes": {**body, "sizes": "1:1"},
+        "n is too large: 9, at most 4": {**body, "n": 9},
+        "Invalid value for image_urls[1]: 'ftp://x' is not an http(s) URL": {
+            **body,
+            "image_urls": ["https://a/b.png", "ftp://x"],
+        },
+    }
+    for message, bad in cases.items():
+        with pytest.raises(InputInvalid) as caught:
+            model.validate(bad)
+        assert str(caught.value) == message
+    with pytest.raises(InputInvalid, match="^the body must be an object$"):
+        model.validate([])
+    # n is the number of result files, and of what the task costs.
+    assert model.outputs({**body, "n": 3}) == 3 and model.cost({**body, "n": 3}) == 3 * model.price
+    assert model.outputs(body) == 1

@@ -8,6 +8,7 @@ client can see lives in this package.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -100,7 +101,7 @@ class Api123:
     status_query: frozenset[str] = frozenset({"language"})
     request_schema: str | None = None  # each model's schema is the whole body: 123api/models/NAME
 
-    @property
+    @functools.cached_property
     def guidance(self) -> Guidance:
         from mockserver.dialects.api123.guidance import GUIDANCE
 

@@ -5,6 +5,7 @@ Every detail an APIXO client can see lives in this package, so the core never sp
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -97,7 +98,7 @@ class Apixo:
     status_query: frozenset[str] = frozenset({TASK_ID_PARAM})
     request_schema: str = "generate-request"
 
-    @property
+    @functools.cached_property
     def guidance(self) -> Guidance:
         from mockserver.dialects.apixo.guidance import GUIDANCE
 
