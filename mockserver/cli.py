@@ -283,7 +283,7 @@ def banner(url: str, settings: Settings, seed: int | None = None) -> str:
 
 
 def _try_lines(url: str, key: str, settings: Settings) -> list[str]:
-    """A curl line that submits a small task on the first enabled dialect's submit route."""
+    """A curl line per enabled dialect that submits a small task on its first submit route."""
     import json
     import shlex
 
@@ -291,17 +291,18 @@ def _try_lines(url: str, key: str, settings: Settings) -> list[str]:
     from mockserver.dialects import resolve
     from mockserver.dialects.protocol import fill_template
 
-    dialect = resolve(settings.dialects)[0]
-    route = next((r for r in dialect.routes if r.kind == SUBMIT), None)
-    if route is None:
-        return []
-    params, body = dialect.submit_example()
-    return [
-        "Try:",
-        f"  curl -s -X {route.method} {url}{fill_template(route.path, params)} "
-        f"-H {shlex.quote(f'Authorization: Bearer {key}')} -H 'Content-Type: application/json' "
-        f"-d {shlex.quote(json.dumps(body))}",
-    ]
+    lines = []
+    for dialect in resolve(settings.dialects):
+        route = next((r for r in dialect.routes if r.kind == SUBMIT), None)
+        if route is None:
+            continue
+        params, body = dialect.submit_example()
+        lines.append(
+            f"  curl -s -X {route.method} {url}{fill_template(route.path, params)} "
+            f"-H {shlex.quote(f'Authorization: Bearer {key}')} -H 'Content-Type: application/json' "
+            f"-d {shlex.quote(json.dumps(body))}"
+        )
+    return ["Try:", *lines] if lines else []
 
 
 def _scenario_name(settings: Settings) -> str:

@@ -72,13 +72,19 @@ def test_serve_prints_url_and_curl_then_stops_on_ctrl_c(tmp_path):
     assert "Traceback" not in err
 
 
-def test_the_banner_submits_on_the_first_dialects_submit_route():
+def test_the_banner_submits_on_each_dialects_submit_route():
     default = banner("http://h:1", Settings(api_keys={"sk it's": 5}))
     # The first built-in dialect is APIXO: its route and example body, the key shell-quoted.
     assert (
         "  curl -s -X POST http://h:1/api/v1/generateTask/nano-banana -H 'Authorization: Bearer sk it'\"'\"'s' "
         "-H 'Content-Type: application/json' "
         """-d '{"input": {"mode": "text-to-image", "prompt": "a red fox in the snow"}}'"""
+    ) in default.splitlines()
+    # Then one line per other enabled dialect: 123API's images route, the model in the body.
+    assert (
+        "  curl -s -X POST http://h:1/v1/images/generations -H 'Authorization: Bearer sk it'\"'\"'s' "
+        "-H 'Content-Type: application/json' "
+        """-d '{"model": "gpt-4o-image", "prompt": "a red fox in the snow", "size": "1:1", "n": 1}'"""
     ) in default.splitlines()
 
     class Other:

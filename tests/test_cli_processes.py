@@ -254,12 +254,15 @@ def test_access_log_alone_prints_access_lines_and_the_banners_curl_line_runs_as_
         url = server.wait_for(r"listening on (\S+)")[1]
         assert server.wait_for(r"^Try:$")
         curl = server.wait_for(r"^  (curl .*)$")[1]
+        curl_123 = server.wait_for(r"^  (curl .*/v1/images/generations .*)$")[1]
         assert httpx.get(f"{url}/__admin/health", timeout=30).status_code == 200
         server.wait_for(r'"GET /__admin/health HTTP/1\.1" 200')
         if shutil.which("curl"):
             done = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=DEADLINE_S)
             assert done.returncode == 0 and json.loads(done.stdout)["code"] == 200, done
             server.wait_for(r'"POST /api/v1/generateTask/\S+ HTTP/1\.1" 200')
+            done = subprocess.run(["bash", "-c", curl_123], capture_output=True, text=True, timeout=DEADLINE_S)
+            assert done.returncode == 0 and json.loads(done.stdout)["status"] == "queued", done
     finally:
         code, out, err = server.stop(signal.SIGTERM)
     assert code == 0, err
