@@ -242,28 +242,29 @@ def status_body(
     return dialect.dumps(dialect.status_body(mock.task_view(task, state, complete_ms, base_url_of(scope))))
 
 
-async def balance(request: Request, dialect: Dialect) -> Response:
+async def _account_answer(
+    request: Request, dialect: Dialect, kind: str, answer: Callable[[MockService, str], dict]
+) -> Response:
+    """An endpoint about the calling key, no task (balance, models): auth, rules, then ``answer``."""
     mock = mock_of(request)
     key = authenticate(mock, request.headers.get("authorization"))
     if mock.rules:
-        facts = rules.Facts(BALANCE, key=key, headers=request.headers, dialect=dialect.name)
+        facts = rules.Facts(kind, key=key, headers=request.headers, dialect=dialect.name)
         decision = apply_rules(request, mock, facts)
         if decision is not None and decision.respond is not None:
             return injected_response(request, mock, dialect, decision.respond)
-    return Response(dialect.dumps(dialect.balance_body(mock.balance(key))), media_type=JSON)
+    return Response(dialect.dumps(answer(mock, key)), media_type=JSON)
+
+
+async def balance(request: Request, dialect: Dialect) -> Response:
+    return await _account_answer(request, dialect, BALANCE, lambda mock, key: dialect.balance_body(mock.balance(key)))
 
 
 async def models(request: Request, dialect: Dialect) -> Response:
     """The models this dialect serves (with the scenario's overrides, none removed)."""
-    mock = mock_of(request)
-    key = authenticate(mock, request.headers.get("authorization"))
-    if mock.rules:
-        facts = rules.Facts(MODELS, key=key, headers=request.headers, dialect=dialect.name)
-        decision = apply_rules(request, mock, facts)
-        if decision is not None and decision.respond is not None:
-            return injected_response(request, mock, dialect, decision.respond)
-    names = sorted(mock.dialect_models[dialect.name])
-    return Response(dialect.dumps(dialect.models_body(names)), media_type=JSON)
+    return await _account_answer(
+        request, dialect, MODELS, lambda mock, key: dialect.models_body(sorted(mock.dialect_models[dialect.name]))
+    )
 
 
 async def result_file(request: Request, dialect: Dialect) -> Response:
