@@ -412,6 +412,33 @@ def test_model_globs_match_123api_model_names(api):
     error_of(submit(api, VIDEO, VIDEOS), 503)
 
 
+def test_apixo_only_conditions_see_a_123api_task_as_auto_and_async(api):
+    """docs/123api.md, scenario keys: provider and request_type are APIXO's fields."""
+    for when in ({"provider": "official"}, {"provider": "value"}, {"request_type": "callback"}):
+        load(api, {"rules": [{"when": {"endpoint": "submit", **when}, "respond": {"status": 503}}]})
+        assert submit(api).status_code == 200, when
+    for when in ({"provider": "auto"}, {"request_type": "async"}):
+        load(api, {"rules": [{"when": {"endpoint": "submit", **when}, "respond": {"status": 503}}]})
+        error_of(submit(api), 503)
+
+
+def test_task_state_uses_the_core_names_and_models_is_an_endpoint(api):
+    load(
+        api,
+        {
+            "rules": [
+                {"when": {"endpoint": "tasks", "task_state": "success"}, "respond": {"status": 502}},
+                {"when": {"endpoint": "models"}, "respond": {"status": 503, "as_200": True}},
+            ]
+        },
+    )
+    tid = submit_ok(api)
+    assert task(api, tid)["status"] == "queued"
+    api.advance(to="idle")
+    error_of(status(api, tid), 502)
+    error_of(api.client.get("/v1/models", headers=api.headers()), 503, as_200=True)
+
+
 def test_fail_code_fails_the_task_with_error_and_message_and_refunds(api):
     load(
         api,
