@@ -183,6 +183,8 @@ async def submit(request: Request, dialect: Dialect) -> Response:
     if mock.settings.strict:
         strict.check_submit_headers(request)
     body = parse_json(raw)
+    if name is None:  # the body names the model (123API): journal it, even if the body is refused
+        note(request, model=dialect.submit_facts(body, None)["model"])
     if mock.settings.strict:
         strict.check_submit_body(dialect, name, body)
     task = mock.submit(

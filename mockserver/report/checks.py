@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mockserver.core.config import DEFAULT_TTL_MS
-from mockserver.core.words import BALANCE, FILES, STATUS, SUBMIT
+from mockserver.core.words import BALANCE, FAILED, FILES, STATUS, SUBMIT, SUCCESS
 from mockserver.dialects import default_dialects
 from mockserver.dialects.protocol import Dialect, Guidance, route_name
 
@@ -112,7 +112,8 @@ def statuses(codes: Iterable[int], sep: str = ", ") -> str:
 def check_table(dialect: Dialect) -> dict[str, Check]:
     """Every check (by code, in the report's order) described in ``dialect``'s words and numbers."""
     g = dialect.guidance
-    api = or_list(word(dialect, kind) for kind in (SUBMIT, STATUS, BALANCE))
+    served = {route.kind for route in dialect.routes}
+    api = or_list(word(dialect, kind) for kind in (SUBMIT, STATUS, BALANCE) if kind in served)
     within = f"{round((1 - TOLERANCE) * 100, 6):g} %"  # of a documented wait
     cap = duration(g.backoff_cap_ms)
 
@@ -177,7 +178,8 @@ def check_table(dialect: Dialect) -> dict[str, Check]:
         check(
             "POLLED_AFTER_TERMINAL",
             ERROR,
-            "a status poll of a task after a poll already answered success or failed",
+            f"a status poll of a task after a poll already answered {word(dialect, SUCCESS)} or "
+            f"{word(dialect, FAILED)}",
             "any poll sent after the terminal answer went out",
         ),
         check(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mockserver.core.catalog import Model
-from mockserver.core.tasks import SUCCESS, TERMINAL, Task
+from mockserver.core.tasks import FAILED, SUCCESS, TERMINAL, Task
 from mockserver.report.checks import KIND_LABEL, cite, word
 from mockserver.report.checks import duration as _dur
 
@@ -69,8 +69,19 @@ def _poll_guidance(model: Model, dialect: Dialect) -> str:
     ours = (model.initial_wait_ms, model.poll_interval_ms, model.max_wait_ms)
     if dialect.guidance.intervals.get(model.kind) == ours:
         return f"{cite(dialect, 'intervals')}, {label}"
-    where = "the model catalog (mockserver/models.yaml, from the model's page)"
+    catalog = dialect.guidance.words.get("catalog", "mockserver/core/models.yaml")
+    where = f"the model catalog ({catalog}, from the model's page) or the scenario's models"
     return f"the {model.name} guidance in {where}"
+
+
+def _state(dialect: Dialect, state: str | None) -> str:
+    """A core task state (pending, success...) in the provider's words (queued, completed...)."""
+    return word(dialect, state) if state else "unknown"
+
+
+def _terminal_words(dialect: Dialect) -> str:
+    """``success or failed``, in the provider's words."""
+    return f"{_state(dialect, SUCCESS)} or {_state(dialect, FAILED)}"
 
 
 def _task_words(f: Finding, ctx: Context) -> tuple[Track | None, Model | None, str]:
@@ -104,7 +115,8 @@ def _invalid_request(f: Finding, ctx: Context) -> str:
     facts = f.facts
     schema = ""
     if facts.get("model") and facts["request"].startswith("POST"):
-        schema = f" against /schemas/models/{facts['model']}.json"
+        where = ctx.dialect.guidance.words.get("model_schema", "/schemas/models/{model}.json")
+        schema = " against " + where.format(model=facts["model"])
     was = "was" if f.count == 1 else "were"
     return " ".join(
         (
@@ -124,14 +136,17 @@ def _poll_too_fast(f: Finding, ctx: Context) -> str:
     at = [_plus(t - track.submitted) for t in f.times]
     interval = _dur(model.poll_interval_ms)
     g = ctx.dialect.guidance
+    if "steady_polling" in g.pages:  # the provider polls at one interval, without backoff
+        how = f"poll every {interval} ({cite(ctx.dialect, 'steady_polling')})."
+    else:
+        how = f"poll every {interval}, backing off x{g.backoff_factor:g} up to {_dur(g.backoff_cap_ms)}"
+        how += f" ({cite(ctx.dialect, 'backoff')})."
     return " ".join(
         (
             f"{task}: {plural(f.count, 'status poll')} came less than {interval}",
             f"after the previous answered poll (shortest gap {_dur(f.facts['min_gap'])};",
             f"polls at {_listing(at, f.count)} after the submit).",
-            f"{_poll_guidance(model, ctx.dialect)}: poll every {interval},",
-            f"backing off x{g.backoff_factor:g} up to {_dur(g.backoff_cap_ms)}",
-            f"({cite(ctx.dialect, 'backoff')}).",
+            f"{_poll_guidance(model, ctx.dialect)}: {how}",
         )
     )
 
@@ -204,13 +219,15 @@ def _polled_after_terminal(f: Finding, ctx: Context) -> str:
     track, _model, task = _task_words(f, ctx)
     assert track is not None and track.terminal_time is not None
     at = [_plus(t - track.submitted) for t in f.times]
+    d = ctx.dialect
+    state = word(d, "state")
     return " ".join(
         (
             f"{task}: a status poll at {_plus(track.terminal_time - track.submitted)}",
-            f"after the submit answered state {track.terminal},",
+            f"after the submit answered {state} {_state(d, track.terminal)},",
             f"then {plural(f.count, 'more poll')} followed (at {_listing(at, f.count)}).",
-            f"{cite(ctx.dialect, 'poll_loop')}: stop polling once state is success",
-            f"(read {word(ctx.dialect, 'result')}) or failed (read {word(ctx.dialect, 'fail_code')}).",
+            f"{cite(d, 'poll_loop')}: stop polling once {state} is {_state(d, SUCCESS)}",
+            f"(read {word(d, 'result')}) or {_state(d, FAILED)} (read {word(d, 'fail_code')}).",
         )
     )
 
@@ -222,7 +239,7 @@ def _results_not_downloaded(f: Finding, ctx: Context) -> str:
     ttl = ctx.ttl_ms
     expires = facts["complete"] + ttl if facts["complete"] is not None else None
     if track.terminal == SUCCESS and track.terminal_time is not None:
-        how = f"a poll at {_plus(track.terminal_time - track.submitted)} answered success"
+        how = f"a poll at {_plus(track.terminal_time - track.submitted)} answered {_state(ctx.dialect, SUCCESS)}"
     else:
         how = "its success callback was acknowledged"
     if expires is not None and facts["now"] >= expires:
@@ -281,23 +298,25 @@ def _abandoned_task(f: Finding, ctx: Context) -> str:
                 "poll the status as a fallback when callbacks fail.",
             )
         )
+    d = ctx.dialect
     if track.last_request is None:
         last = "was never polled"
     else:
-        seen = f" (answered {track.last_state})" if track.last_state else ""
+        seen = f" (answered {_state(d, track.last_state)})" if track.last_state else ""
         at = _plus(track.last_request - track.submitted)
         last = f"was last polled at {at}{seen}, then no more"
     if facts["state"] in TERMINAL and facts["complete"] is not None:
         at = _plus(facts["complete"] - track.submitted)
-        end = f"it ended {facts['state']} at {at} and the client never saw it"
+        end = f"it ended {_state(d, facts['state'])} at {at} and the client never saw it"
     else:
-        end = f"it is still {facts['state']}"
+        end = f"it is still {_state(d, facts['state'])}"
+    # Only where the provider has callbacks (its words name the callback field).
+    callbacks = "; or use callback mode." if "callback_url" in d.guidance.words else "."
     return " ".join(
         (
             f"{task}: {last}; {end}.",
-            f"{_poll_guidance(model, ctx.dialect)}: keep polling every {_dur(model.poll_interval_ms)}",
-            f"until success or failed, for up to {_dur(model.max_wait_ms)} (max wait);",
-            "or use callback mode.",
+            f"{_poll_guidance(model, d)}: keep polling every {_dur(model.poll_interval_ms)}",
+            f"until {_terminal_words(d)}, for up to {_dur(model.max_wait_ms)} (max wait){callbacks}",
         )
     )
 

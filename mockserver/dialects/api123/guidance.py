@@ -7,7 +7,7 @@ errors page (its body, and which statuses to retry); 123api-notes.md adds the ta
 
 from __future__ import annotations
 
-from mockserver.core.words import FILES
+from mockserver.core.words import FAILED, FILES, PENDING, PROCESSING, SUCCESS
 from mockserver.dialects.protocol import Guidance
 
 DEV_GUIDE = "123API development guide (page 000)"
@@ -15,11 +15,12 @@ ERRORS_PAGE = "errors page (page 004)"
 STATUS_PAGE = "123API task-status page (123api-notes.md)"
 
 # Page 000's loop: polls at once, sleeps 2 s between polls, gives up after 300 s; the task-status
-# page allows up to 5 s. The report takes the 2 s as the fastest a client should poll.
+# page allows up to 5 s. The report takes the 2 s as the fastest a client should poll. The same
+# for every kind of model; 123API serves quality images and videos (models.yaml).
 _LOOP = (0, 2_000, 300_000)
 
 GUIDANCE = Guidance(
-    intervals={"image-fast": _LOOP, "image-quality": _LOOP, "video": _LOOP, "audio": _LOOP},
+    intervals={"image-quality": _LOOP, "video": _LOOP},
     # 004 "Best practices for handling errors", 3: retry only 429, 500, 502, 503; never 400, 401,
     # 402, 404 without fixing the request or account.
     retryable=frozenset({429, 500, 502, 503}),
@@ -30,6 +31,9 @@ GUIDANCE = Guidance(
     backoff_cap_ms=30_000,
     pages={
         "best_practices": DEV_GUIDE,
+        # Present: polls keep one steady interval (000 "Asynchronous Processing" 2), no backoff
+        # between polls as APIXO's pollWithBackoff has.
+        "steady_polling": f'{DEV_GUIDE}, "Asynchronous Processing": poll status at a steady interval',
         "intervals": f'{DEV_GUIDE}, "Polling example"; {STATUS_PAGE}',
         "backoff": f'{DEV_GUIDE}, "Best Practices" 2',
         "poll_loop": f"{DEV_GUIDE}, wait_for_completion",
@@ -38,7 +42,7 @@ GUIDANCE = Guidance(
         "error_cases": f'{ERRORS_PAGE}, "Common error cases"',
         "retries": f"{ERRORS_PAGE}, best practices 3",
         "idempotency": f"{ERRORS_PAGE}, best practices 4",
-        "callbacks": f"{DEV_GUIDE} (no callbacks documented: poll)",
+        "callbacks": f"{DEV_GUIDE} (no callbacks documented: poll)",  # never cited: no callback tasks
     },
     citations={
         "MISSING_AUTH": '004 "Common error cases": 401, check Authorization: Bearer sk_...; 000: 401 authentication '
@@ -59,15 +63,23 @@ GUIDANCE = Guidance(
         "ABANDONED_TASK": '000 "Polling example": max_wait=300 s',
         "CALLBACK_NOT_ACKNOWLEDGED": "123API documents no callbacks",
     },
+    # No BALANCE (no such route) and no callback_url (a body naming one is refused): the report
+    # then mentions neither a balance endpoint nor callback mode.
     words={
         FILES: "/v1/files/{task_id}/...",
         "task_id": "task_id",
-        "result": "result",
-        "result_url": "result.url",
+        "result": "result.urls",
+        "result_url": "URL of result.urls",
         "fail_code": "error",
         "retry_after": "retryAfter",
-        "complete_time": "completed status",
-        "callback_url": "callback_url",
+        "complete_time": "the time the task completed",
+        "state": "status",
+        PENDING: "queued",
+        PROCESSING: "processing",
+        SUCCESS: "completed",
+        FAILED: "failed",
+        "model_schema": "/schemas/123api/models/{model}.json",
+        "catalog": "mockserver/dialects/api123/models.yaml",
     },
     # Not documented; page 000 advises caching results on your own storage.
     result_lifetime=None,
