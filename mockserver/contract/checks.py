@@ -108,9 +108,10 @@ def check_response(
         excerpt = body[:80].decode("utf-8", "replace")
         return [*problems, Problem("$", f"body is not JSON ({exc}): {excerpt!r}")]
     found = _answer_problems(dialect, kind, status, headers, doc, errors_as_200, schemas)
-    if found and _owner_of(path) is None:
-        # A path of no route (a typo, the admin API): the server answers in the envelope of the
-        # dialect whose route looks most alike, so any built-in dialect's error body keeps it.
+    if found and (_owner_of(path) is None or status in (404, 405)):
+        # A path of no route (a typo, the admin API), or of a dialect the server does not speak
+        # (--dialect): the server answers in the envelope of the enabled dialect whose route looks
+        # most alike, so any built-in dialect's error body keeps it.
         for other in builtin().values():
             if other is not dialect and other.response_schema(kind, status) is not None:
                 if not _answer_problems(other, kind, status, headers, doc, errors_as_200, schemas):
