@@ -263,7 +263,8 @@ def test_speaks_123api(mock_api):
     assert mock_api.tasks(dialect="123api")[0]["taskId"] == task_id
 
 def test_client_survives(mock_api):
-    mock_api.load({"name": "second-poll-503", "rules": [{"when": {"endpoint": "tasks", "nth": 2}, "respond": {"status": 503}}]})
+    rule = {"when": {"endpoint": "tasks", "nth": 2}, "respond": {"status": 503}}
+    mock_api.load({"name": "second-poll-503", "rules": [rule]})
     with mock_api.client() as http:
         task_id = http.post("/v1/images/generations", json=IMAGE, headers=mock_api.headers).json()["task_id"]
         for _ in range(2):
