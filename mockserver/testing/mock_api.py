@@ -8,6 +8,9 @@
         mock.advance(to="idle")
 
 The pytest plugin's ``mock_api`` fixture is the same handle on a live server in a thread.
+A mock speaks every built-in dialect at once (APIXO's ``/api/v1/...`` and 123API's ``/v1/...``
+on the same ``url``, with the same key); ``MockApi.in_process(dialects="123api")`` or the
+plugin's ``--mockserver-dialect 123api`` restricts it, and ``dialects`` says which it speaks.
 In-process, the admin operations a fuzz loop makes per example (load, reset, advance, clock,
 tasks, journal) call the service directly (``core/control.py``, the code the HTTP handlers
 run), and requests reach the app through ``testing/inprocess.py``. Over HTTP, every client the
@@ -81,9 +84,10 @@ class MockApi:
     def in_process(cls, **settings: Any) -> MockApi:
         """A fresh mock in this process, driven in the caller's thread (no sockets, no threads).
 
-        ``settings`` are mockserver Settings fields (seed=, scenario=, api_keys=...); the
-        clock is manual unless ``clock="real"`` (then the app's event loop gets a thread of its
-        own, so callbacks fall due without calls). Close it (or use ``with``) when done.
+        ``settings`` are mockserver Settings fields (seed=, scenario=, api_keys=,
+        dialects="123api"...); the clock is manual unless ``clock="real"`` (then the app's
+        event loop gets a thread of its own, so callbacks fall due without calls). Close it (or
+        use ``with``) when done.
         """
         from mockserver.http.app import create_app
 
@@ -105,6 +109,13 @@ class MockApi:
         handle._service = mock
         handle._owns_admin = True
         return handle
+
+    @property
+    def dialects(self) -> list[str]:
+        """The dialects the mock speaks (``["apixo", "123api"]`` unless restricted), the first its default."""
+        if self._service is not None:
+            return list(self._service.dialects)
+        return list(self.health()["dialects"])
 
     @property
     def in_memory(self) -> bool:
@@ -288,10 +299,14 @@ class MockApi:
         return self._call("POST", "/clock/advance", json=body)
 
     def tasks(self, **filters: str) -> list[dict]:
-        """Every task (admin view: state, polls, timings...); filters: state=, model=, key=."""
+        """Every task (admin view: state, polls, timings...); filters: state=, model=, key=, and
+        dialect= (the one the task was created through: a model name such as sora-2 may be in both)."""
+        dialect = filters.pop("dialect", None)
         if self._service is not None:
-            return self._direct("GET", "/tasks", lambda mock: control.tasks(mock, filters, reveal=False))["tasks"]
-        return self._call("GET", "/tasks", params=filters)["tasks"]
+            found = self._direct("GET", "/tasks", lambda mock: control.tasks(mock, filters, reveal=False))["tasks"]
+        else:
+            found = self._call("GET", "/tasks", params=filters)["tasks"]
+        return found if dialect is None else [t for t in found if t.get("dialect") == dialect]
 
     def task(self, task_id: str) -> dict:
         return self._call("GET", f"/tasks/{task_id}")
@@ -335,10 +350,18 @@ class MockApi:
         deadline = monotonic() + timeout
         pause = threading.Event()
         clock = None
+        asked = False
         while True:
             for attempt in self.callbacks(task_id):
                 if attempt["outcome"] in _ATTEMPTED:
                     return attempt
+            if not asked:
+                # A task with no callback URL never gets one (123API's never do): say so at once.
+                task = self.task(task_id)
+                if not task.get("callbackUrl"):
+                    via = f" (created through {task['dialect']})" if task.get("dialect") else ""
+                    raise AssertionError(f"{task_id} asked for no callback{via}: no attempt will come")
+                asked = True
             if monotonic() >= deadline:
                 raise AssertionError(f"no callback attempt for {task_id} within {timeout} s")
             # An advance answers the clock as it leaves it: no second call to read it.
@@ -415,10 +438,13 @@ class _Shared(httpx.BaseTransport):
 
 def _account_keys(scenario: object) -> list[str]:
     """The API keys a scenario (name, path or mapping) restricts the mock to, in order."""
+    from mockserver.dialects import default_dialects
     from mockserver.scenarios.loading import ScenarioError, load
 
+    # Rules may name any dialect's models (gpt-4o-image): the loader's default knows APIXO's alone.
+    models = {name for d in default_dialects() for name in d.catalog().names()}
     try:
-        return list(load(scenario).accounts or {})
+        return list(load(scenario, models).accounts or {})
     except (ScenarioError, TypeError):
         return []
 

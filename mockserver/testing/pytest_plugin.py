@@ -37,6 +37,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(default: $MOCKSERVER_SEED, else drawn at random and printed in the header)",
     )
     group.addoption(
+        "--mockserver-dialect",
+        default=None,
+        metavar="NAME[,NAME]",
+        help="the dialects the session's mock speaks: apixo, 123api (default: $MOCKSERVER_DIALECTS, else all)",
+    )
+    group.addoption(
         "--mockserver-failures",
         default=None,
         metavar="DIR",
@@ -47,6 +53,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_BUNDLES] = []
     config.stash[_SEED] = _session_seed(config)
+    _check_dialects(config)
+
+
+def _check_dialects(config: pytest.Config) -> None:
+    """An unknown --mockserver-dialect is a usage error at once, not an error in every test."""
+    dialects = config.getoption("--mockserver-dialect")
+    if not dialects:
+        return
+    from mockserver.dialects import resolve
+
+    try:
+        resolve(dialects)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--mockserver-dialect={dialects}: {exc}") from None
 
 
 def _session_seed(config: pytest.Config) -> tuple[int, bool]:
@@ -76,6 +96,9 @@ class MockServerSession:
 
         values = env_settings()
         values["seed"] = config.stash[_SEED][0]
+        dialects = config.getoption("--mockserver-dialect")
+        if dialects:
+            values["dialects"] = dialects
         values.setdefault("clock", "manual")
         values["host"], values["port"] = "127.0.0.1", 0
         self.app = create_app(Settings(**values))  # type: ignore[arg-type]

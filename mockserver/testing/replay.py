@@ -1,9 +1,10 @@
 """Replay bundles: what a failed test's mock did, saved so ``mockserver replay PATH`` serves it again.
 
 A bundle holds the scenario with every setting it relies on written in (seed, clock mode
-and start, restricted keys), the journal of the client's requests, the callback log and
-the versions. Served again, the same client requests get the same answers: task ids and
-timings come from the seed, rule decisions from (seed, rule index, match count), and
+and start, restricted keys), the dialects the mock spoke, the journal of the client's
+requests (their paths say which dialect each spoke), the callback log and the versions.
+Served again, the same client requests get the same answers: task ids and timings come
+from the seed, rule decisions from (seed, rule index, match count), and
 poll-driven tasks from their poll counts. What time alone decides is kept too: on a
 manual clock the replay moves the clock, as each request arrives, to the time the same
 request had in the bundle, so a client that slept through clock advances in its test
@@ -49,6 +50,8 @@ def bundle_of(handle: Any, test: str, error: str | None = None) -> dict:
         "error": error,
         "versions": _versions(),
         "seed": health["seed"],
+        # A replay speaks the same dialects: a path another dialect serves stays a 404.
+        "dialects": list(health.get("dialects") or [health["dialect"]]),
         "scenario": handle.scenario(resolved=True),
         "clock": {"mode": health["clock"], "start": health["start"], "now": health["now"]},
         "journal": journal,
@@ -115,16 +118,34 @@ def load_bundle(path: str | pathlib.Path) -> dict:
     for key, kind in checks:
         if not isinstance(bundle.get(key), kind):
             raise BundleError(f"{path}: {key!r} is missing or not a JSON {'object' if kind is dict else 'array'}")
+    dialects = _bundle_dialects(bundle, path)
     from mockserver.scenarios.loading import ScenarioError, load, problems, refusal
 
+    # Rules may name any model the bundle's dialects serve (gpt-4o-image for a 123API client).
+    models = sorted({name for d in dialects for name in d.catalog().names()})
     try:
-        load(bundle["scenario"])
+        load(bundle["scenario"], models)
     except ScenarioError as exc:
-        raise BundleError(refusal(str(path), problems(bundle["scenario"]) or [exc])) from None
+        raise BundleError(refusal(str(path), problems(bundle["scenario"], models) or [exc])) from None
     for i, entry in enumerate(bundle["journal"]):
         if not isinstance(entry, dict) or not {"id", "time", "method", "path", "status"} <= set(entry):
             raise BundleError(f"{path}: journal/{i} is not a journal entry")
     return bundle
+
+
+def _bundle_dialects(bundle: Mapping[str, Any], path: object) -> list[Any]:
+    """The bundle's dialects, resolved (a bundle from before they were kept: every built-in one)."""
+    from mockserver.dialects import resolve
+
+    names = bundle.get("dialects")
+    if names is None:
+        return resolve(None)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise BundleError(f"{path}: 'dialects' is not a non-empty JSON array of dialect names")
+    try:
+        return resolve(names)
+    except ValueError as exc:
+        raise BundleError(f"{path}: dialects: {exc}") from None
 
 
 def describe(bundle: Mapping[str, Any], base_url: str | None = None) -> str:
@@ -146,6 +167,9 @@ def describe(bundle: Mapping[str, Any], base_url: str | None = None) -> str:
     )
     when = f" from {start} ({_iso(start)})" if isinstance(start, int) else ""
     lines.append(f"  clock: {clock.get('mode')}{when}")
+    dialects = bundle.get("dialects")
+    if isinstance(dialects, list) and dialects != _all_dialects():
+        lines.append(f"  dialects: {', '.join(map(str, dialects))}")
     shown = journal[-_SHOWN_REQUESTS:]
     skipped = len(journal) - len(shown)
     lines.append(f"  journal: {len(journal)} request{'' if len(journal) == 1 else 's'}" + (":" if journal else ""))
@@ -183,6 +207,12 @@ def _tape_line(e: Mapping[str, Any], start: int | None) -> str:
     )
 
 
+def _all_dialects() -> list[str]:
+    from mockserver.dialects import builtin
+
+    return list(builtin())
+
+
 def _iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -196,6 +226,8 @@ def replay_app(bundle: Mapping[str, Any], **settings: Any) -> ReplayApp:
 
     # The bundle shows keys masked: its accounts are taken over by the keys the client replays with.
     settings.setdefault("claim_masked_keys", True)
+    if bundle.get("dialects") is not None:
+        settings.setdefault("dialects", list(bundle["dialects"]))
     app = create_app(scenario=bundle["scenario"], **settings)
     times = {
         e["arrival"]: e["time"] for e in bundle["journal"] if isinstance(e.get("arrival"), int) and e["arrival"] > 0

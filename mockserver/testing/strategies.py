@@ -1,8 +1,14 @@
 """Hypothesis strategies for fuzzing a client against the mock.
 
 Every strategy takes keyword-only options and checks them at once, raising
-``hypothesis.errors.InvalidArgument`` with a clear message. Every value a strategy
-draws validates against its schema (or, for ``valid=False``, is refused by it).
+``hypothesis.errors.InvalidArgument`` with a clear message (a ``ValueError`` too, for an
+unknown dialect or a model its dialect does not serve). Every value a strategy draws
+validates against its schema (or, for ``valid=False``, is refused by it).
+
+``dialect=`` (a name or a Dialect; default APIXO, SPEC 2) says whose bodies and models: with
+``dialect="123api"`` submit bodies are 123API's whole bodies, status envelopes its task
+answers, and the models those of ``schemas/123api/models``. Scenario rules name neutral
+endpoint kinds, so they apply to whichever dialect a client speaks.
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from jsonschema import Draft202012Validator
 
-from mockserver.core.catalog import Model, load_catalog
+from mockserver.core.catalog import Model
 from mockserver.core.words import CALLBACK, FAIL_MESSAGES, STATES, STATUS, SUBMIT
-from mockserver.dialects import default_dialects, endpoint_aliases, resolve
+from mockserver.dialects import builtin, default_dialects, endpoint_aliases, resolve
 from mockserver.scenarios import loading as _scenario
 from mockserver.scenarios import rules as _rules
 
@@ -35,6 +41,7 @@ __all__ = [
     "rules",
     "scenarios",
     "status_envelopes",
+    "submit_bodies",
 ]
 
 # Drawn strings stay short so a fuzz run spends its time in the client, not in the
@@ -49,15 +56,29 @@ _URL = st.builds(
 )
 
 
-def _check_model(model: str | None, *, allow_none: bool = True) -> list[Model]:
-    catalog = load_catalog()
+class DialectOptionError(InvalidArgument, ValueError):
+    """An unknown dialect, or a model its dialect does not serve: also a ValueError."""
+
+
+def _check_model(model: str | None, *, allow_none: bool = True, dialect: Dialect | None = None) -> list[Model]:
+    """The models ``model`` names in ``dialect``'s catalog (default APIXO); None: all of them."""
+    wire = dialect if dialect is not None else default_dialects()[0]
+    if not callable(getattr(wire, "catalog", None)):
+        raise InvalidArgument(f"dialect {wire!r} has no catalog(): its models are unknown")
+    catalog = wire.catalog()
     if model is None:
         if not allow_none:
             raise InvalidArgument("model is required")
-        return [catalog.get(n) for n in catalog.names()]  # type: ignore[misc]
-    if not isinstance(model, str) or model not in catalog:
-        raise InvalidArgument(f"model={model!r} is not a known model; known: {', '.join(catalog.names())}")
-    return [catalog.get(model)]  # type: ignore[list-item]
+        return list(catalog)
+    found = catalog.get(model) if isinstance(model, str) else None
+    if found is None:
+        others = [d for d in builtin().values() if d.name != wire.name and isinstance(model, str)]
+        elsewhere = [d.name for d in others if model in d.catalog()]
+        hint = f" (a model of dialect={elsewhere[0]!r})" if elsewhere else ""
+        raise DialectOptionError(
+            f"model={model!r} is not a known model of {wire.title}{hint}; known: {', '.join(catalog.names())}"
+        )
+    return [found]
 
 
 def _values(schema: dict) -> st.SearchStrategy[Any]:
@@ -188,17 +209,25 @@ def _mutations(model: Model, base: dict) -> st.SearchStrategy[object]:
     return st.one_of(*options)
 
 
-def model_inputs(*, model: str, valid: bool = True, follow_ups: bool = False) -> st.SearchStrategy[object]:
-    """``input`` objects for a model: valid ones (varied around the schema's examples) or invalid ones."""
-    (m,) = _check_model(model, allow_none=False)
+def model_inputs(
+    *, model: str, valid: bool = True, follow_ups: bool = False, dialect: Dialect | str | None = None
+) -> st.SearchStrategy[object]:
+    """``input`` objects for a model: valid ones (varied around the schema's examples) or invalid ones.
+
+    ``dialect``: whose model (a name or a Dialect; default APIXO). A 123API model's schema is
+    the whole submit body, so its "inputs" are bodies, ``model`` included.
+    """
+    wire = _check_dialect(dialect)
+    (m,) = _check_model(model, allow_none=False, dialect=wire)
     _check_flags(valid=valid, follow_ups=follow_ups)
-    good = _valid_input(m, follow_ups)
-    if valid:
-        return good
+    return _valid_input(m, follow_ups) if valid else _invalid_input(m, follow_ups)
+
+
+def _invalid_input(m: Model, follow_ups: bool) -> st.SearchStrategy[object]:
     # Every mutation breaks the schema by construction (an unknown field where none is allowed,
     # not an object, a required field gone, a wrong type, a value off its enum, one past a
     # maxLength or maxItems), so nothing is validated per draw; the tests check each is refused.
-    return good.flatmap(lambda base: _mutations(m, base))
+    return _valid_input(m, follow_ups).flatmap(lambda base: _mutations(m, base))
 
 
 def generate_requests(
@@ -207,19 +236,34 @@ def generate_requests(
     """(model, submit body) pairs. ``valid=False`` draws bodies the mock must refuse with 400.
 
     Midjourney follow-up modes (vary, upscale...) need an earlier task of the same key, so
-    they are left out unless ``follow_ups=True``. ``dialect``: whose body shape (a name or a
-    Dialect; default APIXO).
+    they are left out unless ``follow_ups=True``. ``dialect``: whose body shape and models (a
+    name or a Dialect; default APIXO); ``model``: one of that dialect's (default: any).
     """
     wire = _check_dialect(dialect)
-    models = _check_model(model)
+    models = _check_model(model, dialect=wire)
     _check_flags(valid=valid, follow_ups=follow_ups)
 
     def pairs(m: Model) -> st.SearchStrategy[tuple[str, dict]]:
-        invalid = None if valid else model_inputs(model=m.name, valid=False)
+        invalid = None if valid else _invalid_input(m, follow_ups)
         bodies = wire.submit_bodies(m, _valid_input(m, follow_ups), valid=valid, invalid_inputs=invalid)
         return st.tuples(st.just(m.name), bodies)
 
     return st.one_of(*(pairs(m) for m in models))
+
+
+def submit_bodies(
+    *, model: str, valid: bool = True, follow_ups: bool = False, dialect: Dialect | str | None = None
+) -> st.SearchStrategy[dict]:
+    """Submit bodies for one model, as ``generate_requests`` draws them (the body alone).
+
+    ``submit_bodies(model="gpt-4o-image", dialect="123api")``: whole 123API bodies for
+    ``POST /v1/images/generations``; ``valid=False``: bodies the mock refuses with 400 there.
+    """
+    wire = _check_dialect(dialect)
+    (m,) = _check_model(model, allow_none=False, dialect=wire)
+    _check_flags(valid=valid, follow_ups=follow_ups)
+    invalid = None if valid else _invalid_input(m, follow_ups)
+    return wire.submit_bodies(m, _valid_input(m, follow_ups), valid=valid, invalid_inputs=invalid)
 
 
 def fail_codes() -> st.SearchStrategy[str]:
@@ -227,15 +271,22 @@ def fail_codes() -> st.SearchStrategy[str]:
     return st.sampled_from(sorted(FAIL_MESSAGES))
 
 
-def status_envelopes(*, state: str | None = None, dialect: Dialect | str | None = None) -> st.SearchStrategy[dict]:
+def status_envelopes(
+    *, state: str | None = None, dialect: Dialect | str | None = None, model: str | None = None
+) -> st.SearchStrategy[dict]:
     """Status responses as the provider sends them, for testing a client's parser.
 
-    ``state``: only this one (pending, processing, success, failed); ``dialect``: whose
-    envelopes (a name or a Dialect; default APIXO).
+    ``state``: only this one (pending, processing, success, failed: the core's names, whatever
+    the dialect calls them); ``dialect``: whose envelopes (a name or a Dialect; default APIXO);
+    ``model``: the model the task is of (one of the dialect's; default: any, where the envelope
+    names one).
     """
     wire = _check_dialect(dialect)
     if state is not None and state not in STATES:
         raise InvalidArgument(f"state={state!r} is not one of {', '.join(STATES)}")
+    if model is not None:
+        _check_model(model, allow_none=False, dialect=wire)
+        return wire.status_envelopes(model, state=state)
     return wire.status_envelopes(state=state)
 
 
@@ -247,11 +298,13 @@ def _check_dialect(dialect: object) -> Dialect:
         try:
             return resolve([dialect])[0]
         except ValueError as exc:
-            raise InvalidArgument(f"dialect={dialect!r}: {exc}") from None
+            raise DialectOptionError(f"dialect={dialect!r}: {exc}") from None
     # What the strategies call: a dialect of one's own need not be complete to draw its envelopes.
     missing = [name for name in ("status_envelopes", "submit_bodies") if not callable(getattr(dialect, name, None))]
     if missing:
-        raise InvalidArgument(f"dialect must be a dialect name or a Dialect, got {dialect!r} (no {', '.join(missing)})")
+        raise DialectOptionError(
+            f"dialect must be a dialect name or a Dialect, got {dialect!r} (no {', '.join(missing)})"
+        )
     return cast("Dialect", dialect)
 
 
@@ -309,8 +362,10 @@ class _Parts:
         max_retry_after: float,
         as_200: bool,
         all_models: bool = False,
+        dialect: str | None = None,
     ) -> None:
         self.as_200 = as_200
+        self.dialect = dialect  # rules may say `when: {dialect: ...}` (only when one was asked for)
         self.where = {action: tuple(e for e in _ACTIONS[action] if e in endpoints) for action in _ACTIONS}
         self._chosen: dict[tuple[str, ...], st.SearchStrategy[list[str]]] = {}
         self.booleans = st.booleans()
@@ -422,6 +477,8 @@ def _draw_rule(draw: st.DrawFn, parts: _Parts, action: str, times: int | None) -
         when["task_state"] = draw(parts.state)
     if CALLBACK in chosen and draw(parts.booleans):
         when["attempt"] = draw(parts.attempt)
+    if parts.dialect is not None and draw(parts.booleans):
+        when["dialect"] = parts.dialect
     gate = draw(parts.gate)
     if gate == "nth":
         when["nth"] = draw(parts.nth)
@@ -492,7 +549,8 @@ def _check_options(
     errors_as_200: object,
     max_delay_ms: object,
     max_retry_after: object,
-) -> tuple[tuple[str, ...], list[str], bool, tuple[int, ...], tuple[str, ...]]:
+    dialect: object = None,
+) -> tuple[tuple[str, ...], list[str], bool, tuple[int, ...], tuple[str, ...], Dialect | None]:
     def names(value: object, what: str, known: tuple[str, ...] | list[str]) -> tuple[str, ...]:
         if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
             raise InvalidArgument(f"{what} must be a list of names, got {value!r}")
@@ -501,14 +559,31 @@ def _check_options(
             raise InvalidArgument(f"{what}: {unknown[0]!r} is not one of {', '.join(map(str, known))}")
         return tuple(dict.fromkeys(value))
 
+    wire = None if dialect is None else _check_dialect(dialect)
     aliases = endpoint_aliases()  # the kinds, and a dialect's names for them (generateTask = submit)
-    chosen_endpoints = names(_HTTP if endpoints is None else endpoints, "endpoints", list(aliases))
+    # A dialect's rules act where it has routes (123API has no balance route), and on callbacks.
+    kinds = {r.kind for r in getattr(wire, "routes", ())}
+    served = tuple(e for e in _HTTP if e in kinds) if kinds else _HTTP
+    chosen_endpoints = names(served if endpoints is None else endpoints, "endpoints", list(aliases))
     chosen_endpoints = tuple(dict.fromkeys(aliases[e] for e in chosen_endpoints))
     if not chosen_endpoints:
         raise InvalidArgument("endpoints must name at least one endpoint")
-    catalog = load_catalog().names()
+    if wire is not None:
+        foreign = [e for e in chosen_endpoints if e not in served and e != CALLBACK]
+        if foreign:
+            raise InvalidArgument(
+                f"endpoints: {foreign[0]!r} is not an endpoint of {wire.title} (its endpoints: {', '.join(served)})"
+            )
+    catalog = _model_names(wire)
     all_models = models is None
-    chosen_models = list(catalog) if models is None else list(names(models, "models", catalog))
+    if models is None:
+        chosen_models = list(catalog)
+    elif wire is not None and not isinstance(models, str) and isinstance(models, list | tuple | set | frozenset):
+        for name in models:
+            _check_model(name, allow_none=False, dialect=wire)  # names the dialect, and where else it is
+        chosen_models = list(dict.fromkeys(models))
+    else:
+        chosen_models = list(names(models, "models", catalog))
     if not chosen_models:
         raise InvalidArgument("models must name at least one model (or be None for all)")
     if isinstance(statuses, str) or not isinstance(statuses, list | tuple | set | frozenset) or not statuses:
@@ -533,7 +608,17 @@ def _check_options(
         or not 0 <= max_retry_after <= 86400
     ):
         raise InvalidArgument(f"max_retry_after must be a number of seconds 0..86400, got {max_retry_after!r}")
-    return chosen_endpoints, chosen_models, all_models, tuple(statuses), chosen_faults
+    return chosen_endpoints, chosen_models, all_models, tuple(statuses), chosen_faults, wire
+
+
+def _model_names(wire: Dialect | None) -> tuple[str, ...]:
+    """The models scenario rules may name: the dialect's; None: every built-in dialect's, APIXO's first."""
+    return tuple(wire.catalog().names()) if wire is not None else _every_model_name()
+
+
+@functools.cache
+def _every_model_name() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for d in default_dialects() for name in d.catalog().names()))
 
 
 def _actions_for(endpoints: tuple[str, ...], faults: tuple[str, ...]) -> list[str]:
@@ -551,6 +636,7 @@ def rules(
     max_times: int = 3,
     max_delay_ms: int = 20,
     max_retry_after: float = 2,
+    dialect: Dialect | str | None = None,
 ) -> st.SearchStrategy[dict]:
     """Scenario rules (one dict each, as in a scenario's ``rules`` list).
 
@@ -564,8 +650,12 @@ def rules(
     ``models``: the models conditions name (default: all). ``clock_control``: the test
     moves the mock's clock, so timings may be time-driven (default: poll-driven only).
     ``errors_as_200``: injected errors may come as HTTP 200 carrying the error envelope.
+    ``dialect``: the client speaks this one (a name or a Dialect): the default endpoints are
+    those it has routes for, ``models`` are its models, and some rules say ``when: {dialect:}``.
+    Without it, rules name neutral endpoint kinds and any built-in dialect's models, so they
+    apply to APIXO and 123API clients alike.
     """
-    chosen, model_names, _, status_list, fault_list = _check_options(
+    chosen, model_names, _, status_list, fault_list, wire = _check_options(
         endpoints=endpoints,
         models=models,
         statuses=statuses,
@@ -574,6 +664,7 @@ def rules(
         errors_as_200=errors_as_200,
         max_delay_ms=max_delay_ms,
         max_retry_after=max_retry_after,
+        dialect=dialect,
     )
     if isinstance(max_times, bool) or not isinstance(max_times, int) or max_times < 1:
         raise InvalidArgument(f"max_times must be an integer >= 1, got {max_times!r}")
@@ -586,6 +677,7 @@ def rules(
         max_delay_ms=max_delay_ms,
         max_retry_after=max_retry_after,
         as_200=errors_as_200,
+        dialect=None if wire is None else wire.name,
     )
 
     @st.composite
@@ -608,6 +700,7 @@ def scenarios(
     max_errors: int = 3,
     max_delay_ms: int = 20,
     max_retry_after: float = 2,
+    dialect: Dialect | str | None = None,
 ) -> st.SearchStrategy[dict]:
     """Scenario documents that a robust client gets through: load one with ``mock_api.load()``.
 
@@ -621,8 +714,10 @@ def scenarios(
     each request (429, 5xx, transport errors, a body it cannot parse) more than
     ``max_errors`` times, and honours Retry-After, always ends with the task's results or
     its fail code. ``errors_as_200=True`` may also switch the scenario to errors as 200.
+    ``models`` may name any built-in dialect's models (``["gpt-4o-image"]`` for a 123API
+    client); ``dialect`` narrows the options to one dialect, as for ``rules()``.
     """
-    chosen, model_names, all_models, status_list, fault_list = _check_options(
+    chosen, model_names, all_models, status_list, fault_list, wire = _check_options(
         endpoints=endpoints,
         models=models,
         statuses=statuses,
@@ -631,6 +726,7 @@ def scenarios(
         errors_as_200=errors_as_200,
         max_delay_ms=max_delay_ms,
         max_retry_after=max_retry_after,
+        dialect=dialect,
     )
     for name, value in (("max_rules", max_rules), ("max_errors", max_errors)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -646,6 +742,7 @@ def scenarios(
         max_retry_after=max_retry_after,
         as_200=errors_as_200,
         all_models=all_models,
+        dialect=None if wire is None else wire.name,
     )
     rule_count = st.integers(0, max_rules)
     any_action = st.sampled_from(actions)
