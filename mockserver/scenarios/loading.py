@@ -414,10 +414,11 @@ def _check_callbacks(doc: dict) -> None:
 
 
 def _known_models(models: Iterable[str] | None) -> list[str]:
+    """``models``, or (None) every model some built-in dialect serves."""
     if models is None:
-        from mockserver.core.catalog import load_catalog
+        from mockserver.dialects import builtin
 
-        models = load_catalog().names()
+        models = {name for dialect in builtin().values() for name in dialect.catalog().names()}
     return sorted(models)
 
 
