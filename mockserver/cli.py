@@ -192,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     contract.add_argument(
         "--allow-spend", action="store_true", help="run the tests that create tasks on a server whose credits are real"
     )
-    contract.add_argument("--model", help="the model the lifecycle tests use (default nano-banana)")
+    contract.add_argument(
+        "--model", help="the model the lifecycle tests use (default nano-banana for apixo, gpt-4o-image for 123api)"
+    )
     contract.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help=argparse.SUPPRESS)
     return parser
 
@@ -534,6 +536,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
         admin_token=args.admin_token,
         allow_spend=args.allow_spend,
         model=args.model,
+        dialect=args.dialect,
         pytest_args=args.pytest_args,
     )
 
