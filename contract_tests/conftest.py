@@ -3,6 +3,11 @@
     pytest contract_tests                                   # starts the mock itself
     pytest contract_tests --base-url URL --api-key KEY      # any server
     pytest contract_tests --base-url URL --api-key KEY --allow-spend   # a real, paid endpoint
+    pytest contract_tests --dialect 123api [--base-url URL --api-key KEY]  # a 123API server
+
+``--dialect`` says which wire format the server speaks: each test module carries a
+``dialect(NAME)`` marker, and only that dialect's tests are selected (APIXO's are the ones in this
+folder, 123API's those in ``api123/``).
 
 Every answer the server gives is checked against the published schemas (mockserver.contract)
 by a response hook, so a test fails on the first answer that breaks them, whatever it was
@@ -25,11 +30,14 @@ import httpx
 import pytest
 
 from mockserver import contract
-from mockserver.core.catalog import load_catalog
+from mockserver.core.words import BALANCE, MODELS
+from mockserver.dialects import builtin
 
 TERMINAL = ("success", "failed")
 ADMIN_TOKEN_REQUIRED = "Admin token required"  # a mock's answer on /__admin without its token
 ORDER = {"pending": 0, "processing": 1, "success": 2, "failed": 2}
+# The model the lifecycle tests use when --model is not given, per dialect.
+DEFAULT_MODELS = {"apixo": "nano-banana", "123api": "gpt-4o-image"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,7 +49,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="run tests that create tasks on a server that is not a mockserver (real credits)",
     )
-    group.addoption("--model", default="nano-banana", help="model the lifecycle tests use")
+    dialects = list(builtin())
+    group.addoption(
+        "--dialect",
+        default=dialects[0],
+        choices=dialects,
+        help=f"the wire format the server speaks; only its tests run (default {dialects[0]})",
+    )
+    models = ", ".join(f"{m} for {d}" for d, m in DEFAULT_MODELS.items())
+    group.addoption("--model", help=f"model the lifecycle tests use (default {models})")
     group.addoption("--admin-token", help="token for the server's /__admin, if it has one")
     group.addoption(
         "--poll-interval",
@@ -58,8 +74,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "needs_admin: moves the clock or forces outcomes through /__admin; skipped without it",
         "extension: behaviour mockserver promises beyond the provider's documentation "
         "(deselect with -m 'not extension' against a real provider)",
+        "dialect(name): the wire format a test speaks; selected only with --dialect NAME",
     ):
         config.addinivalue_line("markers", line)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Only the tests of the --dialect the server speaks (a test with no dialect marker runs on all)."""
+    dialect = config.getoption("--dialect")
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("dialect")
+        (keep if marker is None or dialect in marker.args else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @dataclass
@@ -69,6 +98,7 @@ class Target:
     url: str
     key: str
     model: str
+    dialect: str
     admin: bool  # /__admin answers: the suite can move the clock and force outcomes
     free: bool  # a mockserver: its credits are not real
     locked: bool = False  # a mockserver whose /__admin wants a token the suite was not given
@@ -78,8 +108,12 @@ class Target:
     checked: int = 0  # answers checked against the contract
 
     def example_input(self) -> dict:
-        schema = contract.load_schemas().get(f"models/{self.model}")
-        return json.loads(json.dumps(schema["examples"][0]))
+        """The model's first documented example: APIXO's ``input``, 123API's whole body."""
+        return json.loads(json.dumps(self.model_schema()["examples"][0]))
+
+    def model_schema(self) -> dict:
+        prefix = "" if self.dialect == "apixo" else f"{self.dialect}/"
+        return contract.load_schemas().get(f"{prefix}models/{self.model}")
 
 
 def _probe_admin(url: str, headers: dict) -> tuple[bool, bool]:
@@ -97,14 +131,12 @@ def _probe_admin(url: str, headers: dict) -> tuple[bool, bool]:
     return False, r.status_code == 401 and body.get("message") == ADMIN_TOKEN_REQUIRED
 
 
-def _check_key(url: str, key: str) -> None:
-    """Stop at once, with one clear line, when the server refuses the key."""
+def _check_key(url: str, key: str, dialect: str) -> None:
+    """Stop at once, with one clear line, when the server refuses the key (asked on the dialect's
+    balance or models route: a read that creates nothing)."""
+    path = next(r.path for r in builtin()[dialect].routes if r.kind in (BALANCE, MODELS) and r.method == "GET")
     try:
-        r = httpx.get(
-            f"{url}/api/v1/apikeys/current-balance",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=30,
-        )
+        r = httpx.get(f"{url}{path}", headers={"Authorization": f"Bearer {key}"}, timeout=30)
     except httpx.HTTPError as exc:
         pytest.exit(f"cannot reach {url}: {exc}", returncode=4)
     if r.status_code == 401:
@@ -114,14 +146,19 @@ def _check_key(url: str, key: str) -> None:
 @pytest.fixture(scope="session")
 def target(pytestconfig: pytest.Config):
     opt = pytestconfig.getoption
-    model = opt("--model")
-    if load_catalog().get(model) is None:
-        raise pytest.UsageError(f"--model {model!r}: no published schema for that model")
+    dialect = opt("--dialect")
+    catalog = builtin()[dialect].catalog()
+    model = opt("--model") or DEFAULT_MODELS.get(dialect) or catalog.names()[0]
+    if catalog.get(model) is None:
+        raise pytest.UsageError(
+            f"--model {model!r}: no {dialect} model by that name (known: {', '.join(catalog.names())})"
+        )
     token = opt("--admin-token")
     admin_headers = {"Authorization": f"Bearer {token}"} if token else {}
     base_url = opt("--base-url")
     common = {
         "model": model,
+        "dialect": dialect,
         "admin_headers": admin_headers,
         "poll_interval": opt("--poll-interval"),
         "max_wait": opt("--max-wait"),
@@ -130,14 +167,15 @@ def target(pytestconfig: pytest.Config):
         url = base_url.rstrip("/")
         admin, mock = _probe_admin(url, admin_headers)
         key = opt("--api-key") or "sk_contract_test"
-        _check_key(url, key)
+        _check_key(url, key, dialect)
         yield Target(url=url, key=key, admin=admin, free=mock, locked=mock and not admin, **common)
         return
-    # No server named: the mock itself, on a loopback port, with a manual clock.
+    # No server named: the mock itself, speaking only that dialect (as `mockserver serve --dialect`
+    # does), on a loopback port, with a manual clock.
     from mockserver.app import create_app
     from mockserver.http.server import ServerThread
 
-    with ServerThread(create_app(clock="manual", seed=7)) as server:
+    with ServerThread(create_app(clock="manual", seed=7, dialects=dialect)) as server:
         yield Target(
             url=server.url,
             key=opt("--api-key") or "sk_contract_test",
@@ -179,7 +217,14 @@ def client(target: Target):
 
 
 class Driver:
-    """Submits tasks and follows them to the end: by the admin clock if it can, else by polling."""
+    """Submits tasks and follows them to the end: by the admin clock if it can, else by polling.
+
+    APIXO's words; ``api123/conftest.py`` has 123API's (``STATE`` and ``TERMINAL`` say which field
+    holds a task's state and which states end it).
+    """
+
+    STATE = "state"
+    TERMINAL: tuple[str, ...] = TERMINAL
 
     def __init__(self, target: Target, client: httpx.Client, admin_client: httpx.Client | None = None) -> None:
         self.target = target
@@ -228,7 +273,7 @@ class Driver:
         """Every status seen until the task ends (the last one is terminal)."""
         seen = [self.data(task_id)]
         deadline = time.monotonic() + self.target.max_wait
-        while seen[-1]["state"] not in TERMINAL:
+        while seen[-1][self.STATE] not in self.TERMINAL:
             if self.target.admin:
                 if len(seen) > 200:
                     raise AssertionError(f"task {task_id} did not end after 200 polls: {seen[-3:]}")

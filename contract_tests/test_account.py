@@ -8,6 +8,8 @@ import pytest
 
 from .conftest import Driver, error_of
 
+pytestmark = pytest.mark.dialect("apixo")
+
 
 @pytest.fixture
 def payer(driver: Driver) -> dict:

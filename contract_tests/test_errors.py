@@ -14,6 +14,8 @@ STATUS = "/api/v1/statusTask/{model}"
 GENERATE = "/api/v1/generateTask/{model}"
 BALANCE = "/api/v1/apikeys/current-balance"
 
+pytestmark = pytest.mark.dialect("apixo")
+
 
 @pytest.mark.parametrize(
     "auth",

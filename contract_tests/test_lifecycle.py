@@ -13,7 +13,7 @@ from mockserver import contract
 
 from .conftest import ORDER, TERMINAL, Driver, error_of
 
-pytestmark = pytest.mark.spends_credits
+pytestmark = [pytest.mark.dialect("apixo"), pytest.mark.spends_credits]
 
 FIELDS = {
     "pending": {"taskId", "state", "createTime"},

@@ -128,20 +128,27 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser(
         "validate",
         help="check a JSON (or YAML) document against a published schema",
-        description="Check a payload, a recorded response or a scenario file against a published schema. "
-        "Prints each problem with its JSON path. Exit 0 valid, 1 invalid, 2 unusable input "
+        usage="mockserver validate [-h] [--schema NAME] [--model MODEL] [SCHEMA] FILE",
+        description="Check a payload, a recorded response or a scenario file against a published schema "
+        "(named with --schema or as the first argument: mockserver validate 123api/models/gpt-4o-image "
+        "body.json). Prints each problem with its JSON path. Exit 0 valid, 1 invalid, 2 unusable input "
         "(unknown schema, unreadable file, not JSON).",
     )
     validate.add_argument(
         "--schema",
-        required=True,
         metavar="NAME",
-        help="status-response, generate-request, error, models/gpt-image-1, scenario... (GET /schemas/ lists them)",
+        help="status-response, generate-request, error, models/gpt-image-1, scenario, 123api/status-response, "
+        "123api/models/gpt-4o-image... (GET /schemas/ lists them)",
     )
     validate.add_argument(
         "--model", help="with --schema generate-request: also check input against this model's schema"
     )
-    validate.add_argument("file", metavar="FILE", help="the document, or - for stdin")
+    validate.add_argument(
+        "operands",
+        nargs="+",
+        metavar="FILE",
+        help="the document, or - for stdin; before it the schema's NAME, when --schema does not give it",
+    )
 
     serve.add_argument(
         "--scenario",
@@ -192,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     contract.add_argument(
         "--allow-spend", action="store_true", help="run the tests that create tasks on a server whose credits are real"
     )
-    contract.add_argument("--model", help="the model the lifecycle tests use (default nano-banana)")
+    contract.add_argument(
+        "--model", help="the model the lifecycle tests use (default nano-banana for apixo, gpt-4o-image for 123api)"
+    )
     contract.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help=argparse.SUPPRESS)
     return parser
 
@@ -457,8 +466,19 @@ def _read_document(path: str, yaml_ok: bool) -> object:
 def cmd_validate(args: argparse.Namespace) -> int:
     from mockserver.contract import UnknownSchema, load_schemas, validate
 
+    operands = list(args.operands)
+    if len(operands) != (1 if args.schema is not None else 2):
+        given = " ".join(operands)
+        print(
+            "mockserver validate: error: give one schema (--schema NAME, or as the first argument) and one FILE, "
+            f"e.g. mockserver validate 123api/status-response doc.json (got: {given})",
+            file=sys.stderr,
+        )
+        return 2
+    schema = args.schema if args.schema is not None else operands.pop(0)
+    args.file = operands[0]
     try:
-        name = load_schemas().resolve(args.schema)
+        name = load_schemas().resolve(schema)
         document = _read_document(args.file, yaml_ok=name.startswith("scenario"))
         if name == "scenario" and args.model is None:
             # Scenarios in the words serve and replay use, with the checks beyond the schema.
@@ -535,6 +555,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
         admin_token=args.admin_token,
         allow_spend=args.allow_spend,
         model=args.model,
+        dialect=args.dialect,
         pytest_args=args.pytest_args,
     )
 

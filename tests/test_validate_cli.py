@@ -150,3 +150,80 @@ def test_the_readme_example_prints_what_the_readme_says(tmp_path):
         out = subprocess.run(["bash", "-eu", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout == expected
+
+
+# ------------------------------------------------------------------------------- 123API
+
+
+def test_123api_schemas_a_body_and_a_recorded_task_with_the_schema_as_first_argument(tmp_path, capsys):
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({"model": "gpt-4o-image", "prompt": "a fox", "size": "9:9", "zz": 1}))
+    code, out, err = run(capsys, "123api/models/gpt-4o-image", str(body))
+    assert (code, err) == (1, "")
+    rule = "[123api/models/gpt-4o-image.json#"
+    assert out.splitlines() == [
+        f"{body}: 2 problems (123api/models/gpt-4o-image)",
+        "  $.size: '9:9' is not one of ['1:1', '2:3', '3:2', '1024x1024', '1024x1536', '1536x1024']  "
+        f"{rule}/properties/size/enum]",
+        f"  $.zz: unexpected field (allowed: model, prompt, size, n, image_urls)  {rule}/additionalProperties]",
+    ]
+    body.write_text(json.dumps({"model": "gpt-4o-image", "prompt": "a fox"}))
+    assert run(capsys, "123api/models/gpt-4o-image", str(body)) == (
+        0,
+        f"{body}: valid (123api/models/gpt-4o-image)\n",
+        "",
+    )
+    # The rule beside the schema: result.url is the first of result.urls.
+    doc = tmp_path / "doc.json"
+    urls = ["http://127.0.0.1:8000/v1/files/task-1/0.png", "http://127.0.0.1:8000/v1/files/task-1/1.png"]
+    task = {
+        "task_id": "task-1",
+        "status": "completed",
+        "model": "gpt-4o-image",
+        "result": {"url": urls[1], "urls": urls},
+    }
+    doc.write_text(json.dumps(task))
+    code, out, _ = run(capsys, "--schema", "123api/status-response", str(doc))
+    assert (
+        code == 1
+        and out.splitlines()[1] == f"  $.result.url: {urls[1]!r} is not the first of result.urls ({urls[0]!r})"
+    )
+
+
+def test_a_recorded_123api_answer_from_the_mock(make_api, tmp_path, capsys):
+    api = make_api(dialects="123api")
+    submit = api.client.post(
+        "/v1/images/generations", json={"model": "gpt-4o-image", "prompt": "a fox"}, headers=api.headers()
+    )
+    api.advance(to="idle")
+    task = api.client.get(f"/v1/tasks/{submit.json()['task_id']}", headers=api.headers())
+    unknown = api.client.get("/v1/tasks/task-nope-0", headers=api.headers())
+    for schema, r in (("123api/submit-response", submit), ("123api/status-response", task), ("123api/error", unknown)):
+        path = tmp_path / "recorded.json"
+        path.write_bytes(r.content)
+        assert run(capsys, schema, str(path))[0] == 0, r.text
+    assert run(capsys, "status-response", str(tmp_path / "recorded.json"))[0] == 1  # APIXO's is not 123API's
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["models/gpt-4o-image", "X"],
+            "no schema named 'models/gpt-4o-image'; did you mean 123api/models/gpt-4o-image,",
+        ),
+        (["gpt-4o-image", "X"], "did you mean 123api/models/gpt-4o-image?"),
+        (
+            ["--schema", "123api/models/sora-2", "--model", "sora-2", "X"],
+            "--model applies to generate-request only, not '123api/models/sora-2' (a submit body of a model's own "
+            "schema needs no --model; 123API's: --schema 123api/models/MODEL)",
+        ),
+        (["X"], "give one schema (--schema NAME, or as the first argument) and one FILE"),
+        (["--schema", "error", "123api/error", "X"], "give one schema"),
+    ],
+)
+def test_123api_names_that_cannot_be_used_say_what_to_use(tmp_path, capsys, argv, message):
+    doc = tmp_path / "doc.json"
+    doc.write_text("{}")
+    code, out, err = run(capsys, *[str(doc) if a == "X" else a for a in argv])
+    assert (code, out) == (2, "") and err.startswith("mockserver validate: error: ") and message in err, err

@@ -39,11 +39,15 @@ class Bundler:
     def __init__(self, schemas: Schemas) -> None:
         self.schemas = schemas
         self.components: dict[str, Any] = {}
+        self._bundled: dict[str, str] = {}  # schema name -> its component
 
-    def add(self, name: str) -> str:
-        """Bundle schema ``name`` (and what it refers to); its component name."""
+    def add(self, name: str, comp: str | None = None) -> str:
+        """Bundle schema ``name`` (and what it refers to); its component name (``comp``, when given:
+        a dialect's document names its own schemas, ``123api/error`` as ``Error``)."""
         name = self.schemas.resolve(name)
-        comp = component_name(name)
+        if name in self._bundled:
+            return self._bundled[name]
+        comp = self._bundled[name] = comp or component_name(name)
         if comp in self.components:
             return comp
         self.components[comp] = {}  # claimed first: schemas may refer to each other

@@ -101,9 +101,13 @@ class Schemas:
         key = key.removesuffix(".json").removesuffix(".schema")
         if key in self._docs:
             return key
-        close = close_names(key, self.names(), n=3, cutoff=0.8)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UnknownSchema(f"no schema named {name!r}{hint} (known: {', '.join(self.names())})")
+        # The same file name in another folder first (models/gpt-4o-image is 123api/models/gpt-4o-image).
+        base = key.rsplit("/", 1)[-1]
+        same = [n for n in self.names() if n.rsplit("/", 1)[-1] == base]
+        close = list(dict.fromkeys([*same, *close_names(key, self.names(), n=3, cutoff=0.8)]))[:3]
+        # A near miss names its candidates; anything else lists every name (GET /schemas/ does too).
+        hint = f"; did you mean {', '.join(close)}?" if close else f" (known: {', '.join(self.names())})"
+        raise UnknownSchema(f"no schema named {name!r}{hint}")
 
     def get(self, name: str) -> dict:
         return self._docs[self.resolve(name)]
@@ -151,7 +155,10 @@ def validate(name: str, instance: object, *, model: str | None = None, schemas: 
         owner = next((d for d in dialects if d.request_schema == canonical), None)
         if owner is None:
             requests = " or ".join(dict.fromkeys(d.request_schema for d in dialects if d.request_schema))
-            raise UnknownSchema(f"--model applies to {requests} only, not {canonical!r}")
+            # A dialect with no request schema publishes each model's whole body as its own schema.
+            whole = [f"{d.title}'s: --schema {d.name}/models/MODEL" for d in dialects if d.request_schema is None]
+            also = f" (a submit body of a model's own schema needs no --model; {'; '.join(whole)})" if whole else ""
+            raise UnknownSchema(f"--model applies to {requests} only, not {canonical!r}{also}")
         return owner.request_problems(model, instance, schemas)
     problems = schema_problems(schemas, schemas.validator(canonical), canonical, instance)
     if not problems:

@@ -21,9 +21,11 @@ def suite_args(
     admin_token: str | None = None,
     allow_spend: bool = False,
     model: str | None = None,
+    dialect: str | None = None,
     pytest_args: Sequence[str] = (),
 ) -> list[str]:
-    """The pytest command line that runs the suite, whatever the current folder's own pytest set-up."""
+    """The pytest command line that runs the suite, whatever the current folder's own pytest set-up
+    (``dialect``: the wire format the server speaks; only its tests run)."""
     root = suite_dir()
     # The suite's own configuration only: the caller's pytest.ini or pyproject (addopts, testpaths)
     # is about their tests, and no cache is written into an installed package.
@@ -36,6 +38,7 @@ def suite_args(
         ("--api-key", api_key),
         ("--admin-token", admin_token),
         ("--model", model),
+        ("--dialect", dialect),
     ):
         if value is not None:
             args += [option, value]

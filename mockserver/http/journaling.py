@@ -10,7 +10,7 @@ from mockserver.http.faults import is_injected
 from mockserver.http.requests import bearer_key
 
 # Control-plane paths are not client traffic and stay out of the journal.
-_UNJOURNALED = ("/__admin", "/schemas", "/openapi.json", "/favicon.ico")
+_UNJOURNALED = ("/__admin", "/schemas", "/openapi.json", "/openapi/", "/favicon.ico")
 # Only these carry a body worth fingerprinting; status polls (GET) skip the hashing.
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 

@@ -49,7 +49,7 @@ __all__ = [
 
 JSON = "application/json"
 # Not the provider's API: errors here keep their status even with errors_as_200.
-CONTROL_PLANE = ("/__admin", "/schemas", "/openapi.json")
+CONTROL_PLANE = ("/__admin", "/schemas", "/openapi.json", "/openapi/")
 DIALECT = "mockserver.dialect"  # scope key: the dialect whose route this request took
 ROUTE = "mockserver.route"  # scope key: the path template of the route this request took
 NOTE = "mockserver.note"  # scope key: facts for the journal entry

@@ -1,4 +1,8 @@
-"""Serves the published contract: JSON Schemas under /schemas/ and the OpenAPI document."""
+"""Serves the published contract: JSON Schemas under /schemas/ and the OpenAPI documents.
+
+``/openapi/{dialect}.json`` is each enabled dialect's document; ``/openapi.json`` is the first
+enabled dialect's (APIXO's unless ``--dialect`` says otherwise), as it always was.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from starlette.routing import Route
 from mockserver.contract import load_schemas
 from mockserver.core.catalog import schema_dir
 from mockserver.core.errors import NotFound
+from mockserver.dialects import builtin
 from mockserver.http.provider import base_url, mock_of
 
 _SAFE = re.compile(r"^(?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]+\.json$")
@@ -62,25 +67,56 @@ def _listing() -> dict:
     return {"schemas": entries, "openapi": "/openapi.json"}
 
 
+def _listing_for(request: Request) -> dict:
+    """The listing, with the OpenAPI document of each dialect this server speaks."""
+    names = list(mock_of(request).dialects)
+    return {**_listing(), "openapi_by_dialect": {name: f"/openapi/{name}.json" for name in names}}
+
+
 async def schema_index(request: Request) -> Response:
-    return Response(json.dumps(_listing()), media_type="application/json")
+    return Response(json.dumps(_listing_for(request)), media_type="application/json")
+
+
+def _serve(request: Request, name: str) -> Response:
+    """Dialect ``name``'s document, with this server's URL; built once per app and dialect (the
+    catalog and schemas do not change while it runs)."""
+    state = request.app.state
+    docs = getattr(state, "openapi_docs", None)
+    if docs is None:
+        docs = state.openapi_docs = {}
+    doc = docs.get(name)
+    if doc is None:
+        mock = mock_of(request)
+        dialect = mock.dialects[name]
+        doc = docs[name] = dialect.openapi(mock.catalogs[name], load_schemas())
+    served = {**doc, "servers": [{"url": base_url(request), "description": "this mock"}]}
+    return Response(json.dumps(served), media_type="application/json")
 
 
 async def openapi(request: Request) -> Response:
-    state = request.app.state
-    doc = getattr(state, "openapi_doc", None)
-    if doc is None:
-        # Built once per app: the catalog and schemas do not change while it runs.
-        mock = mock_of(request)
-        first = next(iter(mock.dialects.values()))
-        doc = state.openapi_doc = first.openapi(mock.catalogs[first.name], load_schemas())
-    served = {**doc, "servers": [{"url": base_url(request), "description": "this mock"}]}
-    return Response(json.dumps(served), media_type="application/json")
+    """The first enabled dialect's document."""
+    return _serve(request, next(iter(mock_of(request).dialects)))
+
+
+async def openapi_of(request: Request) -> Response:
+    """``/openapi/{dialect}.json``: one enabled dialect's document."""
+    name = request.path_params["dialect"]
+    enabled = list(mock_of(request).dialects)
+    if name not in enabled:
+        urls = ", ".join(f"/openapi/{n}.json" for n in enabled)
+        known = builtin()
+        why = "is not enabled on this server" if name in known else "is not a dialect"
+        raise NotFound(
+            f"No OpenAPI document for dialect {name!r}",
+            error=f"{name!r} {why}; this server's documents: {urls} (enabled: {', '.join(enabled)})",
+        )
+    return _serve(request, name)
 
 
 def routes() -> list[Route]:
     return [
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/openapi/{dialect}.json", openapi_of, methods=["GET"]),
         Route("/schemas/", schema_index, methods=["GET"]),
         Route("/schemas/{path:path}", schema, methods=["GET"]),
     ]

@@ -90,6 +90,14 @@ def error_without_code(status: int, body: dict) -> dict:
     return body
 
 
+def statuses_swapped_123api(status: int, body: dict) -> dict:
+    """123API's words, the wrong order: processing reported before queued (each answer is valid)."""
+    swap = {"queued": "processing", "processing": "queued"}
+    if status == 200 and body.get("status") in swap:
+        body["status"] = swap[body["status"]]
+    return body
+
+
 def without_admin(app):
     """A server with no /__admin: the suite cannot move its clock."""
 
@@ -168,22 +176,37 @@ def _suite(report_dir: Path, name: str, *args: str) -> Run:
     return Run(int(code), report, out.getvalue())
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Every contract-suite run of this module, finished before the tests read them."""
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--api-key", KEY],
+def _serve(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--api-key", KEY, *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def _url_of(serve: subprocess.Popen) -> str:
+    banner = serve.stdout.readline()
+    m = re.search(r"listening on (http://\S+)", banner)
+    assert m, banner + serve.stderr.read()
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every contract-suite run of this module, finished before the tests read them."""
+    # Both start meanwhile: APIXO's (the default, both dialects on) and a 123API-only server.
+    serve, serve_123 = _serve(), _serve("--dialect", "123api")
     servers = []
     try:
         broken = {
             "missing-field": rewrite_json(create_app(clock="manual"), "/statusTask/", without_cost_time),
             "wrong-order": rewrite_json(create_app(clock="manual"), "/statusTask/", states_swapped),
+            "123api-wrong-order": rewrite_json(
+                create_app(clock="manual", dialects="123api"), "/v1/tasks/", statuses_swapped_123api
+            ),
             "error-envelope": rewrite_json(create_app(clock="manual"), "/api/", error_without_code),
             # Like a real endpoint: no /__admin, real credits on one key, tasks end by themselves.
             "no-admin": without_admin(
@@ -219,15 +242,27 @@ def runs(tmp_path_factory):
                 "test_errors or balance_is",
             ),
         }
-        # `mockserver serve` came up meanwhile.
-        banner = serve.stdout.readline()
-        m = re.search(r"listening on (http://\S+)", banner)
-        assert m, banner + serve.stderr.read()
-        started["live"] = _suite(reports, "live", "--base-url", m.group(1), "--api-key", KEY)
+        api123 = ("--dialect", "123api")
+        started["123api-default"] = _suite(reports, "123api-default", *api123)
+        started["123api-wrong-order"] = _suite(
+            reports,
+            "123api-wrong-order",
+            *api123,
+            "--base-url",
+            urls["123api-wrong-order"],
+            "-k",
+            "lifecycle_only_moves_forward or models_list",
+        )
+        # The `mockserver serve` processes came up meanwhile.
+        started["live"] = _suite(reports, "live", "--base-url", _url_of(serve), "--api-key", KEY)
+        started["123api-live"] = _suite(
+            reports, "123api-live", *api123, "--base-url", _url_of(serve_123), "--api-key", KEY
+        )
         yield started
     finally:
-        serve.send_signal(signal.SIGINT)
-        serve.communicate(timeout=20)
+        for process in (serve, serve_123):
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=20)
         for server in servers:
             server.stop()
 
@@ -299,3 +334,43 @@ def test_allow_spend_runs_them_by_polling_and_only_clock_tests_skip(runs):
         "test_each_state_is_seen_in_order_when_the_clock_moves",
     ], run.out
     assert "/__admin (clock control)" in run.out
+
+
+# ---------------------------------------------------------------------- --dialect 123api
+
+
+def test_dialect_123api_runs_only_its_tests_and_passes_started_and_live(runs):
+    for name in ("123api-default", "123api-live"):
+        run = runs[name]
+        assert run.returncode == 0, run.out
+        outcomes = run.outcomes()
+        assert run.count("passed") >= 25 and run.count("skipped") == 0 and run.count("failed") == 0, run.out
+        # Only 123API's tests: APIXO's are deselected, not skipped.
+        assert "test_a_failed_task_carries_its_error_and_message" in outcomes
+        assert "test_a_rate_limit_is_429_with_retry_after_in_body_and_header" in outcomes
+        assert "test_missing_input_is_400_naming_it" not in outcomes
+        assert re.search(r"\d+ deselected", run.out), run.out
+    # ...and the APIXO runs have none of 123API's.
+    assert "test_models_list_names_the_model_in_use" not in runs["default"].outcomes()
+
+
+def test_dialect_123api_fails_when_states_come_in_the_wrong_order(runs):
+    run = runs["123api-wrong-order"]
+    assert run.returncode == 1, run.out
+    outcomes = run.outcomes()
+    assert outcomes["test_lifecycle_only_moves_forward"] == "failed", run.out
+    assert "states went backwards: ['processing', 'queued'" in run.out
+    assert outcomes["test_models_list_names_the_model_in_use"] == "passed"
+
+
+def test_mockserver_contract_passes_dialect_to_the_suite(monkeypatch):
+    from mockserver.cli import main
+    from mockserver.contract import suite
+
+    seen: dict = {}
+    monkeypatch.setattr(suite, "run_suite", lambda **options: seen.update(options) or 0)
+    assert main(["contract", "--dialect", "123api", "--base-url", "http://127.0.0.1:9"]) == 0
+    assert seen["dialect"] == "123api"
+    args = suite.suite_args(**seen)
+    assert args[args.index("--dialect") + 1] == "123api"
+    assert "--dialect" not in suite.suite_args()  # the suite's own default: the first built-in dialect

@@ -12,6 +12,8 @@ from referencing.jsonschema import DRAFT202012
 from mockserver import contract
 from mockserver.contract.openapi import Bundler, build_openapi, component_name
 from mockserver.core.catalog import load_catalog, schema_dir
+from mockserver.dialects import builtin
+from mockserver.dialects.api123 import API123
 from mockserver.http import published as docs
 from tests.conftest import example_input
 
@@ -192,3 +194,236 @@ def test_a_name_finds_its_dot_schema_file(tmp_path, monkeypatch):
         assert docs._load("nope.json") is None
     finally:
         docs._load.cache_clear()
+
+
+# --------------------------------------------------------------------- 123API's document
+
+
+@pytest.fixture(scope="module")
+def doc123() -> dict:
+    return API123.openapi(API123.catalog(), contract.load_schemas())
+
+
+def _operations(doc: dict):
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            yield path, method, op
+
+
+@pytest.mark.parametrize("dialect", ["apixo", "123api"])
+def test_the_document_is_valid_openapi_3_1(dialect):
+    # The OpenAPI 3.1 meta-schema Schemathesis itself loads documents with (openapi-spec-validator
+    # is no dependency); its compiled validator takes milliseconds where jsonschema takes a second.
+    from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
+
+    d = builtin()[dialect]
+    document = d.openapi(d.catalog(), contract.load_schemas())
+    assert [e.message for e in OPENAPI_31_VALIDATOR.iter_errors(document)] == []
+    broken = json.loads(json.dumps(document))
+    next(iter(broken["paths"].values()))["parameters"] = [{"name": "x", "in": "body"}]
+    assert list(OPENAPI_31_VALIDATOR.iter_errors(broken))
+
+
+def test_123api_document_is_self_contained_and_names_its_schemas(doc123):
+    for ref in _refs(doc123):
+        node = doc123
+        for part in ref[2:].split("/"):
+            node = node[part]
+    components = doc123["components"]["schemas"]
+    assert set(components) == {
+        "Error",
+        "SubmitResponse",
+        "StatusResponse",
+        "StatusResponseResult",
+        "ModelsResponse",
+        "Gpt4oImageRequest",
+        "Sora2Request",
+        "Veo31FastRequest",
+    }
+    for name, schema in components.items():
+        Draft202012Validator.check_schema(schema)
+        assert "$id" not in schema and "$defs" not in schema, name
+    published = contract.load_schemas().get("123api/error")
+    assert components["Error"] == {k: v for k, v in published.items() if k not in ("$id", "$schema")}
+
+
+def test_123api_routes_only_with_bearer_security(doc123):
+    assert {(p, m) for p, m, _ in _operations(doc123)} == {
+        ("/v1/images/generations", "post"),
+        ("/v1/videos/generations", "post"),
+        ("/v1/tasks/{task_id}", "get"),
+        ("/v1/models", "get"),
+        ("/v1/files/{task_id}/{filename}", "get"),
+    }
+    assert {r.path for r in API123.routes} == set(doc123["paths"])
+    assert doc123["security"] == [{"bearerAuth": []}]
+    assert doc123["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert doc123["paths"]["/v1/files/{task_id}/{filename}"]["get"]["security"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "models", "other"),
+    [
+        ("/v1/images/generations", ["gpt-4o-image"], "sora-2"),
+        ("/v1/videos/generations", ["sora-2", "veo3.1-fast"], "gpt-4o-image"),
+    ],
+)
+def test_123api_submit_body_is_one_of_the_routes_models(doc123, path, models, other):
+    op = doc123["paths"][path]["post"]
+    media = op["requestBody"]["content"]["application/json"]
+    refs = [r["$ref"].rsplit("/", 1)[1] for r in media["schema"]["oneOf"]]
+    assert [doc123["components"]["schemas"][c]["properties"]["model"]["const"] for c in refs] == models
+    assert set(media["schema"]["discriminator"]["mapping"]) == set(models)
+    for model, comp in zip(models, refs, strict=True):
+        published = contract.load_schemas().get(f"123api/models/{model}")
+        assert doc123["components"]["schemas"][comp] == {
+            k: v for k, v in published.items() if k not in ("$id", "$schema")
+        }
+    body = _body_validator(doc123, media["schema"])
+    assert {ex["value"]["model"] for ex in media["examples"].values()} == set(models)
+    for example in media["examples"].values():
+        assert list(body.iter_errors(example["value"])) == []
+    # A model of the other route, and an unknown field, are refused.
+    other_body = contract.load_schemas().get(f"123api/models/{other}")["examples"][0]
+    assert list(body.iter_errors(other_body))
+    assert list(body.iter_errors({**next(iter(media["examples"].values()))["value"], "callback_url": "http://x"}))
+    idem = next(p for p in op["parameters"] if p["name"] == "Idempotency-Key")
+    assert idem["in"] == "header" and not idem["required"]
+    assert idem["schema"] == {"type": "string", "minLength": 1, "maxLength": 255}
+    link = op["responses"]["200"]["links"]["getTask"]
+    assert link == {
+        "operationId": "getTask",
+        "description": "Poll the new task",
+        "parameters": {"task_id": "$response.body#/task_id"},
+    }
+
+
+def _body_validator(doc: dict, schema: dict) -> Draft202012Validator:
+    registry = Registry().with_resource("urn:openapi", Resource.from_contents(doc, default_specification=DRAFT202012))
+    rebased = json.loads(json.dumps(schema).replace('"#/components/', '"urn:openapi#/components/'))
+    return Draft202012Validator(rebased, registry=registry)
+
+
+EVERYWHERE = {"403", "429", "500", "502", "503", "5XX"}
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        ("/v1/images/generations", "post", {"200", "400", "401", "402", "404", "408", "409", "413"}),
+        ("/v1/videos/generations", "post", {"200", "400", "401", "402", "404", "408", "409", "413"}),
+        ("/v1/tasks/{task_id}", "get", {"200", "400", "401", "404"}),
+        ("/v1/models", "get", {"200", "401"}),
+        ("/v1/files/{task_id}/{filename}", "get", {"200", "404"}),
+    ],
+)
+def test_123api_every_operation_lists_every_status_with_page_004_errors(doc123, path, method, statuses):
+    responses = doc123["paths"][path][method]["responses"]
+    assert set(responses) == statuses | EVERYWHERE
+    error = _validator(doc123, "Error")
+    for status, response in responses.items():
+        if status == "200":
+            continue
+        content = response["content"]["application/json"]
+        assert content["schema"] == {"$ref": "#/components/schemas/Error"}, status
+        if "example" in content:
+            assert list(error.iter_errors(content["example"])) == [], status
+    assert responses["429"]["headers"]["Retry-After"]["required"] is True
+    assert responses["429"]["content"]["application/json"]["example"]["retryAfter"] == 60
+
+
+def test_123api_status_models_and_files(doc123):
+    status = doc123["paths"]["/v1/tasks/{task_id}"]["get"]
+    assert [(p["name"], p["in"], p["required"]) for p in status["parameters"]] == [
+        ("task_id", "path", True),
+        ("language", "query", False),
+    ]
+    examples = status["responses"]["200"]["content"]["application/json"]["examples"]
+    assert set(examples) == {"processing", "completed", "failed"}
+    validator = _validator(doc123, "StatusResponse")
+    for example in examples.values():
+        assert list(validator.iter_errors(example["value"])) == []
+    assert list(validator.iter_errors({"task_id": "task-1", "status": "completed", "model": "sora-2"}))
+    models = doc123["paths"]["/v1/models"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert list(_validator(doc123, "ModelsResponse").iter_errors(models["example"])) == []
+    assert [m["id"] for m in models["example"]["data"]] == API123.catalog().names()
+    files = doc123["paths"]["/v1/files/{task_id}/{filename}"]["get"]["responses"]["200"]["content"]
+    assert files == {t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/png", "video/mp4")}
+
+
+def test_the_mock_answers_only_what_the_123api_document_lists(api, doc123):
+    """Each answer's status is listed for its operation and its body keeps that response's schema."""
+    h = api.headers()
+    c = api.client
+    image = {"model": "gpt-4o-image", "prompt": "a fox"}
+    answers = [
+        ("/v1/images/generations", "post", c.post("/v1/images/generations", json=image, headers=h)),
+        ("/v1/images/generations", "post", c.post("/v1/images/generations", json={"model": "sora-2"}, headers=h)),
+        ("/v1/images/generations", "post", c.post("/v1/images/generations", json={**image, "model": "x"}, headers=h)),
+        ("/v1/videos/generations", "post", c.post("/v1/videos/generations", json=image)),
+        ("/v1/tasks/{task_id}", "get", c.get("/v1/tasks/task-nope-0", headers=h, params={"language": "en"})),
+        ("/v1/models", "get", c.get("/v1/models", headers=h)),
+        ("/v1/models", "get", c.get("/v1/models")),
+        ("/v1/files/{task_id}/{filename}", "get", c.get("/v1/files/task-nope-0/0.png")),
+    ]
+    task_id = answers[0][2].json()["task_id"]
+    api.advance(to="idle")
+    answers.append(("/v1/tasks/{task_id}", "get", c.get(f"/v1/tasks/{task_id}", headers=h)))
+    url = answers[-1][2].json()["result"]["url"]
+    answers.append(("/v1/files/{task_id}/{filename}", "get", c.get(url)))
+    assert [r.status_code for *_, r in answers] == [200, 400, 404, 401, 404, 200, 401, 404, 200, 200]
+    for path, method, r in answers:
+        response = doc123["paths"][path][method]["responses"][str(r.status_code)]
+        ctype = r.headers["content-type"].split(";")[0]
+        assert ctype in response["content"], (path, r.status_code, ctype)
+        schema = response["content"][ctype]["schema"]
+        if "$ref" in schema:
+            errors = list(_validator(doc123, schema["$ref"].rsplit("/", 1)[1]).iter_errors(r.json()))
+            assert errors == [], (path, r.text)
+
+
+# ------------------------------------------------------------- /openapi/{dialect}.json
+
+
+def test_openapi_json_is_still_the_first_dialects_document_byte_for_byte(api):
+    r = api.client.get("/openapi.json")
+    base = str(api.client.base_url).rstrip("/")
+    servers = [{"url": base, "description": "this mock"}]
+    expected = {**build_openapi(CATALOG, contract.load_schemas()), "servers": servers}
+    assert r.content == json.dumps(expected).encode()
+    assert api.client.get("/openapi/apixo.json").content == r.content
+
+
+def test_each_enabled_dialect_has_its_document(api, doc123):
+    r = api.client.get("/openapi/123api.json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    served = r.json()
+    assert served["servers"] == [{"url": str(api.client.base_url).rstrip("/"), "description": "this mock"}]
+    assert {k: v for k, v in served.items() if k != "servers"} == doc123
+    listing = api.client.get("/schemas/").json()
+    assert listing["openapi"] == "/openapi.json"
+    assert listing["openapi_by_dialect"] == {"apixo": "/openapi/apixo.json", "123api": "/openapi/123api.json"}
+    assert "123api/models/gpt-4o-image.json" in {s["name"] for s in listing["schemas"]}
+    # Fetching the documents is not client traffic: the journal stays empty.
+    assert api.admin("GET", "/journal").json()["entries"] == []
+
+
+def test_an_unknown_dialects_document_is_a_404_naming_the_known_ones(api):
+    r = api.client.get("/openapi/nope.json")
+    assert r.status_code == 404
+    assert "this server's documents: /openapi/apixo.json, /openapi/123api.json" in r.text
+    assert "'nope' is not a dialect" in r.text
+
+
+def test_a_123api_only_server_serves_its_document_at_openapi_json(make_api, doc123):
+    api = make_api(dialects="123api")
+    first = api.client.get("/openapi.json").json()
+    assert first["info"]["title"].startswith("123API") and first["paths"] == doc123["paths"]
+    r = api.client.get("/openapi/apixo.json")
+    assert r.status_code == 404
+    assert r.json() == {
+        "error": "not_found",
+        "message": "'apixo' is not enabled on this server; this server's documents: /openapi/123api.json "
+        "(enabled: 123api)",
+    }
+    assert api.client.get("/schemas/").json()["openapi_by_dialect"] == {"123api": "/openapi/123api.json"}
