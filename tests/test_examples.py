@@ -1,4 +1,5 @@
-"""examples/: the client's tests pass; the naive client's fuzz test fails, and its bundle replays the failure.
+"""examples/: the clients' tests pass (APIXO's and 123API's); the naive client's fuzz test fails, and its
+bundle replays the failure.
 
 The example files are copied into a pytester folder and run as a user would run them,
 with the plugin named by ``-p`` (the project is not installed everywhere the suite runs).
@@ -26,6 +27,13 @@ from mockserver.testing.replay import load_bundle
 # imported afresh in a later run would leak its own RemoteProtocolError instead of httpx's.
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+EXAMPLE_FILES = (
+    "apixo_client.py",
+    "test_client.py",
+    "test_naive_client.py",
+    "api123_client.py",
+    "test_api123_client.py",
+)
 # Hypothesis's explain phase reruns the failure many times to say which lines matter: worth
 # it at a desk, seconds of CI here. The rest (generate, shrink) runs as users run it.
 CONFTEST = """
@@ -37,7 +45,7 @@ settings.register_profile("no-explain", phases=[Phase.explicit, Phase.reuse, Pha
 
 @pytest.fixture
 def examples(pytester: pytest.Pytester) -> pathlib.Path:
-    for name in ("apixo_client.py", "test_client.py", "test_naive_client.py"):
+    for name in EXAMPLE_FILES:
         shutil.copy(EXAMPLES / name, pytester.path / name)
     pytester.makeconftest(CONFTEST)
     return pytester.path
@@ -52,6 +60,14 @@ def run_examples(pytester: pytest.Pytester, name: str) -> pytest.RunResult:
 
 def test_the_client_passes_its_happy_path_and_fuzz_tests(pytester, examples):
     run_examples(pytester, "test_client.py").assert_outcomes(passed=3)
+
+
+def test_the_123api_client_passes_its_happy_path_retry_and_fuzz_tests(pytester, examples):
+    run_examples(pytester, "test_api123_client.py").assert_outcomes(passed=9)
+
+
+def test_every_example_is_run_here():
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXAMPLE_FILES)
 
 
 # What the failure report prints (README, "When a test fails: replay it", shows a real one).

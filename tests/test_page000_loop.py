@@ -1,0 +1,121 @@
+"""123API's own polling loop (page 000, ``wait_for_completion``), pointed at a live mock on --time-scale 100.
+
+tests/provider_examples/wait_for_completion.py is the page's loop as published; this test changes
+only its base URL (https://123api.co becomes the mock's). Its two imports are served by shims, as
+time_scale.cjs serves the APIXO page's JS (test_provider_example.py):
+- ``requests`` is an httpx ``get`` (requests is no dependency of ours, and the loop needs only
+  ``requests.get(url, headers=...).json()``, which an httpx.Response has);
+- ``time`` runs SCALE times faster, as the mock's clock does: the loop's ``time.sleep(2)`` is 2 s of
+  the mock's time (20 ms of ours) and its ``max_wait=300`` is 300 s of it. So the exchange is the one
+  a real run would have (a poll at once, then one every 2 s), and the conformance report can judge it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import pathlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from mockserver.http.app import create_app
+from mockserver.http.server import ServerThread
+from mockserver.testing import MockApi
+
+LOOP = pathlib.Path(__file__).parent / "provider_examples" / "wait_for_completion.py"
+PAGE_URL = "https://123api.co"
+SCALE = 100
+PNG = b"\x89PNG\r\n\x1a\n"
+# Three tasks through the mock's 123API routes: the content-violation scenario fails the third.
+CASES = {
+    "image": ("/v1/images/generations", {"model": "gpt-4o-image", "prompt": "a red fox in the snow", "size": "1:1"}),
+    "video": (
+        "/v1/videos/generations",
+        {"model": "sora-2", "prompt": "a paper boat on a river", "duration": 8, "aspect_ratio": "16:9"},
+    ),
+    "violation": ("/v1/images/generations", {"model": "gpt-4o-image", "prompt": "graphic violence"}),
+}
+
+
+class ScaledTime:
+    """The ``time`` the loop imports, ``scale`` times faster (time_scale.cjs does this for node's timers)."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self._wall, self._start = time.time(), time.monotonic()
+
+    def time(self) -> float:
+        return self._wall + (time.monotonic() - self._start) * self.scale
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds / self.scale)
+
+
+def page_loop(base_url: str, http: httpx.Client):
+    """Page 000's ``wait_for_completion``, its base URL changed to ``base_url``, on the shims."""
+    source = LOOP.read_text()
+    assert source.count(PAGE_URL) == 1, "the page's loop names its base URL once"
+    shims = {"requests": SimpleNamespace(get=http.get), "time": ScaledTime(SCALE)}
+
+    def import_(name, *args, **kw):
+        return shims[name] if name in shims else builtins.__import__(name, *args, **kw)
+
+    namespace = {"__builtins__": {**vars(builtins), "__import__": import_}, "__name__": "wait_for_completion"}
+    exec(compile(source.replace(PAGE_URL, base_url), str(LOOP), "exec"), namespace)
+    return namespace["wait_for_completion"]
+
+
+@pytest.fixture
+def served():
+    """What `mockserver serve --clock real --time-scale 100 --scenario content-violation` serves."""
+    with ServerThread(create_app(clock="real", time_scale=SCALE, seed=3)) as server:
+        mock = MockApi(server.url)
+        mock.load("content-violation")
+        yield mock
+        mock.close()
+
+
+def test_page_000s_loop_completes_an_image_and_a_video_and_raises_a_content_violation(served):
+    mock = served
+    with mock.client() as http:
+        wait_for_completion = page_loop(mock.url, http)
+        ids = {}
+        for name, (path, body) in CASES.items():
+            submitted = http.post(path, json=body, headers=mock.headers)
+            assert submitted.status_code == 200, submitted.text
+            ids[name] = submitted.json()["task_id"]
+        # Concurrently, as three callers would: each waits as long as its own task takes.
+        with ThreadPoolExecutor(len(ids)) as pool:
+            waits = {name: pool.submit(wait_for_completion, task_id, mock.api_key) for name, task_id in ids.items()}
+        with pytest.raises(RuntimeError) as failed:
+            waits["violation"].result()
+        assert type(failed.value) is RuntimeError and failed.value.args == ("CONTENT_VIOLATION",)
+        done = {name: waits[name].result() for name in ("image", "video")}
+        for name, kind, valid in (
+            ("image", "image/png", lambda data: data.startswith(PNG)),
+            ("video", "video/mp4", lambda data: data[4:8] == b"ftyp"),
+        ):
+            task = done[name]
+            assert task["task_id"] == ids[name] and task["status"] == "completed"
+            assert task["result"]["urls"] and task["result"]["url"] == task["result"]["urls"][0]
+            # Around the loop, as page 000 advises ("cache generated links on your own storage").
+            for url in task["result"]["urls"]:
+                file = http.get(url)
+                assert file.status_code == 200 and file.headers["content-type"] == kind and valid(file.content)
+    states = {t["taskId"]: (t["state"], t.get("failCode")) for t in mock.tasks()}
+    assert states == {
+        ids["image"]: ("success", None),
+        ids["video"]: ("success", None),
+        ids["violation"]: ("failed", "CONTENT_VIOLATION"),
+    }
+    # The loop polled at once and then every 2 s of the mock's time, until each task ended.
+    polls = [e for e in mock.journal() if e["path"].startswith("/v1/tasks/")]
+    for task_id in ids.values():
+        times = [e["time"] for e in polls if e["path"] == f"/v1/tasks/{task_id}"]
+        assert len(times) >= 2 and all(b - a >= 2000 for a, b in itertools.pairwise(times))
+    # The mock's report, built from page 000 and 004, finds nothing to say about page 000's own loop.
+    mock.assert_conforming(warnings=True)
