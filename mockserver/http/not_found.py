@@ -25,7 +25,10 @@ Endpoint = tuple[str, str, re.Pattern[str], Dialect | None]
 # Where people look for an API's documentation. The mock serves no pages, but it publishes
 # the contract: point there, not at whichever admin route happens to look alike.
 _DOC_PAGES = re.compile(r"/(docs?|redoc|swagger(-ui)?(\.json|\.ya?ml|/.*)?|api-docs|openapi(\.ya?ml)?|help)/?", re.I)
-PUBLISHED = "the API is described by GET /openapi.json (OpenAPI 3.1) and GET /schemas/ (its JSON Schemas)"
+PUBLISHED = (
+    "the API is described by GET /openapi.json (OpenAPI 3.1; each dialect's at /openapi/{dialect}.json) "
+    "and GET /schemas/ (its JSON Schemas)"
+)
 
 
 def endpoints(dialects: Sequence[Dialect]) -> list[Endpoint]:
