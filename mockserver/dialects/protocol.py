@@ -11,6 +11,8 @@ provider it is.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import random
 import re
@@ -210,6 +212,57 @@ class Dialect(Protocol):
 
 
 # -- helpers every dialect may use ----------------------------------------------------------------
+
+
+@functools.cache
+def _module(name: str) -> Any:
+    return importlib.import_module(name)
+
+
+class PublishedParts:
+    """The contract and testing half of the protocol, for a dialect whose package holds modules
+    ``contract`` (response_schema, document_problems, answer_problems, validate_request),
+    ``openapi`` (build_openapi) and ``strategies`` (status_envelopes, submit_bodies).
+
+    Each module is imported on first use, so serving never loads jsonschema's heavier paths or
+    Hypothesis. ``package`` is the dialect's package (``mockserver.dialects.apixo``).
+    """
+
+    package: str
+
+    def _part(self, module: str) -> Any:
+        return _module(f"{self.package}.{module}")
+
+    def response_schema(
+        self, kind: str | None, status: int, doc: object = None, errors_as_200: bool = False
+    ) -> str | None:
+        return self._part("contract").response_schema(kind, status, doc, errors_as_200)
+
+    def document_problems(self, schema: str, doc: object, schemas: Schemas | None = None) -> list[Problem]:
+        return self._part("contract").document_problems(schema, doc, schemas)
+
+    def answer_problems(self, schema: str, doc: object, status: int, headers: Mapping[str, str]) -> list[Problem]:
+        return self._part("contract").answer_problems(schema, doc, status, headers)
+
+    def request_problems(self, model: str | None, body: object, schemas: Schemas | None = None) -> list[Problem]:
+        return self._part("contract").validate_request(model, body, schemas=schemas)
+
+    def openapi(self, catalog: Catalog, schemas: Schemas) -> dict:
+        return self._part("openapi").build_openapi(catalog, schemas)
+
+    def status_envelopes(self, model: str | None = None, *, state: str | None = None) -> SearchStrategy[dict]:
+        return self._part("strategies").status_envelopes(model, state=state)
+
+    def submit_bodies(
+        self,
+        model: Model,
+        inputs: SearchStrategy[object],
+        *,
+        valid: bool = True,
+        invalid_inputs: SearchStrategy[object] | None = None,
+    ) -> SearchStrategy[dict]:
+        return self._part("strategies").submit_bodies(model, inputs, valid=valid, invalid_inputs=invalid_inputs)
+
 
 # Envelopes are trees built by dialects, never cyclic: skip the encoder's cycle bookkeeping.
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode

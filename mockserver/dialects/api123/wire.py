@@ -29,13 +29,10 @@ from mockserver.core.words import (
     TaskView,
     fail_message,
 )
-from mockserver.dialects.protocol import Guidance, Route, compact_json
+from mockserver.dialects.protocol import Guidance, PublishedParts, Route, compact_json
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hypothesis.strategies import SearchStrategy
-
-    from mockserver.contract import Problem, Schemas
-    from mockserver.core.catalog import Catalog, Model
+    from mockserver.core.catalog import Catalog
 
 IMAGES_PATH = "/v1/images/generations"
 VIDEOS_PATH = "/v1/videos/generations"
@@ -85,10 +82,11 @@ def retry_after_seconds(retry_after: float | None) -> int | None:
     return None if retry_after is None else max(0, math.ceil(retry_after))
 
 
-class Api123:
+class Api123(PublishedParts):
     """The 123API dialect (provider-docs 000, 004 and 123api-notes.md)."""
 
     name = "123api"
+    package = "mockserver.dialects.api123"
     title = "123API"
     routes: tuple[Route, ...] = (
         Route(SUBMIT, "POST", IMAGES_PATH, SUBMIT_NAME),
@@ -237,54 +235,6 @@ class Api123:
 
     def callback_body(self, view: TaskView, stage: str | None) -> dict:
         return self.status_body(view)  # never sent: a 123API submit cannot ask for a callback
-
-    # -- the published contract ---------------------------------------------------------------
-
-    def response_schema(
-        self, kind: str | None, status: int, doc: object = None, errors_as_200: bool = False
-    ) -> str | None:
-        from mockserver.dialects.api123.contract import response_schema
-
-        return response_schema(kind, status, doc, errors_as_200)
-
-    def document_problems(self, schema: str, doc: object, schemas: Schemas | None = None) -> list[Problem]:
-        from mockserver.dialects.api123.contract import document_problems
-
-        return document_problems(schema, doc, schemas)
-
-    def answer_problems(self, schema: str, doc: object, status: int, headers: Mapping[str, str]) -> list[Problem]:
-        from mockserver.dialects.api123.contract import answer_problems
-
-        return answer_problems(schema, doc, status, headers)
-
-    def request_problems(self, model: str | None, body: object, schemas: Schemas | None = None) -> list[Problem]:
-        from mockserver.dialects.api123.contract import validate_request
-
-        return validate_request(model, body, schemas=schemas)
-
-    def openapi(self, catalog: Catalog, schemas: Schemas) -> dict:
-        from mockserver.dialects.api123.openapi import build_openapi
-
-        return build_openapi(catalog, schemas)
-
-    # -- testing --------------------------------------------------------------------------------
-
-    def status_envelopes(self, model: str | None = None, *, state: str | None = None) -> SearchStrategy[dict]:
-        from mockserver.dialects.api123.strategies import status_envelopes
-
-        return status_envelopes(model, state=state)
-
-    def submit_bodies(
-        self,
-        model: Model,
-        inputs: SearchStrategy[object],
-        *,
-        valid: bool = True,
-        invalid_inputs: SearchStrategy[object] | None = None,
-    ) -> SearchStrategy[dict]:
-        from mockserver.dialects.api123.strategies import submit_bodies
-
-        return submit_bodies(model, inputs, valid=valid, invalid_inputs=invalid_inputs)
 
     def submit_example(self) -> tuple[dict[str, str], dict]:
         return {}, {"model": "gpt-4o-image", "prompt": "a red fox in the snow", "size": "1:1", "n": 1}

@@ -26,13 +26,10 @@ from mockserver.core.words import (
     TaskView,
     fail_message,
 )
-from mockserver.dialects.protocol import Guidance, Route, compact_json, compact_json_text
+from mockserver.dialects.protocol import Guidance, PublishedParts, Route, compact_json, compact_json_text
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hypothesis.strategies import SearchStrategy
-
-    from mockserver.contract import Problem, Schemas
-    from mockserver.core.catalog import Catalog, Model
+    from mockserver.core.catalog import Catalog
 
 GENERATE_PATH = "/api/v1/generateTask/{model}"
 STATUS_PATH = "/api/v1/statusTask/{model}"
@@ -84,10 +81,11 @@ def retry_after_seconds(err: ApiError) -> int | None:
     return max(0, math.ceil(err.retry_after))
 
 
-class Apixo:
+class Apixo(PublishedParts):
     """The APIXO dialect (provider-docs 001-004)."""
 
     name = "apixo"
+    package = "mockserver.dialects.apixo"
     title = "APIXO"
     routes: tuple[Route, ...] = (
         Route(SUBMIT, "POST", GENERATE_PATH, "generateTask"),
@@ -256,55 +254,6 @@ class Apixo:
         if stage is not None:
             data[CALLBACK_STAGE_FIELD] = stage
         return envelope(data)
-
-    # -- the published contract ---------------------------------------------------------------
-
-    def response_schema(
-        self, kind: str | None, status: int, doc: object = None, errors_as_200: bool = False
-    ) -> str | None:
-        from mockserver.dialects.apixo.contract import response_schema
-
-        return response_schema(kind, status, doc, errors_as_200)
-
-    def document_problems(self, schema: str, doc: object, schemas: Schemas | None = None) -> list[Problem]:
-        from mockserver.dialects.apixo.contract import document_problems
-
-        return document_problems(schema, doc, schemas)
-
-    def answer_problems(self, schema: str, doc: object, status: int, headers: Mapping[str, str]) -> list[Problem]:
-        from mockserver.dialects.apixo.contract import answer_problems
-
-        return answer_problems(schema, doc, status, headers)
-
-    def request_problems(self, model: str | None, body: object, schemas: Schemas | None = None) -> list[Problem]:
-        from mockserver.dialects.apixo.contract import validate_request
-
-        assert model is not None  # APIXO names the model in the path
-        return validate_request(model, body, schemas=schemas)
-
-    def openapi(self, catalog: Catalog, schemas: Schemas) -> dict:
-        from mockserver.dialects.apixo.openapi import build_openapi
-
-        return build_openapi(catalog, schemas)
-
-    # -- testing --------------------------------------------------------------------------------
-
-    def status_envelopes(self, model: str | None = None, *, state: str | None = None) -> SearchStrategy[dict]:
-        from mockserver.dialects.apixo.strategies import status_envelopes
-
-        return status_envelopes(model, state=state)
-
-    def submit_bodies(
-        self,
-        model: Model,
-        inputs: SearchStrategy[object],
-        *,
-        valid: bool = True,
-        invalid_inputs: SearchStrategy[object] | None = None,
-    ) -> SearchStrategy[dict]:
-        from mockserver.dialects.apixo.strategies import submit_bodies
-
-        return submit_bodies(model, inputs, valid=valid, invalid_inputs=invalid_inputs)
 
     def submit_example(self) -> tuple[dict[str, str], dict]:
         return {"model": "nano-banana"}, {"input": {"mode": "text-to-image", "prompt": "a red fox in the snow"}}
