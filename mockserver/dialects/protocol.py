@@ -214,6 +214,15 @@ class Dialect(Protocol):
 # -- helpers every dialect may use ----------------------------------------------------------------
 
 
+def numbered_file(name: str) -> tuple[int, str] | None:
+    """(index, extension) of a result file named ``N.ext`` (``0.png``), else None."""
+    stem, dot, ext = name.partition(".")
+    # Bounded before int(): a name of thousands of digits is no file (and int() refuses it).
+    if not dot or not (stem.isascii() and stem.isdigit()) or len(stem) > 6 or not ext.isalnum():
+        return None
+    return int(stem), ext
+
+
 @functools.cache
 def _module(name: str) -> Any:
     return importlib.import_module(name)

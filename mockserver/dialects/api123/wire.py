@@ -29,7 +29,7 @@ from mockserver.core.words import (
     TaskView,
     fail_message,
 )
-from mockserver.dialects.protocol import Guidance, PublishedParts, Route, compact_json
+from mockserver.dialects.protocol import Guidance, PublishedParts, Route, compact_json, numbered_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from mockserver.core.catalog import Catalog
@@ -160,11 +160,7 @@ class Api123(PublishedParts):
     def file_ref(self, params: Mapping[str, str]) -> tuple[str, str]:
         return params["task_id"], params["filename"]
 
-    def parse_result_filename(self, name: str) -> tuple[int, str] | None:
-        stem, dot, ext = name.partition(".")
-        if not dot or not (stem.isascii() and stem.isdigit()) or len(stem) > 6 or not ext.isalnum():
-            return None
-        return int(stem), ext
+    parse_result_filename = staticmethod(numbered_file)
 
     # -- answers --------------------------------------------------------------------------------
 

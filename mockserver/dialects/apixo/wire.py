@@ -26,7 +26,7 @@ from mockserver.core.words import (
     TaskView,
     fail_message,
 )
-from mockserver.dialects.protocol import Guidance, PublishedParts, Route, compact_json, compact_json_text
+from mockserver.dialects.protocol import Guidance, PublishedParts, Route, compact_json, compact_json_text, numbered_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from mockserver.core.catalog import Catalog
@@ -165,12 +165,7 @@ class Apixo(PublishedParts):
     def file_ref(self, params: Mapping[str, str]) -> tuple[str, str]:
         return params["task_id"], params["filename"]
 
-    def parse_result_filename(self, name: str) -> tuple[int, str] | None:
-        stem, dot, ext = name.partition(".")
-        # Bounded before int(): a name of thousands of digits is no file (and int() refuses it).
-        if not dot or not (stem.isascii() and stem.isdigit()) or len(stem) > 6 or not ext.isalnum():
-            return None
-        return int(stem), ext
+    parse_result_filename = staticmethod(numbered_file)
 
     # -- answers --------------------------------------------------------------------------------
 
