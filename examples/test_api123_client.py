@@ -193,19 +193,4 @@ def test_the_client_ends_every_task_correctly_in_every_scenario(mock, scenario, 
                 outcomes[result.task_id] = ("success", None)
     # What the client says of each task is what the mock did with it; no task was made twice.
     assert {t["taskId"]: (t["state"], t.get("failCode")) for t in mock.tasks()} == outcomes
-    mock.assert_conforming(allow=garbled_polls(mock), warnings=True)
-
-
-def garbled_polls(mock: MockApi) -> list[str]:
-    """The findings the report makes of a client that retried a status answer the mock garbled.
-
-    A malformed_json or truncated_body fault leaves the client without the answer, so it retries
-    (after 1 s) and goes on polling; but the report counts a garbled answer as read: the retry is
-    POLL_TOO_FAST, or POLLED_AFTER_TERMINAL if that answer was the task's end. Allowed in such runs
-    only, until the report leaves garbled answers out.
-    """
-    allow = set()
-    for entry in mock.journal():
-        if entry.get("fault") in ("malformed_json", "truncated_body") and entry.get("state"):
-            allow.add("POLLED_AFTER_TERMINAL" if entry["state"] in ("success", "failed") else "POLL_TOO_FAST")
-    return sorted(allow)
+    mock.assert_conforming(warnings=True)

@@ -37,6 +37,11 @@ def _request(method: str, path: str, query: str = "") -> str:
     return f"{method} {path}" + (f"?{query}" if query else "")
 
 
+# Faults after which the client never read the answer whole: that poll showed it no state (its next
+# poll is a retry, not a poll too soon), and that download got no file.
+UNREAD_FAULTS = frozenset({"empty_response", "connection_reset", "malformed_json", "truncated_body", "hang"})
+
+
 class _AllKeys:
     def __repr__(self) -> str:
         return "ALL_KEYS"
@@ -250,7 +255,7 @@ class ConformanceTracker:
             if track is not None and track.key == entry.key:
                 self._poll(track, entry, horizon)
         elif kind == FILES and track is not None:
-            if entry.status == 200:
+            if entry.status == 200 and entry.fault not in UNREAD_FAULTS:
                 track.downloads += 1
             elif len(track.failed_downloads) < EVIDENCE_CAP:
                 track.failed_downloads.append((entry.id, entry.time, entry.path, entry.status))
@@ -474,7 +479,7 @@ class ConformanceTracker:
                         f.facts["min_gap"] = min(gap, f.facts.get("min_gap", gap))
         track.last_request = entry.time
         track.last_request_id = entry.id
-        if entry.status == 200 and entry.state is not None:
+        if entry.status == 200 and entry.state is not None and entry.fault not in UNREAD_FAULTS:
             track.polls += 1
             track.last_poll = entry.time
             track.last_state = entry.state

@@ -911,3 +911,29 @@ def test_public_surface():
 
     assert conformance.__all__ == sorted(conformance.__all__)
     assert all(hasattr(conformance, name) for name in conformance.__all__)
+
+
+@pytest.mark.parametrize("fault", ["malformed_json", "truncated_body", "connection_reset", "empty_response"])
+def test_an_answer_the_client_never_read_whole_is_no_poll_and_no_download(fault):
+    """A garbled or cut status answer showed the client no state: its quick retry is no poll too soon,
+    and a poll after a garbled terminal answer is not after the end; a garbled file is no download."""
+    feed = Feed()
+    status = "/api/v1/statusTask/nano-banana"
+    feed.send(0, "POST", SUBMIT, 200, task_id="t1", model="nano-banana")
+    feed.send(5_000, "GET", status, 200, task_id="t1", state="processing")
+    feed.send(8_000, "GET", status, 200, task_id="t1", state="processing", fault=fault)
+    feed.send(9_000, "GET", status, 200, task_id="t1", state="success")  # the retry, 1 s later
+    feed.send(9_500, "GET", "/files/t1/0.png", 200, key=None, task_id="t1", fault=fault)
+    assert feed.codes() == [] and feed.tracker._tasks["t1"].downloads == 0
+    feed.send(10_000, "GET", "/files/t1/0.png", 200, key=None, task_id="t1")
+    assert feed.tracker._tasks["t1"].downloads == 1
+    # A garbled terminal answer: the poll after it is the client reading the end, not polling past it.
+    feed.send(20_000, "POST", SUBMIT, 200, task_id="t2", model="nano-banana", key="k2")
+    feed.send(25_000, "GET", status, 200, task_id="t2", state="success", fault=fault, key="k2")
+    feed.send(28_000, "GET", status, 200, task_id="t2", state="success", key="k2")
+    assert [f["code"] for f in feed.report()["findings"] if f["key"] == "k2"] == []
+    # The same polls unfaulted: the 1 s retry is too fast, and the second poll is after the end.
+    feed.send(30_000, "POST", SUBMIT, 200, task_id="t3", model="nano-banana", key="k3")
+    feed.send(35_000, "GET", status, 200, task_id="t3", state="success", key="k3")
+    feed.send(36_000, "GET", status, 200, task_id="t3", state="success", key="k3")
+    assert "POLLED_AFTER_TERMINAL" in [f["code"] for f in feed.report()["findings"] if f["key"] == "k3"]
