@@ -41,7 +41,9 @@ class JournalMiddleware:
             nonlocal status, retry_after
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if status == 429:
+                # On a 429, and on any other error a rule gave a Retry-After: a client that waits it
+                # out is backing off (the report's NO_BACKOFF check reads it).
+                if status >= 400:
                     for name, value in message.get("headers", ()):
                         if name.lower() == b"retry-after":
                             retry_after = _number(value)

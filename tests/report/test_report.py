@@ -328,6 +328,19 @@ def test_no_backoff(api, monkeypatch):
     assert "exponential backoff" in f["message"] and "1.5" in f["message"]
 
 
+def test_waiting_out_a_retry_after_on_5xx_is_backoff(api):
+    """A rule's 503 with Retry-After: 2, three times: gaps of 2 s honour it (constant, yet no NO_BACKOFF);
+    gaps of 1 s do not."""
+    rule = {"when": {"endpoint": "balance"}, "times": 3, "respond": {"status": 503, "retry_after": 2}}
+    for key, gap in ((KEY, 2000), ("sk_test_hasty", 1000)):
+        assert api.admin("POST", "/rules", json={**rule, "when": {**rule["when"], "key": key}}).status_code == 200
+        for status in (503, 503, 503, 200):
+            r = api.client.get("/api/v1/apikeys/current-balance", headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == status and (status == 200 or r.headers["Retry-After"] == "2")
+            api.advance(gap)
+    assert codes(api) == [] and codes(api, "sk_test_hasty") == ["NO_BACKOFF"]
+
+
 def test_growing_gaps_are_backoff(api, monkeypatch):
     answer_next(monkeypatch, api, "find_task", *(error_for_status(s) for s in (500, 502, 503, 503)))
     tid = api.submit_ok()
