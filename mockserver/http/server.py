@@ -46,24 +46,62 @@ def url_of(sock: socket.socket) -> str:
 MAX_HEAD_BYTES = 64 * 1024  # a request line and headers; more is answered 431 and closed
 
 
+class _Sweeper:
+    """One timer per event loop that closes the connections whose request is overdue.
+
+    A timer armed and cancelled for every request costs a heap push per answer (uvicorn already
+    keeps one for keep-alive); a deadline stamp per request and one sweep every ``period_s`` cost
+    one ``loop.time()``. A connection is closed at most ``period_s`` after its deadline.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, period_s: float) -> None:
+        self.loop = loop
+        self.period_s = period_s
+        self.watched: set = set()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def watch(self, conn) -> None:
+        self.watched.add(conn)
+        if self._handle is None:
+            self._handle = self.loop.call_later(self.period_s, self._sweep)
+
+    def forget(self, conn) -> None:
+        self.watched.discard(conn)
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        for conn in [c for c in self.watched if c._deadline <= now]:
+            conn._expire()
+        self._handle = self.loop.call_later(self.period_s, self._sweep) if self.watched else None
+
+
 def guarded(protocol: type[asyncio.Protocol], request_timeout_s: float) -> type[asyncio.Protocol]:
     """``protocol`` (uvicorn's h11 or httptools one) with two bounds uvicorn lacks (docs/security.md).
 
     - A whole request, head and body, must arrive within ``request_timeout_s`` of the connection
       opening or of the previous answer; else the connection is closed (slow or stalled senders,
       connections opened and left silent). A request that has fully arrived is never cut: the app
-      may hold it on purpose (a scenario's ``hang`` or ``delay``).
+      may hold it on purpose (a scenario's ``hang`` or ``delay``). Deadlines are checked by one
+      sweep per event loop, a few times per ``request_timeout_s``.
     - A request head larger than MAX_HEAD_BYTES is answered 431 and closed (httptools has no bound).
     uvicorn's own ``timeout_keep_alive`` still closes idle connections between requests sooner.
     """
+    sweepers: dict[asyncio.AbstractEventLoop, _Sweeper] = {}
+    period_s = min(1.0, request_timeout_s / 4)
 
     class Guarded(protocol):  # type: ignore[misc, valid-type]
-        _deadline: asyncio.TimerHandle | None = None
+        _deadline = float("inf")
         _head_bytes = 0
+        _sweeper: _Sweeper | None = None
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
+            sweeper = sweepers.get(self.loop)
+            if sweeper is None:
+                sweeper = sweepers[self.loop] = _Sweeper(self.loop, period_s)
+            self._sweeper = sweeper
             self._arm()
+            sweeper.watch(self)
 
         def data_received(self, data: bytes) -> None:
             cycle = getattr(self, "cycle", None)
@@ -85,21 +123,15 @@ def guarded(protocol: type[asyncio.Protocol], request_timeout_s: float) -> type[
             self._arm()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
+            if self._sweeper is not None:
+                self._sweeper.forget(self)
             super().connection_lost(exc)
 
         def _arm(self) -> None:
-            self._disarm()
-            if not self.transport.is_closing():
-                self._deadline = self.loop.call_later(request_timeout_s, self._expire)
-
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
+            self._deadline = self.loop.time() + request_timeout_s
 
         def _expire(self) -> None:
-            self._deadline = None
+            self._deadline = float("inf")
             cycle = getattr(self, "cycle", None)
             if cycle is not None and not cycle.response_complete and not cycle.more_body:
                 return  # the request is all here: the app is answering it
