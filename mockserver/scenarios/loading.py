@@ -233,13 +233,36 @@ def fault_kinds() -> tuple[str, ...]:
 
 @functools.cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(_schema())
+    return Draft202012Validator(_inlined(_schema()))
 
 
 @functools.cache
 def _rule_validator() -> Draft202012Validator:
     schema = _schema()
-    return Draft202012Validator({"$defs": schema["$defs"], "$ref": "#/$defs/rule"})
+    return Draft202012Validator(_inlined({"$defs": schema["$defs"], "$ref": "#/$defs/rule"}))
+
+
+def _inlined(schema: dict) -> dict:
+    """``schema`` with each local ``$ref`` replaced by what it names: the same meaning, validated
+    about twice as fast (a scenario is checked on every load, and fuzzing loads one per example).
+    A recursive ``$ref`` stays a ``$ref`` (``$defs`` is kept for it)."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: object, expanding: frozenset[str]) -> object:
+        if isinstance(node, list):
+            return [walk(item, expanding) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in defs and ref[8:] not in expanding:
+            target = walk(defs[ref[8:]], expanding | {ref[8:]})
+            rest = {k: walk(v, expanding) for k, v in node.items() if k != "$ref"}
+            return {"allOf": [target, rest]} if rest else target
+        return {k: (v if k == "$defs" else walk(v, expanding)) for k, v in node.items()}
+
+    out = walk(schema, frozenset())
+    assert isinstance(out, dict)
+    return out
 
 
 def parse(doc: object, models: Iterable[str] | None = None, source: str | None = None) -> Scenario:

@@ -234,8 +234,12 @@ class MockApi:
             doc = self._call("PUT", "/scenario", params={"name": scenario})
         else:
             raise TypeError(f"a scenario is a library name, a path, a dict or None, not {type(scenario).__name__}")
-        # The server shows keys masked (****1234): the real ones come from the scenario itself.
-        accounts = _account_keys(self.default_scenario if scenario is None else scenario)
+        # The server shows keys masked (****1234): the real ones come from the scenario itself
+        # (in memory, the one just loaded: no second parse).
+        if self._service is not None:
+            accounts = list(self._service.scenario.accounts or {})
+        else:
+            accounts = _account_keys(self.default_scenario if scenario is None else scenario)
         if not accounts:
             self.api_key = self.default_key
         elif self.api_key not in accounts:
@@ -443,6 +447,10 @@ def _account_keys(scenario: object) -> list[str]:
 
     # Rules may name any dialect's models (gpt-4o-image): the loader's default knows APIXO's alone.
     models = {name for d in default_dialects() for name in d.catalog().names()}
+    if isinstance(scenario, Mapping):
+        # The server took it, so it is valid: its keys in order, without parsing it again.
+        entries = scenario.get("accounts") or []
+        return [e["key"] for e in entries if isinstance(e, Mapping) and isinstance(e.get("key"), str)]
     try:
         return list(load(scenario, models).accounts or {})
     except (ScenarioError, TypeError):
