@@ -334,8 +334,7 @@ _RANK = {"required": 0, "additionalProperties": 1, None: 1, "type": 2, "enum": 3
 # (ECMA-262) and Python's re read it alike: "\\S" differs (Python counts U+001C-U+001F and U+0085
 # as whitespace, ECMA-262 does not; ECMA-262 counts U+FEFF, Python does not).
 _URL_PATTERN = (
-    "^https?://[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f"
-    "\\u3000\\ufeff]+$"
+    "^https?://[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]+$"
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

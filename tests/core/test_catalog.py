@@ -748,7 +748,8 @@ def test_published_patterns_read_alike_in_json_schema_and_python():
         pytest.skip("needs Node.js to compare with ECMA-262")
     script = (
         "const [ps, s] = JSON.parse(require('fs').readFileSync(0));"
-        "process.stdout.write(JSON.stringify(ps.map(p => { const r = new RegExp(p, 'u'); return s.map(x => r.test(x)); })));"
+        "const test = p => { const r = new RegExp(p, 'u'); return s.map(x => r.test(x)); };"
+        "process.stdout.write(JSON.stringify(ps.map(test)));"
     )
     done = subprocess.run(
         ["node", "-e", script], input=json.dumps([portable, samples]), capture_output=True, text=True, timeout=30
