@@ -24,7 +24,7 @@ from typing import Any
 
 import mockserver
 from mockserver.core import catalog as apixo_catalog
-from mockserver.core.catalog import DEFAULT_SECONDS, InputInvalid, Model
+from mockserver.core.catalog import DEFAULT_SECONDS, URL_PATTERN, InputInvalid, Model
 from mockserver.dialects.api123 import models as api123_models
 from mockserver.dialects.api123.wire import ROUTE_MEDIA
 from mockserver.dialects.apixo.wire import GENERATE_PATH
@@ -33,7 +33,6 @@ from mockserver.dialects.protocol import Dialect
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "models.md"
 COMMAND = "python scripts/gen_models_md.py"
-URL_PATTERN = "^https?://\\S+$"
 FILE_WORDS = {"image": "image", "video": "video", "audio": "track"}
 
 

@@ -333,7 +333,7 @@ _RANK = {"required": 0, "additionalProperties": 1, None: 1, "type": 2, "enum": 3
 # An http(s) URL with no whitespace or control character, spelt so that JSON Schema's regex dialect
 # (ECMA-262) and Python's re read it alike: "\\S" differs (Python counts U+001C-U+001F and U+0085
 # as whitespace, ECMA-262 does not; ECMA-262 counts U+FEFF, Python does not).
-_URL_PATTERN = (
+URL_PATTERN = (
     "^https?://[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]+$"
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -471,7 +471,7 @@ def _explain(error: ValidationError, schema: dict, input: dict, root: str = "inp
         message = f"{path} is too large: {_fmt(value)}, at most {limit}"
     elif kind == "minimum":
         message = f"{path} is too small: {_fmt(value)}, at least {limit}"
-    elif kind == "pattern" and limit == _URL_PATTERN:
+    elif kind == "pattern" and limit == URL_PATTERN:
         message = f"Invalid value for {path}: {_fmt(value)} is not an http(s) URL"
     elif kind == "pattern":
         message = f"Invalid value for {path}: {_fmt(value)} does not match {limit}"

@@ -718,7 +718,7 @@ def test_published_patterns_read_alike_in_json_schema_and_python():
     import shutil
     import subprocess
 
-    from mockserver.core.catalog import _URL_PATTERN
+    from mockserver.core.catalog import URL_PATTERN
 
     patterns: set[str] = set()
 
@@ -734,7 +734,7 @@ def test_published_patterns_read_alike_in_json_schema_and_python():
 
     for path in schema_dir().rglob("*.json"):
         collect(json.loads(path.read_text()))
-    assert _URL_PATTERN in patterns
+    assert URL_PATTERN in patterns
     assert [p for p in patterns if re.search(r"\\[sSdwW]", p)] == []
     # Every character at the end of a URL (or a word), through U+3100 and the specials.
     chars = [chr(c) for c in [*range(0x3100), 0xFEFF, 0xFFFD] if c != 0x0A]
@@ -743,7 +743,7 @@ def test_published_patterns_read_alike_in_json_schema_and_python():
     # header names, which only Python reads.
     portable = sorted(p for p in patterns if "(?" not in p)
     python = {p: [bool(re.search(p, s)) for s in samples] for p in portable}
-    assert not python[_URL_PATTERN][0x1C] and not python[_URL_PATTERN][0x85] and python[_URL_PATTERN][ord("x")]
+    assert not python[URL_PATTERN][0x1C] and not python[URL_PATTERN][0x85] and python[URL_PATTERN][ord("x")]
     if shutil.which("node") is None:
         pytest.skip("needs Node.js to compare with ECMA-262")
     script = (
