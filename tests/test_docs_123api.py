@@ -1,9 +1,9 @@
 """docs/123api.md: its curl walk-through runs as written against a live server, and its table of
 scenario keys covers every key of the scenario schema.
 
-The walk-through runs as the README's does (tests/test_readme.py): the block after its marker, in
-bash with pipefail, against a ServerThread whose URL replaces the doc's, with `mockserver` on PATH
-as in tests/test_docs_ci.py.
+The walk-through runs as the README's does (tests/docs_blocks.py): the block marked
+`<!-- test: 123api-walkthrough -->`, in bash with pipefail, against a ServerThread whose URL replaces
+the doc's, with `mockserver` on PATH.
 """
 
 from __future__ import annotations
@@ -11,36 +11,23 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from mockserver.http.app import create_app
 from mockserver.http.server import ServerThread
-from tests.test_docs_ci import shell_env
+from tests.docs_blocks import block, run_shell
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "123api.md").read_text(encoding="utf-8")
 
 
-def script_after(marker: str) -> str:
-    return re.search(r"```sh\n(.*?)```", DOC.split(f"<!-- {marker} -->", 1)[1], flags=re.S)[1]
-
-
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the walk-through calls curl")
 def test_the_walkthrough_runs_against_a_live_server_and_prints_what_it_says(tmp_path):
-    script = script_after("123api-walkthrough")
+    script = block("123api-walkthrough").code
     with ServerThread(create_app(clock="manual")) as server:  # `mockserver serve --clock manual`
-        script = script.replace("http://127.0.0.1:8000", server.url)
-        out = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            env=shell_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = run_shell(script, server.url, tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stderr.strip() == "completed"
     task = re.search(r"^submitted (task-[0-9a-f]{8}-[0-9a-f]{8})$", out.stdout, flags=re.M)[1]

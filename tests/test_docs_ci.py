@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sysconfig
-from pathlib import Path
 
 import pytest
 import yaml
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "ci.md"
+from tests.docs_blocks import block, shell_env
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="the script calls curl")
 
 
-def blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-
-
-def shell_env(tmp_path: Path) -> dict[str, str]:
-    # `mockserver` on PATH as after `pip install`: this interpreter's scripts folder.
-    return {
-        **os.environ,
-        "PATH": sysconfig.get_path("scripts") + os.pathsep + os.environ["PATH"],
-        "TMPDIR": str(tmp_path),
-    }
-
-
 def test_the_shell_script_starts_the_mock_uses_it_and_stops_it_with_exit_0(tmp_path):
-    after = DOC.read_text(encoding="utf-8").split("<!-- ci-script -->", 1)[1]
-    script = re.search(r"```sh\n(.*?)```", after, flags=re.S)[1]
+    script = block("ci-script").code
     done = subprocess.run(["bash", "-c", script], env=shell_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert '"balance":' in done.stdout and done.stdout.rstrip().endswith("mockserver stopped")
@@ -40,7 +23,7 @@ def test_the_shell_script_starts_the_mock_uses_it_and_stops_it_with_exit_0(tmp_p
 
 
 def test_the_github_actions_start_step_exports_the_url(tmp_path):
-    (job,) = yaml.safe_load(blocks("yaml")[0])["jobs"].values()
+    (job,) = yaml.safe_load(block("github-actions").code)["jobs"].values()
     (start,) = [step["run"] for step in job["steps"] if step.get("name") == "Start mockserver"]
     github_env = tmp_path / "github_env"
     env = {**shell_env(tmp_path), "RUNNER_TEMP": str(tmp_path), "GITHUB_ENV": str(github_env)}

@@ -70,7 +70,7 @@ def test_every_example_is_run_here():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXAMPLE_FILES)
 
 
-# What the failure report prints (README, "When a test fails: replay it", shows a real one).
+# What the failure report prints (docs/testing.md, "When a test fails: replay it", shows a real one).
 REPORT = (
     # `mockserver` as a shell runs it without an activated venv: .venv/bin/mockserver, a full path...
     r"(\S+/)?mockserver replay \.mockserver/failures/test_naive_client-"
@@ -84,9 +84,10 @@ def is_report(lines: list[str]) -> bool:
     return len(lines) == len(REPORT) and all(re.fullmatch(p, line) for p, line in zip(REPORT, lines, strict=True))
 
 
-def test_the_readme_shows_the_report_as_printed():
-    readme = (ROOT / "README.md").read_text().split("### When a test fails: replay it", 1)[1]
-    block = re.search(r"```text\n(.*?)```", readme, flags=re.S)[1].splitlines()
+def test_the_docs_show_the_report_as_printed():
+    from tests.docs_blocks import block as docs_block
+
+    block = docs_block("replay-report").code.splitlines()
     assert block[0].startswith("---") and "mockserver replay" in block[0]
     assert is_report(block[1:])
 

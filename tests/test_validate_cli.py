@@ -132,24 +132,17 @@ def test_the_real_command_reads_stdin():
     ]
 
 
-def test_the_readme_example_prints_what_the_readme_says(tmp_path):
-    import pathlib
-    import re
-
+def test_the_docs_example_prints_what_the_docs_say(tmp_path):
     from mockserver.http.app import create_app
     from mockserver.http.server import ServerThread
+    from tests.docs_blocks import ROOT, block, run_shell
 
-    root = pathlib.Path(__file__).resolve().parent.parent
-    after = (root / "README.md").read_text().split("<!-- validate -->", 1)[1]
-    script = re.search(r"```sh\n(.*?)```", after, flags=re.S).group(1)
-    expected = re.search(r"```text\n(.*?)```", after, flags=re.S).group(1)
     # `mockserver` as the installed command would be, from this checkout.
-    shim = f'mockserver() {{ PYTHONPATH={root} {sys.executable} -m mockserver "$@"; }}\n'
+    shim = f'mockserver() {{ PYTHONPATH={ROOT} {sys.executable} -m mockserver "$@"; }}\n'
     with ServerThread(create_app()) as server:
-        script = shim + script.replace("http://127.0.0.1:8000", server.url)
-        out = subprocess.run(["bash", "-eu", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        out = run_shell(shim + block("validate").code, server.url, tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout == expected
+    assert out.stdout == block("validate-output").code
 
 
 # ------------------------------------------------------------------------------- 123API

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from mockserver.report import checks as c
 from tests.conftest import KEY, START_MS, data_of
 from tests.http.test_provider import fetch
 
-README = (Path(__file__).parent.parent.parent / "README.md").read_text()
+DOCS = Path(__file__).parent.parent.parent / "docs"
 TERMINAL = ("success", "failed")
 
 
@@ -881,19 +882,20 @@ def test_cli_report_as_a_process():
     assert "MISSING_AUTH" in out.stdout and "Traceback" not in out.stderr
 
 
-# -- the README's Client report section ------------------------------------------------------
+# -- docs/report.md ----------------------------------------------------------------------------
 
 
-def test_readme_example_prints_the_output_shown():
+def test_docs_example_prints_the_output_shown():
     import contextlib
     import io
 
-    block = README.split("<!-- report-example -->", 1)[1]
-    code = re.search(r"```python\n(.*?)```", block, flags=re.S).group(1)
-    shown = re.search(r"```text\n(.*?)```", block, flags=re.S).group(1)
+    from tests.docs_blocks import block
+
+    code = block("report-example").code
+    shown = block("report-example-output").code
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})
+        exec(compile(code, "docs/report.md", "exec"), {})
     assert out.getvalue() == shown
     for code in (
         "RESULTS_NOT_DOWNLOADED",
@@ -904,8 +906,8 @@ def test_readme_example_prints_the_output_shown():
         assert code in shown
 
 
-def test_readme_lists_every_check_with_its_severity_threshold_and_source():
-    section = README.split("## Client report", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_list_every_check_with_its_severity_threshold_and_source():
+    section = (DOCS / "report.md").read_text().split("\n## Checks\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([A-Z_]+)` \| (error|warning) \| (.*?) \| (.*?) \| (.*?) \|$", section, flags=re.M)
     assert [r[0] for r in rows] == list(CHECKS)
     for code, severity, flags, threshold, source in rows:
@@ -916,7 +918,29 @@ def test_readme_lists_every_check_with_its_severity_threshold_and_source():
             check.threshold,
             check.source,
         )
-    assert "| GET | `/__admin/report` |" in README
+    assert "| GET | `/__admin/report` |" in (DOCS / "admin.md").read_text()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the commands call curl")
+def test_the_docs_report_commands_run(tmp_path):
+    import httpx
+
+    from mockserver.http.app import create_app
+    from mockserver.http.server import ServerThread
+    from tests.docs_blocks import block, run_shell
+
+    script = block("report-commands").code
+    with ServerThread(create_app(clock="manual")) as server:
+        clean = run_shell(script, server.url, tmp_path)  # no request yet: no finding, exit 0
+        httpx.get(f"{server.url}/api/v1/apikeys/current-balance")  # no key: MISSING_AUTH
+        flagged = run_shell(script, server.url, tmp_path)
+    assert clean.returncode == 0, clean.stderr
+    table, answers = clean.stdout.split("\n{\n", 1)
+    assert table.startswith("Client conformance report (all keys): 0 requests") and "No findings" in table
+    from_cli, from_curl = ("{\n" + answers).rsplit("\n", 1)
+    assert json.loads(from_cli) == json.loads(from_curl)  # --key sk_test_demo --json, and the admin API
+    assert json.loads(from_curl)["summary"]["key"] == "****demo"
+    assert flagged.returncode == 1 and "MISSING_AUTH" in flagged.stdout  # exit 1: an error finding
 
 
 def test_public_surface():

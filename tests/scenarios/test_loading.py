@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import re
 import subprocess
 import sys
@@ -575,20 +574,12 @@ def test_create_app_refuses_an_invalid_scenario():
         create_app(scenario={"rules": [{"explode": 1}]})
 
 
-def test_readme_runtime_rule_example_runs(tmp_path):
-    """The README's curl walk-through of adding one rule at run time, run as written."""
-    readme = (pathlib.Path(__file__).parent.parent.parent / "README.md").read_text()
-    block = readme.split("<!-- scenario-rule -->", 1)[1]
-    script = re.search(r"```sh\n(.*?)```", block, flags=re.S).group(1)
+def test_docs_runtime_rule_example_runs(tmp_path):
+    """docs/scenarios.md's curl walk-through of adding one rule at run time, run as written."""
+    from tests.docs_blocks import block, run_shell
+
     with ServerThread(create_app(clock="manual")) as server:
-        script = script.replace("http://127.0.0.1:8000", server.url)
-        out = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = run_shell(block("scenario-rule").code, server.url, tmp_path)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     rule = {

@@ -279,10 +279,12 @@ def test_loading_the_plugin_imports_nothing_heavy():
     }
 
 
-def test_the_readme_examples_pass_under_the_plugin(pytester):
-    readme = (ROOT / "README.md").read_text()
-    examples = re.findall(r"<!-- pytest-example: (\S+) -->\n```py\n(.*?)```", readme, flags=re.S)
-    assert [name for name, _ in examples] == ["test_my_client.py", "test_fuzz.py"]
+def test_the_docs_examples_pass_under_the_plugin(pytester):
+    """Every block marked <!-- pytest-example: FILE --> in README.md and docs/ (tests/docs_blocks.py)."""
+    from tests.docs_blocks import all_blocks
+
+    examples = [(b.arg, b.code) for b in all_blocks() if b.kind == "pytest-example"]
+    assert [name for name, _ in examples] == ["test_recipe.py", "test_my_client.py", "test_fuzz.py"]
     for name, code in examples:
         (pytester.path / name).write_text(code)
-    run(pytester, "--hypothesis-seed=0").assert_outcomes(passed=3)
+    run(pytester, "--hypothesis-seed=0").assert_outcomes(passed=4)
