@@ -15,8 +15,8 @@ download; retries 429, 5xx and broken connections; honours Retry-After) sleeping
 Each path runs ``--runs`` times; the median examples/s is printed with every run, the
 requests per example, and the machine. Beside wall time, examples per CPU-second of this
 process (the server thread included): on a busy machine the wall clock measures the other
-processes too, while CPU time is what the run itself cost. Numbers go in the README's
-Performance section.
+processes too, while CPU time is what the run itself cost. Numbers go in
+docs/performance.md.
 """
 
 from __future__ import annotations

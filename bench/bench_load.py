@@ -13,7 +13,7 @@ on its own thread); one ``clock/advance`` makes them all due while this script p
 status without pause: how long the advance took, poll latency p50/p99/max meanwhile, and how
 many requests reached the receiver. Then one more delivery to a healthy receiver must arrive.
 ``memory``: bytes per task, N tasks through the in-process app (no sockets), measured by RSS.
-Numbers go in the README's Performance section.
+Numbers go in docs/performance.md.
 """
 
 from __future__ import annotations

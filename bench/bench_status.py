@@ -5,7 +5,7 @@
 Each server runs as its own process pinned to one core (taskset, when present); the load
 generator (wrk when installed, else a small asyncio keep-alive client) runs on the other.
 Prints requests/s for both, their ratio, and the mock's memory before and after serving
-the load, and per task. Numbers go in the README's Performance section.
+the load, and per task. Numbers go in docs/performance.md.
 """
 
 from __future__ import annotations

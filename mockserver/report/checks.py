@@ -3,7 +3,7 @@
 The provider's guidance (which statuses to retry, the backoff, the poll intervals, the pages
 that say so and its names for endpoints and fields) belongs to each dialect (``Dialect.guidance``;
 APIXO's is in ``dialects/apixo/guidance.py``). ``check_table(dialect)`` describes every check in
-that dialect's words; ``CHECKS`` is the table of the first built-in dialect (the README's).
+that dialect's words; ``CHECKS`` is the table of the first built-in dialect (docs/report.md).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ TOLERANCE = 0.05
 # constant delay plus jitter, below the provider's own x1.5.
 MIN_GROWTH = 1.2
 
-# Bounds (see the README, "What is kept").
+# Bounds (see docs/report.md, "What is kept").
 EVIDENCE_CAP = 10  # evidence ids (and times) kept per finding; `count` has them all
 MAX_FINDINGS_PER_CODE = 20  # per key; further occurrences go to summary.suppressed
 RECENT_REQUESTS = 4096  # distinct (key, request) pairs remembered to recognise retries
@@ -216,6 +216,6 @@ def check_table(dialect: Dialect) -> dict[str, Check]:
     return {c.code: c for c in checks}
 
 
-# The checks as the first built-in dialect describes them (the README's table); codes and
+# The checks as the first built-in dialect describes them (docs/report.md's table); codes and
 # severities are the same for every dialect.
 CHECKS: dict[str, Check] = check_table(default_dialects()[0])

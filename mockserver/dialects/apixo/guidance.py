@@ -42,7 +42,7 @@ GUIDANCE = Guidance(
         "idempotency": f"{ERRORS_PAGE}, best practices 4",
         "callbacks": CALLBACK_DOCS,
     },
-    # The source column of the report's table of checks (README "Client report").
+    # The source column of the report's table of checks (docs/report.md).
     citations={
         "MISSING_AUTH": '004 "Common error cases": 401, check Authorization: Bearer sk_...',
         "INVALID_REQUEST": '004 "HTTP status codes": 400 = invalid body, missing required field, '
