@@ -96,7 +96,8 @@ def check_contract(client: httpx.Client, owner) -> httpx.Client:
         if not owner.checking:
             return
         response.read()
-        problems = contract.check_httpx_response(response, errors_as_200=True)
+        # The running scenario's retry_hint says where a 429's hint must be (header, body, both, none).
+        problems = contract.check_httpx_response(response, errors_as_200=True, retry_hint=owner.mock.retry_hint)
         owner.checked += 1
         if problems:
             raise AssertionError("the mock's answer breaks the contract:\n" + contract.describe(problems, response))

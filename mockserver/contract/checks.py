@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 _JSON = "application/json"
+# Where a scenario may put a 429's retry hint (its ``retry_hint``): the header, the body, both, neither.
+RETRY_HINTS = ("both", "header", "body", "none")
 
 
 class _Owner(NamedTuple):
@@ -82,13 +84,18 @@ def check_response(
     body: bytes,
     *,
     errors_as_200: bool = False,
+    retry_hint: str = "both",
     schemas: Schemas | None = None,
 ) -> list[Problem]:
     """Every way one HTTP answer breaks the contract; [] if it keeps it.
 
     ``headers`` must look names up case-insensitively (httpx and Starlette headers do).
     ``errors_as_200``: accept an error envelope on HTTP 200 (a scenario's errors-as-200 mode).
+    ``retry_hint``: where a 429 says when to retry (a scenario's ``retry_hint``: both, header,
+    body, none); only the places it names are required.
     """
+    if retry_hint not in RETRY_HINTS:
+        raise ValueError(f"retry_hint must be one of {', '.join(RETRY_HINTS)}, got {retry_hint!r}")
     method = method.upper()
     if method == "HEAD":
         return []
@@ -107,14 +114,14 @@ def check_response(
     except (ValueError, UnicodeDecodeError) as exc:
         excerpt = body[:80].decode("utf-8", "replace")
         return [*problems, Problem("$", f"body is not JSON ({exc}): {excerpt!r}")]
-    found = _answer_problems(dialect, kind, status, headers, doc, errors_as_200, schemas)
+    found = _answer_problems(dialect, kind, status, headers, doc, errors_as_200, retry_hint, schemas)
     if found and (_owner_of(path) is None or status in (404, 405)):
         # A path of no route (a typo, the admin API), or of a dialect the server does not speak
         # (--dialect): the server answers in the envelope of the enabled dialect whose route looks
         # most alike, so any built-in dialect's error body keeps it.
         for other in builtin().values():
             if other is not dialect and other.response_schema(kind, status) is not None:
-                if not _answer_problems(other, kind, status, headers, doc, errors_as_200, schemas):
+                if not _answer_problems(other, kind, status, headers, doc, errors_as_200, retry_hint, schemas):
                     return problems
     return problems + found
 
@@ -126,12 +133,22 @@ def _answer_problems(
     headers: Mapping[str, str],
     doc: object,
     errors_as_200: bool,
+    retry_hint: str,
     schemas: Schemas | None,
 ) -> list[Problem]:
     # Seen the body, the dialect may pick another schema (an error envelope on a 200).
     name = dialect.response_schema(kind, status, doc, errors_as_200) or dialect.response_schema(kind, status)
     assert name is not None
-    return validate(name, doc, schemas=schemas) + dialect.answer_problems(name, doc, status, headers)
+    found = validate(name, doc, schemas=schemas)
+    if retry_hint in ("header", "none"):
+        # The published schema requires the body's hint on a 429 (the default, both); this
+        # scenario sends it elsewhere or not at all.
+        found = [p for p in found if not _missing_body_hint(p)]
+    return found + dialect.answer_problems(name, doc, status, headers, retry_hint=retry_hint)
+
+
+def _missing_body_hint(problem: Problem) -> bool:
+    return problem.path == "$.retryAfter" and problem.message == "missing required field"
 
 
 # The first bytes of each result format: a right Content-Type on the wrong bytes is still broken.
@@ -161,7 +178,7 @@ def check_result_file(url: str, headers: Mapping[str, str], body: bytes) -> list
     return []
 
 
-def check_httpx_response(response: Any, *, errors_as_200: bool = False) -> list[Problem]:
+def check_httpx_response(response: Any, *, errors_as_200: bool = False, retry_hint: str = "both") -> list[Problem]:
     """check_response for an httpx.Response (its body must be read)."""
     return check_response(
         response.request.method,
@@ -170,6 +187,7 @@ def check_httpx_response(response: Any, *, errors_as_200: bool = False) -> list[
         response.headers,
         response.content,
         errors_as_200=errors_as_200,
+        retry_hint=retry_hint,
     )
 
 

@@ -28,7 +28,9 @@ from mockserver.core.catalog import Catalog, InputInvalid, Model
 from mockserver.core.clock import ManualClock, RealClock, make_clock
 from mockserver.core.config import Settings
 from mockserver.core.errors import BadRequest, Conflict, NotFound, PaymentRequired, RateLimited, Unauthorized
+from mockserver.core.images import image_url_failure, image_urls
 from mockserver.core.journal import Journal
+from mockserver.core.keys import unset_variable
 from mockserver.core.limits import DEFAULT_CONCURRENT_TASKS, DEFAULT_REQUESTS_PER_MINUTE, Limits
 from mockserver.core.media import content_type, render
 from mockserver.core.tasks import Task, TaskStore, next_event_ms, record_poll, state_at
@@ -134,6 +136,8 @@ class MockService:
             sc.requests_per_minute or DEFAULT_REQUESTS_PER_MINUTE, sc.concurrent_tasks or DEFAULT_CONCURRENT_TASKS
         )
         self.errors_as_200 = sc.errors_as_200
+        self.retry_hint = sc.retry_hint
+        self.insufficient_credits = sc.insufficient_credits
         self.public_url = sc.base_url or s.public_url
         self.results_ttl_ms = sc.ttl_ms if sc.ttl_ms is not None else s.results_ttl_ms
         # The conformance tracker grades each request as the journal records it; it looks
@@ -158,9 +162,17 @@ class MockService:
     # -- auth ------------------------------------------------------------------
 
     def authenticate(self, key: str | None) -> str:
-        """The account key for a bearer key, or 401."""
+        """The account key for a bearer key, or 401.
+
+        A key shaped like an unset variable (``undefined``, ``${API_KEY}``, ``YOUR_API_KEY``...) is
+        refused with a 401 that says so, even when any key is accepted: the classic bug of a missing
+        environment variable. Only the presented key's shape is looked at; real keys are still
+        compared in constant time (``Accounts.find``)."""
         if not key:
             raise Unauthorized("Missing API key: send 'Authorization: Bearer YOUR_API_KEY'")
+        unset = unset_variable(key)
+        if unset is not None:
+            raise Unauthorized("Invalid API key", error=unset)
         found = self.accounts.find(key)
         if found is None:
             raise Unauthorized("Invalid API key")
@@ -236,21 +248,39 @@ class MockService:
         now = self.now()
         self._check_slot(key, now)
         self._settle(key, now)
-        if not self.accounts.charge(key, cost):
-            balance = self.accounts.balance(key)
-            raise PaymentRequired(
-                "Insufficient credits",
-                error=f"This task costs {_num(cost)} credits; the key's balance is {_num(balance or 0)}",
-            )
-        task = self._new_task(key, dialect, model, req, cost, now)
+        unpaid = not self.accounts.charge(key, cost)
+        if unpaid:
+            self._refuse_unpaid(key, dialect, cost)  # or, in the failed-task form, make the task
+        task = self._new_task(key, dialect, model, req, 0 if unpaid else cost, now)
+        image = image_url_failure(image_urls(req.input))
+        if image is not None:
+            # The provider accepts the task, fetches the images, then fails it (refunded).
+            self.plan_failure(task, image[0], image[1], t.PENDING)
         if decision is not None:
             self._apply_decision(task, decision)
+        if unpaid:
+            # insufficient_credits: failed_task (page 001): accepted, charged nothing, then failed.
+            self.plan_failure(task, "INSUFFICIENT_CREDITS", None, t.PENDING)
         self.store.add(task)
         self.limits.track(task)
         if fingerprint is not None:
             self.store.idempotency[(key, idempotency_key)] = (fingerprint, task.task_id)  # type: ignore[index]
         self.callbacks.track(task)
         return task
+
+    def _refuse_unpaid(self, key: str, dialect: Dialect, cost: float) -> None:
+        """Refuse a submit the balance cannot pay in the scenario's form, unless that form is a
+        failed task. A form the dialect's pages do not give (code_400 under 123API) is a 402."""
+        form = self.insufficient_credits if self.insufficient_credits in dialect.credit_refusals else "http_402"
+        if form == "failed_task":
+            return
+        if form == "code_400":
+            raise BadRequest("Insufficient credits")  # page 002's example, data null
+        balance = self.accounts.balance(key)
+        raise PaymentRequired(
+            "Insufficient credits",
+            error=f"This task costs {_num(cost)} credits; the key's balance is {_num(balance or 0)}",
+        )
 
     def _check_callback_url(self, url: str, origins: Iterable[tuple[str, int]]) -> None:
         own = list(origins)

@@ -70,6 +70,9 @@ class Dialect(Protocol):
     title: str  # human name, for documents and the report
     routes: tuple[Route, ...]
     status_query: frozenset[str]  # query parameters a status poll may carry (strict mode)
+    # The forms its pages give to refusing a submit the balance cannot pay (a scenario's
+    # insufficient_credits): http_402, code_400 (HTTP 400 "Insufficient credits"), failed_task.
+    credit_refusals: frozenset[str]
 
     @property
     def guidance(self) -> Guidance:
@@ -171,9 +174,12 @@ class Dialect(Protocol):
         """What a document that keeps ``schema`` must also satisfy (the rules JSON Schema cannot say)."""
         ...
 
-    def answer_problems(self, schema: str, doc: object, status: int, headers: Mapping[str, str]) -> list[Problem]:
+    def answer_problems(
+        self, schema: str, doc: object, status: int, headers: Mapping[str, str], *, retry_hint: str = "both"
+    ) -> list[Problem]:
         """What an HTTP answer whose body is ``doc`` (checked against ``schema``) must satisfy in its
-        status and headers."""
+        status and headers. ``retry_hint``: where the scenario puts a 429's retry hint (both, header,
+        body, none); only those places are required."""
         ...
 
     def request_problems(self, model: str | None, body: object, schemas: Schemas | None = None) -> list[Problem]:
@@ -250,8 +256,10 @@ class PublishedParts:
     def document_problems(self, schema: str, doc: object, schemas: Schemas | None = None) -> list[Problem]:
         return self._part("contract").document_problems(schema, doc, schemas)
 
-    def answer_problems(self, schema: str, doc: object, status: int, headers: Mapping[str, str]) -> list[Problem]:
-        return self._part("contract").answer_problems(schema, doc, status, headers)
+    def answer_problems(
+        self, schema: str, doc: object, status: int, headers: Mapping[str, str], *, retry_hint: str = "both"
+    ) -> list[Problem]:
+        return self._part("contract").answer_problems(schema, doc, status, headers, retry_hint=retry_hint)
 
     def request_problems(self, model: str | None, body: object, schemas: Schemas | None = None) -> list[Problem]:
         return self._part("contract").validate_request(model, body, schemas=schemas)

@@ -129,7 +129,7 @@ def record_request(
         model=note.get("model"),
         error=note.get("error"),
         idempotency_key=idempotency_key,
-        retry_after=retry_after,
+        retry_after=retry_after if retry_after is not None else note.get("retry_after"),
         arrival=arrival,
         body_hash=body_hash,
         state=note.get("state"),

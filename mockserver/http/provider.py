@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,6 +44,7 @@ __all__ = [
     "json_response",
     "mock_of",
     "note",
+    "place_retry_hint",
     "routes",
     "status_body",
 ]
@@ -76,9 +78,32 @@ def error_parts(mock: MockService, err: ApiError, scope: Scope) -> tuple[int, by
     """An error answer as (HTTP status, JSON body, headers), in the request's dialect."""
     d = dialect_of(mock, scope)
     status = err.status
-    if mock.errors_as_200 and not scope.get("path", "").startswith(CONTROL_PLANE):
+    provider_api = not scope.get("path", "").startswith(CONTROL_PLANE)
+    if mock.errors_as_200 and provider_api:
         status = 200  # the scenario's "errors as 200": the envelope still carries the real code
-    return status, d.dumps(d.error_body(err)), d.error_headers(err)
+    body, headers = d.error_body(err), d.error_headers(err)
+    if provider_api:
+        body = place_retry_hint(mock, d, body, headers, scope)
+    return status, d.dumps(body), headers
+
+
+def place_retry_hint(mock: MockService, dialect: Dialect, body: Any, headers: dict[str, str], scope: Scope) -> Any:
+    """The answer's body with the retry hint the dialect spelt kept only where the scenario's
+    ``retry_hint`` puts it: the Retry-After header, the body's field (``retryAfter``), both
+    (the default) or neither. ``headers`` is changed in place; ``body`` is never (a copy)."""
+    mode = mock.retry_hint
+    if mode == "both":
+        return body
+    name = dialect.guidance.words.get("retry_after")
+    in_body = body.get(name) if isinstance(body, dict) and name else None
+    if mode in ("header", "none") and in_body is not None:
+        body = {k: v for k, v in body.items() if k != name}
+    if mode in ("body", "none"):
+        headers.pop("Retry-After", None)
+        if mode == "body" and in_body is not None:
+            # The journal reads the header; tell it the hint the client got in the body instead.
+            scope.setdefault(NOTE, {})["retry_after"] = in_body
+    return body
 
 
 def error_response(mock: MockService, err: ApiError, request: Request) -> Response:
@@ -137,6 +162,7 @@ def injected_response(request: Request, mock: MockService, dialect: Dialect, res
         body, headers = dialect.rule_answer(status, message, respond.retry_after)
     if status >= 400:
         note(request, error=message)
+    body = place_retry_hint(mock, dialect, body, headers, request.scope)
     headers.update(respond.headers)
     as_200 = respond.as_200 or (status >= 400 and mock.errors_as_200)
     return Response(dialect.dumps(body), status_code=200 if as_200 else status, headers=headers, media_type=JSON)

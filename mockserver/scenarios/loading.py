@@ -87,6 +87,8 @@ class Scenario:
     ttl_ms: int | None = None
     base_url: str | None = None
     errors_as_200: bool = False
+    retry_hint: str = "both"  # where a retry hint goes: both, header, body, none
+    insufficient_credits: str = "http_402"  # how an unpaid submit is refused: http_402, code_400, failed_task
     rules: tuple[r.Rule, ...] = ()
 
     def model_overrides(self, model: str) -> dict[str, Any]:
@@ -322,6 +324,8 @@ def _parse(doc: object, models: Iterable[str] | None) -> Scenario:
         ttl_ms=results.get("ttl_ms"),
         base_url=(results.get("base_url") or "").rstrip("/") or None,
         errors_as_200=bool(doc.get("errors_as_200", False)),
+        retry_hint=doc.get("retry_hint", "both"),
+        insufficient_credits=doc.get("insufficient_credits", "http_402"),
         rules=compiled,
     )
 
@@ -623,6 +627,7 @@ def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
         models=globs,
         key=when.get("key"),
         prompt=_regex(when["prompt"], f"{where}/when/prompt") if "prompt" in when else None,
+        image_url=_regex(when["image_url"], f"{where}/when/image_url") if "image_url" in when else None,
         provider=when.get("provider"),
         request_type=when.get("request_type"),
         headers=tuple(headers),

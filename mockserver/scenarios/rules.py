@@ -63,6 +63,7 @@ ACTION_DEFAULT_ENDPOINTS: dict[str, frozenset[str]] = {
 CONDITION_ENDPOINTS: dict[str, frozenset[str]] = {
     "model": TASK_ENDPOINTS,
     "prompt": TASK_ENDPOINTS,
+    "image_url": frozenset((SUBMIT,)),  # a task keeps no image URLs: only its submit shows them
     "provider": TASK_ENDPOINTS,
     "request_type": TASK_ENDPOINTS,
     "task_state": frozenset((STATUS, FILES, CALLBACK)),
@@ -96,6 +97,7 @@ class Facts:
     headers: Mapping[str, str] = field(default_factory=dict)
     attempt: int | None = None
     dialect: str | None = None  # the name of the dialect the request (or its task) speaks
+    image_urls: tuple[str, ...] = ()  # a submit's image URLs (the strings among them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +206,7 @@ class Rule:
     models: tuple[str, ...] | None = None  # globs
     key: str | None = None
     prompt: BoundedPattern | None = None
+    image_url: BoundedPattern | None = None
     provider: str | None = None
     request_type: str | None = None
     headers: tuple[tuple[str, BoundedPattern], ...] = ()
@@ -240,6 +243,8 @@ class Rule:
         if self.dialects is not None and f.dialect not in self.dialects:
             return False
         if self.prompt is not None and (f.prompt is None or not self.prompt.search(f.prompt)):
+            return False
+        if self.image_url is not None and not any(self.image_url.search(url) for url in f.image_urls):
             return False
         for name, pattern in self.headers:
             value = f.headers.get(name)

@@ -602,7 +602,7 @@ def _flaky_5xx(api):
             break
         api.advance(2_000)
     assert r.json()["status"] == "completed"
-    assert seen and seen <= {"server_error", "bad_gateway", "service_unavailable"}
+    assert seen and seen <= {"server_error", "bad_gateway", "service_unavailable", "rate_limit_exceeded"}
 
 
 def _processing_timeout(api):
@@ -683,6 +683,67 @@ def _callback_chaos(api):
     assert all(r["matches"] == 0 for r in api.admin("GET", "/rules").json()["rules"])
 
 
+def _hints(header: str | None, body: int | None):
+    def check(api):
+        for _ in range(2):
+            r = submit(api)
+            assert r.status_code == 429 and r.json()["error"] == "rate_limit_exceeded"
+            assert (r.headers.get("retry-after"), r.json().get("retryAfter")) == (header, body)
+        tid = submit_ok(api)
+        answers = [status(api, tid) for _ in range(3)]
+        assert [r.status_code for r in answers] == [200, 200, 503]
+        assert (answers[2].headers.get("retry-after"), answers[2].json().get("retryAfter")) == (
+            None if header is None else "3",
+            None if body is None else 3,
+        )
+
+    return check
+
+
+def _retry_after_header_only(api):
+    _hints("2", None)(api)
+
+
+def _retry_after_body_only(api):
+    _hints(None, 2)(api)
+
+
+def _no_retry_hint(api):
+    _hints(None, None)(api)
+
+
+def _insufficient_credits_400(api):
+    # page 002's 400 form is APIXO's; page 004 gives 123API a 402.
+    error_of(submit(api, key="sk_test_broke"), 402)
+    assert submit_ok(api, key=RICH)
+
+
+def _insufficient_credits_failed_task(api):
+    tid = submit_ok(api, key="sk_test_broke")
+    api.advance(to="idle")
+    done = task(api, tid, key="sk_test_broke")
+    assert (done["status"], done["error"]) == ("failed", "INSUFFICIENT_CREDITS")
+
+
+def _image_url_failures(api):
+    ids = [submit_ok(api, {**IMAGE, "image_urls": ["https://example.com/ref.png"]}) for _ in range(5)]
+    api.advance(to="idle")
+    assert [task(api, t).get("error") for t in ids] == [
+        "INVALID_IMAGE_URL",
+        "IMAGE_TOO_LARGE",
+        "UNSUPPORTED_FORMAT",
+        "IMAGE_DOWNLOAD_FAILED",
+        None,
+    ]
+
+
+def _forbidden(api):
+    error_of(submit(api, key="sk_test_forbidden"), 403)
+    error_of(api.client.get("/v1/models", headers=api.headers("sk_test_forbidden")), 403)
+    error_of(submit(api, VIDEO, VIDEOS), 403)
+    assert run_to_end(api, submit_ok(api))["status"] == "completed"
+
+
 # name -> (applies to 123API, what a 123API client sees under it)
 LIBRARY = {
     "happy-path": (True, _happy_path),
@@ -700,6 +761,13 @@ LIBRARY = {
     "fast-clock": (True, _fast_clock),
     "model-outage": (True, _model_outage),
     "callback-chaos": (False, _callback_chaos),
+    "retry-after-header-only": (True, _retry_after_header_only),
+    "retry-after-body-only": (True, _retry_after_body_only),
+    "no-retry-hint": (True, _no_retry_hint),
+    "insufficient-credits-400": (True, _insufficient_credits_400),
+    "insufficient-credits-failed-task": (True, _insufficient_credits_failed_task),
+    "image-url-failures": (True, _image_url_failures),
+    "forbidden": (True, _forbidden),
 }
 
 

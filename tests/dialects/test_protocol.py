@@ -39,6 +39,7 @@ class Tiny:
         Route(FILES, "GET", "/t/out/{job}/{name}", "output"),
     )
     status_query = frozenset()
+    credit_refusals = frozenset({"http_402"})
     guidance = Guidance(intervals={}, retryable=frozenset({429}), non_retryable=frozenset({400}))
 
     def catalog(self) -> Catalog:
@@ -124,7 +125,7 @@ class Tiny:
     def document_problems(self, schema, doc, schemas=None):
         return []
 
-    def answer_problems(self, schema, doc, status, headers):
+    def answer_problems(self, schema, doc, status, headers, *, retry_hint="both"):
         return []
 
     def request_problems(self, model, body, schemas=None):

@@ -97,17 +97,111 @@ def test_flaky_5xx(api):
     use(api, "flaky-5xx")
     submits = [api.submit() for _ in range(120)]
     codes = [r.status_code for r in submits]
-    assert set(codes) == {200, 502, 503}
+    assert set(codes) == {200, 429, 500, 502, 503}
     assert 0.07 < (120 - codes.count(200)) / 120 < 0.25
     for r in submits:
         envelope_ok(r)
-    assert len(api.admin("GET", "/tasks").json()["tasks"]) == codes.count(200)  # 5xx created nothing
+    assert len(api.admin("GET", "/tasks").json()["tasks"]) == codes.count(200)  # errors created nothing
     tid = next(r.json()["data"]["taskId"] for r in submits if r.status_code == 200)
     polls = [api.status("nano-banana", tid) for _ in range(120)]
     codes = [r.status_code for r in polls]
-    assert set(codes) == {200, 500, 503}
-    assert 0.1 < (120 - codes.count(200)) / 120 < 0.3
+    assert {500, 502, 503} <= set(codes) <= {200, 429, 500, 502, 503}
+    assert 0.07 < (120 - codes.count(200)) / 120 < 0.3
     assert api.admin("GET", f"/tasks/{tid}").json()["polls"] == codes.count(200)
+    # Every endpoint kind, each status, Retry-After: tests/http/test_provider_behaviours.py.
+
+
+def hint_of(r: httpx.Response) -> tuple[str | None, object]:
+    """(the Retry-After header, the body's retryAfter) of an answer."""
+    return r.headers.get("retry-after"), r.json().get("retryAfter")
+
+
+def test_retry_after_header_only(api):
+    use(api, "retry-after-header-only")
+    assert [hint_of(api.submit()) for _ in range(2)] == [("2", None)] * 2
+    tid = api.submit_ok()
+    assert [api.status("nano-banana", tid).status_code for _ in range(2)] == [200, 200]
+    r = api.status("nano-banana", tid)
+    assert r.status_code == 503 and hint_of(r) == ("3", None)
+
+
+def test_retry_after_body_only(api):
+    use(api, "retry-after-body-only")
+    assert [hint_of(api.submit()) for _ in range(2)] == [(None, 2)] * 2
+    tid = api.submit_ok()
+    assert [api.status("nano-banana", tid).status_code for _ in range(2)] == [200, 200]
+    r = api.status("nano-banana", tid)
+    assert r.status_code == 503 and hint_of(r) == (None, 3)
+
+
+def test_no_retry_hint(api):
+    use(api, "no-retry-hint")
+    first = api.submit()
+    assert first.status_code == 429 and hint_of(first) == (None, None)
+    assert api.submit().status_code == 429
+    tid = api.submit_ok()
+    statuses = [api.status("nano-banana", tid) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 503] and hint_of(statuses[2]) == (None, None)
+    codes = [api.client.get(BALANCE, headers=api.headers()).status_code for _ in range(16)]
+    assert codes[-2:] == [429, 429]  # the limiter's own 429s say nothing of when either
+    assert hint_of(api.client.get(BALANCE, headers=api.headers())) == (None, None)
+
+
+def test_insufficient_credits_400(api):
+    use(api, "insufficient-credits-400")
+    r = api.submit(key="sk_test_broke")
+    assert (r.status_code, r.json()) == (400, {"code": 400, "message": "Insufficient credits", "data": None})
+    assert [api.submit(key="sk_test_low").status_code for _ in range(3)] == [200, 200, 400]
+    assert api.submit(key="sk_test_rich").status_code == 200
+    assert len(api.admin("GET", "/tasks").json()["tasks"]) == 3
+
+
+def test_insufficient_credits_failed_task(api):
+    use(api, "insufficient-credits-failed-task")
+    ids = [api.submit_ok(key="sk_test_low") for _ in range(3)]
+    broke = api.submit_ok(key="sk_test_broke")
+    api.advance(to="idle")
+    states = [data_of(api.status("nano-banana", t, key="sk_test_low")) for t in ids]
+    assert [s["state"] for s in states] == ["success", "success", "failed"]
+    d = data_of(api.status("nano-banana", broke, key="sk_test_broke"))
+    assert (d["state"], d["failCode"], d["failMsg"]) == (
+        "failed",
+        "INSUFFICIENT_CREDITS",
+        "Insufficient credits to complete the task",
+    )
+    assert states[2]["failCode"] == "INSUFFICIENT_CREDITS"
+    assert api.admin("GET", "/accounts/sk_test_low").json()["balance"] == 1
+    assert api.admin("GET", "/accounts/sk_test_broke").json()["spent"] == 0
+
+
+def test_image_url_failures(api):
+    use(api, "image-url-failures")
+    gpt = {"mode": "gpt-image-1", "prompt": "a cozy cafe"}
+    plain = api.submit_ok("gpt-image-1", gpt)  # no images: no rule matches
+    ids = [api.submit_ok("gpt-image-1", {**gpt, "image_urls": ["https://example.com/a.png"]}) for _ in range(5)]
+    gif = api.submit_ok("gpt-image-1", {**gpt, "image_urls": ["https://example.com/a.gif"]})
+    api.advance(to="idle")
+    codes = [data_of(api.status("gpt-image-1", t)).get("failCode") for t in ids]
+    assert codes == ["INVALID_IMAGE_URL", "IMAGE_TOO_LARGE", "UNSUPPORTED_FORMAT", "IMAGE_DOWNLOAD_FAILED", None]
+    assert data_of(api.status("gpt-image-1", gif))["failCode"] == "UNSUPPORTED_FORMAT"  # the extension, always
+    assert data_of(api.status("gpt-image-1", plain))["state"] == "success"
+    paid = sum(api.admin("GET", f"/tasks/{t}").json()["cost"] for t in (plain, ids[4]))
+    assert api.admin("GET", f"/accounts/{api.key}").json()["spent"] == paid  # the failures are refunded
+
+
+def test_forbidden(api):
+    use(api, "forbidden")
+    tid = api.submit_ok()
+    for r in (
+        api.submit(key="sk_test_forbidden"),
+        api.client.get(BALANCE, headers=api.headers("sk_test_forbidden")),
+        api.submit("sora-2"),
+        api.submit("veo-3-1"),
+    ):
+        assert r.status_code == 403 and envelope_ok(r)["message"].startswith("Forbidden"), r.text
+    assert [t["taskId"] for t in api.admin("GET", "/tasks").json()["tasks"]] == [tid]
+    api.advance(to="idle")
+    assert data_of(api.status("nano-banana", tid))["state"] == "success"
 
 
 def test_processing_timeout(api):

@@ -54,15 +54,20 @@ def document_problems(schema: str, doc: object, schemas: Schemas | None = None) 
     return []
 
 
-def answer_problems(schema: str, doc: object, status: int, headers: Mapping[str, str]) -> list[Problem]:
-    """A 429 carries ``retryAfter`` (page 004), equal to the Retry-After header when both are sent."""
+def answer_problems(
+    schema: str, doc: object, status: int, headers: Mapping[str, str], *, retry_hint: str = "both"
+) -> list[Problem]:
+    """A 429 carries ``retryAfter`` (page 004) and the Retry-After header, equal; a scenario's
+    ``retry_hint`` may keep only one of them, or neither (page 004: a 429 "may include" it)."""
     if schema != ERROR_SCHEMA or not isinstance(doc, dict) or status != 429:
         return []
     body_value = doc.get("retryAfter")
-    if body_value is None:
-        return [Problem("$.retryAfter", "missing on a 429 (page 004: suggested seconds to wait)")]
     raw = headers.get("retry-after")
-    if raw is None:
+    if body_value is None and retry_hint in ("both", "body"):
+        return [Problem("$.retryAfter", "missing on a 429 (page 004: suggested seconds to wait)")]
+    if raw is None and retry_hint in ("both", "header"):
+        return [Problem("header Retry-After", "missing on a 429")]
+    if raw is None or body_value is None:
         return []
     try:
         seconds = float(raw)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mockserver.core.errors import ApiError, BadRequest, error_for_status
+from mockserver.core.images import image_urls
 from mockserver.core.json_types import json_type
 from mockserver.core.words import (
     FAILED,
@@ -97,6 +98,8 @@ class Api123(PublishedParts):
     )
     # 123api-notes.md: "an optional `language` query parameter, e.g. ?language=en" (ignored).
     status_query: frozenset[str] = frozenset({"language"})
+    # 402 (pages 000 and 004) and a failed task; the 400 form is only APIXO's page 002 example.
+    credit_refusals: frozenset[str] = frozenset({"http_402", "failed_task"})
     request_schema: str | None = None  # each model's schema is the whole body: 123api/models/NAME
 
     @functools.cached_property
@@ -144,6 +147,7 @@ class Api123(PublishedParts):
             "prompt": prompt if isinstance(prompt, str) else None,
             "provider": None,
             "request_type": "async",
+            "image_urls": image_urls(body),
         }
 
     def task_ref(self, params: Mapping[str, str], query: Callable[[str], str | None]) -> tuple[str | None, str | None]:

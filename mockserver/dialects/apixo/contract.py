@@ -58,8 +58,11 @@ def document_problems(schema: str, doc: object, schemas: Schemas | None = None) 
     return status_rules(doc, schemas) if schema in _STATUS_LIKE else []
 
 
-def answer_problems(schema: str, doc: object, status: int, headers: Mapping[str, str]) -> list[Problem]:
-    """An error answer's body ``code`` must be its HTTP status, and a 429 needs Retry-After."""
+def answer_problems(
+    schema: str, doc: object, status: int, headers: Mapping[str, str], *, retry_hint: str = "both"
+) -> list[Problem]:
+    """An error answer's body ``code`` must be its HTTP status, and a 429 needs Retry-After (unless
+    the scenario's ``retry_hint`` puts the hint in the body only, or nowhere)."""
     if schema != ERROR_SCHEMA or not isinstance(doc, dict):
         return []
     problems = []
@@ -67,7 +70,7 @@ def answer_problems(schema: str, doc: object, status: int, headers: Mapping[str,
     if status != 200 and code != status:
         problems.append(Problem("$.code", f"{code!r} differs from the HTTP status {status}"))
     if code == 429 or status == 429:
-        problems += _retry_after_problems(doc, headers)
+        problems += _retry_after_problems(doc, headers, required=retry_hint in ("both", "header"))
     return problems
 
 
@@ -105,10 +108,10 @@ def status_rules(envelope: object, schemas: Schemas | None = None) -> list[Probl
     return problems
 
 
-def _retry_after_problems(doc: dict, headers: Mapping[str, str]) -> list[Problem]:
+def _retry_after_problems(doc: dict, headers: Mapping[str, str], required: bool = True) -> list[Problem]:
     raw = headers.get("retry-after")
     if raw is None:
-        return [Problem("header Retry-After", "missing on a 429")]
+        return [Problem("header Retry-After", "missing on a 429")] if required else []
     try:
         seconds = int(raw)
     except ValueError:

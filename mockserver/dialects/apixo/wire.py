@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mockserver.core.errors import ApiError, BadRequest
+from mockserver.core.images import image_urls
 from mockserver.core.json_types import json_type
 from mockserver.core.words import (
     BALANCE,
@@ -94,6 +95,9 @@ class Apixo(PublishedParts):
         Route(FILES, "GET", FILES_PATH, "files"),
     )
     status_query: frozenset[str] = frozenset({TASK_ID_PARAM})
+    # 402 (page 004), page 002's example {"code": 400, "message": "Insufficient credits"}, and a
+    # task failed INSUFFICIENT_CREDITS (page 001's error handling).
+    credit_refusals: frozenset[str] = frozenset({"http_402", "code_400", "failed_task"})
     request_schema: str = "generate-request"
 
     @functools.cached_property
@@ -149,6 +153,7 @@ class Apixo(PublishedParts):
             "prompt": prompt if isinstance(prompt, str) else None,
             "provider": provider if isinstance(provider, str) else None,
             "request_type": request_type if isinstance(request_type, str) else None,
+            "image_urls": image_urls(input),
         }
 
     def task_ref(self, params: Mapping[str, str], query: Callable[[str], str | None]) -> tuple[str | None, str | None]:
