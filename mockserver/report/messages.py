@@ -269,9 +269,10 @@ def _results_not_downloaded(f: Finding, ctx: Context) -> str:
     dispute = facts.get("dispute")
     if dispute is not None:  # fetched, but later than one page's lifetime (a warning)
         late = facts["late"] - facts["complete"]
+        hours = f"{late / 3_600_000:.1f}".removesuffix(".0")
         return " ".join(
             (
-                f"{task}: its results were first fetched {_dur(late)} after it completed",
+                f"{task}: its results were first fetched {hours} h after it completed",
                 f"(at {_clock(facts['late'])}), later than {_dur(dispute.strict)}.",
                 f"The provider's pages disagree on how long result URLs live: {dispute.strict_source}",
                 f"says {_dur(dispute.strict)}; {dispute.lenient_source} says {_dur(dispute.lenient)}.",
