@@ -146,6 +146,7 @@ class MockService:
             lambda dialect, name: self.dialect_models[dialect].get(name),
             lambda: self.results_ttl_ms,
             dialects=list(self.dialects.values()),
+            time_scale=self.clock.scale,  # 0 on a manual clock: its times are exact
         )
         self.journal = Journal(s.journal_size, observer=self.conformance.observe)
         # Tasks that will end failed and are not refunded yet, per key (refunds are

@@ -40,6 +40,18 @@ class Route(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class Disputed:
+    """A number the provider's own pages disagree on: the strict value, the lenient one, and where
+    each is said. The report calls what breaks only the strict value a warning citing both pages,
+    and keeps errors for what breaks the lenient one too."""
+
+    strict: int  # ms: the demanding reading (the longer poll interval, the shorter result lifetime)
+    lenient: int  # ms: the forgiving one
+    strict_source: str  # the page (and section) that says ``strict``
+    lenient_source: str  # the page (and section) that says ``lenient``
+
+
+@dataclass(frozen=True, slots=True)
 class Guidance:
     """The polling and retry guidance a provider documents, for the client report.
 
@@ -60,6 +72,9 @@ class Guidance:
     # a core word (an endpoint kind, task_id, result, fail_code...) -> the provider's name for it
     words: Mapping[str, str] = field(default_factory=dict)
     result_lifetime: str | None = None  # how long the pages say result URLs live
+    # Numbers the pages disagree on, by topic: ``poll_interval/<model kind>`` (a poll interval the
+    # catalog takes from the strict page) and ``result_lifetime`` (how long results can be fetched).
+    disputed: Mapping[str, Disputed] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from mockserver.core.catalog import Model
 from mockserver.core.tasks import FAILED, SUCCESS, TERMINAL, Task
-from mockserver.report.checks import KIND_LABEL, cite, word
+from mockserver.report.checks import CAP_SHARE, ENVELOPE_SHARE, KIND_LABEL, cite, word
 from mockserver.report.checks import duration as _dur
 
 if TYPE_CHECKING:
@@ -136,6 +136,18 @@ def _poll_too_fast(f: Finding, ctx: Context) -> str:
     at = [_plus(t - track.submitted) for t in f.times]
     interval = _dur(model.poll_interval_ms)
     g = ctx.dialect.guidance
+    dispute = f.facts.get("dispute")
+    if dispute is not None:  # a warning: these polls kept the interval one page gives, not the other's
+        return " ".join(
+            (
+                f"{task}: {plural(f.count, 'status poll')} came less than {interval}",
+                f"after the previous answered poll, though at least {_dur(dispute.lenient)}",
+                f"(shortest gap {_dur(f.facts['min_gap'])}; polls at {_listing(at, f.count)} after the submit).",
+                f"The provider's pages disagree: {dispute.strict_source} says every {_dur(dispute.strict)};",
+                f"{dispute.lenient_source} polls every {_dur(dispute.lenient)}.",
+                f"A warning, not an error: poll every {_dur(dispute.strict)} to follow both.",
+            )
+        )
     if "steady_polling" in g.pages:  # the provider polls at one interval, without backoff
         how = f"poll every {interval} ({cite(ctx.dialect, 'steady_polling')})."
     else:
@@ -203,14 +215,17 @@ def _no_backoff(f: Finding, ctx: Context) -> str:
     gaps = _listing([_dur(g) for g in chain.gaps], chain.retries)
     d = ctx.dialect
     g = d.guidance
+    share = round(1 / ENVELOPE_SHARE)
     return " ".join(
         (
             f"{f.facts['request']} was answered {statuses} from {_clock(chain.first_time)}",
             f"and retried {plural(chain.retries, 'time')} with gaps {gaps}:",
-            f"{plural(f.count, 'gap')} did not grow.",
+            f"{plural(f.count, 'retry')} came while the longest wait ({_dur(f.facts['envelope'])} at the last)",
+            f"was under 1/{share} of the time the waits added up to ({_dur(f.facts['elapsed'])}),",
+            f"so the retries did not slow down (and no wait reached {_dur(g.backoff_cap_ms * CAP_SHARE)}).",
             f"{cite(d, 'errors')}: retry {_commas(g.retryable)} with exponential backoff,",
             f"using {word(d, 'retry_after')} when present; {cite(d, 'backoff')}:",
-            f"multiply the wait by {g.backoff_factor:g} up to {_dur(g.backoff_cap_ms)}.",
+            f"multiply the wait by {g.backoff_factor:g} up to {_dur(g.backoff_cap_ms)} (jitter is fine).",
         )
     )
 
@@ -251,6 +266,20 @@ def _results_not_downloaded(f: Finding, ctx: Context) -> str:
         tries = [f"{path} -> {status} at {_clock(t)}" for _id, t, path, status in track.failed_downloads]
         failed = f" Download attempts that failed: {', '.join(tries)}."
     d = ctx.dialect
+    dispute = facts.get("dispute")
+    if dispute is not None:  # fetched, but later than one page's lifetime (a warning)
+        late = facts["late"] - facts["complete"]
+        hours = f"{late / 3_600_000:.1f}".removesuffix(".0")
+        return " ".join(
+            (
+                f"{task}: its results were first fetched {hours} h after it completed",
+                f"(at {_clock(facts['late'])}), later than {_dur(dispute.strict)}.",
+                f"The provider's pages disagree on how long result URLs live: {dispute.strict_source}",
+                f"says {_dur(dispute.strict)}; {dispute.lenient_source} says {_dur(dispute.lenient)}.",
+                f"A warning, not an error: fetch every {word(d, 'result_url')} within {_dur(dispute.strict)}",
+                f"to follow both ({cite(d, 'downloads')}).",
+            )
+        )
     lifetime = d.guidance.result_lifetime
     said = f"the provider's pages say {lifetime}; " if lifetime else ""
     return " ".join(

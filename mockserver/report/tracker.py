@@ -20,13 +20,15 @@ from mockserver.core.words import BALANCE, FILES, STATUS, SUBMIT
 from mockserver.dialects import default_dialects
 from mockserver.dialects.protocol import Dialect, RouteTable
 from mockserver.report.checks import (
+    CAP_SHARE,
     CHECKS,
+    ENVELOPE_SHARE,
     ERROR,
     EVIDENCE_CAP,
     MAX_FINDINGS_PER_CODE,
-    MIN_GROWTH,
     RECENT_REQUESTS,
     TOLERANCE,
+    WALL_SLACK_MS,
     WARNING,
     unknown_outcome,
 )
@@ -65,10 +67,19 @@ def _after(entry: Entry, horizon: int) -> bool:
 class Finding:
     """One finding as it accumulates: a count, the first evidence ids, and facts for its message."""
 
-    __slots__ = ("code", "key", "task_id", "dialect", "count", "evidence", "times", "facts")
+    __slots__ = ("code", "key", "task_id", "dialect", "count", "evidence", "times", "facts", "severity")
 
-    def __init__(self, code: str, key: str | None, task_id: str | None, dialect: Dialect | None) -> None:
+    def __init__(
+        self,
+        code: str,
+        key: str | None,
+        task_id: str | None,
+        dialect: Dialect | None,
+        severity: str | None = None,
+    ) -> None:
         self.code = code
+        # None: the check's own; WARNING for a finding that rests on a number the pages disagree on
+        self.severity = severity
         self.key = key
         self.task_id = task_id
         self.dialect = dialect  # whose guidance the finding cites (None: its task's, or the first)
@@ -106,6 +117,7 @@ class Track:
         "terminal_time",
         "terminal_horizon",
         "downloads",
+        "first_download",
         "failed_downloads",
         "callback_acked",
         "callback_given_up",
@@ -129,23 +141,26 @@ class Track:
         self.terminal_time: int | None = None
         self.terminal_horizon = 0
         self.downloads = 0
+        self.first_download: int | None = None  # time of the first download answered 200
         self.failed_downloads: list[tuple[int, int, str, int]] = []  # (id, time, path, status)
         self.callback_acked = False
         self.callback_given_up = False
 
 
 class Chain:
-    """A run of consecutive 429/5xx answers to one request, and the gaps between its retries."""
+    """A run of consecutive 429/5xx answers to one request, the gaps between its retries, and the
+    client's own backoff so far: its longest wait (the envelope) and the time its waits add up to."""
 
-    __slots__ = ("first_id", "first_time", "statuses", "gaps", "last_gap", "retries")
+    __slots__ = ("first_id", "first_time", "statuses", "gaps", "retries", "envelope", "elapsed")
 
     def __init__(self, first_id: int, first_time: int, status: int) -> None:
         self.first_id = first_id
         self.first_time = first_time
         self.statuses = [status]
         self.gaps: list[int] = []
-        self.last_gap: int | None = None
         self.retries = 0
+        self.envelope = 0  # the longest of the client's own waits (Retry-After waits aside)
+        self.elapsed = 0  # the client's own waits added up
 
 
 class _Attempt:
@@ -169,13 +184,13 @@ class _Window:
 
     __slots__ = ("id", "time", "until", "horizon", "seconds", "request", "dialect")
 
-    def __init__(self, entry: Entry, horizon: int, dialect: Dialect) -> None:
+    def __init__(self, entry: Entry, horizon: int, dialect: Dialect, slack: float) -> None:
         assert entry.retry_after is not None
         self.dialect = dialect
         self.id = entry.id
         self.time = entry.time
         self.seconds = entry.retry_after
-        self.until = entry.time + entry.retry_after * 1000 * (1 - TOLERANCE)
+        self.until = entry.time + entry.retry_after * 1000 * (1 - TOLERANCE) - slack
         self.horizon = horizon
         self.request = _request(entry.method, entry.path, entry.query)
 
@@ -187,10 +202,12 @@ class ConformanceTracker:
     """Grades client traffic as it is journaled; ``report()`` lists the findings.
 
     ``model_of`` finds a model by dialect name and model name (so scenario overrides of the catalog apply), and
-    ``results_ttl_ms`` says how long result files live. ``dialects`` are the ones the server
-    speaks (None: every built-in one): their routes say what each request is, and a request or
-    task is judged by the guidance of its own dialect. ``observe`` is the journal's observer;
-    the callback dispatcher reports each delivery through ``callback_attempt``.
+    ``results_ttl_ms`` says how long result files live. ``time_scale`` is the real clock's speed-up
+    (0 for a manual clock): "too soon" comparisons allow ``WALL_SLACK_MS`` of wall time times it.
+    ``dialects`` are the ones the server speaks (None: every built-in one): their routes say what
+    each request is, and a request or task is judged by the guidance of its own dialect.
+    ``observe`` is the journal's observer; the callback dispatcher reports each delivery through
+    ``callback_attempt``.
     """
 
     def __init__(
@@ -201,8 +218,11 @@ class ConformanceTracker:
         max_findings_per_code: int = MAX_FINDINGS_PER_CODE,
         recent_requests: int = RECENT_REQUESTS,
         dialects: Sequence[Dialect] | None = None,
+        time_scale: float = 0.0,
     ) -> None:
         self._model_of = model_of
+        # Virtual ms a request's time may be off by on a busy machine (0 on a manual clock).
+        self._slack = WALL_SLACK_MS * time_scale
         self._ttl = results_ttl_ms
         self._max_findings = max_findings_per_code
         self._recent_cap = recent_requests
@@ -257,6 +277,8 @@ class ConformanceTracker:
         elif kind == FILES and track is not None:
             if entry.status == 200 and entry.fault not in UNREAD_FAULTS:
                 track.downloads += 1
+                if track.first_download is None:
+                    track.first_download = entry.time
             elif len(track.failed_downloads) < EVIDENCE_CAP:
                 track.failed_downloads.append((entry.id, entry.time, entry.path, entry.status))
 
@@ -363,7 +385,7 @@ class ConformanceTracker:
             else:
                 del self._windows[entry.key]  # type: ignore[arg-type]
         if entry.status == 429 and entry.retry_after is not None and entry.retry_after > 0:
-            self._windows[entry.key] = _Window(entry, horizon, dialect)  # type: ignore[index]
+            self._windows[entry.key] = _Window(entry, horizon, dialect, self._slack)  # type: ignore[index]
 
     def _repeats(self, entry: Entry, owner: str | None, kind: str | None, dialect: Dialect, horizon: int) -> None:
         """Recognise this request as a repeat of an earlier identical one and judge the retry."""
@@ -422,15 +444,17 @@ class ConformanceTracker:
             chain.gaps.append(gap)
         if entry.status in g.retryable and len(chain.statuses) < EVIDENCE_CAP:
             chain.statuses.append(entry.status)
-        honoured = prev.retry_after is not None and gap >= prev.retry_after * 1000 * (1 - TOLERANCE)
+        honoured = prev.retry_after is not None and gap >= prev.retry_after * 1000 * (1 - TOLERANCE) - self._slack
         if honoured:
-            # The server chose this wait: it is neither a failure nor the baseline the
-            # client's own backoff must grow from (max(backoff, Retry-After) is right).
+            # The server chose this wait: it is neither a failure nor part of the client's own
+            # backoff (max(backoff, Retry-After) is right), so it counts in neither sum.
             return chain
-        grew = chain.last_gap is None or gap >= chain.last_gap * MIN_GROWTH
-        capped = gap >= g.backoff_cap_ms * (1 - TOLERANCE)
-        chain.last_gap = gap
-        if not (grew or capped):
+        # The envelope: a jittered backoff draws each wait anywhere below it, so no single gap
+        # has to grow; the longest wait so far must keep up with the time the waits add up to.
+        chain.envelope = max(chain.envelope, gap)
+        chain.elapsed += gap
+        capped = chain.envelope >= g.backoff_cap_ms * CAP_SHARE
+        if not capped and chain.envelope + self._slack < ENVELOPE_SHARE * chain.elapsed:
             f = self._finding("NO_BACKOFF", owner, chain.first_id, None, dialect)
             if f is not None:
                 if not f.evidence:
@@ -438,6 +462,7 @@ class ConformanceTracker:
                     f.times.append(chain.first_time)
                     f.facts.update(request=_request(entry.method, entry.path, entry.query), chain=chain)
                 f.add(entry.id, entry.time)
+                f.facts.update(envelope=chain.envelope, elapsed=chain.elapsed)
         return chain
 
     def _unsafe_resubmit(self, entry: Entry, owner: str | None, fp: tuple, prev: _Attempt, dialect: Dialect) -> None:
@@ -466,17 +491,14 @@ class ConformanceTracker:
         model = self._model_of(track.dialect.name, track.model)
         if model is not None:
             since_submit = entry.time - track.submitted
-            if since_submit < model.initial_wait_ms * (1 - TOLERANCE):
+            if since_submit < model.initial_wait_ms * (1 - TOLERANCE) - self._slack:
                 f = self._finding("POLL_BEFORE_INITIAL_WAIT", track.key, track.task_id, track.task_id, track.dialect)
                 if f is not None:
                     f.add(entry.id, entry.time)
             if track.last_poll is not None:
                 gap = entry.time - track.last_poll
-                if gap < model.poll_interval_ms * (1 - TOLERANCE):
-                    f = self._finding("POLL_TOO_FAST", track.key, track.task_id, track.task_id, track.dialect)
-                    if f is not None:
-                        f.add(entry.id, entry.time)
-                        f.facts["min_gap"] = min(gap, f.facts.get("min_gap", gap))
+                if gap < model.poll_interval_ms * (1 - TOLERANCE) - self._slack:
+                    self._poll_too_fast(track, model, entry, gap)
         track.last_request = entry.time
         track.last_request_id = entry.id
         if entry.status == 200 and entry.state is not None and entry.fault not in UNREAD_FAULTS:
@@ -487,6 +509,25 @@ class ConformanceTracker:
                 track.terminal = entry.state
                 track.terminal_time = entry.time
                 track.terminal_horizon = horizon
+
+    def _poll_too_fast(self, track: Track, model: Model, entry: Entry, gap: int) -> None:
+        # Where the pages disagree on this interval (and the catalog took the strict one), a gap
+        # that keeps the lenient one is a warning citing both pages, in a finding of its own.
+        dispute = track.dialect.guidance.disputed.get(f"poll_interval/{model.kind}")
+        disputed = (
+            dispute is not None
+            and model.poll_interval_ms == dispute.strict
+            and gap >= dispute.lenient * (1 - TOLERANCE) - self._slack
+        )
+        group = (track.task_id, "disputed") if disputed else track.task_id
+        severity = WARNING if disputed else None
+        f = self._finding("POLL_TOO_FAST", track.key, group, track.task_id, track.dialect)
+        if f is not None:
+            f.severity = severity
+            f.add(entry.id, entry.time)
+            f.facts["min_gap"] = min(gap, f.facts.get("min_gap", gap))
+            if disputed:
+                f.facts["dispute"] = dispute
 
     # -- the report ----------------------------------------------------------------------
 
@@ -571,6 +612,22 @@ class ConformanceTracker:
                 f.count = 1
                 f.facts.update(complete=complete, outputs=task.outputs, now=now)
                 yield f
+            dispute = track.dialect.guidance.disputed.get("result_lifetime")
+            if (
+                dispute is not None
+                and saw_success
+                and track.first_download is not None
+                and complete is not None
+                and track.first_download - complete > dispute.strict
+            ):
+                # Fetched, but after the lifetime one page gives and within the other's.
+                f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id, track.dialect, WARNING)
+                f.add(track.submit_id, track.submitted)
+                f.count = 1
+                f.facts.update(
+                    complete=complete, outputs=task.outputs, now=now, late=track.first_download, dispute=dispute
+                )
+                yield f
             if track.terminal is not None or track.callback_acked:
                 continue
             if task.request_type == "callback":
@@ -595,7 +652,7 @@ class ConformanceTracker:
 
     def _render(self, f: Finding, task_of: Callable[[str], Task | None]) -> dict:
         check = CHECKS[f.code]
-        out: dict = {"code": f.code, "severity": check.severity, "key": f.key}
+        out: dict = {"code": f.code, "severity": f.severity or check.severity, "key": f.key}
         if f.task_id is not None:
             out["taskId"] = f.task_id
         track = self._tasks.get(f.task_id or "")

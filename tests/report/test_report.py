@@ -317,25 +317,32 @@ def test_retried_non_retryable_404_and_400(api):
 
 
 def test_no_backoff(api, monkeypatch):
-    answer_next(monkeypatch, api, "submit", *(error_for_status(503) for _ in range(3)))
+    """A constant 1 s wait: backoff is judged by its envelope (a jittered backoff may well wait less
+    than last time), so the first retries are no evidence yet; from the 7th retry, the longest wait
+    (1 s) is under a sixth of the 7 s the waits add up to."""
+    answer_next(monkeypatch, api, "submit", *(error_for_status(503) for _ in range(8)))
     idem = {"Idempotency-Key": "k1"}
-    for _ in range(3):
+    for n in range(8):
         assert post_submit(api, headers=idem).status_code == 503
         api.advance(1000)
+        if n == 5:  # six retries made: none judged too soon yet
+            assert findings(api, "NO_BACKOFF") == []
     assert post_submit(api, headers=idem).status_code == 200
     [f] = findings(api, "NO_BACKOFF")
-    assert f["severity"] == "error" and f["evidence"] == [1, 3, 4] and f["count"] == 2
-    assert "answered 503, 503, 503" in f["message"] and "gaps 1 s, 1 s, 1 s" in f["message"]
+    assert f["severity"] == "error" and f["evidence"] == [1, 8, 9] and f["count"] == 2
+    assert "answered 503, 503, 503, 503, 503, 503, 503, 503" in f["message"]
+    assert "gaps 1 s, 1 s, 1 s, 1 s, 1 s, 1 s, 1 s, 1 s" in f["message"]
+    assert "longest wait (1 s at the last) was under 1/6 of the time the waits added up to (8 s)" in f["message"]
     assert "exponential backoff" in f["message"] and "1.5" in f["message"]
 
 
 def test_waiting_out_a_retry_after_on_5xx_is_backoff(api):
-    """A rule's 503 with Retry-After: 2, three times: gaps of 2 s honour it (constant, yet no NO_BACKOFF);
+    """A rule's 503 with Retry-After: 2, eight times: gaps of 2 s honour it (constant, yet no NO_BACKOFF);
     gaps of 1 s do not."""
-    rule = {"when": {"endpoint": "balance"}, "times": 3, "respond": {"status": 503, "retry_after": 2}}
+    rule = {"when": {"endpoint": "balance"}, "times": 8, "respond": {"status": 503, "retry_after": 2}}
     for key, gap in ((KEY, 2000), ("sk_test_hasty", 1000)):
         assert api.admin("POST", "/rules", json={**rule, "when": {**rule["when"], "key": key}}).status_code == 200
-        for status in (503, 503, 503, 200):
+        for status in (503,) * 8 + (200,):
             r = api.client.get("/api/v1/apikeys/current-balance", headers={"Authorization": f"Bearer {key}"})
             assert r.status_code == status and (status == 200 or r.headers["Retry-After"] == "2")
             api.advance(gap)
@@ -677,12 +684,16 @@ def test_backoff_rules_cap_and_retry_after():
     for t, s, ra in ((0, 429, 3), (3000, 503, None), (4000, 503, None), (5500, 200, None)):
         feed.send(t, "GET", BALANCE, s, key="k4", retry_after=ra)
     assert feed.codes() == []
-    # ... but a constant delay after it is still no backoff
-    for t, s, ra in ((0, 429, 3), (3000, 503, None), (4000, 503, None), (5000, 200, None)):
-        feed.send(t, "GET", BALANCE, s, key="k5", retry_after=ra)
+    # ... but a constant delay after it is still no backoff (the Retry-After wait counts in
+    # neither the envelope nor the time added up: the 7th own wait of 1 s is the first judged too short)
+    times = [0, 3000, *(3000 + 1000 * n for n in range(1, 8))]
+    for t in times:
+        feed.send(
+            t, "GET", BALANCE, 200 if t == times[-1] else 503 if t else 429, key="k5", retry_after=3 if t == 0 else None
+        )
     [f] = feed.report()["findings"]
     assert (f["code"], f["key"], f["count"]) == ("NO_BACKOFF", "k5", 1)
-    assert "gaps 3 s, 1 s, 1 s" in f["message"]
+    assert "gaps 3 s, 1 s, 1 s, 1 s, 1 s, 1 s, 1 s, 1 s" in f["message"]
 
 
 def test_findings_per_code_and_evidence_are_capped():

@@ -8,7 +8,7 @@ contract-notes.md holds the callback facts.
 from __future__ import annotations
 
 from mockserver.core.words import BALANCE, FILES
-from mockserver.dialects.protocol import Guidance
+from mockserver.dialects.protocol import Disputed, Guidance
 
 BEST_PRACTICES = "APIXO best practices"  # provider-docs/001
 ERRORS_PAGE = "APIXO errors page"  # provider-docs/004
@@ -78,4 +78,23 @@ GUIDANCE = Guidance(
     },
     # 001 "Download Results Promptly" says 24 h; the gpt-image-1 page (002) says 15 days.
     result_lifetime="after 24 h or 15 days",
+    # Where the pages disagree, the report warns (citing both) between the two numbers and errs
+    # only beyond the lenient one.
+    disputed={
+        # 001's table says 5 s for quality images; 001's own pollWithBackoff polls every 3 s from
+        # the start whatever the model (the catalog keeps the table's 5 s).
+        "poll_interval/image-quality": Disputed(
+            strict=5_000,
+            lenient=3_000,
+            strict_source=f'{BEST_PRACTICES}, "Recommended Intervals" (Image (quality): every 5 s)',
+            lenient_source=f"{BEST_PRACTICES}, pollWithBackoff (starts at 3 s)",
+        ),
+        # 001's download example: "Result URLs expire after 24 hours"; 002: "valid for 15 days".
+        "result_lifetime": Disputed(
+            strict=86_400_000,
+            lenient=15 * 86_400_000,
+            strict_source=f'{BEST_PRACTICES}, "Download Results Promptly" (URLs expire after 24 hours)',
+            lenient_source="gpt-image-1 page (002) (result URLs are valid for 15 days)",
+        ),
+    },
 )
