@@ -419,7 +419,8 @@ def test_delay_reorders_concurrent_answers(live_server):
 
     base = live_server.url
     auth = {"Authorization": f"Bearer {KEY}"}
-    doc = {"rules": [{"when": {"endpoint": "balance", "header": {"X-Slow": "1"}}, "delay": {"ms": 300}}]}
+    # 1.5 s: long enough that the fast request finishes within it on a busy machine (300 ms was not).
+    doc = {"rules": [{"when": {"endpoint": "balance", "header": {"X-Slow": "1"}}, "delay": {"ms": 1500}}]}
     assert httpx.put(f"{base}/__admin/scenario", json=doc).status_code == 200
     done: list[str] = []
 
@@ -435,6 +436,7 @@ def test_delay_reorders_concurrent_answers(live_server):
     while httpx.get(f"{base}/__admin/rules").json()["rules"][0]["acts"] == 0:
         assert monotonic() < deadline, "the slow request never reached the server"
     call("fast", {})
+    assert slow.is_alive()  # still held back when the later request is answered
     slow.join(10)
     assert done == ["fast", "slow"]
 
