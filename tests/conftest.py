@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 
+import httpcore  # noqa: F401 (imported before any inner pytest run: see below)
 import httpx
 import pytest
 
@@ -21,7 +22,13 @@ from mockserver.http.server import ServerThread
 from mockserver.testing.inprocess import in_process_client
 from tests.receivers import dead_url, receiver, receiver_server  # noqa: F401 (fixtures for every test module)
 
-# The pytest plugin's tests run inner pytest sessions (tests/test_pytest_plugin.py, test_examples.py).
+# The pytest plugin's tests run inner pytest sessions (tests/testing/test_pytest_plugin.py,
+# test_examples.py). pytester runs them in this process and afterwards drops every module an inner
+# run imported. httpx imports httpcore lazily and maps httpcore's exceptions by class, in a table it
+# builds once: were httpcore first imported inside an inner run, the table would keep that run's
+# classes and a later, fresh httpcore's RemoteProtocolError would escape httpx unwrapped, in
+# whichever test comes next (so the failures depended on test order). Imported here, before any inner
+# run, httpcore is one module for the whole session.
 pytest_plugins = ["pytester"]
 
 KEY = "sk_test_key"
