@@ -9,9 +9,12 @@ contract (mockserver.contract): a response that breaks a schema fails the test.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
+from pathlib import Path
 
+import httpcore  # noqa: F401 (imported before any inner pytest run: see below)
 import httpx
 import pytest
 
@@ -21,7 +24,13 @@ from mockserver.http.server import ServerThread
 from mockserver.testing.inprocess import in_process_client
 from tests.receivers import dead_url, receiver, receiver_server  # noqa: F401 (fixtures for every test module)
 
-# The pytest plugin's tests run inner pytest sessions (tests/test_pytest_plugin.py, test_examples.py).
+# The pytest plugin's tests run inner pytest sessions (tests/testing/test_pytest_plugin.py,
+# test_examples.py). pytester runs them in this process and afterwards drops every module an inner
+# run imported. httpx imports httpcore lazily and maps httpcore's exceptions by class, in a table it
+# builds once: were httpcore first imported inside an inner run, the table would keep that run's
+# classes and a later, fresh httpcore's RemoteProtocolError would escape httpx unwrapped, in
+# whichever test comes next (so the failures depended on test order). Imported here, before any inner
+# run, httpcore is one module for the whole session.
 pytest_plugins = ["pytester"]
 
 KEY = "sk_test_key"
@@ -84,6 +93,57 @@ def pytest_configure(config) -> None:
         "unchecked_responses: do not check this test's answers against the published schemas "
         "(for tests that break them on purpose, e.g. fault injection)",
     )
+    config.addinivalue_line(
+        "markers",
+        "wall_clock: asserts how long something takes in real time; under pytest-xdist it runs "
+        "while no other worker runs a test",
+    )
+
+
+class RunAlone:
+    """A readers-writer lock across pytest-xdist workers (flock on two files of the run's temp dir).
+
+    Every test holds it shared; a ``wall_clock`` test holds it exclusively, so its deadlines are
+    measured on a machine its own suite does not load. The gate gives the exclusive holder
+    precedence: a test that waits for it keeps the next shared holders out.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.gate = open(folder / "wall-clock.gate", "a+b")  # held for the session
+        self.lock = open(folder / "wall-clock.lock", "a+b")
+
+    @contextlib.contextmanager
+    def held(self, exclusive: bool):
+        if exclusive:
+            fcntl.flock(self.gate, fcntl.LOCK_EX)
+            fcntl.flock(self.lock, fcntl.LOCK_EX)
+        else:
+            fcntl.flock(self.gate, fcntl.LOCK_SH)
+            fcntl.flock(self.lock, fcntl.LOCK_SH)
+            fcntl.flock(self.gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(self.lock, fcntl.LOCK_UN)
+            if exclusive:
+                fcntl.flock(self.gate, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    workers = getattr(item.config, "workerinput", None)  # set in a pytest-xdist worker only
+    if workers is None:
+        yield
+        return
+    alone = item.config.stash.get(RUN_ALONE, None)
+    if alone is None:
+        # Each worker's basetemp is <the run's temp dir>/popen-gwN: the parent is this run's alone.
+        alone = item.config.stash[RUN_ALONE] = RunAlone(Path(item.config.option.basetemp).parent)
+    with alone.held(exclusive=item.get_closest_marker("wall_clock") is not None):
+        yield
+
+
+RUN_ALONE = pytest.StashKey[RunAlone]()
 
 
 def check_contract(client: httpx.Client, owner) -> httpx.Client:

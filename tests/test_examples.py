@@ -15,16 +15,12 @@ import signal
 import subprocess
 import sys
 
-import httpcore  # noqa: F401 (see below)
 import httpx
 import pytest
 
 from mockserver._command import command
 from mockserver.testing.replay import load_bundle
 
-# httpcore is imported here, before the inner runs: pytester drops the modules an inner run
-# imported, and httpx (imported already) maps httpcore's exceptions by class, so an httpcore
-# imported afresh in a later run would leak its own RemoteProtocolError instead of httpx's.
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 EXAMPLE_FILES = (

@@ -36,6 +36,9 @@ CHECK_P99 = pytest.mark.skipif(
     os.environ.get("MOCKSERVER_CHECK_P99") != "1", reason="p99 target not met yet: set MOCKSERVER_CHECK_P99=1"
 )
 END_MS = 10_000  # every storm task ends this long after its submit (pending 0)
+# Deadlines in real time (a storm within 4 timeouts, a stop within 2 s): under pytest-xdist these
+# tests run while the other workers wait (tests/conftest.py), not against the suite's own load.
+pytestmark = pytest.mark.wall_clock
 
 
 def scenario(timeout_ms: int, retries: int = 0) -> dict:

@@ -1,8 +1,8 @@
 """contract_tests/ itself: it passes against the mock and fails against broken servers.
 
-Each run is a real `pytest contract_tests` session, run in this process one after the other
-(each against its own server; the live one against a `mockserver serve` process), and the
-tests below read their results. In this process, not as 7 subprocesses: each subprocess paid
+Each run is a real `pytest contract_tests` session, run in this process when a test first reads
+it (each against its own server; the live ones against `mockserver serve` processes), and the
+tests below read their results. In this process, not as 10 subprocesses: each subprocess paid
 seconds of interpreter and import start-up for about a second of tests.
 """
 
@@ -194,77 +194,90 @@ def _url_of(serve: subprocess.Popen) -> str:
     return m.group(1)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Every contract-suite run of this module, finished before the tests read them."""
-    # Both start meanwhile: APIXO's (the default, both dialects on) and a 123API-only server.
-    serve, serve_123 = _serve(), _serve("--dialect", "123api")
-    servers = []
-    try:
-        broken = {
-            "missing-field": rewrite_json(create_app(clock="manual"), "/statusTask/", without_cost_time),
-            "wrong-order": rewrite_json(create_app(clock="manual"), "/statusTask/", states_swapped),
-            "123api-wrong-order": rewrite_json(
-                create_app(clock="manual", dialects="123api"), "/v1/tasks/", statuses_swapped_123api
-            ),
-            "error-envelope": rewrite_json(create_app(clock="manual"), "/api/", error_without_code),
-            # Like a real endpoint: no /__admin, real credits on one key, tasks end by themselves.
-            "no-admin": without_admin(
-                create_app(clock="manual", api_keys={KEY: 10_000}, catalog=poll_driven_catalog())
-            ),
-        }
-        urls = {}
-        for name, app in broken.items():
-            server = ServerThread(app).start()
-            servers.append(server)
-            urls[name] = server.url
-        reports = tmp_path_factory.mktemp("contract-runs")
-        no_admin = ("--base-url", urls["no-admin"], "--api-key", KEY, "--poll-interval", "0")
-        started = {
-            "default": _suite(reports, "default"),
-            "no-admin-spend": _suite(reports, "no-admin-spend", *no_admin, "--allow-spend"),
-            "missing-field": _suite(reports, "missing-field", "--base-url", urls["missing-field"]),
-            "wrong-order": _suite(reports, "wrong-order", "--base-url", urls["wrong-order"]),
-            # Narrower runs, enough for what their tests look at.
-            "no-admin": _suite(
-                reports,
-                "no-admin",
-                *no_admin,
-                "-k",
-                "lifecycle_only_moves_forward or unknown_task_is_404",
-            ),
-            "error-envelope": _suite(
-                reports,
-                "error-envelope",
-                "--base-url",
-                urls["error-envelope"],
-                "-k",
-                "test_errors or balance_is",
-            ),
-        }
-        api123 = ("--dialect", "123api")
-        started["123api-default"] = _suite(reports, "123api-default", *api123)
-        started["123api-wrong-order"] = _suite(
-            reports,
-            "123api-wrong-order",
-            *api123,
-            "--base-url",
-            urls["123api-wrong-order"],
-            "-k",
-            "lifecycle_only_moves_forward or models_list",
-        )
-        # The `mockserver serve` processes came up meanwhile.
-        started["live"] = _suite(reports, "live", "--base-url", _url_of(serve), "--api-key", KEY)
-        started["123api-live"] = _suite(
-            reports, "123api-live", *api123, "--base-url", _url_of(serve_123), "--api-key", KEY
-        )
-        yield started
-    finally:
-        for process in (serve, serve_123):
+# What each run checks: the server it runs against (none: the suite starts the mock itself; a
+# broken app: served in a thread; "serve": a `mockserver serve` process), and the suite's options.
+NO_ADMIN = ("--api-key", KEY, "--poll-interval", "0")
+API123 = ("--dialect", "123api")
+RUNS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "default": (None, ()),
+    "no-admin-spend": ("no-admin", (*NO_ADMIN, "--allow-spend")),
+    "missing-field": ("missing-field", ()),
+    "wrong-order": ("wrong-order", ()),
+    # Narrower runs, enough for what their tests look at.
+    "no-admin": ("no-admin", (*NO_ADMIN, "-k", "lifecycle_only_moves_forward or unknown_task_is_404")),
+    "error-envelope": ("error-envelope", ("-k", "test_errors or balance_is")),
+    "123api-default": (None, API123),
+    "123api-wrong-order": ("123api-wrong-order", (*API123, "-k", "lifecycle_only_moves_forward or models_list")),
+    "live": ("serve", ("--api-key", KEY)),
+    "123api-live": ("serve 123api", (*API123, "--api-key", KEY)),
+}
+
+
+def broken_app(name: str):
+    """The app a broken-server run checks."""
+    if name == "missing-field":
+        return rewrite_json(create_app(clock="manual"), "/statusTask/", without_cost_time)
+    if name == "wrong-order":
+        return rewrite_json(create_app(clock="manual"), "/statusTask/", states_swapped)
+    if name == "123api-wrong-order":
+        return rewrite_json(create_app(clock="manual", dialects="123api"), "/v1/tasks/", statuses_swapped_123api)
+    if name == "error-envelope":
+        return rewrite_json(create_app(clock="manual"), "/api/", error_without_code)
+    assert name == "no-admin", name
+    # Like a real endpoint: no /__admin, real credits on one key, tasks end by themselves.
+    return without_admin(create_app(clock="manual", api_keys={KEY: 10_000}, catalog=poll_driven_catalog()))
+
+
+class Runs:
+    """The contract-suite runs, each made the first time a test reads it, then kept.
+
+    Per process, not per module: under pytest-xdist this module's tests may be spread over workers
+    (and over more than one stretch on one worker), and each worker makes only the runs its tests read.
+    """
+
+    def __init__(self, reports: Path) -> None:
+        self.reports = reports
+        self.done: dict[str, Run] = {}
+        self.urls: dict[str, str] = {}
+        self.servers: list[ServerThread] = []
+        self.processes: list[subprocess.Popen] = []
+
+    def __getitem__(self, name: str) -> Run:
+        if name not in self.done:
+            server, args = RUNS[name]
+            base = () if server is None else ("--base-url", self.url(server))
+            self.done[name] = _suite(self.reports, name, *base, *args)
+        return self.done[name]
+
+    def url(self, server: str) -> str:
+        if server not in self.urls:
+            if server.startswith("serve"):
+                # APIXO's `mockserver serve` (the default, both dialects on) or a 123API-only one.
+                process = _serve(*(["--dialect", "123api"] if server == "serve 123api" else []))
+                self.processes.append(process)
+                self.urls[server] = _url_of(process)
+            else:
+                thread = ServerThread(broken_app(server)).start()
+                self.servers.append(thread)
+                self.urls[server] = thread.url
+        return self.urls[server]
+
+    def close(self) -> None:
+        for process in self.processes:
             process.send_signal(signal.SIGINT)
             process.communicate(timeout=20)
-        for server in servers:
+        for server in self.servers:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """Every contract-suite run this module's tests read, made on first use."""
+    made = Runs(tmp_path_factory.mktemp("contract-runs"))
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def test_the_suite_has_at_least_15_tests_and_all_pass_against_a_live_mockserver_serve(runs):

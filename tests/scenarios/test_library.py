@@ -324,6 +324,7 @@ def test_poll_driven(api):
     assert api.admin("GET", "/clock").json()["nextEvent"] is None  # time plays no part
 
 
+@pytest.mark.wall_clock  # half a second of real time at most
 def test_fast_clock(make_api):
     api = make_api(scenario="fast-clock")
     clock = api.mock.clock
