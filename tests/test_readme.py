@@ -26,9 +26,9 @@ def test_walkthrough_runs_against_a_live_server(tmp_path):
 def test_quick_start_commands_are_the_ci_ones():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "python3 -m venv .venv" in ci
-    assert "pip install --quiet -e '.[test]'" in ci and "python -m pytest" in ci
+    assert "pip install --quiet -e '.[test]'" in ci and "python -m pytest -q -p no:cacheprovider -n auto" in ci
     assert block("quick-start-tests").code == (
-        "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest\n"
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest -n auto\n"
     )
     # The serve command: a plain install (CI's smoke test installs the same way) and the defaults.
     assert "install --quiet .\n" in ci

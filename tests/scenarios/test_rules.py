@@ -409,7 +409,7 @@ def test_delay_action_over_http(api):
     assert entry["rule"] == 0 and entry["status"] == 200
 
 
-@pytest.mark.wall_clock  # the fast request must finish inside the slow one's 300 ms
+@pytest.mark.wall_clock  # the fast request must finish inside the slow one's 1.5 s
 def test_delay_reorders_concurrent_answers(live_server):
     """A delayed request started first finishes after an undelayed one started later."""
     import threading
