@@ -79,6 +79,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A server named by --base-url that cannot be reached, or refuses the key, stops the run at
+    once with one line (before collection: nothing else is worth doing)."""
+    opt = session.config.getoption
+    if opt("--base-url"):
+        _check_key(opt("--base-url").rstrip("/"), opt("--api-key") or "sk_contract_test", opt("--dialect"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Only the tests of the --dialect the server speaks (a test with no dialect marker runs on all)."""
     dialect = config.getoption("--dialect")
@@ -167,7 +175,6 @@ def target(pytestconfig: pytest.Config):
         url = base_url.rstrip("/")
         admin, mock = _probe_admin(url, admin_headers)
         key = opt("--api-key") or "sk_contract_test"
-        _check_key(url, key, dialect)
         yield Target(url=url, key=key, admin=admin, free=mock, locked=mock and not admin, **common)
         return
     # No server named: the mock itself, speaking only that dialect (as `mockserver serve --dialect`
