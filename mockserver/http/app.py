@@ -17,6 +17,7 @@ from mockserver.core.errors import ApiError, ServerError
 from mockserver.core.service import MockService
 from mockserver.dialects.protocol import Dialect
 from mockserver.http import admin, faults, provider, published
+from mockserver.http.events import EventHub
 from mockserver.http.fastpath import FastStatus
 from mockserver.http.faults import FaultMiddleware, ServerConnection
 from mockserver.http.journaling import JournalMiddleware
@@ -88,9 +89,18 @@ def create_app(
         ],
         exception_handlers={ApiError: on_api_error, Exception: on_bug},
     )
+    hub = EventHub(mock)
+
+    def on_exit() -> None:
+        # The server's first SIGINT/SIGTERM: stop sending at once, and end the event streams
+        # (uvicorn waits for open responses before it stops, and a stream never ends by itself).
+        dispatcher.abort()
+        hub.close()
+
     app.state.mock = mock
     app.state.errors = errors
-    app.state.on_exit = dispatcher.abort  # the server's first SIGINT/SIGTERM: stop sending at once
+    app.state.events = hub
+    app.state.on_exit = on_exit
     app.state.endpoints = endpoints(spoken)
     return app
 
