@@ -190,3 +190,74 @@ class EventHub:
 
 def _sse(kind: str, data: object) -> str:
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+# -- one line per event (``mockserver tail``) ---------------------------------------------
+
+_COLOURS = {"ok": "32", "client": "33", "server": "31", "fault": "35", "dim": "2"}
+
+
+def _paint(text: str, tone: str, colour: bool) -> str:
+    return f"\033[{_COLOURS[tone]}m{text}\033[0m" if colour else text
+
+
+def _clock(ms: object) -> str:
+    if not isinstance(ms, int):
+        return "--:--:--.---"
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def describe_event(kind: str, data: dict, colour: bool = False) -> str:
+    """One line for an event of the stream: for a request, its virtual time (UTC), key, method,
+    path, status, injected fault and the task state it answered."""
+    if kind == "request":
+        status = data.get("status") or 0
+        fault = data.get("fault")
+        tone = "fault" if fault else "ok" if status < 400 else "client" if status < 500 else "server"
+        path = data.get("path", "") + (f"?{data['query']}" if data.get("query") else "")
+        parts = [
+            _clock(data.get("time")),
+            f"{data.get('key') or '-':<10}",
+            f"{data.get('method', ''):<6}",
+            path,
+            _paint(str(status) if status else "---", tone, colour),
+        ]
+        if fault:
+            parts.append(_paint(f"fault={fault}", "fault", colour))
+        if data.get("state"):
+            parts.append(f"state={data['state']}")
+        if data.get("error") and status >= 400:
+            parts.append(_paint(str(data["error"])[:80], "dim", colour))
+        return "  ".join(parts)
+    if kind == "callback":
+        outcome = data.get("outcome")
+        tone = "ok" if outcome == "delivered" else "server" if outcome == "failed" else "client"
+        status = data.get("status")
+        what = f"{outcome}" + (f" {status}" if status else "") + (f" ({data['error']})" if data.get("error") else "")
+        return "  ".join(
+            [
+                _clock(data.get("time")),
+                "callback",
+                str(data.get("taskId")),
+                f"attempt {data.get('attempt')}",
+                _paint(what, tone, colour),
+            ]
+        )
+    if kind == "clock":
+        return _paint(f"{_clock(data.get('now'))}  clock moved; {data.get('unfinished')} unfinished", "dim", colour)
+    if kind == "reset":
+        return _paint(f"{_clock(data.get('now'))}  reset", "dim", colour)
+    if kind == "scenario":
+        return _paint(f"{_clock(data.get('now'))}  scenario loaded: {data.get('name')}", "dim", colour)
+    if kind == "dropped":
+        return _paint(f"... {data.get('count')} events dropped (this reader fell behind)", "client", colour)
+    if kind == "hello":
+        return _paint(
+            f"{_clock(data.get('now'))}  mockserver {data.get('version')} ({', '.join(data.get('dialects', []))}, "
+            f"{data.get('clock')} clock, scenario {data.get('scenario') or 'none'})",
+            "dim",
+            colour,
+        )
+    return f"{kind} {data}"
