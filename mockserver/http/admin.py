@@ -18,6 +18,7 @@ from mockserver.core import tasks as t
 from mockserver.core.errors import BadRequest, Forbidden, NotFound, Unauthorized, error_for_status
 from mockserver.core.redact import mask_key
 from mockserver.core.service import MockService
+from mockserver.http import ui
 from mockserver.http.events import EventHub
 from mockserver.http.provider import json_response, mock_of
 from mockserver.http.requests import bearer_key, parse_json, read_body
@@ -173,6 +174,16 @@ async def list_tasks(request: Request, mock: MockService) -> Response:
 @_admin
 async def get_task(request: Request, mock: MockService) -> Response:
     return json_response(_task_info(mock, _task(mock, request.path_params["task_id"]), _reveal(request, mock)))
+
+
+@_admin
+async def task_timeline(request: Request, mock: MockService) -> Response:
+    return json_response(control.timeline(mock, request.path_params["task_id"], reveal=_reveal(request, mock)))
+
+
+@_admin
+async def all_timelines(request: Request, mock: MockService) -> Response:
+    return json_response(control.timelines(mock, reveal=_reveal(request, mock)))
 
 
 @_admin
@@ -334,6 +345,8 @@ _TABLE = (
     ("POST", "/clock/advance", clock_advance),
     ("GET", "/tasks", list_tasks),
     ("GET", "/tasks/{task_id}", get_task),
+    ("GET", "/tasks/{task_id}/timeline", task_timeline),
+    ("GET", "/timelines", all_timelines),
     ("POST", "/tasks/{task_id}/complete", complete_task),
     ("POST", "/tasks/{task_id}/fail", fail_task),
     ("GET", "/accounts", list_accounts),
@@ -353,4 +366,4 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = tuple((method, PREFIX + path) for
 
 
 def routes() -> list[Route]:
-    return [Route(PREFIX + path, handler, methods=[method]) for method, path, handler in _TABLE]
+    return [Route(PREFIX + path, handler, methods=[method]) for method, path, handler in _TABLE] + ui.routes(PREFIX)
