@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--key", help="only this API key's requests (--key '': requests that carried no key)")
     report.add_argument("--admin-token", help=f"the server's admin token {_env_help('admin_token')}")
     report.add_argument("--json", action="store_true", help="print the report as JSON, not a table")
+    report.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the report with every task's timeline as one self-contained HTML file (CI artifacts)",
+    )
 
     tail = sub.add_parser(
         "tail",
@@ -442,11 +447,36 @@ def cmd_report(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.html:
+        problem = _write_html_report(url, headers, args.html)
+        if problem:
+            print(f"mockserver: error: {problem}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(body, indent=2))
     else:
         print(format_report(body), end="")
     return 1 if body.get("summary", {}).get("errors") else 0
+
+
+def _write_html_report(url: str, headers: dict[str, str], path: str) -> str | None:
+    """Write the HTML report of the server at ``url`` to ``path``; the problem, if any, in one line."""
+    import httpx
+
+    from mockserver.report.html import render_html
+
+    try:
+        r = httpx.get(f"{url}/__admin/timelines", headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        return f"cannot reach {url}: {exc}"
+    if r.status_code != 200:
+        return f"{url}/__admin/timelines answered {r.status_code}: {r.text[:200]}"
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(render_html(r.json(), title=f"mockserver client report: {url}"))
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    return None
 
 
 def cmd_tail(args: argparse.Namespace) -> int:

@@ -189,7 +189,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     handle = item.stash.get(_HANDLE, None)
     if handle is None or report.when != "call" or not report.failed:
         return report
-    from mockserver.testing.replay import bundle_of, write_bundle
+    from mockserver.testing.replay import bundle_of, write_bundle, write_html_report
 
     error = call.excinfo.exconly().strip().splitlines()[0] if call.excinfo is not None else None
     folder = item.config.getoption("--mockserver-failures") or item.config.rootpath / ".mockserver" / "failures"
@@ -202,6 +202,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     shown = _shown(path)
     item.config.stash[_BUNDLES].append((item.nodeid, shown))
     lines = [f"{_replay_command(shown)}"]
+    try:
+        lines.append(f"timelines: {_shown(write_html_report(handle, path))}")
+    except Exception as exc:  # as for the bundle: a help, never a second failure
+        lines.append(f"no HTML report: {type(exc).__name__}: {exc}")
     if bundle.get("lastRequest"):
         lines.append(f"last request: {bundle['lastRequest']}")
     lines.append(
