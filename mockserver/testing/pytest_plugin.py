@@ -202,10 +202,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     shown = _shown(path)
     item.config.stash[_BUNDLES].append((item.nodeid, shown))
     lines = [f"{_replay_command(shown)}"]
-    try:
-        lines.append(f"timelines: {_shown(write_html_report(handle, path))}")
-    except Exception as exc:  # as for the bundle: a help, never a second failure
-        lines.append(f"no HTML report: {type(exc).__name__}: {exc}")
     if bundle.get("lastRequest"):
         lines.append(f"last request: {bundle['lastRequest']}")
     lines.append(
@@ -213,6 +209,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         f"virtual time +{(bundle['clock']['now'] - bundle['clock']['start']) / 1000:g} s, "
         f"{len(bundle['journal'])} requests"
     )
+    # The report with each task's timeline, beside the bundle (same name, .html).
+    try:
+        lines.append(f"timelines: {_shown(write_html_report(handle, path))}")
+    except Exception as exc:  # as for the bundle: a help, never a second failure
+        lines.append(f"no HTML report: {type(exc).__name__}: {exc}")
     report.sections.append(("mockserver replay", "\n".join(lines)))
     return report
 

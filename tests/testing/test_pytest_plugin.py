@@ -193,10 +193,10 @@ def test_a_failed_test_leaves_a_replay_bundle_and_says_how_to_replay_it(pytester
         [
             "*- mockserver replay -*",
             f"{command()} replay {shown}",
-            f"timelines: {shown.removesuffix('.json')}.html",
             "last request: curl -X GET 'http://127.0.0.1:*/api/v1/statusTask/nano-banana?taskId=task_*'"
             ' -H "Authorization: Bearer $MOCKSERVER_API_KEY"',
             "scenario second-poll-503, seed 0, virtual time +5 s, 3 requests",
+            f"timelines: {shown.removesuffix('.json')}.html",
         ]
     )
     result.stdout.fnmatch_lines(
