@@ -125,6 +125,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--key", help="only this API key's requests (--key '': requests that carried no key)")
     report.add_argument("--admin-token", help=f"the server's admin token {_env_help('admin_token')}")
     report.add_argument("--json", action="store_true", help="print the report as JSON, not a table")
+    report.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the report with every task's timeline as one self-contained HTML file (CI artifacts)",
+    )
+
+    tail = sub.add_parser(
+        "tail",
+        help="follow a running server's requests, one line each",
+        description="Follow a running mock's event stream (/__admin/events): one line per request (virtual "
+        "time, key masked, method, path, status, injected fault, task state), callback attempts, clock "
+        "moves and resets. Coloured when stdout is a terminal. Exit 0 when the server stops, 2 when it "
+        "cannot be asked.",
+    )
+    tail.add_argument("--url", type=_http_url, help=f"the server (default $MOCKSERVER_URL or {default_url})")
+    tail.add_argument("--admin-token", help=f"the server's admin token {_env_help('admin_token')}")
+    tail.add_argument("--json", action="store_true", help="one JSON object per event: {event, data}")
     validate = sub.add_parser(
         "validate",
         help="check a JSON (or YAML) document against a published schema",
@@ -430,11 +447,77 @@ def cmd_report(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.html:
+        problem = _write_html_report(url, headers, args.html)
+        if problem:
+            print(f"mockserver: error: {problem}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(body, indent=2))
     else:
         print(format_report(body), end="")
     return 1 if body.get("summary", {}).get("errors") else 0
+
+
+def _write_html_report(url: str, headers: dict[str, str], path: str) -> str | None:
+    """Write the HTML report of the server at ``url`` to ``path``; the problem, if any, in one line."""
+    import httpx
+
+    from mockserver.report.html import render_html
+
+    try:
+        r = httpx.get(f"{url}/__admin/timelines", headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        return f"cannot reach {url}: {exc}"
+    if r.status_code != 200:
+        return f"{url}/__admin/timelines answered {r.status_code}: {r.text[:200]}"
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(render_html(r.json(), title=f"mockserver client report: {url}"))
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    return None
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    import json
+
+    import httpx
+
+    from mockserver.http.events import describe_event
+
+    url = (args.url or os.environ.get("MOCKSERVER_URL") or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip("/")
+    token = args.admin_token or os.environ.get("MOCKSERVER_ADMIN_TOKEN")
+    headers = {"Accept": "text/event-stream", **({"Authorization": f"Bearer {token}"} if token else {})}
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    timeout = httpx.Timeout(10.0, read=None)  # the stream may stay quiet for as long as nothing happens
+    try:
+        with httpx.stream("GET", f"{url}/__admin/events", headers=headers, timeout=timeout) as r:
+            if r.status_code != 200:
+                r.read()
+                print(
+                    f"mockserver: error: {url}/__admin/events answered {r.status_code}: {r.text[:200]}", file=sys.stderr
+                )
+                return 2
+            kind, data = None, []
+            for line in r.iter_lines():
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif line == "" and kind is not None:
+                    body = json.loads("".join(data))
+                    if args.json:
+                        print(json.dumps({"event": kind, "data": body}), flush=True)
+                    else:
+                        print(describe_event(kind, body, colour=colour), flush=True)
+                    kind, data = None, []
+    except KeyboardInterrupt:
+        return 0
+    except httpx.HTTPError as exc:
+        print(f"mockserver: error: cannot reach {url}: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _label(path: str) -> str:
@@ -563,6 +646,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
 COMMANDS = {
     "serve": cmd_serve,
     "report": cmd_report,
+    "tail": cmd_tail,
     "validate": cmd_validate,
     "scenarios": cmd_scenarios,
     "replay": cmd_replay,

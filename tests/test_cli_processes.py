@@ -149,7 +149,7 @@ BAD_INPUT = [
     (
         ["frobnicate"],
         "mockserver: error: argument COMMAND: invalid choice: 'frobnicate' "
-        "(choose from 'serve', 'report', 'validate', 'scenarios', 'replay', 'contract')" + HELP.format(""),
+        "(choose from 'serve', 'report', 'tail', 'validate', 'scenarios', 'replay', 'contract')" + HELP.format(""),
     ),
 ]
 

@@ -19,6 +19,7 @@ from mockserver._version import __version__
 from mockserver.core.errors import BadRequest, NotFound
 from mockserver.core.redact import mask_key
 from mockserver.core.service import MockService
+from mockserver.report import ALL_KEYS
 from mockserver.scenarios.loading import Scenario, ScenarioError, find, parse, parse_text
 
 
@@ -190,3 +191,78 @@ def load_scenario(mock: MockService, source: object) -> dict:
     except ScenarioError as exc:
         raise BadRequest("Invalid scenario", error=str(exc)) from None
     return mock.scenario_document()
+
+
+# -- read-only views for the dashboard and the HTML report ----------------------------------
+
+
+def _bands(info: dict, now: int) -> list[dict]:
+    """The task's states over virtual time: pending, processing, then its end state (until now)."""
+    created, end = info["createTime"], info.get("completeTime")
+    if info.get("progression") != "time":
+        # Moved on by polls, not time: only the end (when known) is placed.
+        until = end if end is not None else now
+        bands = [{"state": "waiting", "from": created, "to": until}]
+    else:
+        started = created + (info.get("pendingMs") or 0)
+        bands = [{"state": "pending", "from": created, "to": min(started, end if end is not None else now)}]
+        if (end is None and now > started) or (end is not None and end > started):
+            bands.append({"state": "processing", "from": started, "to": end if end is not None else now})
+    if end is not None:
+        bands.append({"state": info["state"], "from": end, "to": max(end, now)})
+    return bands
+
+
+def timeline(mock: MockService, task_id: str, *, reveal: bool = True, report: dict | None = None) -> dict:
+    """One task on the virtual clock: its state bands, every request about it (submit, polls,
+    downloads), its callback attempts, the model's guidance (initial wait, poll interval, give-up
+    time) and the report's findings about it, whose evidence ids are journal entry ids."""
+    task = mock.store.get(task_id)
+    if task is None:
+        raise NotFound(f"Task not found: {task_id}", error=f"No task '{task_id}'")
+    now = mock.now()
+    info = mock.describe_task(task)
+    if not reveal:
+        info["key"] = mask_key(info["key"])
+    requests = [e.to_dict() for e in mock.journal.entries() if e.task_id == task_id]
+    if not reveal:
+        for entry in requests:
+            entry["key"] = mask_key(entry["key"])
+    log = getattr(mock.callbacks, "log", None)
+    attempts = [a.to_dict() for a in log.entries(task_id=task_id)] if log is not None else []
+    model = mock.model_of(task)
+    guidance = mock.dialects[task.dialect].guidance if task.dialect in mock.dialects else None
+    if report is None:
+        report = mock.conformance_report(ALL_KEYS)
+    findings = [f for f in report["findings"] if f.get("taskId") == task_id]
+    if not reveal:
+        findings = [{**f, "key": mask_key(f["key"])} for f in findings]
+    return {
+        "now": now,
+        "task": info,
+        "bands": _bands(info, now),
+        "requests": requests,
+        "callbacks": attempts,
+        "guidance": {
+            "initialWaitMs": model.initial_wait_ms if model else None,
+            "pollIntervalMs": model.poll_interval_ms if model else None,
+            "maxWaitMs": model.max_wait_ms if model else None,
+            "backoffFactor": guidance.backoff_factor if guidance else None,
+            "backoffCapMs": guidance.backoff_cap_ms if guidance else None,
+            "source": guidance.pages.get("intervals") if guidance else None,
+        },
+        "findings": findings,
+    }
+
+
+def timelines(mock: MockService, *, reveal: bool = True) -> dict:
+    """Every task's timeline, the whole report and the server (what ``report --html`` draws)."""
+    report = mock.conformance_report(ALL_KEYS)
+    tasks = [timeline(mock, task.task_id, reveal=reveal, report=report) for task in mock.store]
+    if not reveal:
+        for finding in report["findings"]:
+            finding["key"] = mask_key(finding["key"])
+        report["summary"]["key"] = mask_key(report["summary"]["key"])
+        for row in report["summary"].get("keys", ()):
+            row["key"] = mask_key(row["key"])
+    return {"server": health(mock), "now": mock.now(), "report": report, "tasks": tasks}

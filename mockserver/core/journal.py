@@ -51,6 +51,8 @@ _WIRE_NAMES = tuple((f.name, camel(f.name)) for f in fields(Entry))
 
 # Told of each entry as it is recorded, with the number of requests arrived so far.
 Observer = Callable[[Entry, int], None]
+# Told of each entry as it is recorded (the live event stream, http/events.py).
+Listener = Callable[[Entry], None]
 
 
 class Journal:
@@ -58,9 +60,11 @@ class Journal:
 
     An ``observer`` sees every entry as it is recorded, so analyses built on the
     journal (the conformance report) need not re-read it and survive it wrapping.
+    ``listen`` adds more (the live event stream); with none, ``record`` calls the observer
+    alone, so a stream nobody reads costs the request path nothing.
     """
 
-    __slots__ = ("_entries", "_next_id", "dropped", "arrivals", "_observer")
+    __slots__ = ("_entries", "_next_id", "dropped", "arrivals", "_observer", "_primary", "_listeners")
 
     def __init__(self, size: int = DEFAULT_SIZE, observer: Observer | None = None) -> None:
         if size < 1:
@@ -70,6 +74,8 @@ class Journal:
         self.dropped = 0
         self.arrivals = 0
         self._observer = observer
+        self._primary = observer
+        self._listeners: tuple[Listener, ...] = ()
 
     @property
     def size(self) -> int:
@@ -140,6 +146,29 @@ class Journal:
         if self._observer is not None:
             self._observer(entry, self.arrivals)
         return entry
+
+    def listen(self, listener: Listener) -> None:
+        """Call ``listener`` with each entry recorded from now on (synchronously: it must not block)."""
+        self._listeners = (*self._listeners, listener)
+        self._rewire()
+
+    def unlisten(self, listener: Listener) -> None:
+        self._listeners = tuple(x for x in self._listeners if x != listener)  # bound methods: ==, not is
+        self._rewire()
+
+    def _rewire(self) -> None:
+        primary, listeners = self._primary, self._listeners
+        if not listeners:
+            self._observer = primary
+            return
+
+        def fan_out(entry: Entry, arrivals: int) -> None:
+            if primary is not None:
+                primary(entry, arrivals)
+            for listener in listeners:
+                listener(entry)
+
+        self._observer = fan_out
 
     def entries(self, since: int = 0, limit: int | None = None) -> list[Entry]:
         """Entries with id > since, oldest first, at most ``limit`` of the newest."""

@@ -9,15 +9,17 @@ from typing import cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from mockserver.callbacks.dispatcher import CallbackDispatcher
 from mockserver.core import control
 from mockserver.core import tasks as t
-from mockserver.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from mockserver.core.errors import BadRequest, Forbidden, NotFound, Unauthorized, error_for_status
 from mockserver.core.redact import mask_key
 from mockserver.core.service import MockService
+from mockserver.http import ui
+from mockserver.http.events import EventHub
 from mockserver.http.provider import json_response, mock_of
 from mockserver.http.requests import bearer_key, parse_json, read_body
 from mockserver.report import ALL_KEYS
@@ -115,6 +117,17 @@ def _shown_report(report: dict, reveal: bool) -> dict:
     return report
 
 
+def _hub(request: Request) -> EventHub | None:
+    return getattr(request.app.state, "events", None)
+
+
+def _tell(request: Request, what: str) -> None:
+    """Tell the event stream's subscribers what an admin call just did."""
+    hub = _hub(request)
+    if hub is not None:
+        getattr(hub, what)()
+
+
 @_admin
 async def health(request: Request, mock: MockService) -> Response:
     return json_response(control.health(mock))
@@ -122,7 +135,9 @@ async def health(request: Request, mock: MockService) -> Response:
 
 @_admin
 async def reset(request: Request, mock: MockService) -> Response:
-    return json_response(control.reset(mock))
+    answer = control.reset(mock)
+    _tell(request, "sync")  # the new journal: its "reset" event
+    return json_response(answer)
 
 
 @_admin
@@ -133,7 +148,9 @@ async def clock(request: Request, mock: MockService) -> Response:
 @_admin
 async def clock_advance(request: Request, mock: MockService) -> Response:
     body = await _body(request, mock)
-    return json_response(await control.advance(mock, body, reveal=_reveal(request, mock)))
+    answer = await control.advance(mock, body, reveal=_reveal(request, mock))
+    _tell(request, "clock_moved")
+    return json_response(answer)
 
 
 def _task_info(mock: MockService, task, reveal: bool) -> dict:
@@ -160,10 +177,21 @@ async def get_task(request: Request, mock: MockService) -> Response:
 
 
 @_admin
+async def task_timeline(request: Request, mock: MockService) -> Response:
+    return json_response(control.timeline(mock, request.path_params["task_id"], reveal=_reveal(request, mock)))
+
+
+@_admin
+async def all_timelines(request: Request, mock: MockService) -> Response:
+    return json_response(control.timelines(mock, reveal=_reveal(request, mock)))
+
+
+@_admin
 async def complete_task(request: Request, mock: MockService) -> Response:
     task = _task(mock, request.path_params["task_id"])
     mock.force(task, t.SUCCESS)
     await _callbacks(mock).run_due()  # a callback task's delivery is attempted before we answer
+    _tell(request, "sync")
     return json_response(_task_info(mock, task, _reveal(request, mock)))
 
 
@@ -179,6 +207,7 @@ async def fail_task(request: Request, mock: MockService) -> Response:
         raise BadRequest("Invalid request", error="Invalid type for message: expected string")
     mock.force(task, t.FAILED, code, message)
     await _callbacks(mock).run_due()
+    _tell(request, "sync")
     return json_response(_task_info(mock, task, _reveal(request, mock)))
 
 
@@ -273,6 +302,7 @@ async def put_scenario(request: Request, mock: MockService) -> Response:
     # Parsing a large document takes a while: not on the event loop, which serves the API.
     source = await run_in_threadpool(control.scenario_source, name, raw, yaml_body, mock)
     control.load_scenario(mock, source)
+    _tell(request, "scenario_loaded")
     return json_response(_shown_scenario(mock.scenario_document(), _reveal(request, mock)))
 
 
@@ -295,6 +325,18 @@ async def add_rule(request: Request, mock: MockService) -> Response:
     return json_response({"index": index, "rule": mock.rules.describe()[index]["rule"]})
 
 
+@_admin
+async def events(request: Request, mock: MockService) -> Response:
+    """The live event stream (text/event-stream; see http/events.py)."""
+    reveal = _reveal(request, mock)
+    hub = _hub(request)
+    sub = hub.subscribe(reveal) if hub is not None else None
+    if hub is None or sub is None:
+        raise error_for_status(503, "Too many event streams", error="Too many subscribers to /__admin/events")
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(hub.stream(sub), media_type="text/event-stream", headers=headers)
+
+
 # (method, path under /__admin, handler): the routes, and what near-miss 404s suggest.
 _TABLE = (
     ("GET", "/health", health),
@@ -303,12 +345,15 @@ _TABLE = (
     ("POST", "/clock/advance", clock_advance),
     ("GET", "/tasks", list_tasks),
     ("GET", "/tasks/{task_id}", get_task),
+    ("GET", "/tasks/{task_id}/timeline", task_timeline),
+    ("GET", "/timelines", all_timelines),
     ("POST", "/tasks/{task_id}/complete", complete_task),
     ("POST", "/tasks/{task_id}/fail", fail_task),
     ("GET", "/accounts", list_accounts),
     ("GET", "/accounts/{key}", account),
     ("PUT", "/accounts/{key}", account),
     ("GET", "/journal", journal),
+    ("GET", "/events", events),
     ("GET", "/callbacks", callbacks),
     ("GET", "/report", report),
     ("GET", "/scenario", get_scenario),
@@ -321,4 +366,4 @@ ADMIN_ENDPOINTS: tuple[tuple[str, str], ...] = tuple((method, PREFIX + path) for
 
 
 def routes() -> list[Route]:
-    return [Route(PREFIX + path, handler, methods=[method]) for method, path, handler in _TABLE]
+    return [Route(PREFIX + path, handler, methods=[method]) for method, path, handler in _TABLE] + ui.routes(PREFIX)

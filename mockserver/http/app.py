@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from mockserver.callbacks.dispatcher import CallbackDispatcher
@@ -16,7 +18,8 @@ from mockserver.core.config import Settings
 from mockserver.core.errors import ApiError, ServerError
 from mockserver.core.service import MockService
 from mockserver.dialects.protocol import Dialect
-from mockserver.http import admin, faults, provider, published
+from mockserver.http import admin, faults, provider, published, ui
+from mockserver.http.events import EventHub
 from mockserver.http.fastpath import FastStatus
 from mockserver.http.faults import FaultMiddleware, ServerConnection
 from mockserver.http.journaling import JournalMiddleware
@@ -77,6 +80,7 @@ def create_app(
             *provider.routes(spoken),
             *admin.routes(),
             *published.routes(),
+            Route("/", root, methods=["GET", "HEAD"]),
             Route("/{path:path}", not_found, methods=_ALL),
         ],
         # ServerConnection must stay first (it needs the server's own receive); FaultMiddleware
@@ -88,11 +92,27 @@ def create_app(
         ],
         exception_handlers={ApiError: on_api_error, Exception: on_bug},
     )
+    hub = EventHub(mock)
+
+    def on_exit() -> None:
+        # The server's first SIGINT/SIGTERM: stop sending at once, and end the event streams
+        # (uvicorn waits for open responses before it stops, and a stream never ends by itself).
+        dispatcher.abort()
+        hub.close()
+
     app.state.mock = mock
     app.state.errors = errors
-    app.state.on_exit = dispatcher.abort  # the server's first SIGINT/SIGTERM: stop sending at once
+    app.state.events = hub
+    app.state.on_exit = on_exit
     app.state.endpoints = endpoints(spoken)
     return app
+
+
+async def root(request: Request) -> Response:
+    """A browser at the server's address is shown the dashboard; an API client gets the usual 404."""
+    if ui.wants_html(request):
+        return RedirectResponse(admin.PREFIX + "/ui/", status_code=307)
+    return await not_found(request)
 
 
 MAX_KEPT_ERRORS = 100

@@ -189,7 +189,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     handle = item.stash.get(_HANDLE, None)
     if handle is None or report.when != "call" or not report.failed:
         return report
-    from mockserver.testing.replay import bundle_of, write_bundle
+    from mockserver.testing.replay import bundle_of, write_bundle, write_html_report
 
     error = call.excinfo.exconly().strip().splitlines()[0] if call.excinfo is not None else None
     folder = item.config.getoption("--mockserver-failures") or item.config.rootpath / ".mockserver" / "failures"
@@ -209,6 +209,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         f"virtual time +{(bundle['clock']['now'] - bundle['clock']['start']) / 1000:g} s, "
         f"{len(bundle['journal'])} requests"
     )
+    # The report with each task's timeline, beside the bundle (same name, .html).
+    try:
+        lines.append(f"timelines: {_shown(write_html_report(handle, path))}")
+    except Exception as exc:  # as for the bundle: a help, never a second failure
+        lines.append(f"no HTML report: {type(exc).__name__}: {exc}")
     report.sections.append(("mockserver replay", "\n".join(lines)))
     return report
 

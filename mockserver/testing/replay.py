@@ -90,6 +90,16 @@ def write_bundle(bundle: Mapping[str, Any], folder: str | pathlib.Path) -> pathl
     return path
 
 
+def write_html_report(handle: Any, bundle_path: str | pathlib.Path) -> pathlib.Path:
+    """The report with every task's timeline, as one HTML file beside the bundle (same name, .html)."""
+    from mockserver.report.html import render_html
+
+    path = pathlib.Path(bundle_path).with_suffix(".html")
+    data = handle._call("GET", "/timelines")
+    path.write_text(render_html(data, title=f"mockserver: {path.stem}"), encoding="utf-8")
+    return path
+
+
 def _slug(nodeid: str) -> str:
     """``tests/test_x.py::test_y[a-b]`` -> ``test_x-test_y-a-b``: a file name, still recognisable."""
     file, _, name = nodeid.rpartition("::")

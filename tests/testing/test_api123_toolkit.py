@@ -280,7 +280,7 @@ def test_the_plugin_serves_123api_and_bundles_its_failures(pytester, option):
     result = pytester.runpytest("-p", "mockserver.pytest_plugin", "-p", "no:cacheprovider", *args)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*last request: curl -X GET http://127.0.0.1:*/v1/tasks/task-*"])
-    (path,) = (pytester.path / ".mockserver" / "failures").iterdir()
+    (path,) = (pytester.path / ".mockserver" / "failures").glob("*.json")
     bundle = load_bundle(path)
     assert bundle["dialects"] == expected and bundle["seed"] == 3
     assert [(e["method"], e["path"].split("/task-")[0], e["status"]) for e in bundle["journal"]] == [

@@ -182,8 +182,12 @@ def test_a_failed_test_leaves_a_replay_bundle_and_says_how_to_replay_it(pytester
     result = run(pytester, "--mockserver-seed", "0")  # the bundle's seed is checked below
     result.assert_outcomes(passed=1, failed=2)
     folder = pytester.path / ".mockserver" / "failures"
-    (path,) = folder.iterdir()
+    (path,) = folder.glob("*.json")
     shown = str(path.relative_to(pytester.path))
+    # Beside the bundle, the report with each task's timeline, as one HTML file (keys masked).
+    page = path.with_suffix(".html").read_text(encoding="utf-8")
+    assert '"code":"RETRIED_NON_RETRYABLE"' not in page and '"taskId":"task_' in page
+    assert "sk_test_mockserver" not in page and "<script src=" not in page
     assert re.fullmatch(r"\.mockserver/failures/test_flaky-test_client_survives-[0-9a-f]{8}\.json", shown)
     result.stdout.fnmatch_lines(
         [
@@ -192,6 +196,7 @@ def test_a_failed_test_leaves_a_replay_bundle_and_says_how_to_replay_it(pytester
             "last request: curl -X GET 'http://127.0.0.1:*/api/v1/statusTask/nano-banana?taskId=task_*'"
             ' -H "Authorization: Bearer $MOCKSERVER_API_KEY"',
             "scenario second-poll-503, seed 0, virtual time +5 s, 3 requests",
+            f"timelines: {shown.removesuffix('.json')}.html",
         ]
     )
     result.stdout.fnmatch_lines(
@@ -207,9 +212,9 @@ def test_a_failed_test_leaves_a_replay_bundle_and_says_how_to_replay_it(pytester
     # Elsewhere with --mockserver-failures; a passing run writes nothing.
     result = run(pytester, "--mockserver-seed", "0", "--mockserver-failures", "elsewhere", "-k", "client_survives")
     result.assert_outcomes(failed=1)
-    assert len(list((pytester.path / "elsewhere").iterdir())) == 1
+    assert sorted(p.suffix for p in (pytester.path / "elsewhere").iterdir()) == [".html", ".json"]
     run(pytester, "-k", "test_passing").assert_outcomes(passed=1)
-    assert len(list(folder.iterdir())) == 1
+    assert len(list(folder.iterdir())) == 2
 
 
 def test_a_failing_fuzz_test_bundles_the_example_it_reports(pytester):
@@ -229,7 +234,7 @@ def test_a_failing_fuzz_test_bundles_the_example_it_reports(pytester):
     )
     result = run(pytester, "--hypothesis-seed=1")
     result.assert_outcomes(failed=1)
-    (path,) = (pytester.path / ".mockserver" / "failures").iterdir()
+    (path,) = (pytester.path / ".mockserver" / "failures").glob("*.json")
     bundle = load_bundle(path)
     # Hypothesis reports (and runs last) the simplest failing example: 201 comes before 429, 503.
     assert bundle["scenario"]["name"] == "answers-201" and [e["status"] for e in bundle["journal"]] == [201]
