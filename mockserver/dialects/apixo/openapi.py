@@ -56,6 +56,22 @@ def _error_responses(*codes: int, retry_after: bool = True) -> dict:
     return out
 
 
+def _task_finished() -> dict[str, Any]:
+    """The callback object: the task's final status, POSTed to the request's callback_url."""
+    return {
+        "{$request.body#/callback_url}": {
+            "post": {
+                "summary": "The task ended: its final status, POSTed to callback_url",
+                "requestBody": {
+                    "required": True,
+                    "content": {_JSON: {"schema": {"$ref": _REF + "Callback"}}},
+                },
+                "responses": {"200": {"description": "Received. Anything else, or no answer in 30 s, is retried."}},
+            }
+        }
+    }
+
+
 def _operation_id(prefix: str, model: str) -> str:
     return prefix + "".join(w[:1].upper() + w[1:] for w in re.split(r"[^A-Za-z0-9]+", model) if w)
 
@@ -128,7 +144,9 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                     },
                     **_error_responses(400, 401, 402, 403, 404, 409, 413, 429),
                 },
-                "callbacks": {"taskFinished": {"$ref": "#/components/callbacks/TaskFinished"}},
+                # Inline, not a $ref to components/callbacks: generators (openapi-python-client)
+                # refuse a referenced callback object.
+                "callbacks": {"taskFinished": _task_finished()},
             }
         }
     status_examples = schemas.get("status-response").get("examples", [])
@@ -257,22 +275,6 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "Authorization: Bearer KEY",
-                }
-            },
-            "callbacks": {
-                "TaskFinished": {
-                    "{$request.body#/callback_url}": {
-                        "post": {
-                            "summary": "The task ended: its final status, POSTed to callback_url",
-                            "requestBody": {
-                                "required": True,
-                                "content": {_JSON: {"schema": {"$ref": _REF + "Callback"}}},
-                            },
-                            "responses": {
-                                "200": {"description": "Received. Anything else, or no answer in 30 s, is retried."}
-                            },
-                        }
-                    }
                 }
             },
             "schemas": dict(sorted(bundler.components.items())),
