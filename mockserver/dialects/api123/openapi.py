@@ -127,8 +127,8 @@ def _submit(bundler: Bundler, catalog: Catalog, path: str, media: str) -> dict[s
                     "in": "header",
                     "required": False,
                     "description": "A retried submit with the same key and body returns the same task and "
-                    "charges once; the same key with another body is a 409 (a mock extension: 123API "
-                    "documents none).",
+                    "charges once; the same key with another body is a 409, an empty or longer key a 400 "
+                    "naming the header (a mock extension: 123API documents none).",
                     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                 }
             ],

@@ -25,7 +25,7 @@ _JSON = "application/json"
 
 def _error_responses(*codes: int, retry_after: bool = True) -> dict:
     what = {
-        400: "Bad input: the body, a field or a parameter (data.error names the JSON path)",
+        400: "Bad input: the body, a field, a parameter or the Idempotency-Key header (data.error names it)",
         401: "Missing, empty or unknown API key",
         402: "The key's balance cannot pay for the task; no task is created",
         403: "Forbidden",
@@ -113,7 +113,8 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                         "in": "header",
                         "required": False,
                         "description": "A retried submit with the same key and body returns the "
-                        "same task and charges once; the same key with another body is a 409.",
+                        "same task and charges once; the same key with another body is a 409. "
+                        "An empty or longer key is a 400 naming the header.",
                         "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                     }
                 ],
