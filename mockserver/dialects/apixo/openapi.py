@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from mockserver._version import __version__
-from mockserver.contract.openapi import COMPONENT_REF, Bundler
+from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, Bundler, rule_ranges
 from mockserver.contract.schemas import Schemas
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
@@ -23,24 +23,39 @@ _ERROR = {"$ref": _REF + "Error"}
 _JSON = "application/json"
 
 
-def _error_responses(*codes: int, retry_after: bool = True) -> dict:
+# What a rule answers with a 2xx or 3xx status: the envelope, code = the status (a rule's body as data).
+_RULE_ANSWER = {
+    "type": "object",
+    "required": ["code", "message", "data"],
+    "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "data": {}},
+}
+
+
+def _error_responses(*codes: int) -> dict:
+    """The error statuses of an operation: ``codes`` (the mock's own answers there), those a
+    scenario rule can answer anywhere, and the ranges for any other status a rule gives."""
     what = {
         400: "Bad input: the body, a field, a parameter or the Idempotency-Key header (data.error names it)",
         401: "Missing, empty or unknown API key",
         402: "The key's balance cannot pay for the task; no task is created",
-        403: "Forbidden",
-        404: "Unknown model, task (another key's, or asked for under another model's path) or file",
+        403: "Forbidden (a scenario rule can answer it)",
+        404: "Unknown model, task (another key's, or asked for under another model's path) or file "
+        "(also a task with no results yet, or expired files)",
+        408: "The body did not arrive in time",
         409: "The Idempotency-Key was first used with another body",
         413: "The body is larger than the server accepts",
         429: "Rate limited: wait Retry-After seconds (also in the body's retryAfter)",
+        500: "Server error: retry with backoff",
+        502: "Bad gateway: retry with backoff",
+        503: "Service unavailable: retry with backoff",
     }
     out: dict[str, Any] = {}
-    for code in codes:
+    for code in sorted({*codes, *ANYWHERE}):
         response: dict[str, Any] = {
             "description": what[code],
             "content": {_JSON: {"schema": _ERROR}},
         }
-        if code == 429 and retry_after:
+        if code == 429:
             response["headers"] = {
                 "Retry-After": {
                     "description": "Seconds to wait before the next request",
@@ -49,11 +64,7 @@ def _error_responses(*codes: int, retry_after: bool = True) -> dict:
                 }
             }
         out[str(code)] = response
-    out["5XX"] = {
-        "description": "Server error: retry with backoff",
-        "content": {_JSON: {"schema": _ERROR}},
-    }
-    return out
+    return {**out, **rule_ranges(_ERROR, _RULE_ANSWER)}
 
 
 def _task_finished() -> dict[str, Any]:
@@ -143,7 +154,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                             }
                         },
                     },
-                    **_error_responses(400, 401, 402, 403, 404, 409, 413, 429),
+                    **_error_responses(400, 401, 402, 404, 408, 409, 413, 429),
                 },
                 # Inline, not a $ref to components/callbacks: generators (openapi-python-client)
                 # refuse a referenced callback object.
@@ -187,7 +198,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                         }
                     },
                 },
-                **_error_responses(400, 401, 403, 404, 429),
+                **_error_responses(400, 401, 404),
             },
         }
     }
@@ -210,7 +221,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                         }
                     },
                 },
-                **_error_responses(401, 403, 429),
+                **_error_responses(401),
             },
         }
     }
@@ -245,10 +256,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                     "headers": {"Cache-Control": {"schema": {"type": "string"}}},
                     "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in file_types},
                 },
-                "404": {
-                    "description": "Unknown task or file, a task with no results yet, or expired",
-                    "content": {_JSON: {"schema": _ERROR}},
-                },
+                **_error_responses(404),
             },
         }
     }
