@@ -20,9 +20,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from mockserver.core.catalog import Catalog
     from mockserver.dialects.protocol import Dialect
 
-__all__ = ["ANYWHERE", "COMPONENT_REF", "Bundler", "build_openapi", "component_name", "rule_ranges"]
+__all__ = ["ANYWHERE", "COMPONENT_REF", "INFO", "Bundler", "build_openapi", "component_name", "rule_ranges"]
 
 COMPONENT_REF = "#/components/schemas/"  # + a component name: a $ref inside the document
+
+# Every document's contact and license (Spectral's spectral:oas asks for both): the project's.
+INFO = {
+    "contact": {"name": "the mockserver authors"},
+    "license": {"name": "MIT", "identifier": "MIT"},
+}
 
 # A scenario rule's ``respond`` may answer any status 200-599 (but 204, 205, 304) on every HTTP
 # endpoint (scenarios/rules.py ACTION_ENDPOINTS): each operation names the ones the scenario

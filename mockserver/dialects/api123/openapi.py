@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from mockserver._version import __version__
-from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, Bundler, rule_ranges
+from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, INFO, Bundler, rule_ranges
 from mockserver.contract.schemas import Schemas, UnknownSchema
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
@@ -212,6 +212,8 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
             "operationId": "listModels",
             "tags": ["account"],
             "summary": "The model ids this server serves (use them exactly in model)",
+            "description": "Each model's id, as the submit body's model takes it; the image route takes "
+            "the image models, the video route the video models.",
             "responses": {
                 "200": {
                     "description": "The models",
@@ -268,6 +270,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
             'error is page 004\'s body {"error": SHORT_CODE, "message": DETAIL}, with retryAfter '
             "(seconds) and a Retry-After header on 429. A method a route does not take is a 405 "
             "with an Allow header.",
+            **INFO,
         },
         "tags": [
             {"name": "tasks", "description": "Create tasks and read their status"},

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from mockserver._version import __version__
-from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, Bundler, rule_ranges
+from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, INFO, Bundler, rule_ranges
 from mockserver.contract.schemas import Schemas
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
@@ -77,10 +77,34 @@ def _task_finished() -> dict[str, Any]:
                     "required": True,
                     "content": {_JSON: {"schema": {"$ref": _REF + "Callback"}}},
                 },
-                "responses": {"200": {"description": "Received. Anything else, or no answer in 30 s, is retried."}},
+                "responses": {
+                    "200": {"description": "Received"},
+                    "4XX": {"description": "Not received: retried"},
+                    "default": {"description": "Any other status (or no answer in 30 s): not received, retried"},
+                },
             }
         }
     }
+
+
+def _follow_up_links(catalog: Catalog) -> dict[str, Any]:
+    """From a polled task to a follow-up of it, for each model with follow-up modes (midjourney's
+    vary, upscale...): the model's first follow-up example, naming the polled task. The examples'
+    own taskId is a placeholder no mock holds; this one names a task the server made, and the
+    follow-up is accepted once that task is a successful task of the model (else a 400 says why)."""
+    links: dict[str, Any] = {}
+    for found in catalog:
+        examples = found.schema.get("examples", [])
+        example = next((ex for ex in examples if ex.get("mode") in found.follow_up_modes and "taskId" in ex), None)
+        if example is None:
+            continue
+        op = _operation_id("generateTask", found.name)
+        links[_operation_id("followUp", found.name)] = {
+            "operationId": op,
+            "description": f"When the polled task is a successful {found.name} task: {example['mode']} it",
+            "requestBody": {"input": {**example, "taskId": "$response.body#/data/taskId"}},
+        }
+    return links
 
 
 def _operation_id(prefix: str, model: str) -> str:
@@ -91,7 +115,6 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
     """APIXO's OpenAPI 3.1 document for ``catalog``'s models."""
     bundler = Bundler(schemas)
     for name in (
-        "generate-request",
         "generate-response",
         "status-response",
         "balance-response",
@@ -151,7 +174,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                                     "model": model,
                                     "taskId": "$response.body#/data/taskId",
                                 },
-                            }
+                            },
                         },
                     },
                     **_error_responses(400, 401, 402, 404, 408, 409, 413, 429),
@@ -197,6 +220,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                             "examples": {ex["data"]["state"]: {"value": ex} for ex in status_examples if "data" in ex},
                         }
                     },
+                    "links": _follow_up_links(catalog),
                 },
                 **_error_responses(400, 401, 404),
             },
@@ -207,6 +231,9 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
             "operationId": "currentBalance",
             "tags": ["account"],
             "summary": "The calling key's remaining credits",
+            "description": "The credits left on the key the request authenticates with; each task is "
+            "charged at submit (price per output times outputs) and refunded if it fails. In open mode "
+            "(no --api-key) every key reports 1000000.",
             "responses": {
                 "200": {
                     "description": "The balance",
@@ -270,6 +297,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
             "download the results. Served by mockserver; the same schemas are published one per "
             "message under /schemas/. Every error answer has HTTP status = body code and the "
             "Error envelope.",
+            **INFO,
         },
         "tags": [
             {"name": "tasks", "description": "Create tasks and read their status"},
