@@ -46,6 +46,9 @@ RUNNERS = {
     "replay-report": "tests/test_examples.py::test_the_docs_show_the_report_as_printed",
     "ci-script": "tests/test_docs_ci.py::test_the_shell_script_starts_the_mock_uses_it_and_stops_it_with_exit_0",
     "github-actions": "tests/test_docs_ci.py::test_the_github_actions_start_step_exports_the_url",
+    "openapi-python-client-config": (
+        "tests/contract/test_generated_client.py::test_the_docs_config_reads_every_result_file_as_bytes"
+    ),
     "123api-walkthrough": (
         "tests/test_docs_123api.py::test_the_walkthrough_runs_against_a_live_server_and_prints_what_it_says"
     ),

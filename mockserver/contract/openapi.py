@@ -20,9 +20,33 @@ if TYPE_CHECKING:  # pragma: no cover
     from mockserver.core.catalog import Catalog
     from mockserver.dialects.protocol import Dialect
 
-__all__ = ["COMPONENT_REF", "Bundler", "build_openapi", "component_name"]
+__all__ = ["ANYWHERE", "COMPONENT_REF", "INFO", "Bundler", "build_openapi", "component_name", "rule_ranges"]
 
 COMPONENT_REF = "#/components/schemas/"  # + a component name: a $ref inside the document
+
+# Every document's contact and license (Spectral's spectral:oas asks for both): the project's.
+INFO = {
+    "contact": {"name": "the mockserver authors"},
+    "license": {"name": "MIT", "identifier": "MIT"},
+}
+
+# A scenario rule's ``respond`` may answer any status 200-599 (but 204, 205, 304) on every HTTP
+# endpoint (scenarios/rules.py ACTION_ENDPOINTS): each operation names the ones the scenario
+# library serves, and rule_ranges() covers the rest of each class.
+ANYWHERE = (403, 429, 500, 502, 503)
+
+
+def rule_ranges(error: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """The status ranges of an operation's responses: what no named status covers, which only a
+    scenario rule answers (``error``: the error schema; ``other``: a 2xx or 3xx rule answer's)."""
+    rule = "only a scenario rule answers one (respond)"
+    json = "application/json"
+    return {
+        "2XX": {"description": f"Another success status: {rule}", "content": {json: {"schema": other}}},
+        "3XX": {"description": f"A redirection status: {rule}", "content": {json: {"schema": other}}},
+        "4XX": {"description": f"Another client error: {rule}", "content": {json: {"schema": error}}},
+        "5XX": {"description": "Another server error: retry with backoff", "content": {json: {"schema": error}}},
+    }
 
 
 def component_name(schema_name: str) -> str:

@@ -218,6 +218,7 @@ class MockService:
             self.model(model_name, dialect)
         fingerprint = None
         if idempotency_key is not None:
+            _check_idempotency_key(idempotency_key)
             fingerprint = _fingerprint(model_name, body)
             seen = self.store.idempotency.get((key, idempotency_key))
             if seen is not None:
@@ -680,6 +681,21 @@ class MockService:
             "Too many concurrent tasks",
             error=f"This API key has {limit} unfinished tasks, the most it may have; {when}",
             retry_after=wait / 1000 if wait >= 0 else 1,
+        )
+
+
+# What the OpenAPI documents publish for the Idempotency-Key header (dialects/*/openapi.py).
+IDEMPOTENCY_KEY_LENGTH = (1, 255)
+
+
+def _check_idempotency_key(value: str) -> None:
+    """The published 1-255 characters: an empty key is no key to dedupe on, and a client sending
+    one (an unset variable) should hear so rather than have its distinct submits collide."""
+    low, high = IDEMPOTENCY_KEY_LENGTH
+    if not low <= len(value) <= high:
+        raise BadRequest(
+            "Invalid request",
+            error=f"Invalid header Idempotency-Key: {len(value)} characters, expected {low} to {high}",
         )
 
 

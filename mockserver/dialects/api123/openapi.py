@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from mockserver._version import __version__
-from mockserver.contract.openapi import COMPONENT_REF, Bundler
+from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, INFO, Bundler, rule_ranges
 from mockserver.contract.schemas import Schemas, UnknownSchema
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
@@ -43,9 +43,8 @@ _WHY = {
     502: "Bad gateway: retry with backoff",
     503: "Service unavailable: retry with backoff",
 }
-# Statuses any operation may answer: a scenario rule can answer 403, 429 and the 5xx on any
-# route, and a rule's own status is any code; 5XX stands for those the list does not name.
-_ANYWHERE = (403, 429, 500, 502, 503)
+# What a rule answers with a 2xx or 3xx status: {"message": ...}, or the rule's own body.
+_RULE_ANSWER = {"description": '{"message": TEXT}, or the body the rule gives'}
 _RETRY_AFTER = {
     "description": "Seconds to wait before the next request (the same as the body's retryAfter)",
     "required": True,
@@ -57,7 +56,7 @@ _MEDIA_TYPES = {ext: CONTENT_TYPES[ext] for ext in RENDERABLE}
 
 def _errors(*codes: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for code in sorted({*codes, *_ANYWHERE}):
+    for code in sorted({*codes, *ANYWHERE}):
         response: dict[str, Any] = {
             "description": _WHY[code],
             "content": {_JSON: {"schema": _ERROR, "example": _error_example(code)}},
@@ -65,8 +64,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         if code == 429:
             response["headers"] = {"Retry-After": _RETRY_AFTER}
         out[str(code)] = response
-    out["5XX"] = {"description": "Another server error: retry with backoff", "content": {_JSON: {"schema": _ERROR}}}
-    return out
+    return {**out, **rule_ranges(_ERROR, _RULE_ANSWER)}
 
 
 def _error_example(code: int) -> dict[str, Any]:
@@ -127,8 +125,8 @@ def _submit(bundler: Bundler, catalog: Catalog, path: str, media: str) -> dict[s
                     "in": "header",
                     "required": False,
                     "description": "A retried submit with the same key and body returns the same task and "
-                    "charges once; the same key with another body is a 409 (a mock extension: 123API "
-                    "documents none).",
+                    "charges once; the same key with another body is a 409, an empty or longer key a 400 "
+                    "naming the header (a mock extension: 123API documents none).",
                     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                 }
             ],
@@ -214,6 +212,8 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
             "operationId": "listModels",
             "tags": ["account"],
             "summary": "The model ids this server serves (use them exactly in model)",
+            "description": "Each model's id, as the submit body's model takes it; the image route takes "
+            "the image models, the video route the video models.",
             "responses": {
                 "200": {
                     "description": "The models",
@@ -270,6 +270,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
             'error is page 004\'s body {"error": SHORT_CODE, "message": DETAIL}, with retryAfter '
             "(seconds) and a Retry-After header on 429. A method a route does not take is a 405 "
             "with an Allow header.",
+            **INFO,
         },
         "tags": [
             {"name": "tasks", "description": "Create tasks and read their status"},

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from mockserver._version import __version__
-from mockserver.contract.openapi import COMPONENT_REF, Bundler
+from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, INFO, Bundler, rule_ranges
 from mockserver.contract.schemas import Schemas
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
@@ -23,24 +23,39 @@ _ERROR = {"$ref": _REF + "Error"}
 _JSON = "application/json"
 
 
-def _error_responses(*codes: int, retry_after: bool = True) -> dict:
+# What a rule answers with a 2xx or 3xx status: the envelope, code = the status (a rule's body as data).
+_RULE_ANSWER = {
+    "type": "object",
+    "required": ["code", "message", "data"],
+    "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "data": {}},
+}
+
+
+def _error_responses(*codes: int) -> dict:
+    """The error statuses of an operation: ``codes`` (the mock's own answers there), those a
+    scenario rule can answer anywhere, and the ranges for any other status a rule gives."""
     what = {
-        400: "Bad input: the body, a field or a parameter (data.error names the JSON path)",
+        400: "Bad input: the body, a field, a parameter or the Idempotency-Key header (data.error names it)",
         401: "Missing, empty or unknown API key",
         402: "The key's balance cannot pay for the task; no task is created",
-        403: "Forbidden",
-        404: "Unknown model, task (another key's, or asked for under another model's path) or file",
+        403: "Forbidden (a scenario rule can answer it)",
+        404: "Unknown model, task (another key's, or asked for under another model's path) or file "
+        "(also a task with no results yet, or expired files)",
+        408: "The body did not arrive in time",
         409: "The Idempotency-Key was first used with another body",
         413: "The body is larger than the server accepts",
         429: "Rate limited: wait Retry-After seconds (also in the body's retryAfter)",
+        500: "Server error: retry with backoff",
+        502: "Bad gateway: retry with backoff",
+        503: "Service unavailable: retry with backoff",
     }
     out: dict[str, Any] = {}
-    for code in codes:
+    for code in sorted({*codes, *ANYWHERE}):
         response: dict[str, Any] = {
             "description": what[code],
             "content": {_JSON: {"schema": _ERROR}},
         }
-        if code == 429 and retry_after:
+        if code == 429:
             response["headers"] = {
                 "Retry-After": {
                     "description": "Seconds to wait before the next request",
@@ -49,11 +64,47 @@ def _error_responses(*codes: int, retry_after: bool = True) -> dict:
                 }
             }
         out[str(code)] = response
-    out["5XX"] = {
-        "description": "Server error: retry with backoff",
-        "content": {_JSON: {"schema": _ERROR}},
+    return {**out, **rule_ranges(_ERROR, _RULE_ANSWER)}
+
+
+def _task_finished() -> dict[str, Any]:
+    """The callback object: the task's final status, POSTed to the request's callback_url."""
+    return {
+        "{$request.body#/callback_url}": {
+            "post": {
+                "summary": "The task ended: its final status, POSTed to callback_url",
+                "requestBody": {
+                    "required": True,
+                    "content": {_JSON: {"schema": {"$ref": _REF + "Callback"}}},
+                },
+                "responses": {
+                    "200": {"description": "Received"},
+                    "4XX": {"description": "Not received: retried"},
+                    "default": {"description": "Any other status (or no answer in 30 s): not received, retried"},
+                },
+            }
+        }
     }
-    return out
+
+
+def _follow_up_links(catalog: Catalog) -> dict[str, Any]:
+    """From a polled task to a follow-up of it, for each model with follow-up modes (midjourney's
+    vary, upscale...): the model's first follow-up example, naming the polled task. The examples'
+    own taskId is a placeholder no mock holds; this one names a task the server made, and the
+    follow-up is accepted once that task is a successful task of the model (else a 400 says why)."""
+    links: dict[str, Any] = {}
+    for found in catalog:
+        examples = found.schema.get("examples", [])
+        example = next((ex for ex in examples if ex.get("mode") in found.follow_up_modes and "taskId" in ex), None)
+        if example is None:
+            continue
+        op = _operation_id("generateTask", found.name)
+        links[_operation_id("followUp", found.name)] = {
+            "operationId": op,
+            "description": f"When the polled task is a successful {found.name} task: {example['mode']} it",
+            "requestBody": {"input": {**example, "taskId": "$response.body#/data/taskId"}},
+        }
+    return links
 
 
 def _operation_id(prefix: str, model: str) -> str:
@@ -64,7 +115,6 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
     """APIXO's OpenAPI 3.1 document for ``catalog``'s models."""
     bundler = Bundler(schemas)
     for name in (
-        "generate-request",
         "generate-response",
         "status-response",
         "balance-response",
@@ -97,7 +147,8 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                         "in": "header",
                         "required": False,
                         "description": "A retried submit with the same key and body returns the "
-                        "same task and charges once; the same key with another body is a 409.",
+                        "same task and charges once; the same key with another body is a 409. "
+                        "An empty or longer key is a 400 naming the header.",
                         "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                     }
                 ],
@@ -123,12 +174,14 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                                     "model": model,
                                     "taskId": "$response.body#/data/taskId",
                                 },
-                            }
+                            },
                         },
                     },
-                    **_error_responses(400, 401, 402, 403, 404, 409, 413, 429),
+                    **_error_responses(400, 401, 402, 404, 408, 409, 413, 429),
                 },
-                "callbacks": {"taskFinished": {"$ref": "#/components/callbacks/TaskFinished"}},
+                # Inline, not a $ref to components/callbacks: generators (openapi-python-client)
+                # refuse a referenced callback object.
+                "callbacks": {"taskFinished": _task_finished()},
             }
         }
     status_examples = schemas.get("status-response").get("examples", [])
@@ -167,8 +220,9 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                             "examples": {ex["data"]["state"]: {"value": ex} for ex in status_examples if "data" in ex},
                         }
                     },
+                    "links": _follow_up_links(catalog),
                 },
-                **_error_responses(400, 401, 403, 404, 429),
+                **_error_responses(400, 401, 404),
             },
         }
     }
@@ -177,6 +231,9 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
             "operationId": "currentBalance",
             "tags": ["account"],
             "summary": "The calling key's remaining credits",
+            "description": "The credits left on the key the request authenticates with; each task is "
+            "charged at submit (price per output times outputs) and refunded if it fails. In open mode "
+            "(no --api-key) every key reports 1000000.",
             "responses": {
                 "200": {
                     "description": "The balance",
@@ -191,7 +248,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                         }
                     },
                 },
-                **_error_responses(401, 403, 429),
+                **_error_responses(401),
             },
         }
     }
@@ -226,10 +283,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                     "headers": {"Cache-Control": {"schema": {"type": "string"}}},
                     "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in file_types},
                 },
-                "404": {
-                    "description": "Unknown task or file, a task with no results yet, or expired",
-                    "content": {_JSON: {"schema": _ERROR}},
-                },
+                **_error_responses(404),
             },
         }
     }
@@ -243,6 +297,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
             "download the results. Served by mockserver; the same schemas are published one per "
             "message under /schemas/. Every error answer has HTTP status = body code and the "
             "Error envelope.",
+            **INFO,
         },
         "tags": [
             {"name": "tasks", "description": "Create tasks and read their status"},
@@ -257,22 +312,6 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "Authorization: Bearer KEY",
-                }
-            },
-            "callbacks": {
-                "TaskFinished": {
-                    "{$request.body#/callback_url}": {
-                        "post": {
-                            "summary": "The task ended: its final status, POSTed to callback_url",
-                            "requestBody": {
-                                "required": True,
-                                "content": {_JSON: {"schema": {"$ref": _REF + "Callback"}}},
-                            },
-                            "responses": {
-                                "200": {"description": "Received. Anything else, or no answer in 30 s, is retried."}
-                            },
-                        }
-                    }
                 }
             },
             "schemas": dict(sorted(bundler.components.items())),
