@@ -102,7 +102,7 @@ class Bundler:
                 out[key] = value  # data, not schema: never rewritten
             else:
                 out[key] = self._rewrite(value, base, comp)
-        return out
+        return _declare_required(out)
 
     def _ref(self, ref: str, base: str, comp: str) -> str:
         uri, _, fragment = urljoin(base, ref).partition("#")
@@ -117,6 +117,24 @@ class Bundler:
         if not match:
             raise ValueError(f"$ref {ref!r}: only whole schemas and #/$defs/NAME can be bundled")
         return COMPONENT_REF + comp + component_name(match[1])
+
+
+def _declare_required(schema: dict) -> dict:
+    """A (sub)schema whose ``required`` names a field its own ``properties`` does not declare (an
+    ``if``/``then`` branch: ``then: {required: [image_urls]}``) declares it with an empty schema.
+    The same meaning (the field is declared, with its constraints, where the object is), and linters
+    that look for each required field beside it (Redocly's no-required-schema-properties-undefined)
+    find it. Not where ``additionalProperties`` stands: there a declaration would change what passes."""
+    required = schema.get("required")
+    if not isinstance(required, list) or "additionalProperties" in schema:
+        return schema
+    declared = schema.get("properties")
+    if declared is not None and not isinstance(declared, dict):
+        return schema
+    missing = [name for name in required if isinstance(name, str) and name not in (declared or {})]
+    if missing:
+        schema["properties"] = {**(declared or {}), **{name: {} for name in missing}}
+    return schema
 
 
 def build_openapi(
