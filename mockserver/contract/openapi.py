@@ -119,6 +119,31 @@ class Bundler:
         return COMPONENT_REF + comp + component_name(match[1])
 
 
+def document(
+    *, title: str, description: str, account: str, paths: dict, bundler: Bundler, bearer: str
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document around a dialect's ``paths`` and bundled schemas: info (with
+    contact and license), the three tags, bearer security and the components."""
+    from mockserver._version import __version__
+
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {"title": title, "version": __version__, "description": description, **INFO},
+        "tags": [
+            {"name": "tasks", "description": "Create tasks and read their status"},
+            {"name": "account", "description": account},
+            {"name": "files", "description": "Result files (no key needed)"},
+        ],
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "description": bearer}},
+            "schemas": dict(sorted(bundler.components.items())),
+        },
+    }
+
+
 def _declare_required(schema: dict) -> dict:
     """A (sub)schema whose ``required`` names a field its own ``properties`` does not declare (an
     ``if``/``then`` branch: ``then: {required: [image_urls]}``) declares it with an empty schema.

@@ -10,8 +10,7 @@ import copy
 import re
 from typing import Any
 
-from mockserver._version import __version__
-from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, INFO, Bundler, rule_ranges
+from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, Bundler, document, rule_ranges
 from mockserver.contract.schemas import Schemas, UnknownSchema
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
@@ -259,30 +258,15 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
             },
         }
     }
-    return {
-        "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "info": {
-            "title": "123API-style async generation API (mockserver)",
-            "version": __version__,
-            "description": "Submit an image or video task, poll it, download the results. Served by "
-            "mockserver; the same schemas are published one per message under /schemas/123api/. Every "
-            'error is page 004\'s body {"error": SHORT_CODE, "message": DETAIL}, with retryAfter '
-            "(seconds) and a Retry-After header on 429. A method a route does not take is a 405 "
-            "with an Allow header.",
-            **INFO,
-        },
-        "tags": [
-            {"name": "tasks", "description": "Create tasks and read their status"},
-            {"name": "account", "description": "The models the key may use"},
-            {"name": "files", "description": "Result files (no key needed)"},
-        ],
-        "security": [{"bearerAuth": []}],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer sk_..."}
-            },
-            "schemas": dict(sorted(bundler.components.items())),
-        },
-    }
+    return document(
+        title="123API-style async generation API (mockserver)",
+        description="Submit an image or video task, poll it, download the results. Served by "
+        "mockserver; the same schemas are published one per message under /schemas/123api/. Every "
+        'error is page 004\'s body {"error": SHORT_CODE, "message": DETAIL}, with retryAfter '
+        "(seconds) and a Retry-After header on 429. A method a route does not take is a 405 "
+        "with an Allow header.",
+        account="The models the key may use",
+        paths=paths,
+        bundler=bundler,
+        bearer="Authorization: Bearer sk_...",
+    )

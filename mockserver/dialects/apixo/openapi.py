@@ -8,8 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mockserver._version import __version__
-from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, INFO, Bundler, rule_ranges
+from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, Bundler, document, rule_ranges
 from mockserver.contract.schemas import Schemas
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
@@ -287,34 +286,14 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
             },
         }
     }
-    doc: dict[str, Any] = {
-        "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "info": {
-            "title": "APIXO-style async generation API (mockserver)",
-            "version": __version__,
-            "description": "Submit a generation task, poll its status or receive a callback, "
-            "download the results. Served by mockserver; the same schemas are published one per "
-            "message under /schemas/. Every error answer has HTTP status = body code and the "
-            "Error envelope.",
-            **INFO,
-        },
-        "tags": [
-            {"name": "tasks", "description": "Create tasks and read their status"},
-            {"name": "account", "description": "Credits"},
-            {"name": "files", "description": "Result files (no key needed)"},
-        ],
-        "security": [{"bearerAuth": []}],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "bearerAuth": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "Authorization: Bearer KEY",
-                }
-            },
-            "schemas": dict(sorted(bundler.components.items())),
-        },
-    }
-    return doc
+    return document(
+        title="APIXO-style async generation API (mockserver)",
+        description="Submit a generation task, poll its status or receive a callback, "
+        "download the results. Served by mockserver; the same schemas are published one per "
+        "message under /schemas/. Every error answer has HTTP status = body code and the "
+        "Error envelope.",
+        account="Credits",
+        paths=paths,
+        bundler=bundler,
+        bearer="Authorization: Bearer KEY",
+    )
