@@ -8,7 +8,6 @@ import re
 import httpx
 import pytest
 
-from mockserver.http.app import create_app
 from mockserver.http.server import ServerThread
 from mockserver.testing.inprocess import in_process_client
 from mockserver.testing.mock_api import MockApi
@@ -18,26 +17,6 @@ from tests.conftest import START_MS
 IMAGE = {"model": "gpt-4o-image", "prompt": "a red fox", "size": "1:1", "n": 2}
 VIDEO = {"model": "sora-2", "prompt": "a wave", "duration": 4}
 APIXO_JOB = {"input": {"mode": "text-to-image", "prompt": "a red fox"}}
-
-
-@pytest.fixture(scope="module")
-def handle_server():
-    with ServerThread(create_app(clock="manual", seed=1, start_ms=START_MS)) as server:
-        yield server
-    if server.error is not None:
-        raise server.error
-
-
-@pytest.fixture(params=["inprocess", "live"])
-def mock(request):
-    """The same handle on an in-memory app and on a live server (reset to no scenario)."""
-    if request.param == "inprocess":
-        handle = MockApi.in_process(seed=1, start_ms=START_MS)
-    else:
-        handle = MockApi(request.getfixturevalue("handle_server").url)
-    with handle:
-        handle.load(None)
-        yield handle
 
 
 def submit(mock: MockApi, http: httpx.Client, body: dict = IMAGE) -> str:

@@ -11,33 +11,10 @@ import httpx
 import pytest
 
 from mockserver import testing
-from mockserver.http.app import create_app
-from mockserver.http.server import ServerThread
 from mockserver.testing.mock_api import DEFAULT_KEY, IN_PROCESS_URL, MockApi, curl_for
 from tests.conftest import START_MS
 
 JOB = {"input": {"mode": "text-to-image", "prompt": "a red fox"}}
-
-
-@pytest.fixture(scope="module")
-def handle_server():
-    with ServerThread(create_app(clock="manual", seed=1, start_ms=START_MS)) as server:
-        yield server
-    if server.error is not None:
-        raise server.error
-
-
-@pytest.fixture(params=["inprocess", "live"])
-def mock(request):
-    """The same handle API on an in-memory app and on a live server (reset to no scenario)."""
-    if request.param == "inprocess":
-        handle = MockApi.in_process(seed=1, start_ms=START_MS)
-    else:
-        server = request.getfixturevalue("handle_server")
-        handle = MockApi(server.url, app=server.app)
-    with handle:
-        handle.load(None)
-        yield handle
 
 
 def submit(mock: MockApi, http: httpx.Client, model: str = "nano-banana", **body) -> str:
