@@ -220,7 +220,8 @@ class MockService:
         if idempotency_key is not None:
             _check_idempotency_key(idempotency_key)
             fingerprint = _fingerprint(model_name, body)
-            seen = self.store.idempotency.get((key, idempotency_key))
+            # Per dialect too: two providers are two systems, and a key reused across them is no retry.
+            seen = self.store.idempotency.get((key, dialect.name, idempotency_key))
             if seen is not None:
                 if seen[0] != fingerprint:
                     raise Conflict(
@@ -266,7 +267,7 @@ class MockService:
         self.store.add(task)
         self.limits.track(task)
         if fingerprint is not None:
-            self.store.idempotency[(key, idempotency_key)] = (fingerprint, task.task_id)  # type: ignore[index]
+            self.store.idempotency[(key, dialect.name, idempotency_key)] = (fingerprint, task.task_id)  # type: ignore[index]
         self.callbacks.track(task)
         return task
 

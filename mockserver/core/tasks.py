@@ -115,7 +115,8 @@ class TaskStore:
     def __init__(self) -> None:
         self.tasks: dict[str, Task] = {}
         # (api key, Idempotency-Key) -> (request fingerprint, task id)
-        self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}
+        # (account key, dialect, Idempotency-Key) -> (request fingerprint, task id)
+        self.idempotency: dict[tuple[str, str, str], tuple[str, str]] = {}
 
     def add(self, task: Task) -> None:
         self.tasks[task.task_id] = task

@@ -73,3 +73,15 @@ def test_an_empty_key_is_never_a_key_two_different_submits_are_not_a_conflict(ap
     assert [api.client.post(path, json=b, headers=empty).status_code for b in (body, other)] == [400, 400]
     # Without the header, both are plain submits.
     assert [api.client.post(path, json=b, headers=api.headers()).status_code for b in (body, other)] == [200, 200]
+
+
+def test_a_key_is_per_dialect_two_providers_are_two_systems(api):
+    """The same Idempotency-Key on an APIXO submit and then a 123API one: two tasks, no 409; a
+    retry through the same dialect still returns its first task."""
+    headers = {**api.headers(), "Idempotency-Key": "order-42"}
+    first = api.client.post(APIXO[0], json=APIXO[1], headers=headers)
+    other = api.client.post(API123[0], json=API123[1], headers=headers)
+    assert (first.status_code, other.status_code) == (200, 200)
+    retry = api.client.post(API123[0], json=API123[1], headers=headers)
+    assert retry.json()["task_id"] == other.json()["task_id"]
+    assert len(api.admin("GET", "/tasks").json()["tasks"]) == 2
