@@ -332,9 +332,10 @@ def _ratio(value: object) -> tuple[int, int] | None:
 _RANK = {"required": 0, "additionalProperties": 1, None: 1, "type": 2, "enum": 3, "const": 3}
 # An http(s) URL with no whitespace or control character, spelt so that JSON Schema's regex dialect
 # (ECMA-262) and Python's re read it alike: "\\S" differs (Python counts U+001C-U+001F and U+0085
-# as whitespace, ECMA-262 does not; ECMA-262 counts U+FEFF, Python does not).
+# as whitespace, ECMA-262 does not; ECMA-262 counts U+FEFF, Python does not), and "$(?!\\n)" ends it
+# (Python's "$" also matches before a final newline, ECMA-262's does not).
 URL_PATTERN = (
-    "^https?://[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]+$"
+    "^https?://[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]+$(?!\\n)"
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
