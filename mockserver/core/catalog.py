@@ -335,7 +335,8 @@ _RANK = {"required": 0, "additionalProperties": 1, None: 1, "type": 2, "enum": 3
 # as whitespace, ECMA-262 does not; ECMA-262 counts U+FEFF, Python does not), and "$(?!\\n)" ends it
 # (Python's "$" also matches before a final newline, ECMA-262's does not).
 URL_PATTERN = (
-    "^https?://[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]+$(?!\\n)"
+    "^https?://[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f"
+    "\\u3000\\ufeff]+$(?!\\n)"
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
