@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
 import socket
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -232,6 +235,30 @@ def write_url_file(path: str | os.PathLike, url: str) -> None:
         raise
 
 
+def serialize_ast_parse() -> None:
+    """Make ``ast.parse`` take a lock, on the Pythons where two threads parsing at once can fail.
+
+    CPython before 3.13 keeps the AST constructor's recursion depth in per-interpreter state
+    (gh-106905): two threads in ``ast.parse`` at once can raise "SystemError: AST constructor
+    recursion depth mismatch". With the server in a thread of the test process, that happens: the
+    server thread formats the traceback of a request it failed (3.11's tracebacks call
+    ``ast.parse`` for their carets) while pytest builds a failure report (which calls it too).
+    Installed once, when a ServerThread starts; the same function, one caller at a time.
+    """
+    if sys.version_info >= (3, 13) or getattr(ast.parse, "_mockserver_serialized", False):
+        return
+    lock = threading.RLock()
+    original = ast.parse
+
+    @functools.wraps(original)
+    def parse(*args, **kwargs):
+        with lock:
+            return original(*args, **kwargs)
+
+    parse._mockserver_serialized = True  # type: ignore[attr-defined]
+    ast.parse = parse
+
+
 class ServerThread:
     """A uvicorn server in a background thread on an already-bound socket.
 
@@ -255,6 +282,7 @@ class ServerThread:
             self.error = exc
 
     def start(self) -> ServerThread:
+        serialize_ast_parse()
         self._thread.start()
         return self
 

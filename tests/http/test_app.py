@@ -51,3 +51,18 @@ def test_an_injected_fault_in_process_is_not_a_bug():
     assert list(app.state.errors) == []
     (entry,) = app.state.mock.journal.entries()
     assert entry.status == 0 and entry.fault == "empty_response" and entry.error is None
+
+
+def test_a_server_thread_makes_ast_parse_take_a_lock_where_cpython_needs_it():
+    """Before 3.13, two threads in ast.parse at once can raise SystemError (gh-106905): a server
+    thread formatting a traceback (3.11's carets parse) while pytest builds a failure report did,
+    once, in CI. Starting a ServerThread serialises ast.parse there; the results are unchanged."""
+    import ast
+    import sys
+
+    with ServerThread(create_app(clock="manual")):
+        serialized = getattr(ast.parse, "_mockserver_serialized", False)
+        assert serialized == (sys.version_info < (3, 13))
+        assert ast.dump(ast.parse("x = (1 + 2) * y")) == ast.dump(
+            compile("x = (1 + 2) * y", "<s>", "exec", ast.PyCF_ONLY_AST)
+        )
