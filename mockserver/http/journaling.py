@@ -20,13 +20,21 @@ def journaled(path: str) -> bool:
     return not path.startswith(_UNJOURNALED)
 
 
+def browser_visit(scope) -> bool:
+    """A browser opening the server's address (``GET /``, Accept: text/html), which is sent on to
+    the dashboard: a person looking, not client traffic (an API client's ``GET /`` is journaled)."""
+    if scope["path"] != "/" or scope["method"] not in ("GET", "HEAD"):
+        return False
+    return any(name == b"accept" and b"text/html" in value for name, value in scope.get("headers", ()))
+
+
 class JournalMiddleware:
     def __init__(self, app, mock: MockService) -> None:
         self.app = app
         self.mock = mock
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or not journaled(scope["path"]):
+        if scope["type"] != "http" or not journaled(scope["path"]) or browser_visit(scope):
             await self.app(scope, receive, send)
             return
         arrival = self.mock.journal.arrive()

@@ -21,6 +21,9 @@ def test_a_browser_at_the_root_goes_to_the_dashboard_an_api_client_gets_the_404(
     r = c.get("/", headers={"Accept": "application/json"})
     assert r.status_code == 404 and r.json()["code"] == 404
     assert c.get("/__admin/ui", follow_redirects=False).headers["location"] == "/__admin/ui/"
+    # The browser's visit is a person looking, not client traffic; the API client's 404 is journaled.
+    journal = c.get("/__admin/journal").json()["entries"]
+    assert [(e["method"], e["path"], e["status"]) for e in journal] == [("GET", "/", 404)]
 
 
 def test_the_dashboard_files_are_served_without_the_token_and_with_a_strict_policy():
