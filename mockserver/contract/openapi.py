@@ -144,6 +144,42 @@ def document(
     }
 
 
+def result_file_operation(
+    *, id_param: str, urls_field: str, lifetime: str, file_types: list[str], errors: dict[str, Any]
+) -> dict[str, Any]:
+    """The GET of a result file (no key needed): ``id_param`` names the task id in the path,
+    ``urls_field`` where the answer lists the files, ``lifetime`` what is said of how long they live,
+    ``errors`` the dialect's error responses."""
+    return {
+        "get": {
+            "operationId": "resultFile",
+            "tags": ["files"],
+            "summary": f"A result file named in {urls_field}",
+            "description": f"Needs no API key: result URLs are plain links. {lifetime}",
+            "security": [],
+            "parameters": [
+                {"name": id_param, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}},
+                {
+                    "name": "filename",
+                    "in": "path",
+                    "required": True,
+                    "description": f"N.EXT: the file's index in {urls_field} and its format",
+                    "schema": {"type": "string", "pattern": r"^[0-9]+\.[A-Za-z0-9]+$"},
+                    "example": "0.png",
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The file",
+                    "headers": {"Cache-Control": {"schema": {"type": "string"}}},
+                    "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in file_types},
+                },
+                **errors,
+            },
+        }
+    }
+
+
 def _declare_required(schema: dict) -> dict:
     """A (sub)schema whose ``required`` names a field its own ``properties`` does not declare (an
     ``if``/``then`` branch: ``then: {required: [image_urls]}``) declares it with an empty schema.

@@ -10,7 +10,7 @@ import copy
 import re
 from typing import Any
 
-from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, Bundler, document, rule_ranges
+from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, Bundler, document, result_file_operation, rule_ranges
 from mockserver.contract.schemas import Schemas, UnknownSchema
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
@@ -229,35 +229,13 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
     }
     medias = {m.media for m in catalog}
     file_types = sorted({t for t in _MEDIA_TYPES.values() if t.split("/")[0] in medias})
-    paths[wire.FILES_PATH] = {
-        "get": {
-            "operationId": "resultFile",
-            "tags": ["files"],
-            "summary": "A result file named in result.urls",
-            "description": "Needs no API key: result URLs are plain links. 123API does not say how "
-            "long they live (page 000: cache them on your own storage).",
-            "security": [],
-            "parameters": [
-                {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}},
-                {
-                    "name": "filename",
-                    "in": "path",
-                    "required": True,
-                    "description": "N.EXT: the file's index in result.urls and its format",
-                    "schema": {"type": "string", "pattern": r"^[0-9]+\.[A-Za-z0-9]+$"},
-                    "example": "0.png",
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "The file",
-                    "headers": {"Cache-Control": {"schema": {"type": "string"}}},
-                    "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in file_types},
-                },
-                **_errors(404),
-            },
-        }
-    }
+    paths[wire.FILES_PATH] = result_file_operation(
+        id_param="task_id",
+        urls_field="result.urls",
+        lifetime="123API does not say how long they live (page 000: cache them on your own storage).",
+        file_types=file_types,
+        errors=_errors(404),
+    )
     return document(
         title="123API-style async generation API (mockserver)",
         description="Submit an image or video task, poll it, download the results. Served by "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, Bundler, document, rule_ranges
+from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, Bundler, document, result_file_operation, rule_ranges
 from mockserver.contract.schemas import Schemas
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
@@ -252,40 +252,13 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
         }
     }
     file_types = sorted({CONTENT_TYPES[ext] for ext in RENDERABLE})
-    paths[apixo.FILES_PATH.replace("{task_id}", "{taskId}")] = {
-        "get": {
-            "operationId": "resultFile",
-            "tags": ["files"],
-            "summary": "A result file named in resultUrls",
-            "description": "Needs no API key: result URLs are plain links. 404 once the files "
-            "expire (15 days after completion by default).",
-            "security": [],
-            "parameters": [
-                {
-                    "name": "taskId",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "minLength": 1},
-                },
-                {
-                    "name": "filename",
-                    "in": "path",
-                    "required": True,
-                    "description": "N.EXT: the file's index in resultUrls and its format",
-                    "schema": {"type": "string", "pattern": r"^[0-9]+\.[A-Za-z0-9]+$"},
-                    "example": "0.png",
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "The file",
-                    "headers": {"Cache-Control": {"schema": {"type": "string"}}},
-                    "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in file_types},
-                },
-                **_error_responses(404),
-            },
-        }
-    }
+    paths[apixo.FILES_PATH.replace("{task_id}", "{taskId}")] = result_file_operation(
+        id_param="taskId",
+        urls_field="resultUrls",
+        lifetime="404 once the files expire (15 days after completion by default).",
+        file_types=file_types,
+        errors=_error_responses(404),
+    )
     return document(
         title="APIXO-style async generation API (mockserver)",
         description="Submit a generation task, poll its status or receive a callback, "
