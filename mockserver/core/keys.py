@@ -8,6 +8,7 @@ accepts any key would let each pass CI. Only the shape of the presented key is l
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["unset_variable"]
@@ -27,10 +28,17 @@ _PLACEHOLDER = re.compile(
     re.IGNORECASE,
 )
 _SHOWN = 40  # longer keys are described, not echoed
+# Every request asks (status polls too), and a client sends the same key again and again: the
+# verdict of keys up to this length is remembered (a few hundred bytes each, bounded in number).
+_CACHED_LENGTH = 256
 
 
 def unset_variable(key: str) -> str | None:
     """Why ``key`` looks like an unset variable or a placeholder (the 401's detail), or None."""
+    return _remembered(key) if len(key) <= _CACHED_LENGTH else _verdict(key)
+
+
+def _verdict(key: str) -> str | None:
     shape = key.strip().strip("'\"")
     lowered = shape.lower()
     if lowered in _NOTHING or not shape:
@@ -46,3 +54,6 @@ def unset_variable(key: str) -> str | None:
         f"The API key {shown} is {what}, not a key: check that the environment variable "
         "(or secret) holding your key is set where the client runs"
     )
+
+
+_remembered = functools.lru_cache(maxsize=1024)(_verdict)
