@@ -144,6 +144,21 @@ def document(
     }
 
 
+def idempotency_key_parameter(note: str = "") -> dict[str, Any]:
+    """The optional Idempotency-Key header of a submit, with the length the mock enforces."""
+    from mockserver.core.service import IDEMPOTENCY_KEY_LENGTH
+
+    low, high = IDEMPOTENCY_KEY_LENGTH
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "A retried submit with the same key and body returns the same task and charges once; "
+        f"the same key with another body is a 409, an empty or longer key a 400 naming the header{note}.",
+        "schema": {"type": "string", "minLength": low, "maxLength": high},
+    }
+
+
 def result_file_operation(
     *, id_param: str, urls_field: str, lifetime: str, file_types: list[str], errors: dict[str, Any]
 ) -> dict[str, Any]:

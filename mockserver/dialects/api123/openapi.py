@@ -10,7 +10,15 @@ import copy
 import re
 from typing import Any
 
-from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, Bundler, document, result_file_operation, rule_ranges
+from mockserver.contract.openapi import (
+    ANYWHERE,
+    COMPONENT_REF,
+    Bundler,
+    document,
+    idempotency_key_parameter,
+    result_file_operation,
+    rule_ranges,
+)
 from mockserver.contract.schemas import Schemas, UnknownSchema
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
@@ -118,17 +126,7 @@ def _submit(bundler: Bundler, catalog: Catalog, path: str, media: str) -> dict[s
             f"(/schemas/123api/models/MODEL.json). A model of another media is a 400 naming the "
             f"right route; an unknown model a 404. 123API documents no callbacks: a callback_url "
             f"(or webhook) field is a 400. Answers the queued task: poll GET {wire.TASK_PATH}.",
-            "parameters": [
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "description": "A retried submit with the same key and body returns the same task and "
-                    "charges once; the same key with another body is a 409, an empty or longer key a 400 "
-                    "naming the header (a mock extension: 123API documents none).",
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                }
-            ],
+            "parameters": [idempotency_key_parameter(" (a mock extension: 123API documents none)")],
             "requestBody": {"required": True, "content": {_JSON: body}},
             "responses": {
                 "200": {

@@ -8,7 +8,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mockserver.contract.openapi import ANYWHERE, COMPONENT_REF, Bundler, document, result_file_operation, rule_ranges
+from mockserver.contract.openapi import (
+    ANYWHERE,
+    COMPONENT_REF,
+    Bundler,
+    document,
+    idempotency_key_parameter,
+    result_file_operation,
+    rule_ranges,
+)
 from mockserver.contract.schemas import Schemas
 from mockserver.core.catalog import Catalog
 from mockserver.core.media import CONTENT_TYPES, RENDERABLE
@@ -140,17 +148,7 @@ def build_openapi(catalog: Catalog, schemas: Schemas) -> dict:
                 "summary": f"Create a {model} task",
                 "description": f"Input: /schemas/models/{model}.json. Answers the taskId to poll; "
                 "with request_type callback the final status is also POSTed to callback_url.",
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "description": "A retried submit with the same key and body returns the "
-                        "same task and charges once; the same key with another body is a 409. "
-                        "An empty or longer key is a 400 naming the header.",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                    }
-                ],
+                "parameters": [idempotency_key_parameter()],
                 "requestBody": {"required": True, "content": {_JSON: media}},
                 "responses": {
                     "200": {
