@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import math
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -233,6 +234,20 @@ class Dialect(Protocol):
 
 
 # -- helpers every dialect may use ----------------------------------------------------------------
+
+
+def retry_after_seconds(err: ApiError) -> int | None:
+    """Whole seconds a client should wait (None: no hint), as a 429's header and body give it."""
+    return None if err.retry_after is None else max(0, math.ceil(err.retry_after))
+
+
+def retry_after_headers(err: ApiError) -> dict[str, str]:
+    """An error's own headers plus its Retry-After, when it has a retry hint."""
+    headers = dict(err.headers)
+    seconds = retry_after_seconds(err)
+    if seconds is not None:
+        headers.setdefault("Retry-After", str(seconds))
+    return headers
 
 
 def numbered_file(name: str) -> tuple[int, str] | None:

@@ -30,7 +30,15 @@ from mockserver.core.words import (
     TaskView,
     fail_message,
 )
-from mockserver.dialects.protocol import Guidance, PublishedParts, Route, compact_json, numbered_file
+from mockserver.dialects.protocol import (
+    Guidance,
+    PublishedParts,
+    Route,
+    compact_json,
+    numbered_file,
+    retry_after_headers,
+    retry_after_seconds,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from mockserver.core.catalog import Catalog
@@ -77,10 +85,6 @@ def _bad(message: str) -> BadRequest:
 
 def short_code(status: int) -> str:
     return SHORT_CODES.get(status, "server_error" if status >= 500 else "request_failed")
-
-
-def retry_after_seconds(retry_after: float | None) -> int | None:
-    return None if retry_after is None else max(0, math.ceil(retry_after))
 
 
 class Api123(PublishedParts):
@@ -201,17 +205,12 @@ class Api123(PublishedParts):
     def error_body(self, err: ApiError) -> dict:
         """page 004: ``{"error": SHORT_CODE, "message": DETAIL}`` (+ ``retryAfter`` seconds on 429)."""
         body: dict = {"error": short_code(err.status), "message": err.error or err.message}
-        seconds = retry_after_seconds(err.retry_after)
+        seconds = retry_after_seconds(err)
         if seconds is not None:
             body["retryAfter"] = seconds
         return body
 
-    def error_headers(self, err: ApiError) -> dict[str, str]:
-        headers = dict(err.headers)
-        seconds = retry_after_seconds(err.retry_after)
-        if seconds is not None:
-            headers.setdefault("Retry-After", str(seconds))
-        return headers
+    error_headers = staticmethod(retry_after_headers)
 
     def rule_answer(
         self, status: int, message: str, retry_after: float | None, body: object = _NO_BODY

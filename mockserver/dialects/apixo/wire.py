@@ -27,7 +27,16 @@ from mockserver.core.words import (
     TaskView,
     fail_message,
 )
-from mockserver.dialects.protocol import Guidance, PublishedParts, Route, compact_json, compact_json_text, numbered_file
+from mockserver.dialects.protocol import (
+    Guidance,
+    PublishedParts,
+    Route,
+    compact_json,
+    compact_json_text,
+    numbered_file,
+    retry_after_headers,
+    retry_after_seconds,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from mockserver.core.catalog import Catalog
@@ -74,12 +83,6 @@ def check_callback_url(url: object) -> str:
 
 def envelope(data: object) -> dict:
     return {"code": 200, "message": "success", "data": data}
-
-
-def retry_after_seconds(err: ApiError) -> int | None:
-    if err.retry_after is None:
-        return None
-    return max(0, math.ceil(err.retry_after))
 
 
 class Apixo(PublishedParts):
@@ -221,12 +224,7 @@ class Apixo(PublishedParts):
             body["retryAfter"] = seconds
         return body
 
-    def error_headers(self, err: ApiError) -> dict[str, str]:
-        headers = dict(err.headers)
-        seconds = retry_after_seconds(err)
-        if seconds is not None:
-            headers.setdefault("Retry-After", str(seconds))
-        return headers
+    error_headers = staticmethod(retry_after_headers)
 
     def rule_answer(
         self, status: int, message: str, retry_after: float | None, body: object = _NO_BODY
