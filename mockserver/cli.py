@@ -337,8 +337,6 @@ def _scenario_name(settings: Settings) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from mockserver.http.app import create_app
-    from mockserver.http.server import url_of
     from mockserver.scenarios.loading import ScenarioError
 
     prog = "mockserver serve"
@@ -353,6 +351,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock = _listen(prog, settings.host, settings.port)
     if sock is None:
         return 2
+    # The app's imports (half a second of CPU) once the options are known good: a bad one is refused fast.
+    from mockserver.http.app import create_app
+    from mockserver.http.server import url_of
+
     app = create_app(settings)
     url = url_of(sock)
     print(banner(url, settings, app.state.mock.seed), flush=True)
