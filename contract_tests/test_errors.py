@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from .conftest import Driver, error_of
+from .conftest import Driver, error_of, tls_context
 
 STATUS = "/api/v1/statusTask/{model}"
 GENERATE = "/api/v1/generateTask/{model}"
@@ -27,7 +27,8 @@ def test_no_usable_key_is_401_everywhere(driver: Driver, auth: str | None):
     client = driver.client
     model = driver.model
     answers = []
-    with httpx.Client(base_url=str(client.base_url), event_hooks=client.event_hooks, timeout=30) as bare:
+    bare = httpx.Client(base_url=str(client.base_url), event_hooks=client.event_hooks, timeout=30, verify=tls_context())
+    with bare:
         if auth is not None:
             bare.headers.update(headers)
         answers.append(bare.post(GENERATE.format(model=model), json={"input": driver.target.example_input()}))

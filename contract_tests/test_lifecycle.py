@@ -11,7 +11,7 @@ import pytest
 
 from mockserver import contract
 
-from .conftest import ORDER, TERMINAL, Driver, error_of
+from .conftest import ORDER, TERMINAL, Driver, error_of, tls_context
 
 pytestmark = [pytest.mark.dialect("apixo"), pytest.mark.spends_credits]
 
@@ -83,7 +83,7 @@ def test_result_json_parses_and_every_url_downloads(finished):
     assert urls
     for url in urls:
         # Result links need no key: fetch them as a browser would.
-        r = httpx.get(url, timeout=60, follow_redirects=True)
+        r = httpx.get(url, timeout=60, follow_redirects=True, verify=tls_context())
         assert r.status_code == 200, f"{url}: {r.status_code}"
         problems = contract.check_result_file(url, r.headers, r.content)
         assert not problems, f"{url}: " + "; ".join(map(str, problems))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from ..conftest import tls_context
 from .conftest import IMAGES, MODELS, TASK, VIDEOS, Driver123, error_of, example_body
 
 pytestmark = pytest.mark.dialect("123api")
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.dialect("123api")
 )
 def test_no_usable_key_is_401_everywhere(driver: Driver123, auth: str | None):
     client = driver.client
-    with httpx.Client(base_url=str(client.base_url), event_hooks=client.event_hooks, timeout=30) as bare:
+    bare = httpx.Client(base_url=str(client.base_url), event_hooks=client.event_hooks, timeout=30, verify=tls_context())
+    with bare:
         if auth is not None:
             bare.headers["Authorization"] = auth
         answers = [

@@ -13,6 +13,7 @@ import pytest
 from mockserver import contract
 from mockserver.dialects import builtin
 
+from ..conftest import tls_context
 from .conftest import ORDER, TERMINAL, Driver123, error_of, example_body
 
 pytestmark = [pytest.mark.dialect("123api"), pytest.mark.spends_credits]
@@ -79,7 +80,7 @@ def test_result_url_is_the_first_of_urls_and_every_url_downloads(finished):
     assert urls and last["result"]["url"] == urls[0]
     for url in urls:
         # Result links need no key: fetch them as a browser would.
-        r = httpx.get(url, timeout=60, follow_redirects=True)
+        r = httpx.get(url, timeout=60, follow_redirects=True, verify=tls_context())
         assert r.status_code == 200, f"{url}: {r.status_code}"
         problems = contract.check_result_file(url, r.headers, r.content)
         assert not problems, f"{url}: " + "; ".join(map(str, problems))
@@ -125,6 +126,6 @@ def test_a_video_task_on_the_video_route_ends_in_a_video(driver: Driver123):
         pytest.skip(f"the task failed ({last['error']}): no video to download")
     assert last["status"] == "completed" and last["model"] == video, last
     url = last["result"]["url"]
-    f = httpx.get(url, timeout=60)
+    f = httpx.get(url, timeout=60, verify=tls_context())
     assert f.status_code == 200 and f.headers["content-type"] == "video/mp4", url
     assert contract.check_result_file(url, f.headers, f.content) == []
