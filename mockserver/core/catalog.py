@@ -7,6 +7,7 @@ commented with where it comes from); the input schemas are the published contrac
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -120,7 +121,10 @@ class Model:
             raise _explain(min(errors, key=_priority), self.schema, input, self.root)
         if key is not None:
             if len(self._valid) >= MAX_VERDICTS:
-                del self._valid[next(iter(self._valid))]  # the oldest
+                # The oldest goes. Models are shared by every mock in the process, some on other
+                # threads (a ServerThread): another may have changed the dict meanwhile.
+                with contextlib.suppress(RuntimeError, KeyError, StopIteration):
+                    del self._valid[next(iter(self._valid))]
             self._valid[key] = None
 
     def outputs(self, input: dict) -> int:
