@@ -388,7 +388,7 @@ def _listen(prog: str, host: str, port: int):
 
 def _run(app, sock, url: str, url_file: str | None = None, **options) -> int:
     """Serve ``app`` on ``sock`` until SIGINT or SIGTERM, answering requests in flight; exit code 0."""
-    from mockserver.http.server import make_server, write_url_file
+    from mockserver.http.server import make_server, tune_gc_for_serving, write_url_file
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -397,6 +397,7 @@ def _run(app, sock, url: str, url_file: str | None = None, **options) -> int:
     # again under the handler it found: for SIGTERM that must be ours, not the default (exit 143).
     previous = signal.signal(signal.SIGTERM, stop)
     on_started = (lambda: write_url_file(url_file, url)) if url_file else None
+    tune_gc_for_serving()  # this process only serves: fewer full collections (docs/performance.md)
     try:
         make_server(app, on_started=on_started, **options).run(sockets=[sock])
     except KeyboardInterrupt:

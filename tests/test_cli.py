@@ -146,3 +146,33 @@ def test_dialect_flag_and_environment_restrict_the_wire_formats(capsys, monkeypa
     monkeypatch.setenv("MOCKSERVER_DIALECTS", "apixo,bogus")
     assert main(["serve", "--port", "0"]) == 2
     assert "unknown dialect 'bogus'" in capsys.readouterr().err
+
+
+def test_serve_makes_full_collections_rarer_and_a_server_thread_does_not(monkeypatch):
+    """``mockserver serve`` sets the collector's thresholds for a serving process; the
+    ServerThread of a test run (same process as the tests) leaves them alone."""
+    import gc
+    import socket
+
+    from mockserver import cli
+    from mockserver.http import server
+    from mockserver.http.app import create_app
+
+    seen = []
+
+    class FakeServer:
+        def run(self, sockets):
+            seen.append(gc.get_threshold())
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(server, "make_server", lambda app, **kw: FakeServer())
+    sock = socket.socket()
+    try:
+        assert cli._run(object(), sock, "http://x") == 0
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [server.SERVE_GC_THRESHOLDS] and server.SERVE_GC_THRESHOLDS != before
+    monkeypatch.undo()
+    with server.ServerThread(create_app(clock="manual")) as running:
+        assert httpx.get(f"{running.url}/__admin/health").status_code == 200
+        assert gc.get_threshold() == before

@@ -124,7 +124,12 @@ def png(width: int, height: int, seed: int = 0) -> bytes:
     # Per-channel start phase and horizontal speed (1..4 triangle periods across
     # the image) give each seed its own palette and banding.
     speeds = [p[3 + c] % 4 + 1 for c in range(3)]
-    base_row = bytes((p[c] + speeds[c] * 256 * (x - x % cell) // width) & 0xFF for x in range(width) for c in range(3))
+    # One pixel per cell, repeated across it: the value of pixel x is that of its cell's first
+    # pixel (x - x % cell), so a row is built in width / cell steps, not width x 3.
+    base_row = b"".join(
+        bytes([(p[c] + speeds[c] * 256 * x0 // width) & 0xFF for c in range(3)]) * min(cell, width - x0)
+        for x0 in range(0, width, cell)
+    )
     v_speed = p[6] % 3 + 1  # vertical triangle periods
     rows = []
     row = b""

@@ -1,4 +1,5 @@
-"""The hot path: a status poll answered as a raw ASGI exchange.
+"""The hot paths: a status poll answered as a raw ASGI exchange, and a submit handed straight
+to its handler.
 
 Status polls are most of a client's traffic. Unless strict mode is on, they skip the framework:
 no routing, no Request or Response objects, no fault middleware. When some scenario rule could
@@ -8,6 +9,13 @@ the full stack, carrying its decision so that it is not decided twice. The looku
 the answer are the code the handler runs (``provider.status_body``), and the journal records
 them through the same function as every other request. Each enabled dialect's status route is
 matched by its own regex.
+
+A submit (POST on a dialect's submit route) skips the middleware and the router unless strict
+mode is on or some scenario rule could act on submits (those need the fault middleware): its
+handler (``provider.submit``) runs on a Request built here, errors are answered as the app's
+exception handlers answer them, and the journal records it through the same function and body tap
+as ``JournalMiddleware`` (``tests/http/test_fastpath.py`` holds both to identical answers and
+journal entries).
 """
 
 from __future__ import annotations
@@ -18,13 +26,14 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl, unquote
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 
 from mockserver.core.errors import ApiError, ServerError
 from mockserver.core.service import MockService
-from mockserver.core.words import STATUS
+from mockserver.core.words import STATUS, SUBMIT
 from mockserver.dialects.protocol import Dialect, template_regex
 from mockserver.http import provider
-from mockserver.http.journaling import record_request
+from mockserver.http.journaling import BodyTap, record_request
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -55,14 +64,39 @@ def _status_routes(dialects: Sequence[Dialect]) -> list[tuple[str, str | None, r
     return out
 
 
+def _post_routes(dialects: Sequence[Dialect]) -> list[tuple[re.Pattern[str], str, Dialect] | None]:
+    """(path regex, path template, dialect) of each POST route, in the order the router tries them
+    (a path two dialects share is the first one's); None for a POST route that is not a submit."""
+    out: list[tuple[re.Pattern[str], str, Dialect] | None] = []
+    seen = set()
+    for dialect in dialects:
+        for route in dialect.routes:
+            if route.method != "POST" or route.path in seen:
+                continue
+            seen.add(route.path)
+            out.append((template_regex(route.path), route.path, dialect) if route.kind == SUBMIT else None)
+    return out
+
+
 class FastStatus:
-    """GET on a dialect's status route without the framework, when nothing needs it."""
+    """GET on a dialect's status route without the framework, when nothing needs it; and POST on a
+    submit route straight to its handler."""
 
     def __init__(self, app, mock: MockService, errors: deque | None = None) -> None:
         self.app = app
         self.mock = mock
         self.errors = errors  # where the app keeps its own bugs (app.state.errors)
         self.routes = _status_routes(list(mock.dialects.values()))
+        self.post_routes = _post_routes(list(mock.dialects.values()))
+
+    def _match_submit(self, path: str) -> tuple[re.Match[str], str, Dialect] | None:
+        for entry in self.post_routes:
+            if entry is None:
+                continue
+            m = entry[0].match(path)
+            if m is not None:
+                return m, entry[1], entry[2]
+        return None
 
     def _match(self, path: str) -> tuple[Dialect, dict[str, str]] | None:
         for prefix, tail, pattern, dialect in self.routes:
@@ -80,8 +114,15 @@ class FastStatus:
     async def __call__(self, scope, receive, send) -> None:
         mock = self.mock
         found = None
-        if scope["type"] == "http" and scope["method"] == "GET" and not mock.settings.strict:
-            found = self._match(scope.get("path", ""))
+        if scope["type"] == "http" and not mock.settings.strict:
+            method = scope["method"]
+            if method == "GET":
+                found = self._match(scope.get("path", ""))
+            elif method == "POST" and not mock.rules.acts_on(SUBMIT) and not scope.get("root_path"):
+                submit = self._match_submit(scope.get("path", ""))
+                if submit is not None:
+                    await self._submit(scope, receive, send, *submit)
+                    return
         if found is None:
             await self.app(scope, receive, send)
             return
@@ -155,3 +196,52 @@ class FastStatus:
             )
         if bug is not None:
             raise bug  # for the server's log, and so an in-process client raises it
+
+    async def _submit(self, scope, receive, send, match: re.Match[str], path: str, dialect: Dialect) -> None:
+        """A submit through its handler, without the middleware and router around it."""
+        mock = self.mock
+        arrival = mock.journal.arrive()
+        tap = BodyTap(receive)
+        scope["path_params"] = match.groupdict()
+        scope[provider.DIALECT] = dialect
+        scope[provider.ROUTE] = path
+        request = Request(scope, tap, send)
+        bug = None
+        try:
+            response = await provider.submit(request, dialect)
+        except Exception as exc:
+            if isinstance(exc, ApiError):
+                err = exc
+            else:  # a bug of the mock: answered and kept as the full stack does (app.on_bug)
+                bug = exc
+                if self.errors is not None:
+                    self.errors.append(exc)
+                err = ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}")
+            provider.note(request, error=err.error or err.message)
+            response = provider.error_response(mock, err, request)
+        retry_after = None
+        if response.status_code >= 400:
+            value = response.headers.get("retry-after")
+            retry_after = _number(value) if value is not None else None
+        try:
+            await response(scope, receive, send)
+        finally:
+            record_request(
+                mock,
+                scope,
+                status=response.status_code,
+                arrival=arrival,
+                retry_after=retry_after,
+                body_hash=tap.hash(),
+                body=tap.text(),
+                body_truncated=tap.truncated,
+            )
+        if bug is not None:
+            raise bug  # for the server's log, and so an in-process client raises it
+
+
+def _number(raw: str) -> float | None:
+    try:
+        return float(raw)
+    except ValueError:
+        return None

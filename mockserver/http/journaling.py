@@ -40,10 +40,7 @@ class JournalMiddleware:
         arrival = self.mock.journal.arrive()
         status = 0
         retry_after = None
-        digest = None
-        body_read = False
-        kept = bytearray()
-        truncated = False
+        tap = None
 
         async def send_wrapper(message) -> None:
             nonlocal status, retry_after
@@ -58,28 +55,10 @@ class JournalMiddleware:
             await send(message)
 
         if scope["method"] in _BODY_METHODS:
-            digest = hashlib.blake2b(digest_size=8)
-
-            async def receive_wrapper():
-                # Hash the body as the app reads it: no extra buffering, no second read.
-                nonlocal body_read, truncated
-                message = await receive()
-                if message["type"] == "http.request":
-                    chunk = message.get("body", b"")
-                    digest.update(chunk)
-                    room = BODY_KEPT - len(kept)
-                    kept.extend(chunk[:room])
-                    truncated = truncated or len(chunk) > room
-                    if not message.get("more_body", False):
-                        body_read = True
-                return message
-
-            inner_receive = receive_wrapper
-        else:
-            inner_receive = receive
+            tap = BodyTap(receive)
 
         try:
-            await self.app(scope, inner_receive, send_wrapper)
+            await self.app(scope, tap or receive, send_wrapper)
         except Exception as exc:
             if status == 0 and not is_injected(exc):
                 # A bug of the mock: the app's handler answers 500 once this has unwound.
@@ -87,18 +66,50 @@ class JournalMiddleware:
                 scope.setdefault("mockserver.note", {})["error"] = f"mockserver bug: {type(exc).__name__}: {exc}"
             raise
         finally:
-            body_hash = digest.hexdigest() if digest is not None and body_read else None
-            body = kept.decode("utf-8", "replace") if digest is not None and (kept or body_read) else None
             record_request(
                 self.mock,
                 scope,
                 status=status,
                 arrival=arrival,
                 retry_after=retry_after,
-                body_hash=body_hash,
-                body=body,
-                body_truncated=truncated,
+                body_hash=tap.hash() if tap is not None else None,
+                body=tap.text() if tap is not None else None,
+                body_truncated=tap is not None and tap.truncated,
             )
+
+
+class BodyTap:
+    """An ASGI ``receive`` that hashes the body and keeps its first BODY_KEPT bytes as the app
+    reads it (no extra buffering, no second read), for the journal."""
+
+    __slots__ = ("receive", "digest", "kept", "read", "truncated")
+
+    def __init__(self, receive) -> None:
+        self.receive = receive
+        self.digest = hashlib.blake2b(digest_size=8)
+        self.kept = bytearray()
+        self.read = False  # the whole body came
+        self.truncated = False
+
+    async def __call__(self):
+        message = await self.receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            self.digest.update(chunk)
+            room = BODY_KEPT - len(self.kept)
+            self.kept.extend(chunk[:room])
+            self.truncated = self.truncated or len(chunk) > room
+            if not message.get("more_body", False):
+                self.read = True
+        return message
+
+    def hash(self) -> str | None:
+        """The body's digest, once it was all read."""
+        return self.digest.hexdigest() if self.read else None
+
+    def text(self) -> str | None:
+        """What was kept of the body (None: nothing was read)."""
+        return self.kept.decode("utf-8", "replace") if self.kept or self.read else None
 
 
 def record_request(

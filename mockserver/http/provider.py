@@ -193,7 +193,7 @@ async def submit(request: Request, dialect: Dialect) -> Response:
         mock.model(name, dialect)  # an unknown model is a 404 before the body is looked at
     raw = await read_body(request, mock.settings.max_body_bytes, mock.settings.body_timeout_s)
     decision = None
-    if mock.rules:
+    if mock.rules.acts_on(SUBMIT):  # else no rule can decide: skip the lenient parse
         try:
             lenient: object = json.loads(raw) if json_within_bounds(raw) else None
         except (ValueError, RecursionError):

@@ -763,3 +763,82 @@ def test_published_patterns_read_alike_in_json_schema_and_python():
         for p in portable
     }
     assert {p: d for p, d in differ.items() if d} == {}
+
+
+# ------------------------------------------------------------- remembered verdicts
+
+
+def _counting_model(schema: dict | None = None) -> tuple[Model, list[object]]:
+    """A copy of nano-banana (or with ``schema``) whose validator counts the inputs it judges."""
+    base = CATALOG.get("nano-banana")
+    assert base is not None
+    schema = schema or base.schema
+    judged: list[object] = []
+
+    class Counting:
+        def __init__(self) -> None:
+            self.inner = Draft202012Validator(schema)
+
+        def iter_errors(self, instance):
+            judged.append(instance)
+            return self.inner.iter_errors(instance)
+
+    model = dataclasses.replace(base, schema=schema, _validator=Counting(), _valid={})  # type: ignore[arg-type]
+    return model, judged
+
+
+def test_a_valid_input_seen_before_is_not_validated_again():
+    model, judged = _counting_model()
+    model.validate({"mode": "text-to-image", "prompt": "a"})
+    model.validate({"prompt": "a", "mode": "text-to-image"})  # the same value, keys in another order
+    assert len(judged) == 1
+    model.validate({"mode": "text-to-image", "prompt": "b"})
+    assert len(judged) == 2
+
+
+def test_invalid_inputs_are_judged_every_time_with_the_same_message():
+    model, judged = _counting_model()
+    bad = {"mode": "text-to-image", "prompt": "a", "aspectRatio": "1:1"}
+    messages = []
+    for _ in range(2):
+        with pytest.raises(InputInvalid) as exc:
+            model.validate(bad)
+        messages.append((str(exc.value), exc.value.path, exc.value.hint))
+    assert len(judged) == 2 and messages[0] == messages[1]
+    assert messages[0][0] == "Unknown field: input.aspectRatio"
+
+
+def test_a_remembered_verdict_tells_apart_what_equal_json_text_would_not():
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer"}, "urls": {"type": "array"}},
+        "additionalProperties": False,
+    }
+    model, judged = _counting_model(schema)
+    model.validate({"n": 1, "urls": ["x"]})
+    # Each of these is equal to it in Python, or has its JSON text: each is judged afresh.
+    for other in ({"n": True, "urls": ["x"]}, {"n": 1, "urls": ("x",)}):
+        with pytest.raises(InputInvalid):
+            model.validate(other)
+    model.validate({"n": 1.0, "urls": ["x"]})  # 1.0 is an integer to JSON Schema
+    assert len(judged) == 4
+    model, judged = _counting_model({"type": "object", "properties": {"1": {"type": "string"}}})
+    model.validate({1: 2})  # a key that is no string: its text ('{"1":2}') must not answer for...
+    with pytest.raises(InputInvalid, match="Invalid type for input"):
+        model.validate({"1": 2})  # ...this one, which is refused
+    assert len(judged) == 2
+
+
+def test_remembered_verdicts_are_bounded():
+    from mockserver.core.catalog import MAX_VERDICTS, VERDICT_KEY_CHARS
+
+    model, judged = _counting_model()
+    for i in range(MAX_VERDICTS + 10):
+        model.validate({"mode": "text-to-image", "prompt": f"p{i}"})
+    assert len(model._valid) == MAX_VERDICTS
+    model.validate({"mode": "text-to-image", "prompt": "p0"})  # the oldest went first
+    assert len(judged) == MAX_VERDICTS + 11
+    long = {"mode": "text-to-image", "prompt": "x" * VERDICT_KEY_CHARS}
+    model.validate(long)
+    model.validate(long)
+    assert len(judged) == MAX_VERDICTS + 13  # too long to remember
