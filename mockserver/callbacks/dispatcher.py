@@ -231,6 +231,8 @@ class CallbackDispatcher:
         this returns after about (due attempts / max_in_flight) x the timeout at worst.
         """
         loop = asyncio.get_running_loop()
+        if (self._aborted or not self._due_now()) and not self._inflight.get(loop):
+            return  # the common case, after most requests: nothing due, nothing in flight
         temporary: Sender | None = None
         freed = asyncio.Event()
         self._slot_freed.setdefault(loop, set()).add(freed)
