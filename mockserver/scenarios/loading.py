@@ -233,6 +233,12 @@ def fault_kinds() -> tuple[str, ...]:
     return tuple(_schema()["$defs"]["faultName"]["enum"])
 
 
+def top_level_choices(name: str) -> tuple[str, ...]:
+    """The values a top-level enum key (``retry_hint``, ``insufficient_credits``) may take, as the
+    scenario schema lists them."""
+    return tuple(_schema()["properties"][name]["enum"])
+
+
 @functools.cache
 def _validator() -> Draft202012Validator:
     return Draft202012Validator(_inlined(_schema()))
