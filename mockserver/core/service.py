@@ -122,7 +122,7 @@ class MockService:
             self._start_ms = self.clock.now_ms()
         self.clock_start_ms = self.clock.now_ms()  # where this run's clock began (replay bundles)
         self.dialect_models: dict[str, dict[str, Model]] = {
-            name: {model.name: _overridden(model, sc.model_overrides(model.name)) for model in catalog}
+            name: {model.name: dataclasses.replace(model, **sc.model_overrides(model.name)) for model in catalog}
             for name, catalog in self.catalogs.items()
         }
         balances = sc.accounts if sc.accounts is not None else s.api_keys
@@ -718,9 +718,3 @@ def _prompt(input: object) -> str | None:
     """input.prompt, for scenario rules that match on it."""
     prompt = input.get("prompt") if isinstance(input, dict) else None
     return prompt if isinstance(prompt, str) else None
-
-
-def _overridden(model: Model, overrides: dict) -> Model:
-    """``model`` with a scenario's overrides; without any, the catalog's own (nothing mutates a
-    Model), so a reset copies only the models a scenario changes."""
-    return dataclasses.replace(model, **overrides) if overrides else model
