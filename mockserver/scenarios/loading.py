@@ -255,6 +255,7 @@ def _rule_validator() -> Draft202012Validator:
 # loaded before (Hypothesis draws the same rules again): a part seen valid is not checked again.
 _VALID_PARTS: dict[tuple[str, str], None] = {}
 _VALID_PARTS_SIZE = 2048
+_VALID_PART_BYTES = 4096
 
 
 def _seen_valid(doc: object) -> bool:
@@ -277,9 +278,10 @@ def _seen_valid(doc: object) -> bool:
             continue
         if not (_validator() if kind == "doc" else _rule_validator()).is_valid(part):
             return False
-        if len(_VALID_PARTS) >= _VALID_PARTS_SIZE:
-            _VALID_PARTS.clear()
-        _VALID_PARTS[key] = None
+        if len(key[1]) <= _VALID_PART_BYTES:  # the memo stays small: 2048 parts of 4 KB at most
+            if len(_VALID_PARTS) >= _VALID_PARTS_SIZE:
+                _VALID_PARTS.clear()
+            _VALID_PARTS[key] = None
     return True
 
 

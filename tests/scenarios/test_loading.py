@@ -758,3 +758,13 @@ def test_a_document_seen_part_by_part_is_valid_exactly_when_the_schema_says(doc)
 
     for _ in range(2):  # the second time from the parts it remembers
         assert _seen_valid(doc) == _validator().is_valid(doc)
+
+
+def test_only_small_parts_are_remembered():
+    from mockserver.scenarios import loading
+
+    rule = {"when": {"endpoint": "submit"}, "respond": {"status": 503}}
+    big = {"description": "x" * 4000, "seed": 1, "name": "y" * 200, "rules": [rule]}
+    loading._VALID_PARTS.clear()
+    assert loading._seen_valid(big)
+    assert [kind for kind, _ in loading._VALID_PARTS] == ["rule"]
