@@ -137,7 +137,11 @@ class CallbackDispatcher:
         self._base_urls.clear()
         self._cancel_in_flight()
         self.log = CallbackLog(self.mock.settings.journal_size)
-        self._wake()
+        # A runner on a real clock may sleep until a delivery just forgotten: it sets its next
+        # wake-up again. On a manual clock it sleeps until woken anyway, so no wake (which would
+        # cost an in-process mock a turn of its loop on the next request of every fuzz example).
+        if getattr(getattr(self.mock, "clock", None), "mode", "real") == "real":
+            self._wake()
 
     def in_flight(self) -> int:
         """Attempts being sent right now."""
@@ -231,6 +235,8 @@ class CallbackDispatcher:
         this returns after about (due attempts / max_in_flight) x the timeout at worst.
         """
         loop = asyncio.get_running_loop()
+        if (self._aborted or not self._due_now()) and not self._inflight.get(loop):
+            return  # the common case, after most requests: nothing due, nothing in flight
         temporary: Sender | None = None
         freed = asyncio.Event()
         self._slot_freed.setdefault(loop, set()).add(freed)

@@ -12,6 +12,7 @@ The clock moves through the callback dispatcher that ``create_app`` attached to 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Protocol, cast
 
@@ -179,9 +180,26 @@ def body_text(raw: bytes) -> str:
 
 
 def read_scenario(raw: bytes, yaml_body: bool, models: list[str]) -> Scenario:
-    """A scenario from a request body: JSON, or YAML when ``yaml_body``; empty: the empty scenario."""
+    """A scenario from a request body: JSON, or YAML when ``yaml_body``; empty: the empty scenario.
+
+    The same bytes give the same Scenario (immutable; a load makes fresh rule counts), so the
+    last few parsed are kept: a fuzz loop loads a scenario again on every repeated example.
+    """
+    if len(raw) > _CACHED_BYTES:
+        return _read_scenario(raw, yaml_body, tuple(models))
+    return _read_scenario_cached(raw, yaml_body, tuple(models))
+
+
+# What a scenario's parse cache holds: 64 scenarios of at most 16 KB each.
+_CACHED_BYTES = 16 * 1024
+
+
+def _read_scenario(raw: bytes, yaml_body: bool, models: tuple[str, ...]) -> Scenario:
     doc = parse_text(body_text(raw), json_only=not yaml_body) if raw.strip() else {}
     return parse({} if doc is None else doc, models)
+
+
+_read_scenario_cached = functools.lru_cache(maxsize=64)(_read_scenario)
 
 
 def load_scenario(mock: MockService, source: object) -> dict:

@@ -327,8 +327,10 @@ def compact_json_text(obj: object) -> str:
 _PARAM = re.compile(r"\{[^}]+\}")
 
 
+@functools.lru_cache(maxsize=256)
 def template_regex(template: str) -> re.Pattern[str]:
-    """A path template (``/files/{task_id}/{filename}``) as a regex with a named group per parameter."""
+    """A path template (``/files/{task_id}/{filename}``) as a regex with a named group per parameter
+    (made once per template: a reset builds the tracker's route table again)."""
     parts = _PARAM.split(template)
     names = [m[1:-1].split(":")[0] for m in _PARAM.findall(template)]
     body = "".join(

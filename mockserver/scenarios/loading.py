@@ -233,6 +233,12 @@ def fault_kinds() -> tuple[str, ...]:
     return tuple(_schema()["$defs"]["faultName"]["enum"])
 
 
+def top_level_choices(name: str) -> tuple[str, ...]:
+    """The values a top-level enum key (``retry_hint``, ``insufficient_credits``) may take, as the
+    scenario schema lists them."""
+    return tuple(_schema()["properties"][name]["enum"])
+
+
 @functools.cache
 def _validator() -> Draft202012Validator:
     return Draft202012Validator(_inlined(_schema()))
@@ -242,6 +248,41 @@ def _validator() -> Draft202012Validator:
 def _rule_validator() -> Draft202012Validator:
     schema = _schema()
     return Draft202012Validator(_inlined({"$defs": schema["$defs"], "$ref": "#/$defs/rule"}))
+
+
+# JSON texts of scenario parts seen to validate: ("doc", the document without its rules) and
+# ("rule", one rule). A fuzz loop loads a new scenario per example, but mostly made of parts it
+# loaded before (Hypothesis draws the same rules again): a part seen valid is not checked again.
+_VALID_PARTS: dict[tuple[str, str], None] = {}
+_VALID_PARTS_SIZE = 2048
+_VALID_PART_BYTES = 4096
+
+
+def _seen_valid(doc: object) -> bool:
+    """Whether ``doc`` (JSON values only) validates, checked part by part, each part once.
+
+    The schema is an object whose ``rules`` is an array of at most MAX_RULES rules, each
+    checked by the rule schema alone, and nothing else in it looks at the rules: so the
+    document without its rules, the array's shape and each rule decide it together. False
+    when some part is invalid: the caller validates the whole for the error to report.
+    """
+    if not isinstance(doc, dict):
+        return False
+    rules = doc.get("rules", [])
+    if not isinstance(rules, list) or len(rules) > MAX_RULES:
+        return False
+    parts = [("doc", {k: v for k, v in doc.items() if k != "rules"}), *(("rule", rule) for rule in rules)]
+    for kind, part in parts:
+        key = (kind, json.dumps(part))
+        if key in _VALID_PARTS:
+            continue
+        if not (_validator() if kind == "doc" else _rule_validator()).is_valid(part):
+            return False
+        if len(key[1]) <= _VALID_PART_BYTES:  # the memo stays small: 2048 parts of 4 KB at most
+            if len(_VALID_PARTS) >= _VALID_PARTS_SIZE:
+                _VALID_PARTS.clear()
+            _VALID_PARTS[key] = None
+    return True
 
 
 def _inlined(schema: dict) -> dict:
@@ -280,7 +321,8 @@ def _parse(doc: object, models: Iterable[str] | None) -> Scenario:
     if doc is None:
         doc = {}  # an empty file is the empty scenario
     _check_json(doc, [])
-    _validate(_validator(), doc, [])
+    if not _seen_valid(doc):
+        _validate(_validator(), doc, [])
     assert isinstance(doc, dict)
     known = _known_models(models)
     doc = copy.deepcopy(doc)

@@ -16,8 +16,10 @@ keeps the loop running in a thread of its own, as TestClient did.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -41,9 +43,12 @@ class PrivateLoop:
     the loop before it lets go (MockApi: the callbacks its call made due are attempted).
     """
 
-    def __init__(self, *, threaded: bool = False, settle: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self, *, threaded: bool = False, settle: Callable[[], Awaitable[None]] | None = None, fast: bool = True
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self.settle = settle
+        self.fast = fast  # False: every call runs the loop (the reference the fast step is tested against)
         self._cond = threading.Condition()
         self._running = False  # some thread is inside run_until_complete
         self._thread: threading.Thread | None = None
@@ -75,22 +80,55 @@ class PrivateLoop:
         return self._drive(asyncio.wrap_future(handed, loop=self.loop))
 
     def _drive(self, awaitable: Awaitable[T]) -> T:
-        """Run the loop in this thread (or a helper) until ``awaitable`` is done, then settle."""
+        """Run ``awaitable`` (then settle) in this thread: its first step at once when the loop
+        is idle, the loop itself only if it suspends (or a helper's, inside another loop)."""
         try:
+            task = self._first_step(self._settled(awaitable))
+            loop = self.loop
+            if task.done() and self._idle():
+                return task.result()
             if asyncio._get_running_loop() is not None:
                 # Called from inside another loop (sync code in an async test): this thread
                 # cannot run a second loop, so a helper thread runs ours meanwhile.
                 if self._helper is None:
                     self._helper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mockserver-loop")
-                return self._helper.submit(self._until, awaitable).result()
-            return self._until(awaitable)
+                return self._helper.submit(loop.run_until_complete, task).result()
+            return loop.run_until_complete(task)
         finally:
             with self._cond:
                 self._running = False
                 self._cond.notify_all()
 
-    def _until(self, awaitable: Awaitable[T]) -> T:
-        return self.loop.run_until_complete(self._settled(awaitable))
+    def _first_step(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """A task for ``coro`` whose first step has run here, as the loop would have run it.
+
+        Most calls never suspend (the app answers from memory), so running the loop for them,
+        one task step plus a poll for I/O and a stop, costs more than the app. When nothing
+        else is ready or timed, the task's first step is the loop's whole next iteration: it
+        runs in this thread with the loop set as the running one (and its async-generator
+        hooks), inside a real Task, so the app sees what it sees on the loop. A task that
+        suspended, or left work behind, is finished by the loop as before.
+        """
+        loop = self.loop
+        if not self.fast or not self._idle():
+            return loop.create_task(coro)  # work pending (or another loop class): the loop runs it all
+        ready = loop._ready  # type: ignore[attr-defined]
+        outer = asyncio._get_running_loop()
+        hooks = sys.get_asyncgen_hooks()
+        asyncio._set_running_loop(loop)
+        sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook, finalizer=loop._asyncgen_finalizer_hook)  # type: ignore[attr-defined]
+        try:
+            task = loop.create_task(coro)  # schedules its first step: the one handle ready
+            ready.popleft()._run()
+        finally:
+            sys.set_asyncgen_hooks(*hooks)
+            asyncio._set_running_loop(outer)
+        return task
+
+    def _idle(self) -> bool:
+        """Nothing ready to run and no timer set on the loop (an asyncio loop of the standard kind)."""
+        ready = getattr(self.loop, "_ready", None)
+        return type(ready) is collections.deque and not ready and not getattr(self.loop, "_scheduled", True)
 
     async def _settled(self, awaitable: Awaitable[T]) -> T:
         """``awaitable``'s result, then ``settle`` (one pass of the loop for both)."""
@@ -153,63 +191,88 @@ class InProcessTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        port = url.port or {"http": 80, "https": 443}[url.scheme]
-        headers = [] if "host" in request.headers else [(b"host", url.netloc)]
-        headers += [(key.lower().encode(), value.encode()) for key, value in request.headers.multi_items()]
+        # The bytes httpx would put on the wire, names lower-cased (it always sets Host).
+        headers = [(key.lower(), value) for key, value in request.headers.raw]
+        if not any(key == b"host" for key, _ in headers):
+            headers.insert(0, (b"host", url.netloc))
         scope = {
             "type": "http",
             "http_version": "1.1",
             "method": request.method,
             "path": unquote(url.path),
-            "raw_path": url.raw_path.split(b"?", 1)[0],
+            "raw_path": url.raw_path.partition(b"?")[0],
             "root_path": self.root_path,
             "scheme": url.scheme,
             "query_string": url.query,
             "headers": headers,
             "client": CLIENT,
-            "server": [url.raw_host.decode("ascii"), port],
+            "server": [url.raw_host.decode("ascii"), url.port or _PORTS[url.scheme]],
             "extensions": {"http.response.debug": {}, "http.response.trailers": {}},
             "state": {},
         }
-        status, response_headers, body = self.private_loop.run(self._exchange(scope, request.read()))
-        if request.method == "HEAD":
-            body = b""
-        # A stream, not content=: httpx would add a Content-Length the app did not send.
-        return httpx.Response(status, headers=response_headers, stream=httpx.ByteStream(body), request=request)
-
-    async def _exchange(self, scope: dict, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        sent_request = False
-        done = asyncio.Event()
-        start: dict | None = None
-        chunks: list[bytes] = []
-
-        async def receive() -> dict:
-            nonlocal sent_request
-            if not sent_request:
-                sent_request = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await done.wait()  # the client hangs up once it has the whole answer
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict) -> None:
-            nonlocal start
-            kind = message["type"]
-            if kind == "http.response.start":
-                assert start is None, 'Received multiple "http.response.start" messages.'
-                start = message
-            elif kind == "http.response.body":
-                assert start is not None, 'Received "http.response.body" without "http.response.start".'
-                chunks.append(bytes(message.get("body", b"")))
-                if not message.get("more_body", False):
-                    done.set()
-
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            done.set()
+        exchange = _Exchange(request.read())
+        self.private_loop.run(exchange.run(self.app, scope))
+        start = exchange.start
         if start is None:
             raise RuntimeError("the app returned without starting a response")
-        return start["status"], list(start.get("headers", [])), b"".join(chunks)
+        body = b"" if request.method == "HEAD" else b"".join(exchange.chunks)
+        # A stream, not content=: httpx would add a Content-Length the app did not send.
+        return httpx.Response(
+            start["status"], headers=list(start.get("headers", ())), stream=httpx.ByteStream(body), request=request
+        )
+
+
+_PORTS = {"http": 80, "https": 443}
+
+
+class _Exchange:
+    """One request's ASGI receive and send: the body in, the answer collected.
+
+    The client hangs up once it has the whole answer: a second ``receive`` before that waits
+    (an Event made only then: most apps never ask).
+    """
+
+    __slots__ = ("body", "chunks", "complete", "done", "start")
+
+    def __init__(self, body: bytes) -> None:
+        self.body: bytes | None = body
+        self.start: dict | None = None
+        self.chunks: list[bytes] = []
+        self.complete = False
+        self.done: asyncio.Event | None = None
+
+    async def run(self, app: Any, scope: dict) -> None:
+        try:
+            await app(scope, self.receive, self.send)
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.complete = True
+        if self.done is not None:
+            self.done.set()
+
+    async def receive(self) -> dict:
+        body = self.body
+        if body is not None:
+            self.body = None
+            return {"type": "http.request", "body": body, "more_body": False}
+        if not self.complete:
+            if self.done is None:
+                self.done = asyncio.Event()
+            await self.done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            assert self.start is None, 'Received multiple "http.response.start" messages.'
+            self.start = message
+        elif kind == "http.response.body":
+            assert self.start is not None, 'Received "http.response.body" without "http.response.start".'
+            self.chunks.append(bytes(message.get("body", b"")))
+            if not message.get("more_body", False):
+                self._finish()
 
 
 @contextlib.contextmanager

@@ -13,13 +13,17 @@ on the same ``url``, with the same key); ``MockApi.in_process(dialects="123api")
 plugin's ``--mockserver-dialect 123api`` restricts it, and ``dialects`` says which it speaks.
 In-process, the admin operations a fuzz loop makes per example (load, reset, advance, clock,
 tasks, journal) call the service directly (``core/control.py``, the code the HTTP handlers
-run), and requests reach the app through ``testing/inprocess.py``. Over HTTP, every client the
-handle makes shares one connection pool, so no client builds its own SSL context.
+run), and requests reach the app through ``testing/inprocess.py``. A handle on a server thread
+of this process (``app=`` given, as the pytest plugin does) makes those same calls on the
+server's event loop once it runs, with no HTTP round trip. Over HTTP, every client the handle
+makes shares one connection pool, so no client builds its own SSL context.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import inspect
 import json
 import os
 import pathlib
@@ -28,15 +32,13 @@ import ssl
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from mockserver.core import control
 from mockserver.core.words import DEFAULT_FAIL_CODE
 from mockserver.testing.inprocess import InProcessTransport, PrivateLoop, settler
-
-T = TypeVar("T")
 
 __all__ = ["DEFAULT_KEY", "IN_PROCESS_URL", "MockApi", "curl_for"]
 
@@ -188,27 +190,57 @@ class MockApi:
             raise AssertionError(f"mockserver: {method} /__admin{path} answered {r.status_code}: {detail}")
         return r.json()
 
-    def _direct(self, method: str, path: str, operation: Callable[[Any], T]) -> T:
+    def _target(self) -> Any:
+        """The service admin operations may call directly, or None (they go over HTTP).
+
+        In memory, the app's. On a server thread of this process (the pytest plugin's, given
+        ``app=``), the same service, reached through the server's event loop while it runs, so
+        an admin call costs no HTTP round trip; not from that loop's own thread (it would wait
+        on itself), nor with an admin token the server would refuse.
+        """
+        if self._service is not None:
+            return self._service
+        mock = getattr(getattr(self.app, "state", None), "mock", None)
+        loop = getattr(getattr(mock, "callbacks", None), "_loop", None)
+        if mock is None or loop is None or not loop.is_running() or loop.is_closed():
+            return None
+        if getattr(mock.callbacks, "_loop_thread", None) == threading.get_ident():
+            return None
+        token = mock.settings.admin_token
+        if token is not None and self._admin_headers.get("Authorization") != f"Bearer {token}":
+            return None
+        return mock
+
+    def _direct(self, method: str, path: str, operation: Callable[[Any], Any]) -> Any:
         """``operation(service)`` in place of ``method /__admin{path}``, answered as over HTTP:
-        the same JSON (round-tripped, so tuples are lists), the same AssertionError on refusal."""
+        the same JSON (round-tripped, so tuples are lists), the same AssertionError on refusal.
+        An operation may return a coroutine (advance): it runs on the app's loop."""
         from mockserver.core.errors import ApiError
         from mockserver.http.provider import error_parts
 
+        service = self._target()
         try:
-            result = operation(self._service)
+            if self._service is not None:
+                result = operation(service)
+                if inspect.iscoroutine(result):
+                    assert self._loop is not None
+                    result = self._loop.run(result)
+            else:
+                on_loop = asyncio.run_coroutine_threadsafe(_awaited(operation, service), service.callbacks._loop)
+                result = on_loop.result()
         except ApiError as exc:
-            status, body, _ = error_parts(self._service, exc, {"path": f"/__admin{path}"})
+            status, body, _ = error_parts(service, exc, {"path": f"/__admin{path}"})
             raise AssertionError(f"mockserver: {method} /__admin{path} answered {status}: {json.loads(body)}") from None
         return json.loads(_dumps(result))
 
     def health(self) -> dict:
-        if self._service is not None:
+        if self._target() is not None:
             return self._direct("GET", "/health", control.health)
         return self._call("GET", "/health")
 
     def reset(self) -> None:
         """Back to the loaded scenario: no tasks, fresh accounts, empty journal, clock restarted."""
-        if self._service is not None:
+        if self._target() is not None:
             self._direct("POST", "/reset", control.reset)
             return
         self._call("POST", "/reset")
@@ -220,7 +252,8 @@ class MockApi:
         None for the one the server started with. When it restricts the API keys,
         ``api_key`` becomes its first key.
         """
-        if self._service is not None:
+        target = self._target()
+        if target is not None:
             doc = self._load_direct(scenario)
         elif scenario is None:
             doc = self._call("PUT", "/scenario", json=self.default_scenario)
@@ -236,8 +269,8 @@ class MockApi:
             raise TypeError(f"a scenario is a library name, a path, a dict or None, not {type(scenario).__name__}")
         # The server shows keys masked (****1234): the real ones come from the scenario itself
         # (in memory, the one just loaded: no second parse).
-        if self._service is not None:
-            accounts = list(self._service.scenario.accounts or {})
+        if target is not None:
+            accounts = list(target.scenario.accounts or {})
         else:
             accounts = _account_keys(self.default_scenario if scenario is None else scenario)
         if not accounts:
@@ -274,7 +307,7 @@ class MockApi:
         return self._call("POST", "/rules", json=dict(rule))
 
     def clock(self) -> dict:
-        if self._service is not None:
+        if self._target() is not None:
             return self._direct("GET", "/clock", control.clock)
         return self._call("GET", "/clock")
 
@@ -293,20 +326,17 @@ class MockApi:
         body: dict[str, Any] = {"ms": ms} if ms is not None else {"to": to}
         if tasks:
             body["tasks"] = True
-        if self._service is not None and self._loop is not None:
-            loop = self._loop
+        if self._target() is not None and (self._service is None or self._loop is not None):
             # Through JSON, as over HTTP: advance(ms=1.5) is refused the same way.
             sent = json.loads(_json_body(body))
-            return self._direct(
-                "POST", "/clock/advance", lambda mock: loop.run(control.advance(mock, sent, reveal=False))
-            )
+            return self._direct("POST", "/clock/advance", lambda mock: control.advance(mock, sent, reveal=False))
         return self._call("POST", "/clock/advance", json=body)
 
     def tasks(self, **filters: str) -> list[dict]:
         """Every task (admin view: state, polls, timings...); filters: state=, model=, key=, and
         dialect= (the one the task was created through: a model name such as sora-2 may be in both)."""
         dialect = filters.pop("dialect", None)
-        if self._service is not None:
+        if self._target() is not None:
             found = self._direct("GET", "/tasks", lambda mock: control.tasks(mock, filters, reveal=False))["tasks"]
         else:
             found = self._call("GET", "/tasks", params=filters)["tasks"]
@@ -333,7 +363,7 @@ class MockApi:
 
     def journal(self, since: int = 0) -> list[dict]:
         """Every client request since the last reset, oldest first (id > ``since``)."""
-        if self._service is not None:
+        if self._target() is not None:
             return self._direct("GET", "/journal", lambda mock: control.journal(mock, int(since), reveal=False))[
                 "entries"
             ]
@@ -387,6 +417,12 @@ class MockApi:
         from mockserver.report import assert_conforming
 
         assert_conforming(self.report(key), allow=allow, warnings=warnings)
+
+
+async def _awaited(operation: Callable[[Any], Any], service: Any) -> Any:
+    """``operation(service)``, awaited if it is a coroutine (on the server's loop)."""
+    result = operation(service)
+    return await result if inspect.isawaitable(result) else result
 
 
 def _memory_client(app: Any, loop: PrivateLoop, **kw: Any) -> httpx.Client:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from typing import TYPE_CHECKING, Any, cast
 
 from hypothesis import strategies as st
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ENDPOINTS",
     "FAULTS",
+    "RETRY_HINTS",
     "SURVIVABLE_FAULTS",
     "TRANSIENT_STATUSES",
     "fail_codes",
@@ -346,8 +348,14 @@ class _Parts:
 
     Strategies made inside a draw are new objects, and Hypothesis checks each new strategy
     before its first draw (validation, emptiness): built per draw, that was most of the time a
-    drawn scenario took. Built here once, a draw only draws. The draws keep their order, so a
-    seed gives the scenarios it gave before.
+    drawn scenario took. Built here once, a draw only draws.
+
+    Each Hypothesis choice costs tens of microseconds of its engine, so what used to be a few
+    dependent choices (is there a gate? which? with what value?) is one ``sampled_from`` over
+    the precomputed outcomes, repeated so that each keeps the probability it had. The first
+    outcome of each list is the simplest (no condition, the smallest value): shrinking a
+    choice moves towards it, as shrinking the separate choices did. Drawn values are copied,
+    so a test that changes a scenario it got cannot change later draws.
     """
 
     def __init__(
@@ -364,13 +372,16 @@ class _Parts:
         all_models: bool = False,
         dialect: str | None = None,
     ) -> None:
-        self.as_200 = as_200
         self.dialect = dialect  # rules may say `when: {dialect: ...}` (only when one was asked for)
         self.where = {action: tuple(e for e in _ACTIONS[action] if e in endpoints) for action in _ACTIONS}
-        self._chosen: dict[tuple[str, ...], st.SearchStrategy[list[str]]] = {}
+        self._chosen: dict[tuple[str, ...], st.SearchStrategy[tuple[str, ...]]] = {}
         self.booleans = st.booleans()
         self.status = st.sampled_from(statuses)
-        self.retry_after = _retry_after(max_retry_after)
+        retry_after = _retry_after_values(max_retry_after)
+        # Per status: a retry_after always on 429, else half the time; as_200 on half the errors.
+        self.respond = {
+            status: st.sampled_from(_responds(status, retry_after, as_200 and status >= 400)) for status in statuses
+        }
         self.fault_kind = st.sampled_from(faults) if faults else st.nothing()
         self.chunk_bytes = st.integers(32, 256)
         self.interval_ms = st.integers(0, max_delay_ms // 4)
@@ -384,30 +395,81 @@ class _Parts:
                 st.sampled_from([0, 0.25, 0.5]),
             ),
         )
-        self.fail_code = fail_codes()
-        self.fail_at = st.sampled_from(["pending", "processing"])
+        # A fail code, with an `at` half the time (pending or processing).
+        codes = sorted(FAIL_MESSAGES)
+        self.fail = st.sampled_from(
+            [{"code": c} for c in codes for _ in range(2)] + [{"code": c, "at": at} for c in codes for at in _FAIL_AT]
+        )
         self.timing = _timing(clock_control)
         self.callback = st.one_of(
             st.sampled_from(["drop", "duplicate", "delay"]),
             st.builds(_callback_delay, st.integers(0, 120_000)),
         )
-        self.models = st.lists(st.sampled_from(models), min_size=1, max_size=2, unique=True)
-        self.one_in_four = st.integers(0, 3)
-        self.state = st.sampled_from(STATES)
-        self.attempt = st.integers(1, 3)
-        self.gate = st.sampled_from(["none", "nth", "after", "probability"])
-        self.nth = st.integers(1, 4)
-        self.after = st.integers(0, 3)
-        self.probability = st.sampled_from([0.1, 0.25, 0.5, 0.75, 0.9])
-        self.times = st.integers(1, 5)
+        # `when: {model: ...}` half the time: one model, or two.
+        named = _one_or_two(models)
+        self.model = st.sampled_from([None] * len(named) + named)
+        self.state = st.sampled_from([None] * (3 * len(STATES)) + list(STATES))  # a task_state, one in four
+        self.attempt = st.sampled_from([None, None, None, 1, 2, 3])  # an attempt, half the time
+        self.image_url = st.sampled_from([None] * (3 * len(_IMAGE_URL_PATTERNS)) + list(_IMAGE_URL_PATTERNS))
+        # A quarter each: no gate, nth (1..4), after (0..3), probability (five values).
+        gates: list[list[tuple[str, object] | None]] = [
+            [None],
+            [("nth", n) for n in range(1, 5)],
+            [("after", n) for n in range(4)],
+            [("probability", p) for p in (0.1, 0.25, 0.5, 0.75, 0.9)],
+        ]
+        self.gate = st.sampled_from(_evenly(gates))
+        self.times = st.sampled_from([None] * 5 + [1, 2, 3, 4, 5])  # `times` on half the quiet rules
         self.overrides = _model_overrides(clock_control, list(models), all_models)
 
-    def chosen(self, where: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
+    def chosen(self, where: tuple[str, ...]) -> st.SearchStrategy[tuple[str, ...]]:
         """One or two of the endpoints ``where`` (a few distinct tuples per options)."""
         found = self._chosen.get(where)
         if found is None:
-            found = self._chosen[where] = st.lists(st.sampled_from(where), min_size=1, max_size=2, unique=True)
+            found = self._chosen[where] = st.sampled_from(_one_or_two(where))
         return found
+
+
+_FAIL_AT = ("pending", "processing")
+RETRY_HINTS: tuple[str, ...] = _scenario.top_level_choices("retry_hint")
+_CREDIT_MODES: tuple[str, ...] = _scenario.top_level_choices("insufficient_credits")
+# Regexes for `when: {image_url: ...}`: one that any URL matches, a file type, a host (drawn URLs
+# and the models' examples), none of which a test needs to know.
+_IMAGE_URL_PATTERNS = (r"^https://", r"\.png$", r"(?i)example\.com")
+
+
+@functools.lru_cache(maxsize=16)
+def _top_level(retry_hints: tuple[str, ...]) -> st.SearchStrategy[dict[str, str]]:
+    """The top-level keys beside the rules, one choice: absent (the defaults) half the time, else
+    a retry hint of ``retry_hints`` or a way to refuse an unpaid submit (no drawn account has a
+    balance, so that one never acts unless a test sets one)."""
+    groups: list[list[dict[str, str]]] = [[{}], [{}], [{"insufficient_credits": c} for c in _CREDIT_MODES]]
+    if retry_hints:
+        groups.append([{"retry_hint": h} for h in retry_hints])
+    return st.sampled_from(_evenly(groups)).map(dict)
+
+
+def _evenly(groups: list[list[Any]]) -> list[Any]:
+    """The groups' values in one list, each group repeated so that all weigh the same."""
+    size = math.lcm(*(len(g) for g in groups))
+    return [value for group in groups for value in group * (size // len(group))]
+
+
+def _one_or_two(names: tuple[str, ...]) -> list[Any]:
+    """Each name alone (as a string), then each ordered pair (as a tuple), both halves equally likely."""
+    pairs = [(a, b) for a in names for b in names if a != b]
+    if not pairs:
+        return list(names)
+    return _evenly([list(names), pairs])
+
+
+def _responds(status: int, retry_after: list[float], as_200: bool) -> list[dict]:
+    """A respond action's variants for ``status``, equally likely as drawn one by one."""
+    with_hint = [{"status": status, "retry_after": r} for r in retry_after]
+    variants = with_hint if status == 429 else _evenly([[{"status": status}], with_hint])
+    if as_200:
+        variants = variants + [{**v, "as_200": True} for v in variants]
+    return variants
 
 
 @functools.lru_cache(maxsize=64)
@@ -436,13 +498,7 @@ def _draw_rule(draw: st.DrawFn, parts: _Parts, action: str, times: int | None) -
     where = parts.where[action]
     rule: dict[str, Any] = {}
     if action == "respond":
-        status = draw(parts.status)
-        respond: dict[str, Any] = {"status": status}
-        if status == 429 or draw(parts.booleans):
-            respond["retry_after"] = draw(parts.retry_after)
-        if parts.as_200 and status >= 400 and draw(parts.booleans):
-            respond["as_200"] = True
-        rule["respond"] = respond
+        rule["respond"] = dict(draw(parts.respond[draw(parts.status)]))
     elif action == "fault":
         kind = draw(parts.fault_kind)
         if kind in ("slow_body", "malformed_json"):
@@ -460,44 +516,50 @@ def _draw_rule(draw: st.DrawFn, parts: _Parts, action: str, times: int | None) -
     elif action == "delay":
         rule["delay"] = draw(parts.delay)
     elif action == "fail":
-        fail: dict[str, Any] = {"code": draw(parts.fail_code)}
-        if draw(parts.booleans):
-            fail["at"] = draw(parts.fail_at)
-        rule["fail"] = fail
+        rule["fail"] = dict(draw(parts.fail))
     elif action == "timing":
         rule["timing"] = draw(parts.timing)
     else:
         rule["callback"] = draw(parts.callback)
     chosen = draw(parts.chosen(where))
-    when: dict[str, Any] = {"endpoint": chosen[0] if len(chosen) == 1 else chosen}
-    if any(e in _rules.TASK_ENDPOINTS for e in chosen) and draw(parts.booleans):
-        picked = draw(parts.models)
-        when["model"] = picked[0] if len(picked) == 1 else picked
-    if any(e in _rules.CONDITION_ENDPOINTS["task_state"] for e in chosen) and draw(parts.one_in_four) == 0:
-        when["task_state"] = draw(parts.state)
-    if CALLBACK in chosen and draw(parts.booleans):
-        when["attempt"] = draw(parts.attempt)
+    when: dict[str, Any] = {"endpoint": chosen if isinstance(chosen, str) else list(chosen)}
+    if isinstance(chosen, str):
+        chosen = (chosen,)
+    if any(e in _rules.TASK_ENDPOINTS for e in chosen):
+        model = draw(parts.model)
+        if model is not None:
+            when["model"] = model if isinstance(model, str) else list(model)
+    narrowed = False  # a condition that leaves out submits (task_state, attempt)
+    if any(e in _rules.CONDITION_ENDPOINTS["task_state"] for e in chosen):
+        state = draw(parts.state)
+        if state is not None:
+            when["task_state"] = state
+            narrowed = True
+    if CALLBACK in chosen:
+        attempt = draw(parts.attempt)
+        if attempt is not None:
+            when["attempt"] = attempt
+            narrowed = True
+    if SUBMIT in chosen and not narrowed:
+        pattern = draw(parts.image_url)
+        if pattern is not None:
+            when["image_url"] = pattern
     if parts.dialect is not None and draw(parts.booleans):
         when["dialect"] = parts.dialect
     gate = draw(parts.gate)
-    if gate == "nth":
-        when["nth"] = draw(parts.nth)
-    elif gate == "after":
-        when["after"] = draw(parts.after)
-    elif gate == "probability":
-        when["probability"] = draw(parts.probability)
+    if gate is not None:
+        when[gate[0]] = gate[1]
     rule["when"] = when
+    if times is None:
+        times = draw(parts.times)
     if times is not None:
         rule["times"] = times
-    elif draw(parts.booleans):
-        rule["times"] = draw(parts.times)
     return rule
 
 
-@functools.lru_cache(maxsize=8)
-def _retry_after(max_retry_after: float) -> st.SearchStrategy[float]:
+def _retry_after_values(max_retry_after: float) -> list[float]:
     whole = [n for n in (0, 1, 2, 5) if n <= max_retry_after]
-    return st.sampled_from([*whole, *([0.5] if max_retry_after >= 0.5 else [])])
+    return [*whole, *([0.5] if max_retry_after >= 0.5 else [])]
 
 
 @functools.lru_cache(maxsize=2)
@@ -523,13 +585,10 @@ def _timing(clock_control: bool) -> st.SearchStrategy[dict]:
 def _model_overrides(clock_control: bool, models: list[str], all_models: bool) -> st.SearchStrategy[dict]:
     """Progression for the models a client uses: by polls, unless the test moves the clock."""
     keys = ["*"] if all_models else models
-    per_model = st.fixed_dictionaries(
-        {
-            "progression": st.just("polls"),
-            "pending_polls": st.integers(0, 3),
-            "processing_polls": st.integers(0, 3),
-        }
-    )
+    # One choice for both counts, (0, 0) first; copied, as the drawn document is the caller's.
+    per_model = st.sampled_from(
+        [{"progression": "polls", "pending_polls": p, "processing_polls": q} for p in range(4) for q in range(4)]
+    ).map(dict)
     if clock_control:
         timed = st.fixed_dictionaries(
             {"progression": st.just("time"), "pending_ms": st.integers(0, 10_000)},
@@ -680,9 +739,11 @@ def rules(
         dialect=None if wire is None else wire.name,
     )
 
+    counts = st.integers(1, max_times)
+
     @st.composite
     def one(draw: st.DrawFn, action: str) -> dict:
-        n = draw(st.integers(1, max_times))
+        n = draw(counts)
         return _draw_rule(draw, parts, action, n if action in (*_INTERRUPTING, "delay") else None)
 
     return st.sampled_from(_actions_for(chosen, fault_list)).flatmap(one)
@@ -701,6 +762,7 @@ def scenarios(
     max_delay_ms: int = 20,
     max_retry_after: float = 2,
     dialect: Dialect | str | None = None,
+    retry_hints: list[str] | tuple[str, ...] = ("both",),
 ) -> st.SearchStrategy[dict]:
     """Scenario documents that a robust client gets through: load one with ``mock_api.load()``.
 
@@ -716,6 +778,10 @@ def scenarios(
     its fail code. ``errors_as_200=True`` may also switch the scenario to errors as 200.
     ``models`` may name any built-in dialect's models (``["gpt-4o-image"]`` for a 123API
     client); ``dialect`` narrows the options to one dialect, as for ``rules()``.
+    Some scenarios set ``insufficient_credits`` (how an unpaid submit is refused), some
+    ``retry_hint``, one of ``retry_hints`` (of ``RETRY_HINTS``): by default only ``both``, the
+    hint in the Retry-After header and the body as the provider documents it; pass
+    ``RETRY_HINTS`` for a client that must also get by with one of them or neither.
     """
     chosen, model_names, all_models, status_list, fault_list, wire = _check_options(
         endpoints=endpoints,
@@ -731,6 +797,12 @@ def scenarios(
     for name, value in (("max_rules", max_rules), ("max_errors", max_errors)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidArgument(f"{name} must be an integer >= 0, got {value!r}")
+    if isinstance(retry_hints, str) or not isinstance(retry_hints, list | tuple | set | frozenset):
+        raise InvalidArgument(f"retry_hints must be a list of names, got {retry_hints!r}")
+    unknown = [h for h in retry_hints if h not in RETRY_HINTS]
+    if unknown:
+        raise InvalidArgument(f"retry_hints: {unknown[0]!r} is not one of {', '.join(RETRY_HINTS)}")
+    top = _top_level(tuple(dict.fromkeys(retry_hints)))
     actions = _actions_for(chosen, fault_list)
     parts = _parts(
         endpoints=chosen,
@@ -757,6 +829,7 @@ def scenarios(
         doc["models"] = draw(parts.overrides)
         if errors_as_200 and draw(parts.booleans):
             doc["errors_as_200"] = True
+        doc.update(draw(top))  # retry_hint, insufficient_credits
         budget = max_errors
         drawn = []
         for _ in range(draw(rule_count)):

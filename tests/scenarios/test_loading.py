@@ -726,3 +726,45 @@ def test_any_document_either_loads_or_is_a_scenario_error():
             pass
 
     check()
+
+
+# -- validation part by part (a fuzz loop's loads) ---------------------------------------------
+
+
+def test_the_schema_bounds_the_rules_as_the_part_check_assumes():
+    from mockserver.scenarios.loading import MAX_RULES, _schema
+
+    schema = _schema()
+    rules = schema["properties"]["rules"]
+    assert rules == {"type": "array", "maxItems": MAX_RULES, "items": {"$ref": "#/$defs/rule"}}
+    others = {k for k in schema if k not in ("$schema", "$id", "title", "description", "$defs", "properties")}
+    assert others == {"type", "additionalProperties"}  # nothing else looks at the rules
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"name": "ok", "rules": [{"when": {"endpoint": "submit"}, "respond": {"status": 503}}]},
+        {"name": "ok", "rules": [{"when": {"endpoint": "submit"}, "respond": {"status": 503}}, {"fault": "boom"}]},
+        {"name": 5, "rules": [{"when": {"endpoint": "submit"}, "respond": {"status": 503}}]},
+        {"nmae": "typo", "rules": []},
+        {"name": "ok", "rules": {"not": "a list"}},
+        {"name": "ok", "rules": [{"when": {"endpoint": "submit"}, "respond": {"status": 503}}] * 1001},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_document_seen_part_by_part_is_valid_exactly_when_the_schema_says(doc):
+    from mockserver.scenarios.loading import _seen_valid, _validator
+
+    for _ in range(2):  # the second time from the parts it remembers
+        assert _seen_valid(doc) == _validator().is_valid(doc)
+
+
+def test_only_small_parts_are_remembered():
+    from mockserver.scenarios import loading
+
+    rule = {"when": {"endpoint": "submit"}, "respond": {"status": 503}}
+    big = {"description": "x" * 4000, "seed": 1, "name": "y" * 200, "rules": [rule]}
+    loading._VALID_PARTS.clear()
+    assert loading._seen_valid(big)
+    assert [kind for kind, _ in loading._VALID_PARTS] == ["rule"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
+import httpx
 import pytest
 
 from mockserver.http.app import create_app
@@ -84,4 +86,94 @@ def test_a_call_from_another_thread_is_served_while_one_runs():
     results["quick"] = loop.run(quick())
     runner.join(10)
     assert results == {"held": "held", "quick": "quick"}
+    loop.close()
+
+
+def _script(fast: bool) -> tuple[tuple[list[tuple], list[dict]], list[int]]:
+    """A client's requests through one transport: answers, the journal, and how often the loop ran."""
+    from mockserver.testing.inprocess import InProcessTransport, settler
+
+    app = create_app(clock="manual", seed=7, start_ms=1_700_000_000_000)
+    loop = PrivateLoop(settle=settler(app), fast=fast)
+    ran = []
+    real = loop.loop.run_until_complete
+    loop.loop.run_until_complete = lambda f: ran.append(1) or real(f)  # type: ignore[method-assign]
+    loop.start_lifespan(app)
+    rules = [
+        {"respond": {"status": 429, "retry_after": 1}, "when": {"endpoint": "status"}, "times": 1},
+        {"fault": "connection_reset", "when": {"endpoint": "status"}, "times": 1},
+        {"delay": {"ms": 1}, "when": {"endpoint": "status"}, "times": 1},  # a sleep: the loop runs
+    ]
+    transport = InProcessTransport(app, loop)
+    try:
+        return _requests(transport, rules), ran
+    finally:
+        loop.close()
+
+
+def _requests(transport: httpx.BaseTransport, rules: list[dict]) -> tuple[list[tuple], list[dict]]:
+    answers: list[tuple] = []
+    with httpx.Client(transport=transport, base_url="http://testserver", headers={"user-agent": "testclient"}) as http:
+        polls = {"progression": "polls", "pending_polls": 1, "processing_polls": 1}
+        put = http.put("/__admin/scenario", json={"name": "s", "models": {"nano-banana": polls}, "rules": rules})
+        answers.append((put.status_code, put.json()["name"]))
+        submit = http.post("/api/v1/generateTask/nano-banana", json=JOB, headers={**AUTH, "Idempotency-Key": "k1"})
+        answers.append((submit.status_code, submit.headers.multi_items(), submit.content))
+        task_id = submit.json()["data"]["taskId"]
+        data: dict = {}
+        for _ in range(10):
+            try:
+                poll = http.get("/api/v1/statusTask/nano-banana", params={"taskId": task_id}, headers=AUTH)
+            except httpx.ReadError as exc:
+                answers.append(("ReadError", str(exc)))
+                continue
+            answers.append((poll.status_code, poll.headers.multi_items(), poll.content))
+            data = poll.json().get("data") or {}
+            if data.get("state") == "success":
+                break
+        url = json.loads(data["resultJson"])["resultUrls"][0]
+        for method in ("GET", "HEAD"):
+            file = http.request(method, url)
+            answers.append((file.status_code, file.headers.multi_items(), file.content))
+        journal = http.get("/__admin/journal").json()["entries"]
+    return answers, journal
+
+
+def test_the_fast_step_answers_exactly_as_the_loop_does():
+    """Requests that never suspend skip the loop; one that sleeps (a delay rule) still runs on it."""
+    (answers, journal), fast_runs = _script(fast=True)
+    (slow_answers, slow_journal), slow_runs = _script(fast=False)
+    assert answers == slow_answers
+    assert journal == slow_journal
+    assert any(a[0] == "ReadError" for a in answers) and any(a[0] == 429 for a in answers)
+    runs_fast, runs_slow = len(fast_runs), len(slow_runs)
+    # At least the submit, the three polls without a delay and both downloads skipped the loop;
+    # the lifespan, the delayed poll and the scenario upload (a thread-pool handler) ran it.
+    assert runs_slow - runs_fast >= 6
+
+
+def test_the_fast_step_runs_inside_a_task_on_the_private_loop():
+    loop = PrivateLoop()
+    seen = []
+
+    async def where() -> None:
+        seen.append((asyncio.get_running_loop(), asyncio.current_task() is not None))
+
+    loop.run(where())
+    assert seen == [(loop.loop, True)]
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()  # set only while the step ran
+    loop.close()
+
+
+def test_work_left_on_the_loop_is_run_before_the_call_returns():
+    loop = PrivateLoop()
+    done = []
+
+    async def schedule() -> str:
+        asyncio.get_running_loop().call_soon(done.append, "later")
+        return "now"
+
+    assert loop.run(schedule()) == "now"
+    assert done == ["later"]
     loop.close()

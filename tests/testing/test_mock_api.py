@@ -251,3 +251,73 @@ def test_http_clients_of_a_handle_share_one_pool(handle_server):
             assert c.get("/__admin/health").status_code == 200
         with mock.client(verify=False) as own:  # a transport option: a client of its own
             assert not hasattr(own._transport, "pool")
+
+
+# -- a handle on a server thread of this process: admin calls through its loop, no HTTP -----------
+
+
+def _admin_paths(handle: MockApi) -> list[str]:
+    """Record the admin requests the handle sends over HTTP from now on."""
+    sent: list[str] = []
+    real = handle._admin.request
+
+    def spy(method: str, url: str, **kw):
+        sent.append(f"{method} {url}")
+        return real(method, url, **kw)
+
+    handle._admin.request = spy  # type: ignore[method-assign]
+    return sent
+
+
+def _admin_script(handle: MockApi) -> list:
+    """Admin calls a fuzz loop makes, and their answers (refusals included)."""
+    out: list = [
+        handle.load(
+            {
+                "name": "s",
+                "seed": 3,
+                "rules": [{"when": {"endpoint": "submit"}, "times": 1, "respond": {"status": 503}}],
+            }
+        )
+    ]
+    with handle.client() as http:
+        assert http.post("/api/v1/generateTask/nano-banana", json=JOB, headers=handle.headers).status_code == 503
+        task_id = submit(handle, http)
+    out.append(handle.advance(ms=1500, tasks=True))
+    out += [handle.clock(), handle.tasks(), handle.journal(), handle.health()["tasks"], task_id]
+    for bad in (lambda: handle.advance(ms=1.5), lambda: handle.load({"nope": 1})):  # type: ignore[arg-type]
+        with pytest.raises(AssertionError) as refused:
+            bad()
+        out.append(str(refused.value))
+    handle.reset()
+    out.append(handle.tasks())
+    return out
+
+
+def test_a_handle_on_a_server_thread_calls_its_app_without_http_and_answers_alike(handle_server):
+    direct = MockApi(handle_server.url, app=handle_server.app)
+    over_http = MockApi(handle_server.url)  # no app: every admin call is an HTTP request
+    with direct, over_http:
+        over_http.health()  # answered: the server has started (until then a handle asks over HTTP)
+        sent_direct, sent_http = _admin_paths(direct), _admin_paths(over_http)
+        assert _admin_script(direct) == _admin_script(over_http)
+    assert sent_direct == []
+    assert len(sent_http) >= 9
+
+
+def test_a_handle_with_a_token_the_server_refuses_still_asks_over_http():
+    from mockserver.http.app import create_app
+    from mockserver.http.server import ServerThread
+
+    app = create_app(clock="manual", admin_token="s3cret")
+    with ServerThread(app) as server:
+        httpx.get(f"{server.url}/__admin/health", headers={"Authorization": "Bearer s3cret"})  # started
+        with MockApi(server.url, app=app, admin_token="wrong") as wrong:
+            sent = _admin_paths(wrong)
+            with pytest.raises(AssertionError, match="401"):
+                wrong.reset()
+            assert sent == ["POST /__admin/reset"]
+        with MockApi(server.url, app=app, admin_token="s3cret") as right:
+            sent = _admin_paths(right)
+            right.reset()
+            assert right.advance(ms=5)["now"] >= 5 and sent == []

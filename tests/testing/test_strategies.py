@@ -275,3 +275,89 @@ def test_scenario_and_rule_options_are_checked_at_once(kwargs, message):
         ms.rules(max_times=0)
     with pytest.raises(TypeError):
         ms.scenarios(["nano-banana"])  # keyword-only
+
+
+# -- top-level keys and image_url (issue 13) ------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(doc=ms.scenarios(retry_hints=list(ms.RETRY_HINTS), endpoints=["submit", "status"]))
+def test_scenarios_with_every_retry_hint_validate(doc):
+    assert contract.validate("scenario", doc) == []
+    scenario.parse(doc, NAMES)
+    assert doc.get("retry_hint", "both") in ms.RETRY_HINTS
+
+
+@settings(max_examples=100, deadline=None)
+@given(doc=ms.scenarios())
+def test_by_default_a_429_keeps_the_documented_retry_hint(doc):
+    """Contract checks assume both hints: a default scenario never drops one."""
+    assert doc.get("retry_hint", "both") == "both"
+
+
+@pytest.mark.parametrize(
+    ("strategy", "found"),
+    [
+        (ms.scenarios(retry_hints=["none"]), lambda d: d.get("retry_hint") == "none"),
+        (ms.scenarios(), lambda d: d.get("insufficient_credits") == "failed_task"),
+        (ms.scenarios(), lambda d: any("image_url" in r["when"] for r in d.get("rules", []))),
+        (ms.scenarios(), lambda d: any(r["when"].get("probability") == 0.9 for r in d.get("rules", []))),
+        (ms.scenarios(), lambda d: any(r["when"].get("endpoint") == ["files", "submit"] for r in d.get("rules", []))),
+    ],
+)
+def test_the_new_and_the_flattened_keys_are_drawn(strategy, found):
+    from hypothesis import find
+
+    doc = find(strategy, found, settings=settings(max_examples=2000, database=None))
+    assert contract.validate("scenario", doc) == []
+    scenario.parse(doc, NAMES)
+
+
+@FAST
+@given(doc=ms.scenarios(retry_hints=list(ms.RETRY_HINTS), endpoints=["submit", "status", "files"]))
+def test_scenarios_with_image_url_and_top_level_keys_are_accepted_by_the_server(api, doc):
+    r = api.admin("PUT", "/scenario", json=doc)
+    assert r.status_code == 200, r.text
+    assert r.json() == doc
+
+
+def test_image_url_is_drawn_only_where_a_submit_is_left():
+    """image_url holds on submits alone: never beside task_state or attempt, never without submit."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(rule=ms.rules(endpoints=list(ms.ENDPOINTS), faults=list(ms.FAULTS)))
+    def check(rule):
+        when = rule["when"]
+        if "image_url" in when:
+            endpoints = [when["endpoint"]] if isinstance(when["endpoint"], str) else when["endpoint"]
+            assert "submit" in endpoints and "task_state" not in when and "attempt" not in when
+            re.compile(when["image_url"])
+
+    check()
+
+
+def test_changing_a_drawn_scenario_leaves_later_draws_alone():
+    seen = []
+
+    @settings(max_examples=50, deadline=None, database=None)
+    @given(doc=ms.scenarios(models=["nano-banana"]))
+    def spoil(doc):
+        seen.append(json.dumps(doc, sort_keys=True))
+        for value in doc["models"].values():
+            value["pending_polls"] = -1
+        for rule in doc.get("rules", []):
+            rule["when"]["endpoint"] = "spoilt"
+            for part in rule.values():
+                if isinstance(part, dict):
+                    part["spoilt"] = True
+        doc.update(retry_hint="spoilt", insufficient_credits="spoilt")
+
+    spoil()
+    assert not any("spoilt" in text or '"pending_polls": -1' in text for text in seen)
+
+
+def test_retry_hints_are_checked_at_once():
+    with pytest.raises(InvalidArgument, match="retry_hints: 'sometimes' is not one of both, header, body, none"):
+        ms.scenarios(retry_hints=["sometimes"])
+    with pytest.raises(InvalidArgument, match="retry_hints must be a list of names"):
+        ms.scenarios(retry_hints="both")
