@@ -4,15 +4,19 @@ Each runs a raw asyncio server on its own thread and loop, so a thousand deliver
 process that hosts it little (no framework per request) and never share a loop with the mock.
 ``behaviour``: ``"ok"`` answers 200 at once, ``"hang"`` reads the request and never answers,
 an int answers that status. ``refusing_url()`` is a port that refuses connections.
+``ReceiverProcess`` runs a ``RawReceiver`` in a process of its own (``python -m
+mockserver.testing.receivers ok``), for measurements the receiver's work must not disturb.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import threading
 
-__all__ = ["RawReceiver", "refusing_url"]
+__all__ = ["RawReceiver", "ReceiverProcess", "refusing_url"]
 
 
 class RawReceiver:
@@ -100,3 +104,66 @@ def refusing_url() -> tuple[str, socket.socket]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     return f"http://127.0.0.1:{sock.getsockname()[1]}/hook", sock
+
+
+class ReceiverProcess:
+    """A ``RawReceiver`` in a child process: what it does for a storm's thousand requests costs the
+    process that measures the API nothing (its threads would share that process's GIL).
+
+    ``url`` once started; ``count`` asks the child how many requests it got so far.
+    """
+
+    def __init__(self, behaviour: str | int = "ok") -> None:
+        self.behaviour = behaviour
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> ReceiverProcess:
+        cmd = [sys.executable, "-m", "mockserver.testing.receivers", str(self.behaviour)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self._proc.stdout is not None
+        self.url = self._proc.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"the receiver process did not start: {self.url!r}")
+        return self
+
+    @property
+    def count(self) -> int:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("count\n")
+        proc.stdin.flush()
+        return int(proc.stdout.readline())
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()  # end of input: the child stops its receiver and exits
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def __enter__(self) -> ReceiverProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _serve(behaviour: str) -> None:
+    """The child of ``ReceiverProcess``: print the URL, then the count for each line read."""
+    with RawReceiver(int(behaviour) if behaviour.isdigit() else behaviour) as receiver:
+        print(receiver.url, flush=True)
+        for _ in sys.stdin:
+            print(receiver.count, flush=True)
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1] if len(sys.argv) > 1 else "ok")

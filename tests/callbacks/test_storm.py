@@ -21,20 +21,17 @@ import time
 import httpx
 import pytest
 
-from mockserver.testing.receivers import RawReceiver, refusing_url
+from mockserver.testing.receivers import RawReceiver, ReceiverProcess, refusing_url
 
 KEY = "sk_storm"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 BODY = {"input": {"mode": "text-to-image", "prompt": "storm"}}
 STORM = 1_000
+POLLERS = 4  # connections polling a status during a storm
 P99_MS = 50.0
-# The issue's latency target (status p99 under 50 ms during a 1,000-delivery storm) is met alone
-# on a shared 2-core machine (23-29 ms in the test's harness, 6 runs of 6 passed) but not yet
-# reliably: it failed once inside a full-suite run. The check runs when asked, so it stays
-# visible without failing every run. See docs/performance.md.
-CHECK_P99 = pytest.mark.skipif(
-    os.environ.get("MOCKSERVER_CHECK_P99") != "1", reason="p99 target not met yet: set MOCKSERVER_CHECK_P99=1"
-)
+# Status p99 during a 1,000-delivery storm (issue 16). Measured by POLLERS raw connections, the
+# receiver in its own process: a few hundred to thousands of polls per storm, 7-32 ms on this
+# shared 2-core machine at load 1-4 (docs/performance.md).
 END_MS = 10_000  # every storm task ends this long after its submit (pending 0)
 # Deadlines in real time (a storm within 4 timeouts, a stop within 2 s): under pytest-xdist these
 # tests run while the other workers wait (tests/conftest.py), not against the suite's own load.
@@ -135,17 +132,36 @@ def storm(client: httpx.Client, url: str) -> tuple[list[float], float]:
         done.set()
 
     thread = threading.Thread(target=advance, daemon=True)
-    latencies: list[float] = []
     thread.start()
-    while not done.is_set():
-        t0 = time.perf_counter()
-        r = client.get("/api/v1/statusTask/nano-banana", params={"taskId": probe})
-        latencies.append((time.perf_counter() - t0) * 1000)
-        assert r.status_code == 200, r.text
+    latencies = asyncio.run(poll_until(url, f"/api/v1/statusTask/nano-banana?taskId={probe}", done))
     thread.join()
     if errors:
         raise errors[0]
     return latencies, took[0]
+
+
+async def poll_until(url: str, path: str, done: threading.Event, connections: int = POLLERS) -> list[float]:
+    """GET ``path`` without pause on ``connections`` keep-alive connections until ``done``: each
+    answer's latency in ms. Raw HTTP/1.1 on one event loop, so the client's own cost per poll is
+    small next to what it measures, and p99 rests on a few hundred polls, not one storm's worst few."""
+    host, port = url.removeprefix("http://").split(":")
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n\r\n".encode()
+    latencies: list[float] = []
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        while not done.is_set():
+            t0 = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            assert head.startswith(b"HTTP/1.1 200"), head
+        writer.close()
+
+    await asyncio.gather(*(one() for _ in range(connections)))
+    return latencies
 
 
 def p99(values: list[float]) -> float:
@@ -178,13 +194,15 @@ def test_a_healthy_receiver_gets_all_1000_and_the_api_keeps_answering(server, cl
     assert max(latencies) < 2_000  # before: no answer at all for minutes
 
 
-@CHECK_P99
 @pytest.mark.parametrize("kind", ["ok", "hang"])
 def test_status_p99_stays_under_50_ms_during_a_storm(server, client, kind):
-    with RawReceiver(kind) as receiver:
+    # The receiver in a process of its own: its thousand answers must not share this process's
+    # GIL with the poller, or the test measures itself.
+    with ReceiverProcess(kind) as receiver:
         load(client, timeout_ms=2_000)
         submit_many(server, STORM, receiver.url)
         latencies, _ = storm(client, server)
+        assert receiver.count == STORM
     assert p99(latencies) < P99_MS, f"status p99 {p99(latencies):.1f} ms during the storm"
 
 
