@@ -238,6 +238,12 @@ class ConformanceTracker:
         self._requests: Counter[str | None] = Counter()
         self._recent: OrderedDict[tuple, _Attempt] = OrderedDict()
         self._windows: dict[str, _Window] = {}
+        # Findings about evicted tasks, rendered as they went (their task and track are gone).
+        self._settled: list[dict] = []
+        # Requests of keys forgotten once their last task was evicted (keys without findings).
+        self._forgotten_requests = 0
+        self._forgotten_keys = 0
+        self._forgotten_tasks = 0
 
     # -- feeding -----------------------------------------------------------------------
 
@@ -552,6 +558,10 @@ class ConformanceTracker:
             if wanted(f.key):
                 per_code[(f.key, f.code)] += 1
                 out.append(self._render(f, task_of))
+        for d in self._settled:
+            if wanted(d["key"]):
+                per_code[(d["key"], d["code"])] += 1
+                out.append({**d, "evidence": list(d["evidence"])})  # callers may mask keys in place
         for f in self._end_of_run(now, task_of, wanted):
             if per_code[(f.key, f.code)] >= self._max_findings:
                 extra_suppressed[(f.key, f.code)] += 1
@@ -578,6 +588,12 @@ class ConformanceTracker:
             "tasks": sum(1 for t in self._tasks.values() if wanted(t.key)),
             "now": now,
         }
+        if key is ALL_KEYS and self._forgotten_tasks:
+            # Evicted tasks count; keys forgotten with their last task count in the totals only.
+            summary["requests"] += self._forgotten_requests
+            summary["tasks"] += self._forgotten_tasks
+            summary["evictedTasks"] = self._forgotten_tasks
+            summary["forgottenKeys"] = self._forgotten_keys
         if key is ALL_KEYS:
             keys = sorted(self._requests, key=lambda k: (k is None, k or ""))
             summary["keys"] = [
@@ -593,6 +609,34 @@ class ConformanceTracker:
             summary["journal"] = journal
         return {"findings": out, "summary": summary}
 
+    # -- eviction ------------------------------------------------------------------------
+
+    def forget_task(self, task: Task, now: int) -> None:
+        """The task was evicted: settle what the end of the run would say of it (its results
+        were never fetched, it was abandoned) into findings of their own, and drop its state."""
+        track = self._tasks.get(task.task_id)
+        if track is None:
+            return
+        model = self._model_of(track.dialect.name, track.model)
+        if model is not None:
+            for f in self._track_end(track, task, model, now):
+                if self._per_code[(f.key, f.code)] >= self._max_findings:
+                    self._suppressed[(f.key, f.code)] += 1
+                    continue
+                self._per_code[(f.key, f.code)] += 1
+                self._settled.append(self._render(f, lambda _id: task))
+        del self._tasks[task.task_id]
+        self._forgotten_tasks += 1
+
+    def forget_key(self, key: str) -> None:
+        """The key's last task was evicted: unless the report has something to say about it, its
+        request count joins the forgotten keys' total, so that distinct keys do not pile up."""
+        if any((key, code) in self._per_code or (key, code) in self._suppressed for code in CHECKS):
+            return
+        self._forgotten_requests += self._requests.pop(key, 0)
+        self._forgotten_keys += 1
+        self._windows.pop(key, None)
+
     def _end_of_run(self, now: int, task_of: Callable[[str], Task | None], wanted) -> Iterable[Finding]:
         """Findings that depend on what has not happened by ``now``: downloads, abandoned tasks."""
         for track in self._tasks.values():
@@ -602,53 +646,55 @@ class ConformanceTracker:
             model = self._model_of(track.dialect.name, track.model)
             if task is None or model is None:
                 continue
-            state, complete = state_at(task, now)
-            saw_success = track.terminal == SUCCESS or (track.callback_acked and state == SUCCESS)
-            if saw_success and track.downloads == 0:
-                f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id, track.dialect)
-                f.add(track.submit_id, track.submitted)
-                for entry_id, time, _path, _status in track.failed_downloads:
-                    f.add(entry_id, time)
-                f.count = 1
-                f.facts.update(complete=complete, outputs=task.outputs, now=now)
-                yield f
-            dispute = track.dialect.guidance.disputed.get("result_lifetime")
-            if (
-                dispute is not None
-                and saw_success
-                and track.first_download is not None
-                and complete is not None
-                and track.first_download - complete > dispute.strict
-            ):
-                # Fetched, but after the lifetime one page gives and within the other's.
-                f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id, track.dialect, WARNING)
-                f.add(track.submit_id, track.submitted)
-                f.count = 1
-                f.facts.update(
-                    complete=complete, outputs=task.outputs, now=now, late=track.first_download, dispute=dispute
-                )
-                yield f
-            if track.terminal is not None or track.callback_acked:
-                continue
-            if task.request_type == "callback":
-                if track.callback_given_up:
-                    f = Finding("ABANDONED_TASK", track.key, track.task_id, track.dialect)
-                    f.add(track.submit_id, track.submitted)
-                    f.facts.update(callback=True, state=state)
-                    yield f
-                continue
-            last = track.last_request if track.last_request is not None else track.submitted
-            deadline = track.submitted + model.max_wait_ms
-            grace = max(track.dialect.guidance.backoff_cap_ms, model.poll_interval_ms)
-            ended = state in TERMINAL
-            if now - last >= grace and last < deadline and (ended or now >= deadline):
+            yield from self._track_end(track, task, model, now)
+
+    def _track_end(self, track: Track, task: Task, model: Model, now: int) -> Iterable[Finding]:
+        """The end-of-run findings of one task at ``now``."""
+        state, complete = state_at(task, now)
+        saw_success = track.terminal == SUCCESS or (track.callback_acked and state == SUCCESS)
+        if saw_success and track.downloads == 0:
+            f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id, track.dialect)
+            f.add(track.submit_id, track.submitted)
+            for entry_id, time, _path, _status in track.failed_downloads:
+                f.add(entry_id, time)
+            f.count = 1
+            f.facts.update(complete=complete, outputs=task.outputs, now=now)
+            yield f
+        dispute = track.dialect.guidance.disputed.get("result_lifetime")
+        if (
+            dispute is not None
+            and saw_success
+            and track.first_download is not None
+            and complete is not None
+            and track.first_download - complete > dispute.strict
+        ):
+            # Fetched, but after the lifetime one page gives and within the other's.
+            f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id, track.dialect, WARNING)
+            f.add(track.submit_id, track.submitted)
+            f.count = 1
+            f.facts.update(complete=complete, outputs=task.outputs, now=now, late=track.first_download, dispute=dispute)
+            yield f
+        if track.terminal is not None or track.callback_acked:
+            return
+        if task.request_type == "callback":
+            if track.callback_given_up:
                 f = Finding("ABANDONED_TASK", track.key, track.task_id, track.dialect)
                 f.add(track.submit_id, track.submitted)
-                if track.last_request_id is not None:
-                    f.add(track.last_request_id, last)
-                f.count = 1
-                f.facts.update(state=state, complete=complete, request_type=task.request_type)
+                f.facts.update(callback=True, state=state)
                 yield f
+            return
+        last = track.last_request if track.last_request is not None else track.submitted
+        deadline = track.submitted + model.max_wait_ms
+        grace = max(track.dialect.guidance.backoff_cap_ms, model.poll_interval_ms)
+        ended = state in TERMINAL
+        if now - last >= grace and last < deadline and (ended or now >= deadline):
+            f = Finding("ABANDONED_TASK", track.key, track.task_id, track.dialect)
+            f.add(track.submit_id, track.submitted)
+            if track.last_request_id is not None:
+                f.add(track.last_request_id, last)
+            f.count = 1
+            f.facts.update(state=state, complete=complete, request_type=task.request_type)
+            yield f
 
     def _render(self, f: Finding, task_of: Callable[[str], Task | None]) -> dict:
         check = CHECKS[f.code]
