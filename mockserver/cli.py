@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MS|off",
         type=_evict_after,
         default=_UNSET,
-        help="forget a task this many ms after its result files expire (default 3600000, an hour; "
+        help="forget a task this many ms after its result files expire (default 86400000, a day; "
         "off: keep every task) (env MOCKSERVER_EVICT_AFTER_MS)",
     )
     serve.add_argument(

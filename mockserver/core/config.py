@@ -21,7 +21,7 @@ DEFAULT_REQUEST_TIMEOUT_S = 15.0
 DEFAULT_KEEP_ALIVE_S = 5.0
 # A task is kept this long after its result files expire (its end + results TTL), then evicted:
 # a client that polls a little late still hears "expired", and memory is bounded by time.
-DEFAULT_EVICT_AFTER_MS = 3600 * 1000
+DEFAULT_EVICT_AFTER_MS = 24 * 3600 * 1000
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ WINDOW_MS = 60_000
 # Windows of keys that stopped sending are dropped in one scan whenever the number of keys has
 # doubled since the last one (and is past this floor): amortised O(1) a new key, nothing per request.
 SCAN_FLOOR = 1024
+SHARED_ENDS = 16_384  # distinct end times shared at once (Limits._ends)
 
 
 class _Window:
@@ -56,7 +57,7 @@ class _KeyTasks:
 
 
 class Limits:
-    __slots__ = ("requests_per_minute", "concurrent_tasks", "_windows", "_tasks", "_scan_at")
+    __slots__ = ("requests_per_minute", "concurrent_tasks", "_windows", "_tasks", "_scan_at", "_ends")
 
     def __init__(
         self,
@@ -70,6 +71,9 @@ class Limits:
         self._windows: dict[str, _Window] = {}
         self._tasks: dict[str, _KeyTasks] = {}
         self._scan_at = SCAN_FLOOR
+        # Equal end times share one int (tasks submitted together end together on a clock that
+        # waits): bounded, emptied when full.
+        self._ends: dict[int, int] = {}
 
     # -- requests per minute ---------------------------------------------------
 
@@ -131,6 +135,10 @@ class Limits:
         if entry is None:
             entry = self._tasks[task.key] = _KeyTasks()
         end = end_time(task)
+        if end is not None:
+            if len(self._ends) >= SHARED_ENDS:
+                self._ends.clear()
+            end = self._ends.setdefault(end, end)
         task.limit_end = end
         entry.count += 1
         if end is None:

@@ -15,8 +15,9 @@ import hashlib
 import json
 import random
 import secrets
+import sys
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from mockserver import dialects as _dialects
@@ -72,6 +73,9 @@ class NoCallbacks:
 # Submits sweep evicted tasks at most this often (virtual ms): amortised, and at most one journal
 # note per sweep. A clock advance and the admin task views sweep every time.
 SWEEP_EVERY_MS = 1000
+# Distinct immutable values shared between tasks (MockService._shared).
+SHARED_VALUES = 16_384
+T = TypeVar("T")
 # Evicted ids named in the journal note of one sweep (the rest are counted).
 EVICTED_NAMED = 10
 
@@ -159,12 +163,14 @@ class MockService:
             lambda: self.results_ttl_ms,
             dialects=list(self.dialects.values()),
             time_scale=self.clock.scale,  # 0 on a manual clock: its times are exact
+            task_of=lambda task_id: self.store.get(task_id),
         )
         self.journal = Journal(s.journal_size, observer=self.conformance.observe)
         # Tasks that will end failed and are not refunded yet, per key (refunds are
         # settled lazily: the task's state is a function of time, nothing fires).
         self._unrefunded: dict[str, list[Task]] = {}
         self._next_sweep_ms = self.clock.now_ms()
+        self._values: dict[tuple[type, object], object] = {}
         # The scenario's callbacks key wins over the settings; a null secret keeps --webhook-secret.
         raw = sc.document["callbacks"] if "callbacks" in sc.document else s.callbacks
         self.callback_config = CallbackConfig.from_dict(raw, secret=s.webhook_secret)
@@ -317,26 +323,35 @@ class MockService:
         task_id = dialect.new_task_id(self.rng)
         while task_id in self.store.tasks:
             task_id = dialect.new_task_id(self.rng)
+        prompt = _prompt(req.input)
         return Task(
             task_id=task_id,
             model=model.name,
             dialect=dialect.name,
-            key=key,
+            key=sys.intern(key),  # one string per key, not one per task (and the report's the same)
             created_ms=now,
             pending_ms=model.pending_ms,
-            processing_ms=self.rng.randint(lo, hi) if hi > lo else lo,
+            processing_ms=self._shared(self.rng.randint(lo, hi)) if hi > lo else lo,
             outputs=model.outputs(req.input),  # type: ignore[arg-type]
-            spec=model.output_spec(req.input),  # type: ignore[arg-type]
+            spec=self._shared(model.output_spec(req.input)),  # type: ignore[arg-type]
             seed=self.rng.getrandbits(32),
-            cost=cost,
+            cost=self._shared(cost),
             request_type=req.request_type,
             callback_url=req.callback_url,
             provider=req.provider or ("official" if model.official_only else "auto"),
-            prompt=_prompt(req.input),
+            prompt=sys.intern(prompt) if prompt is not None else None,
             progression=model.progression,
             pending_polls=model.pending_polls,
             processing_polls=model.processing_polls,
         )
+
+    def _shared(self, value: T) -> T:
+        """One object for equal immutable values of many tasks (media specs, costs, durations):
+        a million tasks hold a few thousand of them, not a million. Bounded: emptied when full."""
+        shared = self._values
+        if len(shared) >= SHARED_VALUES:
+            shared.clear()
+        return shared.setdefault((type(value), value), value)  # type: ignore[return-value]
 
     def _check_follow_up(self, key: str, model: Model, input: dict) -> None:
         """Follow-up modes (midjourney vary/upscale...) must name an earlier successful task of this key."""

@@ -140,3 +140,23 @@ def test_the_evicted_ids_remembered_are_bounded():
 def test_settings_refuse_a_negative_margin(bad):
     with pytest.raises(ValueError, match="evict_after_ms"):
         Settings(evict_after_ms=bad)
+
+
+def test_the_flag_and_the_environment_set_the_margin(capsys, monkeypatch):
+    from mockserver.cli import build_parser, main, settings_from_args
+    from mockserver.core.config import DEFAULT_EVICT_AFTER_MS
+
+    def settings(argv: list[str], env: dict[str, str]) -> Settings:
+        return settings_from_args(build_parser().parse_args(["serve", *argv]), env)
+
+    assert settings([], {}).evict_after_ms == DEFAULT_EVICT_AFTER_MS
+    assert settings(["--evict-after", "off"], {}).evict_after_ms is None
+    assert settings(["--evict-after", "5000"], {"MOCKSERVER_EVICT_AFTER_MS": "never"}).evict_after_ms == 5000
+    assert settings([], {"MOCKSERVER_EVICT_AFTER_MS": "off"}).evict_after_ms is None
+    assert settings([], {"MOCKSERVER_EVICT_AFTER_MS": "70"}).evict_after_ms == 70
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["serve", "--evict-after", "soon"])
+    assert exc.value.code == 2 and "--evict-after" in capsys.readouterr().err
+    monkeypatch.setenv("MOCKSERVER_EVICT_AFTER_MS", "-3")
+    assert main(["serve"]) == 2
+    assert "MOCKSERVER_EVICT_AFTER_MS" in capsys.readouterr().err

@@ -120,3 +120,13 @@ def test_a_callback_retry_due_after_eviction_is_dropped_quietly(api, dead_url):
     attempts = api.admin("GET", "/callbacks").json()["attempts"]
     assert [a["attempt"] for a in attempts if a["taskId"] == tid] == [1]
     assert api.mock.callbacks._gen == {} and api.mock.callbacks._started == {}
+
+
+def test_a_task_only_submitted_costs_the_report_an_int_until_it_is_followed(api):
+    tid = api.submit_ok("nano-banana")
+    tracker = api.mock.conformance
+    assert type(tracker._tasks[tid]) is int  # its submit's journal id; the task tells the rest
+    api.advance(to="idle")
+    assert api.status("nano-banana", tid).json()["data"]["state"] == "success"
+    track = tracker._tasks[tid]
+    assert track.polls == 1 and track.terminal == "success" and track.key == api.headers()["Authorization"][7:]
