@@ -3,6 +3,7 @@
     python bench/bench_load.py submits [--n 100000] [--connections 256]
     python bench/bench_load.py storm [--n 1000] [--receiver hang|ok|refuse|500]
     python bench/bench_load.py memory [--n 1000000]
+    python bench/bench_load.py keys [--n 200000]
 
 ``submits``: N submits through HTTP at C concurrent keep-alive connections against
 ``mockserver serve`` in its own process (pinned to one core when taskset is there; the load
@@ -13,6 +14,9 @@ on its own thread); one ``clock/advance`` makes them all due while this script p
 status without pause: how long the advance took, poll latency p50/p99/max meanwhile, and how
 many requests reached the receiver. Then one more delivery to a healthy receiver must arrive.
 ``memory``: bytes per task, N tasks through the in-process app (no sockets), measured by RSS.
+``keys``: N distinct API keys, each submitting a task, polling it to its end and fetching its
+file; the clock then moves past the task's eviction. RSS every ``--every`` keys: flat when
+nothing is kept per key or task once the task is evicted.
 Numbers go in docs/performance.md.
 """
 
@@ -276,37 +280,125 @@ def cmd_storm(args: argparse.Namespace) -> None:
 # -- memory --------------------------------------------------------------------------
 
 
-def cmd_memory(args: argparse.Namespace) -> None:
-    """Bytes per task through the in-process app: RSS before and after N submits."""
-    code = f"""
-import gc, json, sys
-sys.path.insert(0, {ROOT!r})
-from starlette.testclient import TestClient
+# Drives the app as the server would, one ASGI call per request, without sockets or a test client
+# (a TestClient costs ~6 ms a request here: a million submits would take hours).
+_DRIVER = """
+import asyncio, gc, json, sys
+sys.path.insert(0, ROOT)
 from mockserver.http.app import create_app
-app = create_app(clock="manual", scenario={{"limits": {{"requests_per_minute": 10**9, "concurrent_tasks": 10**9}}}})
-mock = app.state.mock
-from mockserver.dialects import resolve
-d = mock.dialects["apixo"]
-import mockserver.http.provider as p
+
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
-with TestClient(app) as c:
-    h = {{"Authorization": "Bearer {KEY}"}}
-    for _ in range(1000):
-        c.post("/api/v1/generateTask/nano-banana", json={BODY!r}, headers=h)
-    gc.collect(); before = rss()
-    for _ in range({args.n}):
-        r = c.post("/api/v1/generateTask/nano-banana", json={BODY!r}, headers=h)
-    gc.collect(); after = rss()
-print(json.dumps({{"n": {args.n}, "bytes_per_task": (after - before) / {args.n}, "tasks": len(mock.store)}}))
+
+async def call(app, method, path, key, body=b"", query=b""):
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query,
+             "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000),
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"authorization", b"Bearer " + key.encode()),
+                         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    async def receive():
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()
+    out = []
+    async def send(message):
+        out.append(message)
+    await app(scope, receive, send)
+    return out[0]["status"], b"".join(m.get("body", b"") for m in out[1:])
 """
+
+
+def cmd_memory(args: argparse.Namespace) -> None:
+    """Bytes per task through the in-process app: RSS before and after N submits."""
+    code = (
+        f"ROOT = {ROOT!r}\n"
+        + _DRIVER
+        + f"""
+BODY = json.dumps({BODY!r}).encode()
+app = create_app(clock="manual", scenario={{"limits": {{"requests_per_minute": 10**9, "concurrent_tasks": 10**9}}}})
+mock = app.state.mock
+
+async def main():
+    for i in range({args.n} + 20_000):
+        if i == 20_000:  # warm: the journal (10,000 entries) full, caches made
+            gc.collect(); before = rss()
+        status, _ = await call(app, "POST", "/api/v1/generateTask/nano-banana", {KEY!r}, BODY)
+        assert status == 200, status
+        if i % 256 == 0:
+            await asyncio.sleep(0)  # let the loop clean up, as a server's would
+    gc.collect(); after = rss()
+    print(json.dumps({{"n": {args.n}, "bytes_per_task": (after - before) / {args.n}, "tasks": len(mock.store)}}))
+
+asyncio.run(main())
+"""
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     if out.returncode:
         raise SystemExit(out.stderr)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"{result['n']} tasks through the app: {result['bytes_per_task']:.0f} bytes per task (RSS)")
+
+
+def cmd_keys(args: argparse.Namespace) -> None:
+    """RSS across many distinct keys, each a well-behaved client whose task ends and is evicted."""
+    code = (
+        f"ROOT = {ROOT!r}\n"
+        + _DRIVER
+        + f"""
+BODY = json.dumps({BODY!r}).encode()
+TTL, MARGIN = 120_000, 1_000
+app = create_app(clock="manual", evict_after_ms=MARGIN, scenario={{"results": {{"ttl_ms": TTL}}}})
+mock = app.state.mock
+
+async def advance(ms):
+    status, _ = await call(app, "POST", "/__admin/clock/advance", "", json.dumps({{"ms": ms}}).encode())
+    assert status == 200, status
+
+async def main():
+    n, batch, done = {args.n}, 1_000, 0
+    rows = []
+    while done < n:
+        ids = []
+        for i in range(done, done + batch):
+            key = f"sk_client_{{i:07d}}"
+            status, body = await call(app, "POST", "/api/v1/generateTask/nano-banana", key, BODY)
+            assert status == 200, (status, body)
+            ids.append((key, json.loads(body)["data"]["taskId"]))
+        await advance(30_000)  # every task ends (nano-banana: within 30 s)
+        for key, tid in ids:
+            path = "/api/v1/statusTask/nano-banana"
+            status, body = await call(app, "GET", path, key, query=f"taskId={{tid}}".encode())
+            data = json.loads(body)["data"]
+            assert status == 200 and data["state"] == "success", (status, body)
+            url = json.loads(data["resultJson"])["resultUrls"][0]
+            status, _ = await call(app, "GET", url.split("8000", 1)[1], key)
+            assert status == 200, status
+        await advance(TTL + MARGIN)  # and is evicted
+        await asyncio.sleep(0)
+        done += batch
+        if done % {args.every} == 0:
+            gc.collect()
+            rows.append({{"keys": done, "rss": rss(), "tasks": len(mock.store), "evicted": mock.store.evicted_total}})
+            print(json.dumps(rows[-1]), flush=True)
+    print(json.dumps({{"rows": rows}}))
+
+asyncio.run(main())
+"""
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    rows = json.loads(out.stdout.strip().splitlines()[-1])["rows"]
+    first = rows[0]
+    print(f"{'keys':>9} {'RSS KiB':>9} {'vs first':>9} {'tasks kept':>11} {'evicted':>9}")
+    for row in rows:
+        print(
+            f"{row['keys']:>9,} {row['rss'] // 1024:>9,} {(row['rss'] - first['rss']) // 1024:>+9,}"
+            f" {row['tasks']:>11,} {row['evicted']:>9,}"
+        )
 
 
 def main() -> int:
@@ -324,8 +416,11 @@ def main() -> int:
     p.add_argument("--profile", help="py-spy the server during the storm into this file (collapsed stacks)")
     p = sub.add_parser("memory")
     p.add_argument("--n", type=int, default=100_000)
+    p = sub.add_parser("keys")
+    p.add_argument("--n", type=int, default=200_000, help="distinct keys, one task each")
+    p.add_argument("--every", type=int, default=20_000, help="keys between RSS readings")
     args = parser.parse_args()
-    {"submits": cmd_submits, "storm": cmd_storm, "memory": cmd_memory}[args.cmd](args)
+    {"submits": cmd_submits, "storm": cmd_storm, "memory": cmd_memory, "keys": cmd_keys}[args.cmd](args)
     return 0
 
 

@@ -52,6 +52,18 @@ def _http_url(value: str) -> str:
         raise argparse.ArgumentTypeError(f"{value!r} is not an absolute http(s) URL such as http://mock:8000") from None
 
 
+_UNSET = object()  # --evict-after not given (None means "off")
+
+
+def _evict_after(value: str) -> int | None:
+    from mockserver.core.config import parse_evict_after
+
+    try:
+        return parse_evict_after(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mockserver",
@@ -97,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--journal-size", type=int, help=f"journal ring buffer size (default 10000) {_env_help('journal_size')}"
+    )
+    serve.add_argument(
+        "--evict-after",
+        metavar="MS|off",
+        type=_evict_after,
+        default=_UNSET,
+        help="forget a task this many ms after its result files expire (default 86400000, a day; "
+        "off: keep every task) (env MOCKSERVER_EVICT_AFTER_MS)",
     )
     serve.add_argument(
         "--strict",
@@ -246,6 +266,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
+    if getattr(args, "evict_after", _UNSET) is not _UNSET:
+        values["evict_after_ms"] = args.evict_after
     if getattr(args, "dialect", None):
         values["dialects"] = args.dialect
     if getattr(args, "webhook_secret", None):

@@ -83,6 +83,12 @@ class Accounts:
             self._balances[key] = round(current + amount, 6)
         self.spent[key] = round(self.spent.get(key, 0.0) - amount, 6)
 
+    def forget(self, key: str) -> None:
+        """The key's last task was evicted: in open mode, a key nobody gave a balance is forgotten
+        (its spending with it), so that distinct keys do not pile up; configured keys stay."""
+        if not self.restricted and key not in self._balances and key not in self._by_digest:
+            self.spent.pop(key, None)
+
     def keys(self) -> list[str]:
         return sorted(set(self._balances) | set(self.spent))
 

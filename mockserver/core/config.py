@@ -19,6 +19,9 @@ MAX_SEED = 2**63 - 1  # the scenario schema's bound too
 DEFAULT_BODY_TIMEOUT_S = 10.0
 DEFAULT_REQUEST_TIMEOUT_S = 15.0
 DEFAULT_KEEP_ALIVE_S = 5.0
+# A task is kept this long after its result files expire (its end + results TTL), then evicted:
+# a client that polls a little late still hears "expired", and memory is bounded by time.
+DEFAULT_EVICT_AFTER_MS = 24 * 3600 * 1000
 
 
 @dataclass(slots=True)
@@ -45,6 +48,8 @@ class Settings:
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     keep_alive_s: float = DEFAULT_KEEP_ALIVE_S
     results_ttl_ms: int = DEFAULT_TTL_MS
+    # How long a task is kept once its result files have expired, then forgotten (None: never).
+    evict_after_ms: int | None = DEFAULT_EVICT_AFTER_MS
     start_ms: int | None = None  # the clock's starting time; None = now
     # Standard Webhooks signing of callbacks (whsec_<base64>); None = unsigned.
     webhook_secret: str | None = None
@@ -80,6 +85,8 @@ class Settings:
             raise ValueError(f"port must be 0..65535, got {self.port!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED):
             raise ValueError(f"seed must be an integer 0..{MAX_SEED}, got {self.seed!r}")
+        if self.evict_after_ms is not None and (isinstance(self.evict_after_ms, bool) or self.evict_after_ms < 0):
+            raise ValueError(f"evict_after_ms must be >= 0 or None (never), got {self.evict_after_ms!r}")
         if self.journal_size < 1:
             raise ValueError(f"journal_size must be >= 1, got {self.journal_size!r}")
         # Validates the secret and the callbacks mapping.
@@ -125,6 +132,20 @@ def parse_api_key(spec: str) -> tuple[str, float | None]:
     if value < 0 or value != value:
         raise ValueError(f"balance in {spec!r} must be >= 0")
     return key, value
+
+
+def parse_evict_after(raw: str) -> int | None:
+    """``off`` or ``never`` -> None; else milliseconds >= 0 (ValueError otherwise)."""
+    value = raw.strip().lower()
+    if value in ("off", "never"):
+        return None
+    try:
+        ms = int(value)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not milliseconds or 'off'") from None
+    if ms < 0:
+        raise ValueError(f"{raw!r} must be >= 0 (or 'off')")
+    return ms
 
 
 def parse_bool(raw: str, what: str) -> bool:
@@ -173,6 +194,12 @@ def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, object]:
         out["dialects"] = env["MOCKSERVER_DIALECTS"]
     if env.get("MOCKSERVER_WEBHOOK_SECRET"):
         out["webhook_secret"] = env["MOCKSERVER_WEBHOOK_SECRET"]
+    raw_evict = env.get("MOCKSERVER_EVICT_AFTER_MS")
+    if raw_evict:
+        try:
+            out["evict_after_ms"] = parse_evict_after(raw_evict)
+        except ValueError as exc:
+            raise ValueError(f"MOCKSERVER_EVICT_AFTER_MS: {exc}") from None
     for flag in ("strict", "unsafe_callback_urls"):
         raw = env.get(f"MOCKSERVER_{flag.upper()}")
         if raw:

@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from typing import Protocol, cast
 
 from mockserver._version import __version__
-from mockserver.core.errors import BadRequest, NotFound
+from mockserver.core.errors import BadRequest, Gone, NotFound
 from mockserver.core.redact import mask_key
 from mockserver.core.service import MockService
+from mockserver.core.tasks import Task
 from mockserver.report import ALL_KEYS
 from mockserver.scenarios.loading import Scenario, ScenarioError, find, parse, parse_text
 
@@ -47,6 +48,7 @@ def health(mock: MockService) -> dict:
         "clock": mock.clock.mode,
         "now": mock.now(),
         "tasks": len(mock.store),
+        "evicted": mock.store.evicted_total,
         # What a replay bundle needs to serve this run again.
         "seed": mock.seed,
         "start": mock.clock_start_ms,
@@ -144,7 +146,20 @@ def tasks(mock: MockService, filters: Mapping[str, str], *, reveal: bool = True)
         if not reveal:
             info["key"] = mask_key(info["key"])
         out.append(info)
-    return {"tasks": out}
+    answer: dict = {"tasks": out}
+    if mock.store.evicted_total:
+        answer["evicted"] = mock.store.evicted_total  # tasks forgotten since the reset (--evict-after)
+    return answer
+
+
+def find_task(mock: MockService, task_id: str) -> Task:
+    """The task, or 410 for one that was evicted (its id still remembered), else 404."""
+    found = mock.store.get(task_id)
+    if found is not None:
+        return found
+    if task_id in mock.store.evicted:
+        raise Gone(f"Task evicted: {task_id}", error=mock.evicted_message(task_id))
+    raise NotFound(f"Task not found: {task_id}", error=f"No task '{task_id}'")
 
 
 def journal(mock: MockService, since: int = 0, limit: int | None = None, *, reveal: bool = True) -> dict:
@@ -235,9 +250,7 @@ def timeline(mock: MockService, task_id: str, *, reveal: bool = True, report: di
     """One task on the virtual clock: its state bands, every request about it (submit, polls,
     downloads), its callback attempts, the model's guidance (initial wait, poll interval, give-up
     time) and the report's findings about it, whose evidence ids are journal entry ids."""
-    task = mock.store.get(task_id)
-    if task is None:
-        raise NotFound(f"Task not found: {task_id}", error=f"No task '{task_id}'")
+    task = find_task(mock, task_id)
     now = mock.now()
     info = mock.describe_task(task)
     if not reveal:

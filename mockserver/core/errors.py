@@ -59,6 +59,13 @@ class Conflict(ApiError):
     default_message = "Conflict"
 
 
+class Gone(ApiError):
+    """A task that was evicted (admin API): it existed, and is forgotten."""
+
+    status = 410
+    default_message = "Gone"
+
+
 class RequestTimeout(ApiError):
     status = 408
     default_message = "Request timeout"

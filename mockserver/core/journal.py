@@ -116,8 +116,12 @@ class Journal:
         fault: str | None = None,
         body: str | None = None,
         body_truncated: bool = False,
+        observe: bool = True,
     ) -> Entry:
-        """Record one request and its answer (see Entry for the fields)."""
+        """Record one request and its answer (see Entry for the fields).
+
+        ``observe=False``: a note of the mock's own (an eviction), not a client request: kept and
+        streamed to listeners, but not graded by the observer (the conformance report)."""
         if len(self._entries) == self._entries.maxlen:
             self.dropped += 1
         entry = Entry(
@@ -143,7 +147,10 @@ class Journal:
         )
         self._next_id += 1
         self._entries.append(entry)
-        if self._observer is not None:
+        if not observe:
+            for listener in self._listeners:
+                listener(entry)
+        elif self._observer is not None:
             self._observer(entry, self.arrivals)
         return entry
 

@@ -14,27 +14,19 @@ manual clock that never moves would otherwise keep every request forever.
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections import deque
 
-from mockserver.core.tasks import Task
+from mockserver.core.tasks import UNTRACKED, Task, end_time
 
 __all__ = ["DEFAULT_CONCURRENT_TASKS", "DEFAULT_REQUESTS_PER_MINUTE", "Limits", "end_time"]
 
 DEFAULT_REQUESTS_PER_MINUTE = 10_000
 DEFAULT_CONCURRENT_TASKS = 1_000
 WINDOW_MS = 60_000
-
-
-def end_time(task: Task) -> int | None:
-    """When the task becomes terminal, if known yet (poll-driven: once its last poll came)."""
-    ends: list[int] = []
-    if task.forced_ms is not None:
-        ends.append(task.forced_ms)
-    end = task.end_ms if task.progression == "time" else task.poll_done_ms
-    if end is not None:
-        ends.append(end)
-    return min(ends) if ends else None
+# Windows of keys that stopped sending are dropped in one scan whenever the number of keys has
+# doubled since the last one (and is past this floor): amortised O(1) a new key, nothing per request.
+SCAN_FLOOR = 1024
+SHARED_ENDS = 16_384  # distinct end times shared at once (Limits._ends)
 
 
 class _Window:
@@ -48,17 +40,24 @@ class _Window:
 
 
 class _KeyTasks:
-    """One key's unfinished tasks: task id -> end time (None: unknown), and a heap of known ends."""
+    """One key's unfinished tasks: how many, a heap of their known end times, how many have no
+    known end yet, and ends that moved (lazily deleted from the heap: equal times are alike).
 
-    __slots__ = ("ends", "heap")
+    Nothing per task but its end on the heap (the task itself remembers which end it counted,
+    ``Task.limit_end``), so a million tasks cost a heap slot each, not an entry and a tuple."""
+
+    __slots__ = ("count", "heap", "unknown", "moved", "reaped_to")
 
     def __init__(self) -> None:
-        self.ends: dict[str, int | None] = {}
-        self.heap: list[tuple[int, int, str]] = []
+        self.count = 0
+        self.heap: list[int] = []
+        self.unknown = 0
+        self.moved: dict[int, int] = {}
+        self.reaped_to = -1  # ends up to here have been counted out
 
 
 class Limits:
-    __slots__ = ("requests_per_minute", "concurrent_tasks", "_windows", "_tasks", "_seq")
+    __slots__ = ("requests_per_minute", "concurrent_tasks", "_windows", "_tasks", "_scan_at", "_ends")
 
     def __init__(
         self,
@@ -71,7 +70,10 @@ class Limits:
         self.concurrent_tasks = concurrent_tasks
         self._windows: dict[str, _Window] = {}
         self._tasks: dict[str, _KeyTasks] = {}
-        self._seq = itertools.count()
+        self._scan_at = SCAN_FLOOR
+        # Equal end times share one int (tasks submitted together end together on a clock that
+        # waits): bounded, emptied when full.
+        self._ends: dict[int, int] = {}
 
     # -- requests per minute ---------------------------------------------------
 
@@ -79,6 +81,8 @@ class Limits:
         """Let one request through (None), or refuse it: the ms until the window has room."""
         window = self._windows.get(key)
         if window is None:
+            if len(self._windows) >= self._scan_at:
+                self._drop_idle_windows(now)
             window = self._windows[key] = _Window()
         buckets = window.buckets
         horizon = now - WINDOW_MS
@@ -94,6 +98,14 @@ class Limits:
         window.total += 1
         return None
 
+    def _drop_idle_windows(self, now: int) -> None:
+        """Forget the windows whose newest request left the minute: they would count nothing."""
+        horizon = now - WINDOW_MS
+        idle = [key for key, w in self._windows.items() if not w.buckets or w.buckets[-1][0] <= horizon]
+        for key in idle:
+            del self._windows[key]
+        self._scan_at = max(SCAN_FLOOR, 2 * len(self._windows))
+
     # -- concurrent tasks ------------------------------------------------------
 
     def unfinished(self, key: str, now: int) -> int:
@@ -102,7 +114,7 @@ class Limits:
         if entry is None:
             return 0
         self._reap(entry, now)
-        return len(entry.ends)
+        return entry.count
 
     def slot_wait(self, key: str, now: int) -> int | None:
         """None if the key may start a task; else ms until one of its tasks ends (-1: unknown)."""
@@ -110,35 +122,85 @@ class Limits:
         if entry is None:
             return None
         self._reap(entry, now)
-        if len(entry.ends) < self.concurrent_tasks:
+        if entry.count < self.concurrent_tasks:
             return None
-        while entry.heap and entry.ends.get(entry.heap[0][2], -1) != entry.heap[0][0]:
-            heapq.heappop(entry.heap)  # stale: the task's end moved
-        return entry.heap[0][0] - now if entry.heap else -1
+        heap, moved = entry.heap, entry.moved
+        while heap and heap[0] in moved:
+            _consume(moved, heapq.heappop(heap))  # stale: some task's end moved from there
+        return heap[0] - now if heap else -1
 
     def track(self, task: Task) -> None:
         """Count a new task against its key until it ends."""
         entry = self._tasks.get(task.key)
         if entry is None:
             entry = self._tasks[task.key] = _KeyTasks()
-        self._set_end(entry, task)
+        end = end_time(task)
+        if end is not None:
+            if len(self._ends) >= SHARED_ENDS:
+                self._ends.clear()
+            end = self._ends.setdefault(end, end)
+        task.limit_end = end
+        entry.count += 1
+        if end is None:
+            entry.unknown += 1
+        else:
+            heapq.heappush(entry.heap, end)
 
     def update(self, task: Task) -> None:
         """The task's end moved (forced, failed early, or its last poll came)."""
         entry = self._tasks.get(task.key)
-        if entry is not None and task.task_id in entry.ends:
-            self._set_end(entry, task)
-
-    def _set_end(self, entry: _KeyTasks, task: Task) -> None:
+        old = task.limit_end
+        if entry is None or old == UNTRACKED or (old is not None and old <= entry.reaped_to):
+            return  # not counted, or counted out already
         end = end_time(task)
-        entry.ends[task.task_id] = end
-        if end is not None:
-            heapq.heappush(entry.heap, (end, next(self._seq), task.task_id))
+        if end == old:
+            return
+        task.limit_end = end
+        if old is None:
+            entry.unknown -= 1
+        else:
+            entry.moved[old] = entry.moved.get(old, 0) + 1
+        if end is None:
+            entry.unknown += 1
+        else:
+            heapq.heappush(entry.heap, end)
+
+    def forget(self, task: Task) -> None:
+        """The task is gone (evicted): one that never got a known end stops counting."""
+        entry = self._tasks.get(task.key)
+        if entry is not None and task.limit_end is None:
+            entry.unknown -= 1
+            entry.count -= 1
+        task.limit_end = UNTRACKED
+
+    def forget_key(self, key: str, now: int) -> None:
+        """The key's last task was evicted: nothing of it is unfinished, and its window goes too
+        once it counts nothing."""
+        self._tasks.pop(key, None)
+        window = self._windows.get(key)
+        if window is not None and (not window.buckets or window.buckets[-1][0] <= now - WINDOW_MS):
+            del self._windows[key]
+
+    def keys(self) -> int:
+        """Keys with some state here (rate windows or tracked tasks): bounded by time, not traffic."""
+        return len(self._windows.keys() | self._tasks.keys())
 
     @staticmethod
     def _reap(entry: _KeyTasks, now: int) -> None:
-        heap = entry.heap
-        while heap and heap[0][0] <= now:
-            end, _, task_id = heapq.heappop(heap)
-            if entry.ends.get(task_id, -1) == end:
-                del entry.ends[task_id]
+        heap, moved = entry.heap, entry.moved
+        while heap and heap[0] <= now:
+            end = heapq.heappop(heap)
+            if end in moved:
+                _consume(moved, end)
+            else:
+                entry.count -= 1
+        if now > entry.reaped_to:
+            entry.reaped_to = now
+
+
+def _consume(moved: dict[int, int], end: int) -> None:
+    left = moved[end] - 1
+    if left:
+        moved[end] = left
+    else:
+        del moved[end]

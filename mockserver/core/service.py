@@ -15,8 +15,9 @@ import hashlib
 import json
 import random
 import secrets
+import sys
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from mockserver import dialects as _dialects
@@ -50,6 +51,8 @@ class Callbacks(Protocol):
 
     def clear(self) -> None: ...
 
+    def forget(self, task_id: str) -> None: ...
+
 
 class NoCallbacks:
     """The service on its own (no server): callbacks are planned by nobody."""
@@ -62,6 +65,19 @@ class NoCallbacks:
 
     def clear(self) -> None:
         pass
+
+    def forget(self, task_id: str) -> None:
+        pass
+
+
+# Submits sweep evicted tasks at most this often (virtual ms): amortised, and at most one journal
+# note per sweep. A clock advance and the admin task views sweep every time.
+SWEEP_EVERY_MS = 1000
+# Distinct immutable values shared between tasks (MockService._shared).
+SHARED_VALUES = 16_384
+T = TypeVar("T")
+# Evicted ids named in the journal note of one sweep (the rest are counted).
+EVICTED_NAMED = 10
 
 
 def draw_seed() -> int:
@@ -147,11 +163,14 @@ class MockService:
             lambda: self.results_ttl_ms,
             dialects=list(self.dialects.values()),
             time_scale=self.clock.scale,  # 0 on a manual clock: its times are exact
+            task_of=lambda task_id: self.store.get(task_id),
         )
         self.journal = Journal(s.journal_size, observer=self.conformance.observe)
         # Tasks that will end failed and are not refunded yet, per key (refunds are
         # settled lazily: the task's state is a function of time, nothing fires).
         self._unrefunded: dict[str, list[Task]] = {}
+        self._next_sweep_ms = self.clock.now_ms()
+        self._values: dict[tuple[type, object], object] = {}
         # The scenario's callbacks key wins over the settings; a null secret keeps --webhook-secret.
         raw = sc.document["callbacks"] if "callbacks" in sc.document else s.callbacks
         self.callback_config = CallbackConfig.from_dict(raw, secret=s.webhook_secret)
@@ -216,6 +235,8 @@ class MockService:
         the submit route's path template, for a dialect with more than one."""
         if model_name is not None:
             self.model(model_name, dialect)
+        if self.clock.now_ms() >= self._next_sweep_ms:
+            self.sweep()
         fingerprint = None
         if idempotency_key is not None:
             _check_idempotency_key(idempotency_key)
@@ -267,7 +288,7 @@ class MockService:
         self.store.add(task)
         self.limits.track(task)
         if fingerprint is not None:
-            self.store.idempotency[(key, dialect.name, idempotency_key)] = (fingerprint, task.task_id)  # type: ignore[index]
+            self.store.remember_idempotency((key, dialect.name, idempotency_key), fingerprint, task)  # type: ignore[arg-type]
         self.callbacks.track(task)
         return task
 
@@ -302,26 +323,35 @@ class MockService:
         task_id = dialect.new_task_id(self.rng)
         while task_id in self.store.tasks:
             task_id = dialect.new_task_id(self.rng)
+        prompt = _prompt(req.input)
         return Task(
             task_id=task_id,
             model=model.name,
             dialect=dialect.name,
-            key=key,
+            key=sys.intern(key),  # one string per key, not one per task (and the report's the same)
             created_ms=now,
             pending_ms=model.pending_ms,
-            processing_ms=self.rng.randint(lo, hi) if hi > lo else lo,
+            processing_ms=self._shared(self.rng.randint(lo, hi)) if hi > lo else lo,
             outputs=model.outputs(req.input),  # type: ignore[arg-type]
-            spec=model.output_spec(req.input),  # type: ignore[arg-type]
+            spec=self._shared(model.output_spec(req.input)),  # type: ignore[arg-type]
             seed=self.rng.getrandbits(32),
-            cost=cost,
+            cost=self._shared(cost),
             request_type=req.request_type,
             callback_url=req.callback_url,
             provider=req.provider or ("official" if model.official_only else "auto"),
-            prompt=_prompt(req.input),
+            prompt=sys.intern(prompt) if prompt is not None else None,
             progression=model.progression,
             pending_polls=model.pending_polls,
             processing_polls=model.processing_polls,
         )
+
+    def _shared(self, value: T) -> T:
+        """One object for equal immutable values of many tasks (media specs, costs, durations):
+        a million tasks hold a few thousand of them, not a million. Bounded: emptied when full."""
+        shared = self._values
+        if len(shared) >= SHARED_VALUES:
+            shared.clear()
+        return shared.setdefault((type(value), value), value)  # type: ignore[return-value]
 
     def _check_follow_up(self, key: str, model: Model, input: dict) -> None:
         """Follow-up modes (midjourney vary/upscale...) must name an earlier successful task of this key."""
@@ -359,6 +389,9 @@ class MockService:
         model = self.model(model_name, dialect) if model_name is not None else None
         task = self.store.get(task_id)
         if task is None or task.key != key:
+            gone = self.store.evicted.get(task_id) if task is None else None
+            if gone is not None and gone.key == key:
+                raise NotFound(f"Task not found: {task_id}", error=self.evicted_message(task_id))
             raise NotFound(f"Task not found: {task_id}", error=f"No task '{task_id}' for this API key")
         owner = self.dialects.get(task.dialect, dialect)
         if owner is not dialect:
@@ -422,6 +455,8 @@ class MockService:
         """A result file's bytes and Content-Type, or 404 (unknown, unfinished, expired)."""
         task = self.store.get(task_id)
         if task is None:
+            if task_id in self.store.evicted:  # it was kept past its files' lifetime: they expired
+                raise NotFound("File expired", error=f"Result files of task '{task_id}' have expired")
             raise NotFound("File not found", error=f"No task '{task_id}'")
         dialect = self.dialect_of(task)
         parsed = dialect.parse_result_filename(filename)
@@ -454,7 +489,10 @@ class MockService:
                 self.accounts.refund(task.key, task.cost)
             elif state not in t.TERMINAL:
                 keep.append(task)
-        self._unrefunded[key] = keep
+        if keep:
+            self._unrefunded[key] = keep
+        else:
+            del self._unrefunded[key]  # a key that stopped sending keeps nothing here
 
     def plan_failure(self, task: Task, code: str, message: str | None = None, at: str = t.PROCESSING) -> None:
         """Make a task end failed with ``code`` (used by admin and scenario rules)."""
@@ -503,11 +541,70 @@ class MockService:
         return max(ends) if ends else None
 
     def advance(self, ms: int) -> int:
-        return self.clock.advance(ms)
+        now = self.clock.advance(ms)
+        self.sweep()
+        return now
 
     def advance_to(self, when: int) -> int:
         now = self.now()
-        return self.clock.advance(max(0, when - now))
+        return self.advance(max(0, when - now))
+
+    # -- eviction --------------------------------------------------------------
+
+    def keep_ms(self) -> int | None:
+        """How long after its end a task is kept: the results' lifetime plus --evict-after (None: forever)."""
+        margin = self.settings.evict_after_ms
+        return None if margin is None else self.results_ttl_ms + margin
+
+    def sweep(self) -> int:
+        """Evict every task kept past its results' lifetime plus --evict-after; how many went.
+
+        Everything kept for a task goes with it (its idempotency record, rate-limit slot, refund
+        bookkeeping, report state, callback plan), and what is kept per key once its last task
+        went; the journal gets one note per sweep, and the ids are remembered (bounded) so that
+        a late poll hears "evicted", not "never existed"."""
+        now = self.now()
+        self._next_sweep_ms = now + SWEEP_EVERY_MS
+        keep_ms = self.keep_ms()
+        if keep_ms is None:
+            return 0
+        due = self.store.pop_due(now, keep_ms)
+        if not due:
+            return 0
+        for task in due:
+            if task.key in self._unrefunded:  # a failed task's credits come back before it is forgotten
+                self._settle(task.key, now)
+            self.limits.forget(task)
+            self.callbacks.forget(task.task_id)
+            self.conformance.forget_task(task, now)
+            if task.key not in self.store.per_key:  # its last task
+                self._unrefunded.pop(task.key, None)
+                self.accounts.forget(task.key)
+                self.limits.forget_key(task.key, now)
+                self.conformance.forget_key(task.key)
+        named = ", ".join(task.task_id for task in due[:EVICTED_NAMED])
+        more = f" and {len(due) - EVICTED_NAMED} more" if len(due) > EVICTED_NAMED else ""
+        self.journal.record(
+            time=now,
+            method="EVICT",
+            path=f"/__admin/tasks/{due[0].task_id}" if len(due) == 1 else "/__admin/tasks",
+            query="",
+            key=None,
+            status=410,
+            task_id=due[0].task_id if len(due) == 1 else None,
+            error=f"Evicted {len(due)} task{'s' if len(due) > 1 else ''} kept {self.settings.evict_after_ms} ms "
+            f"past the expiry of their result files: {named}{more}",
+            observe=False,
+        )
+        return len(due)
+
+    def evicted_message(self, task_id: str) -> str:
+        """What a request for an evicted task hears."""
+        gone = self.store.evicted[task_id]
+        return (
+            f"Task '{task_id}' has expired: it was evicted at {gone.evicted_ms}, "
+            f"{self.settings.evict_after_ms} ms after its result files expired (mockserver --evict-after)"
+        )
 
     def conformance_report(self, key: object = ALL_KEYS) -> dict:
         """The client conformance report for one key (None: requests without a key) or all keys."""

@@ -160,10 +160,7 @@ def _task_info(mock: MockService, task, reveal: bool) -> dict:
 
 
 def _task(mock: MockService, task_id: str):
-    task = mock.store.get(task_id)
-    if task is None:
-        raise NotFound(f"Task not found: {task_id}", error=f"No task '{task_id}'")
-    return task
+    return control.find_task(mock, task_id)
 
 
 @_admin

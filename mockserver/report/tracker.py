@@ -10,6 +10,7 @@ the last reset even after the journal's ring buffer wrapped. Plain Python, no HT
 
 from __future__ import annotations
 
+import sys
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 
@@ -99,15 +100,43 @@ class Finding:
 
 
 class Track:
-    """What the tracker knows of one task: who made it, how it was polled, what the client saw."""
+    """What the tracker knows of one task: who made it, how it was polled, what the client saw.
+
+    A task only submitted so far keeps its six facts; the rest read as the class's defaults. The
+    first poll, download or callback of it makes it a ``Followed`` track (``_followed``), which
+    has room for them: most of a million tasks submitted in a burst are not followed yet."""
+
+    __slots__ = ("task_id", "key", "model", "dialect", "submitted", "submit_id")
+
+    polls = 0  # answered polls
+    last_poll: int | None = None  # time of the last answered poll
+    last_request: int | None = None  # time of the last poll request, answered or not
+    last_request_id: int | None = None
+    last_state: str | None = None
+    terminal: str | None = None  # the terminal state a poll answered
+    terminal_time: int | None = None
+    terminal_horizon = 0
+    downloads = 0
+    first_download: int | None = None  # time of the first download answered 200
+    failed_downloads: tuple[tuple[int, int, str, int], ...] = ()  # (id, time, path, status)
+    callback_acked = False
+    callback_given_up = False
+
+    def __init__(
+        self, task_id: str, key: str | None, model: str, dialect: Dialect, submitted: int, submit_id: int
+    ) -> None:
+        self.task_id = task_id
+        self.key = key
+        self.model = model
+        self.dialect = dialect  # the one the task was submitted through
+        self.submitted = submitted
+        self.submit_id = submit_id
+
+
+class Followed(Track):
+    """A track the client has polled, downloaded from or been called back about."""
 
     __slots__ = (
-        "task_id",
-        "key",
-        "model",
-        "dialect",
-        "submitted",
-        "submit_id",
         "polls",
         "last_poll",
         "last_request",
@@ -123,28 +152,10 @@ class Track:
         "callback_given_up",
     )
 
-    def __init__(
-        self, task_id: str, key: str | None, model: str, dialect: Dialect, submitted: int, submit_id: int
-    ) -> None:
-        self.task_id = task_id
-        self.key = key
-        self.model = model
-        self.dialect = dialect  # the one the task was submitted through
-        self.submitted = submitted
-        self.submit_id = submit_id
-        self.polls = 0  # answered polls
-        self.last_poll: int | None = None  # time of the last answered poll
-        self.last_request: int | None = None  # time of the last poll request, answered or not
-        self.last_request_id: int | None = None
-        self.last_state: str | None = None
-        self.terminal: str | None = None  # the terminal state a poll answered
-        self.terminal_time: int | None = None
-        self.terminal_horizon = 0
-        self.downloads = 0
-        self.first_download: int | None = None  # time of the first download answered 200
-        self.failed_downloads: list[tuple[int, int, str, int]] = []  # (id, time, path, status)
-        self.callback_acked = False
-        self.callback_given_up = False
+    def __init__(self, track: Track) -> None:
+        super().__init__(track.task_id, track.key, track.model, track.dialect, track.submitted, track.submit_id)
+        for name in Followed.__slots__:
+            setattr(self, name, getattr(track, name))
 
 
 class Chain:
@@ -219,6 +230,7 @@ class ConformanceTracker:
         recent_requests: int = RECENT_REQUESTS,
         dialects: Sequence[Dialect] | None = None,
         time_scale: float = 0.0,
+        task_of: Callable[[str], Task | None] | None = None,
     ) -> None:
         self._model_of = model_of
         # Virtual ms a request's time may be off by on a busy machine (0 on a manual clock).
@@ -231,13 +243,22 @@ class ConformanceTracker:
         self._fallback = self._dialects[0]
         self._by_name = {d.name: d for d in self._dialects}
         self._classify = RouteTable(self._dialects, first=STATUS).match
-        self._tasks: dict[str, Track] = {}
+        # A task only submitted so far is its submit's journal id when ``task_of`` can tell the
+        # rest (key, model, dialect, creation time): a million tasks in a burst cost an int each.
+        self._task_of = task_of
+        self._tasks: dict[str, Track | int] = {}
         self._findings: dict[tuple[str, str | None, Hashable], Finding] = {}
         self._per_code: Counter[tuple[str | None, str]] = Counter()
         self._suppressed: Counter[tuple[str | None, str]] = Counter()
         self._requests: Counter[str | None] = Counter()
         self._recent: OrderedDict[tuple, _Attempt] = OrderedDict()
         self._windows: dict[str, _Window] = {}
+        # Findings about evicted tasks, rendered as they went (their task and track are gone).
+        self._settled: list[dict] = []
+        # Requests of keys forgotten once their last task was evicted (keys without findings).
+        self._forgotten_requests = 0
+        self._forgotten_keys = 0
+        self._forgotten_tasks = 0
 
     # -- feeding -----------------------------------------------------------------------
 
@@ -252,7 +273,7 @@ class ConformanceTracker:
             horizon = entry.arrival
         found = self._classify(entry.path)
         kind, dialect = (found[0].kind, found[1]) if found is not None else (None, self._fallback)
-        track = self._tasks.get(entry.task_id) if entry.task_id else None
+        track = self._track(entry.task_id) if entry.task_id else None
         # Result files need no key: a download belongs to the key that made the task.
         owner = entry.key
         if owner is None and kind == FILES and track is not None:
@@ -268,19 +289,26 @@ class ConformanceTracker:
         self._repeats(entry, owner, kind, dialect, horizon)
         if kind == SUBMIT:
             if entry.status == 200 and entry.task_id and entry.task_id not in self._tasks:
-                self._tasks[entry.task_id] = Track(
-                    entry.task_id, entry.key, entry.model or "", dialect, entry.time, entry.id
-                )
+                task = self._task_of(entry.task_id) if self._task_of is not None else None
+                if task is not None and task.key == entry.key and task.model == entry.model:
+                    self._tasks[entry.task_id] = entry.id
+                else:
+                    # The same key and model names for every task (one string each, not one per task).
+                    key = sys.intern(entry.key) if entry.key is not None else None
+                    self._tasks[entry.task_id] = Track(
+                        entry.task_id, key, sys.intern(entry.model or ""), dialect, entry.time, entry.id
+                    )
         elif kind == STATUS:
             if track is not None and track.key == entry.key:
                 self._poll(track, entry, horizon)
         elif kind == FILES and track is not None:
+            track = self._followed(track)
             if entry.status == 200 and entry.fault not in UNREAD_FAULTS:
                 track.downloads += 1
                 if track.first_download is None:
                     track.first_download = entry.time
             elif len(track.failed_downloads) < EVIDENCE_CAP:
-                track.failed_downloads.append((entry.id, entry.time, entry.path, entry.status))
+                track.failed_downloads = (*track.failed_downloads, (entry.id, entry.time, entry.path, entry.status))
 
     def callback_attempt(
         self,
@@ -297,7 +325,9 @@ class ConformanceTracker:
 
         ``final`` says the dispatcher will not retry this delivery again.
         """
-        track = self._tasks.get(task_id)
+        track = self._track(task_id)
+        if track is not None:
+            track = self._followed(track)
         if status == 200 and error is None:
             if track is not None:
                 track.callback_acked = True
@@ -499,6 +529,7 @@ class ConformanceTracker:
                 gap = entry.time - track.last_poll
                 if gap < model.poll_interval_ms * (1 - TOLERANCE) - self._slack:
                     self._poll_too_fast(track, model, entry, gap)
+        track = self._followed(track)
         track.last_request = entry.time
         track.last_request_id = entry.id
         if entry.status == 200 and entry.state is not None and entry.fault not in UNREAD_FAULTS:
@@ -552,6 +583,10 @@ class ConformanceTracker:
             if wanted(f.key):
                 per_code[(f.key, f.code)] += 1
                 out.append(self._render(f, task_of))
+        for d in self._settled:
+            if wanted(d["key"]):
+                per_code[(d["key"], d["code"])] += 1
+                out.append({**d, "evidence": list(d["evidence"])})  # callers may mask keys in place
         for f in self._end_of_run(now, task_of, wanted):
             if per_code[(f.key, f.code)] >= self._max_findings:
                 extra_suppressed[(f.key, f.code)] += 1
@@ -575,9 +610,15 @@ class ConformanceTracker:
             "byCode": {code: by_code[code] for code in CHECKS if by_code[code]},
             "suppressed": {code: suppressed[code] for code in CHECKS if suppressed[code]},
             "requests": sum(n for k, n in self._requests.items() if wanted(k)),
-            "tasks": sum(1 for t in self._tasks.values() if wanted(t.key)),
+            "tasks": len(self._tasks) if key is ALL_KEYS else sum(1 for t in self._tracks() if wanted(t.key)),
             "now": now,
         }
+        if key is ALL_KEYS and self._forgotten_tasks:
+            # Evicted tasks count; keys forgotten with their last task count in the totals only.
+            summary["requests"] += self._forgotten_requests
+            summary["tasks"] += self._forgotten_tasks
+            summary["evictedTasks"] = self._forgotten_tasks
+            summary["forgottenKeys"] = self._forgotten_keys
         if key is ALL_KEYS:
             keys = sorted(self._requests, key=lambda k: (k is None, k or ""))
             summary["keys"] = [
@@ -593,69 +634,123 @@ class ConformanceTracker:
             summary["journal"] = journal
         return {"findings": out, "summary": summary}
 
+    def _track(self, task_id: str) -> Track | None:
+        """What the tracker knows of a task (a Track made from the task when only its submit id is kept)."""
+        known = self._tasks.get(task_id)
+        if type(known) is not int:
+            return known  # type: ignore[return-value]
+        task = self._task_of(task_id) if self._task_of is not None else None
+        if task is None:
+            return None
+        dialect = self._by_name.get(task.dialect, self._fallback)
+        return Track(task_id, task.key, task.model, dialect, task.created_ms, known)
+
+    def _tracks(self) -> Iterable[Track]:
+        for task_id in list(self._tasks):
+            track = self._track(task_id)
+            if track is not None:
+                yield track
+
+    def _followed(self, track: Track) -> Followed:
+        """``track`` with room for what the client did (see Track)."""
+        if isinstance(track, Followed):
+            return track
+        followed = self._tasks[track.task_id] = Followed(track)
+        return followed
+
+    # -- eviction ------------------------------------------------------------------------
+
+    def forget_task(self, task: Task, now: int) -> None:
+        """The task was evicted: settle what the end of the run would say of it (its results
+        were never fetched, it was abandoned) into findings of their own, and drop its state."""
+        track = self._track(task.task_id)
+        if track is None:
+            return
+        model = self._model_of(track.dialect.name, track.model)
+        if model is not None:
+            for f in self._track_end(track, task, model, now):
+                if self._per_code[(f.key, f.code)] >= self._max_findings:
+                    self._suppressed[(f.key, f.code)] += 1
+                    continue
+                self._per_code[(f.key, f.code)] += 1
+                self._settled.append(self._render(f, lambda _id: task))
+        del self._tasks[task.task_id]
+        self._forgotten_tasks += 1
+
+    def forget_key(self, key: str) -> None:
+        """The key's last task was evicted: unless the report has something to say about it, its
+        request count joins the forgotten keys' total, so that distinct keys do not pile up."""
+        if any((key, code) in self._per_code or (key, code) in self._suppressed for code in CHECKS):
+            return
+        self._forgotten_requests += self._requests.pop(key, 0)
+        self._forgotten_keys += 1
+        self._windows.pop(key, None)
+
     def _end_of_run(self, now: int, task_of: Callable[[str], Task | None], wanted) -> Iterable[Finding]:
         """Findings that depend on what has not happened by ``now``: downloads, abandoned tasks."""
-        for track in self._tasks.values():
+        for track in self._tracks():
             if not wanted(track.key):
                 continue
             task = task_of(track.task_id)
             model = self._model_of(track.dialect.name, track.model)
             if task is None or model is None:
                 continue
-            state, complete = state_at(task, now)
-            saw_success = track.terminal == SUCCESS or (track.callback_acked and state == SUCCESS)
-            if saw_success and track.downloads == 0:
-                f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id, track.dialect)
-                f.add(track.submit_id, track.submitted)
-                for entry_id, time, _path, _status in track.failed_downloads:
-                    f.add(entry_id, time)
-                f.count = 1
-                f.facts.update(complete=complete, outputs=task.outputs, now=now)
-                yield f
-            dispute = track.dialect.guidance.disputed.get("result_lifetime")
-            if (
-                dispute is not None
-                and saw_success
-                and track.first_download is not None
-                and complete is not None
-                and track.first_download - complete > dispute.strict
-            ):
-                # Fetched, but after the lifetime one page gives and within the other's.
-                f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id, track.dialect, WARNING)
-                f.add(track.submit_id, track.submitted)
-                f.count = 1
-                f.facts.update(
-                    complete=complete, outputs=task.outputs, now=now, late=track.first_download, dispute=dispute
-                )
-                yield f
-            if track.terminal is not None or track.callback_acked:
-                continue
-            if task.request_type == "callback":
-                if track.callback_given_up:
-                    f = Finding("ABANDONED_TASK", track.key, track.task_id, track.dialect)
-                    f.add(track.submit_id, track.submitted)
-                    f.facts.update(callback=True, state=state)
-                    yield f
-                continue
-            last = track.last_request if track.last_request is not None else track.submitted
-            deadline = track.submitted + model.max_wait_ms
-            grace = max(track.dialect.guidance.backoff_cap_ms, model.poll_interval_ms)
-            ended = state in TERMINAL
-            if now - last >= grace and last < deadline and (ended or now >= deadline):
+            yield from self._track_end(track, task, model, now)
+
+    def _track_end(self, track: Track, task: Task, model: Model, now: int) -> Iterable[Finding]:
+        """The end-of-run findings of one task at ``now``."""
+        state, complete = state_at(task, now)
+        saw_success = track.terminal == SUCCESS or (track.callback_acked and state == SUCCESS)
+        if saw_success and track.downloads == 0:
+            f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id, track.dialect)
+            f.add(track.submit_id, track.submitted)
+            for entry_id, time, _path, _status in track.failed_downloads:
+                f.add(entry_id, time)
+            f.count = 1
+            f.facts.update(complete=complete, outputs=task.outputs, now=now)
+            yield f
+        dispute = track.dialect.guidance.disputed.get("result_lifetime")
+        if (
+            dispute is not None
+            and saw_success
+            and track.first_download is not None
+            and complete is not None
+            and track.first_download - complete > dispute.strict
+        ):
+            # Fetched, but after the lifetime one page gives and within the other's.
+            f = Finding("RESULTS_NOT_DOWNLOADED", track.key, track.task_id, track.dialect, WARNING)
+            f.add(track.submit_id, track.submitted)
+            f.count = 1
+            f.facts.update(complete=complete, outputs=task.outputs, now=now, late=track.first_download, dispute=dispute)
+            yield f
+        if track.terminal is not None or track.callback_acked:
+            return
+        if task.request_type == "callback":
+            if track.callback_given_up:
                 f = Finding("ABANDONED_TASK", track.key, track.task_id, track.dialect)
                 f.add(track.submit_id, track.submitted)
-                if track.last_request_id is not None:
-                    f.add(track.last_request_id, last)
-                f.count = 1
-                f.facts.update(state=state, complete=complete, request_type=task.request_type)
+                f.facts.update(callback=True, state=state)
                 yield f
+            return
+        last = track.last_request if track.last_request is not None else track.submitted
+        deadline = track.submitted + model.max_wait_ms
+        grace = max(track.dialect.guidance.backoff_cap_ms, model.poll_interval_ms)
+        ended = state in TERMINAL
+        if now - last >= grace and last < deadline and (ended or now >= deadline):
+            f = Finding("ABANDONED_TASK", track.key, track.task_id, track.dialect)
+            f.add(track.submit_id, track.submitted)
+            if track.last_request_id is not None:
+                f.add(track.last_request_id, last)
+            f.count = 1
+            f.facts.update(state=state, complete=complete, request_type=task.request_type)
+            yield f
 
     def _render(self, f: Finding, task_of: Callable[[str], Task | None]) -> dict:
         check = CHECKS[f.code]
         out: dict = {"code": f.code, "severity": f.severity or check.severity, "key": f.key}
         if f.task_id is not None:
             out["taskId"] = f.task_id
-        track = self._tasks.get(f.task_id or "")
+        track = self._track(f.task_id or "")
         model = self._model_of(track.dialect.name, track.model) if track is not None else None
         task = task_of(f.task_id) if f.task_id else None
         dialect = f.dialect or (self._by_name.get(task.dialect) if task is not None else None) or self._fallback

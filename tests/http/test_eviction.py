@@ -1,0 +1,132 @@
+"""Eviction over HTTP, in-process and against a live server (manual clock): a task kept past its
+results' lifetime plus --evict-after is forgotten, and every way of asking about it says so."""
+
+from __future__ import annotations
+
+from mockserver.core.config import DEFAULT_EVICT_AFTER_MS
+from tests.conftest import KEY
+
+TTL = 1_000
+BODY = {"input": {"mode": "text-to-image", "prompt": "a fox"}}
+
+
+def short_ttl(api, **scenario) -> None:
+    r = api.admin("PUT", "/scenario", json={"name": "evict", "results": {"ttl_ms": TTL}, **scenario})
+    assert r.status_code == 200, r.text
+
+
+def evict_all(api) -> None:
+    api.advance(to="idle")
+    api.advance(TTL + DEFAULT_EVICT_AFTER_MS)
+
+
+def test_status_admin_journal_and_files_say_an_evicted_task_expired(api):
+    short_ttl(api)
+    tid = api.submit_ok("nano-banana")
+    other = api.submit_ok("nano-banana")
+    api.advance(to="idle")
+    r = api.status("nano-banana", tid)
+    assert r.status_code == 200 and r.json()["data"]["state"] == "success"
+    file_url = r.json()["data"]["resultJson"].split('"')[3]
+    complete = r.json()["data"]["completeTime"]
+    api.advance(to=complete + TTL + DEFAULT_EVICT_AFTER_MS - 1)
+    assert api.status("nano-banana", tid).status_code == 200  # kept until the margin is over
+    api.advance(1)
+
+    r = api.status("nano-banana", tid)
+    assert r.status_code == 404
+    body = r.json()
+    assert body["message"] == f"Task not found: {tid}"  # what an unknown id hears, in the dialect's envelope
+    assert "expired" in body["data"]["error"] and "evicted" in body["data"]["error"]
+    # Another key asking learns nothing about it.
+    r = api.status("nano-banana", tid, key="sk_someone_else")
+    assert r.status_code == 404 and "evicted" not in r.json()["data"]["error"]
+
+    api.advance(60_000)  # the other task ended a little later
+    r = api.admin("GET", f"/tasks/{tid}")
+    assert r.status_code == 410, r.text
+    assert "evicted" in r.json()["data"]["error"]
+    assert api.admin("GET", f"/tasks/{tid}/timeline").status_code == 410
+    listed = api.admin("GET", "/tasks").json()
+    assert listed["tasks"] == [] and listed["evicted"] == 2
+    assert api.admin("GET", "/health").json()["evicted"] == 2
+    assert api.admin("GET", "/tasks/task_0000000000000000").status_code == 404  # never existed
+
+    notes = [e for e in api.admin("GET", "/journal").json()["entries"] if e["method"] == "EVICT"]
+    assert [n["taskId"] for n in notes] == [tid, other] and {n["status"] for n in notes} == {410}
+    assert "Evicted 1 task kept" in notes[0]["error"] and tid in notes[0]["error"]
+
+    path = file_url.split("testserver")[-1] if "testserver" in file_url else "/" + file_url.split("/", 3)[3]
+    r = api.client.get(path)
+    assert r.status_code == 404 and "expired" in r.text
+
+
+def test_the_report_still_answers_for_evicted_tasks_clients(api):
+    short_ttl(api)
+    tid = api.submit_ok("nano-banana")
+    api.advance(to="idle")
+    assert api.status("nano-banana", tid).json()["data"]["state"] == "success"  # and never downloaded
+    evict_all(api)
+    assert api.admin("GET", "/tasks").json()["evicted"] == 1
+    for params in ({}, {"key": KEY}):
+        r = api.admin("GET", "/report", params=params)
+        assert r.status_code == 200, r.text
+        codes = [f["code"] for f in r.json()["findings"]]
+        assert codes == ["RESULTS_NOT_DOWNLOADED"], codes  # settled as the task went
+    summary = api.admin("GET", "/report").json()["summary"]
+    assert summary["evictedTasks"] == 1 and summary["tasks"] == 1
+    state = api.mock.conformance
+    assert state._tasks == {}
+
+
+def test_a_well_behaved_keys_report_state_goes_with_its_last_task(api):
+    short_ttl(api)
+    keys = [f"sk_client_{n}" for n in range(20)]
+    for key in keys:
+        tid = api.submit("nano-banana", key=key).json()["data"]["taskId"]
+        api.advance(to="idle")
+        data = api.status("nano-banana", tid, key=key).json()["data"]
+        assert data["state"] == "success"
+        url = data["resultJson"].split('"')[3]
+        assert api.client.get("/" + url.split("/", 3)[3]).status_code == 200
+    evict_all(api)
+    tracker = api.mock.conformance
+    assert tracker._tasks == {}
+    assert not set(keys) & set(tracker._requests)
+    summary = api.admin("GET", "/report").json()["summary"]
+    assert summary["forgottenKeys"] == len(keys) and summary["requests"] >= 3 * len(keys)
+    assert api.mock.store.per_key == {} and api.mock.accounts.spent == {}
+
+
+def test_an_idempotent_resubmit_after_eviction_makes_a_new_task(api):
+    short_ttl(api)
+    headers = {**api.headers(), "Idempotency-Key": "order-1"}
+    first = api.client.post("/api/v1/generateTask/nano-banana", json=BODY, headers=headers).json()["data"]["taskId"]
+    again = api.client.post("/api/v1/generateTask/nano-banana", json=BODY, headers=headers).json()["data"]["taskId"]
+    assert again == first
+    evict_all(api)
+    changed = {"input": {**BODY["input"], "prompt": "another fox"}}  # not a conflict: the record went too
+    r = api.client.post("/api/v1/generateTask/nano-banana", json=changed, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["taskId"] != first
+
+
+def test_a_callback_retry_due_after_eviction_is_dropped_quietly(api, dead_url):
+    short_ttl(api, callbacks={"retries": 1, "backoff_ms": [TTL + DEFAULT_EVICT_AFTER_MS + 60_000]})
+    tid = api.submit_ok("nano-banana", request_type="callback", callback_url=dead_url)
+    api.advance(to="idle")  # first attempt refused; the retry is due after the task is evicted
+    assert api.admin("GET", f"/tasks/{tid}").status_code == 410
+    assert api.admin("GET", "/health").status_code == 200
+    attempts = api.admin("GET", "/callbacks").json()["attempts"]
+    assert [a["attempt"] for a in attempts if a["taskId"] == tid] == [1]
+    assert api.mock.callbacks._gen == {} and api.mock.callbacks._started == {}
+
+
+def test_a_task_only_submitted_costs_the_report_an_int_until_it_is_followed(api):
+    tid = api.submit_ok("nano-banana")
+    tracker = api.mock.conformance
+    assert type(tracker._tasks[tid]) is int  # its submit's journal id; the task tells the rest
+    api.advance(to="idle")
+    assert api.status("nano-banana", tid).json()["data"]["state"] == "success"
+    track = tracker._tasks[tid]
+    assert track.polls == 1 and track.terminal == "success" and track.key == api.headers()["Authorization"][7:]
