@@ -162,13 +162,7 @@ class FastStatus:
             body = provider.status_body(mock, dialect, scope, key, name, task_id)
             status, headers = 200, _JSON_HEADERS
         except Exception as exc:
-            if isinstance(exc, ApiError):
-                err = exc
-            else:  # a bug of the mock: answered and kept as the full stack does (app.on_bug)
-                bug = exc
-                if self.errors is not None:
-                    self.errors.append(exc)
-                err = ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}")
+            err, bug = self._error_of(exc)
             note["error"] = err.error or err.message
             status, body, extra = provider.error_parts(mock, err, scope)
             headers = _JSON_HEADERS + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
@@ -197,6 +191,15 @@ class FastStatus:
         if bug is not None:
             raise bug  # for the server's log, and so an in-process client raises it
 
+    def _error_of(self, exc: Exception) -> tuple[ApiError, Exception | None]:
+        """(the error to answer, the bug or None): an ApiError is answered as it is; anything else
+        is a bug of the mock, answered and kept as the full stack does (app.on_bug)."""
+        if isinstance(exc, ApiError):
+            return exc, None
+        if self.errors is not None:
+            self.errors.append(exc)
+        return ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}"), exc
+
     async def _submit(self, scope, receive, send, match: re.Match[str], path: str, dialect: Dialect) -> None:
         """A submit through its handler, without the middleware and router around it."""
         mock = self.mock
@@ -210,13 +213,7 @@ class FastStatus:
         try:
             response = await provider.submit(request, dialect)
         except Exception as exc:
-            if isinstance(exc, ApiError):
-                err = exc
-            else:  # a bug of the mock: answered and kept as the full stack does (app.on_bug)
-                bug = exc
-                if self.errors is not None:
-                    self.errors.append(exc)
-                err = ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}")
+            err, bug = self._error_of(exc)
             provider.note(request, error=err.error or err.message)
             response = provider.error_response(mock, err, request)
         retry_after = None
