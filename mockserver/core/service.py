@@ -164,6 +164,7 @@ class MockService:
             dialects=list(self.dialects.values()),
             time_scale=self.clock.scale,  # 0 on a manual clock: its times are exact
             task_of=lambda task_id: self.store.get(task_id),
+            has_tasks=lambda key: key in self.store.per_key,
         )
         self.journal = Journal(s.journal_size, observer=self.conformance.observe)
         # Tasks that will end failed and are not refunded yet, per key (refunds are

@@ -82,6 +82,12 @@ CAP_SHARE = 0.5
 EVIDENCE_CAP = 10  # evidence ids (and times) kept per finding; `count` has them all
 MAX_FINDINGS_PER_CODE = 20  # per key; further occurrences go to summary.suppressed
 RECENT_REQUESTS = 4096  # distinct (key, request) pairs remembered to recognise retries
+# Findings kept across all keys (a client trying random keys makes one MISSING_AUTH each); further
+# occurrences are counted per code in summary.suppressed, under no key.
+MAX_FINDINGS = 10_000
+# The per-key request counts are scanned for keys with no live task and nothing to report once
+# their number has doubled since the last scan (and is past this floor); those join the totals.
+KEY_SCAN_FLOOR = 1024
 
 
 # -- the checks ------------------------------------------------------------------------

@@ -26,6 +26,8 @@ from mockserver.report.checks import (
     ENVELOPE_SHARE,
     ERROR,
     EVIDENCE_CAP,
+    KEY_SCAN_FLOOR,
+    MAX_FINDINGS,
     MAX_FINDINGS_PER_CODE,
     RECENT_REQUESTS,
     TOLERANCE,
@@ -231,6 +233,8 @@ class ConformanceTracker:
         dialects: Sequence[Dialect] | None = None,
         time_scale: float = 0.0,
         task_of: Callable[[str], Task | None] | None = None,
+        has_tasks: Callable[[str], bool] | None = None,
+        max_findings: int = MAX_FINDINGS,
     ) -> None:
         self._model_of = model_of
         # Virtual ms a request's time may be off by on a busy machine (0 on a manual clock).
@@ -259,6 +263,12 @@ class ConformanceTracker:
         self._forgotten_requests = 0
         self._forgotten_keys = 0
         self._forgotten_tasks = 0
+        # ``has_tasks(key)``: the key has a live task (None: every key is kept, as without eviction).
+        self._has_tasks = has_tasks
+        self._key_scan_at = KEY_SCAN_FLOOR
+        self._max_total = max_findings
+        # Findings past ``max_findings`` in all, per code (summary.suppressed, under no key).
+        self._overflow: Counter[str] = Counter()
 
     # -- feeding -----------------------------------------------------------------------
 
@@ -278,7 +288,10 @@ class ConformanceTracker:
         owner = entry.key
         if owner is None and kind == FILES and track is not None:
             owner = track.key
-        self._requests[owner] += 1
+        requests = self._requests
+        if owner not in requests and owner is not None and len(requests) >= self._key_scan_at:
+            self._fold_idle_keys()
+        requests[owner] += 1
         if kind in _API:
             if entry.status == 401:
                 self._missing_auth(entry, dialect)
@@ -355,6 +368,9 @@ class ConformanceTracker:
         k = (code, key, group)
         f = self._findings.get(k)
         if f is None:
+            if len(self._findings) + len(self._settled) >= self._max_total:
+                self._overflow[code] += 1
+                return None
             if self._per_code[(key, code)] >= self._max_findings:
                 self._suppressed[(key, code)] += 1
                 return None
@@ -598,6 +614,8 @@ class ConformanceTracker:
         for (k, code), n in (self._suppressed + extra_suppressed).items():
             if wanted(k):
                 suppressed[code] += n
+        if key is ALL_KEYS:
+            suppressed.update(self._overflow)  # past the cap on findings in all: no key kept
         errors = sum(1 for d in out if d["severity"] == ERROR)
         warnings = len(out) - errors
         by_code = Counter(d["code"] for d in out)
@@ -613,7 +631,7 @@ class ConformanceTracker:
             "tasks": len(self._tasks) if key is ALL_KEYS else sum(1 for t in self._tracks() if wanted(t.key)),
             "now": now,
         }
-        if key is ALL_KEYS and self._forgotten_tasks:
+        if key is ALL_KEYS and (self._forgotten_tasks or self._forgotten_keys):
             # Evicted tasks count; keys forgotten with their last task count in the totals only.
             summary["requests"] += self._forgotten_requests
             summary["tasks"] += self._forgotten_tasks
@@ -669,6 +687,9 @@ class ConformanceTracker:
         model = self._model_of(track.dialect.name, track.model)
         if model is not None:
             for f in self._track_end(track, task, model, now):
+                if len(self._findings) + len(self._settled) >= self._max_total:
+                    self._overflow[f.code] += 1
+                    continue
                 if self._per_code[(f.key, f.code)] >= self._max_findings:
                     self._suppressed[(f.key, f.code)] += 1
                     continue
@@ -680,11 +701,25 @@ class ConformanceTracker:
     def forget_key(self, key: str) -> None:
         """The key's last task was evicted: unless the report has something to say about it, its
         request count joins the forgotten keys' total, so that distinct keys do not pile up."""
-        if any((key, code) in self._per_code or (key, code) in self._suppressed for code in CHECKS):
+        if self._has_findings(key):
             return
         self._forgotten_requests += self._requests.pop(key, 0)
         self._forgotten_keys += 1
         self._windows.pop(key, None)
+
+    def _has_findings(self, key: str) -> bool:
+        return any((key, code) in self._per_code or (key, code) in self._suppressed for code in CHECKS)
+
+    def _fold_idle_keys(self) -> None:
+        """Forget the keys with no live task and nothing to report (as ``forget_key`` does when a
+        key's last task is evicted): a client sending from ever new keys does not pile them up.
+        Runs when the number of keys has doubled since the last scan: amortised O(1) a new key."""
+        has_tasks = self._has_tasks
+        if has_tasks is not None:
+            for key in [k for k in self._requests if k is not None]:
+                if not has_tasks(key) and not self._has_findings(key):
+                    self.forget_key(key)
+        self._key_scan_at = max(KEY_SCAN_FLOOR, 2 * len(self._requests))
 
     def _end_of_run(self, now: int, task_of: Callable[[str], Task | None], wanted) -> Iterable[Finding]:
         """Findings that depend on what has not happened by ``now``: downloads, abandoned tasks."""

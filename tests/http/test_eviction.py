@@ -130,3 +130,31 @@ def test_a_task_only_submitted_costs_the_report_an_int_until_it_is_followed(api)
     assert api.status("nano-banana", tid).json()["data"]["state"] == "success"
     track = tracker._tasks[tid]
     assert track.polls == 1 and track.terminal == "success" and track.key == api.headers()["Authorization"][7:]
+
+
+def test_keys_with_no_task_and_nothing_to_report_do_not_pile_up_in_the_report(api, monkeypatch):
+    """A client sending from ever new keys (balance checks here): past a scan floor the report folds
+    the keys with no live task and no finding into its totals; nothing is lost from the counts."""
+    monkeypatch.setattr(api.mock.conformance, "_key_scan_at", 16)  # the floor (1,024) made small
+    tid = api.submit_ok("nano-banana")  # a key with a live task stays
+    keys = [f"sk_passerby_{n}" for n in range(40)]
+    for key in keys:
+        assert api.client.get("/api/v1/apikeys/current-balance", headers=api.headers(key)).status_code == 200
+    tracker = api.mock.conformance
+    assert KEY in tracker._requests and len(tracker._requests) <= 32
+    summary = api.admin("GET", "/report").json()["summary"]
+    assert summary["requests"] == 1 + len(keys)  # every request still counted, folded or not
+    assert summary["forgottenKeys"] == len(keys) + 1 - len(tracker._requests)
+    assert api.status("nano-banana", tid).status_code == 200
+
+
+def test_findings_past_the_cap_are_counted_not_kept(api, monkeypatch):
+    """A client trying many keys makes a MISSING_AUTH finding each: past the cap on findings in all,
+    they are counted in summary.suppressed and nothing more is kept."""
+    monkeypatch.setattr(api.mock.conformance, "_max_total", 5)
+    for n in range(12):  # an unexpanded variable is refused even in open mode: a 401 each
+        assert api.submit(key=f"${{APIXO_KEY_{n}}}").status_code == 401
+    tracker = api.mock.conformance
+    summary = api.admin("GET", "/report").json()["summary"]
+    assert len(tracker._findings) == 5
+    assert summary["byCode"]["MISSING_AUTH"] == 5 and summary["suppressed"]["MISSING_AUTH"] == 7
