@@ -85,9 +85,6 @@ RECENT_REQUESTS = 4096  # distinct (key, request) pairs remembered to recognise 
 # Findings kept across all keys (a client trying random keys makes one MISSING_AUTH each); further
 # occurrences are counted per code in summary.suppressed, under no key.
 MAX_FINDINGS = 10_000
-# The per-key request counts are scanned for keys with no live task and nothing to report once
-# their number has doubled since the last scan (and is past this floor); those join the totals.
-KEY_SCAN_FLOOR = 1024
 
 
 # -- the checks ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from mockserver.core.catalog import Model
 from mockserver.core.journal import Entry
+from mockserver.core.limits import SCAN_FLOOR  # the rate windows' policy: scan when keys double
 from mockserver.core.tasks import SUCCESS, TERMINAL, Task, state_at
 from mockserver.core.words import BALANCE, FILES, STATUS, SUBMIT
 from mockserver.dialects import default_dialects
@@ -26,7 +27,6 @@ from mockserver.report.checks import (
     ENVELOPE_SHARE,
     ERROR,
     EVIDENCE_CAP,
-    KEY_SCAN_FLOOR,
     MAX_FINDINGS,
     MAX_FINDINGS_PER_CODE,
     RECENT_REQUESTS,
@@ -265,7 +265,7 @@ class ConformanceTracker:
         self._forgotten_tasks = 0
         # ``has_tasks(key)``: the key has a live task (None: every key is kept, as without eviction).
         self._has_tasks = has_tasks
-        self._key_scan_at = KEY_SCAN_FLOOR
+        self._key_scan_at = SCAN_FLOOR
         self._max_total = max_findings
         # Findings past ``max_findings`` in all, per code (summary.suppressed, under no key).
         self._overflow: Counter[str] = Counter()
@@ -719,7 +719,7 @@ class ConformanceTracker:
             for key in [k for k in self._requests if k is not None]:
                 if not has_tasks(key) and not self._has_findings(key):
                     self.forget_key(key)
-        self._key_scan_at = max(KEY_SCAN_FLOOR, 2 * len(self._requests))
+        self._key_scan_at = max(SCAN_FLOOR, 2 * len(self._requests))
 
     def _end_of_run(self, now: int, task_of: Callable[[str], Task | None], wanted) -> Iterable[Finding]:
         """Findings that depend on what has not happened by ``now``: downloads, abandoned tasks."""
