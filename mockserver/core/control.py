@@ -211,19 +211,20 @@ _CACHED_BYTES = 16 * 1024
 
 def _read_scenario(raw: bytes, yaml_body: bool, models: tuple[str, ...]) -> Scenario:
     doc = parse_text(body_text(raw), json_only=not yaml_body) if raw.strip() else {}
-    return parse({} if doc is None else doc, models)
+    return parse({} if doc is None else doc, models, owned=True)  # parsed just now: nobody else holds it
 
 
 _read_scenario_cached = functools.lru_cache(maxsize=64)(_read_scenario)
 
 
 def load_scenario(mock: MockService, source: object) -> dict:
-    """Load ``source`` (from ``scenario_source``) and reset; the running scenario's document."""
+    """Load ``source`` (from ``scenario_source``) and reset; the running scenario's document
+    (shared with the mock: serialize it or copy it, never change it)."""
     try:
         mock.load_scenario(source)
     except ScenarioError as exc:
         raise BadRequest("Invalid scenario", error=str(exc)) from None
-    return mock.scenario_document()
+    return mock.scenario_document(copied=False)
 
 
 # -- read-only views for the dashboard and the HTML report ----------------------------------

@@ -17,7 +17,7 @@ import random
 import secrets
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from mockserver import dialects as _dialects
@@ -138,7 +138,7 @@ class MockService:
             self._start_ms = self.clock.now_ms()
         self.clock_start_ms = self.clock.now_ms()  # where this run's clock began (replay bundles)
         self.dialect_models: dict[str, dict[str, Model]] = {
-            name: {model.name: dataclasses.replace(model, **sc.model_overrides(model.name)) for model in catalog}
+            name: {model.name: _overridden(model, sc.model_overrides(model.name)) for model in catalog}
             for name, catalog in self.catalogs.items()
         }
         balances = sc.accounts if sc.accounts is not None else s.api_keys
@@ -654,8 +654,13 @@ class MockService:
             self.reset()
             raise scenarios.ScenarioError("", str(exc)) from None
 
-    def scenario_document(self) -> dict:
-        """The running scenario as a document: the loaded one plus rules added since."""
+    def scenario_document(self, *, copied: bool = True) -> dict:
+        """The running scenario as a document: the loaded one plus rules added since.
+
+        ``copied=False``: the loaded document itself when no rule was added, for a caller that
+        only serializes it (a load answers with it: no copy per fuzz example)."""
+        if not copied and not self._added_rules and isinstance(self.scenario.document, dict):
+            return self.scenario.document
         doc = copy.deepcopy(dict(self.scenario.document))
         if self._added_rules:
             doc["rules"] = [*doc.get("rules", []), *copy.deepcopy(self._added_rules)]
@@ -816,3 +821,9 @@ def _prompt(input: object) -> str | None:
     """input.prompt, for scenario rules that match on it."""
     prompt = input.get("prompt") if isinstance(input, dict) else None
     return prompt if isinstance(prompt, str) else None
+
+
+def _overridden(model: Model, overrides: dict[str, Any]) -> Model:
+    """``model`` with a scenario's overrides: a copy when there are some, else the catalog's own
+    object (nothing changes a model once loaded, and a reset then costs no copy per model)."""
+    return dataclasses.replace(model, **overrides) if overrides else model

@@ -298,9 +298,9 @@ async def put_scenario(request: Request, mock: MockService) -> Response:
         raw = await read_body(request, limit, mock.settings.body_timeout_s)
     # Parsing a large document takes a while: not on the event loop, which serves the API.
     source = await run_in_threadpool(control.scenario_source, name, raw, yaml_body, mock)
-    control.load_scenario(mock, source)
+    doc = control.load_scenario(mock, source)
     _tell(request, "scenario_loaded")
-    return json_response(_shown_scenario(mock.scenario_document(), _reveal(request, mock)))
+    return json_response(_shown_scenario(doc, _reveal(request, mock)))
 
 
 @_admin

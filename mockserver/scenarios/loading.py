@@ -250,12 +250,70 @@ def _rule_validator() -> Draft202012Validator:
     return Draft202012Validator(_inlined({"$defs": schema["$defs"], "$ref": "#/$defs/rule"}))
 
 
-# JSON texts of scenario parts seen to validate: ("doc", the document without its rules) and
-# ("rule", one rule). A fuzz loop loads a new scenario per example, but mostly made of parts it
-# loaded before (Hypothesis draws the same rules again): a part seen valid is not checked again.
+# JSON texts of scenario parts seen to validate, by where they sit: a top-level value by its key,
+# a rule's value by its key, and the key sets of the document and of rules. A fuzz loop loads a
+# new scenario per example, but mostly made of values it loaded before (Hypothesis draws the same
+# `when`, `respond` or `seed` again in new combinations): a value seen valid is not checked again.
 _VALID_PARTS: dict[tuple[str, str], None] = {}
-_VALID_PARTS_SIZE = 2048
+_VALID_PARTS_SIZE = 4096
 _VALID_PART_BYTES = 4096
+
+# Keywords of an object schema that look at its keys only (or annotate): with ``properties`` and
+# ``additionalProperties: false``, such a schema holds an object iff the object's key set passes
+# and each value passes its property's schema, so the two can be checked (and remembered) apart.
+_KEY_ONLY = frozenset(
+    {"type", "required", "minProperties", "maxProperties", "dependentRequired", "anyOf", "oneOf", "allOf", "not"}
+)
+_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "errorMessage", "examples"})
+
+
+@dataclass(frozen=True)
+class _Split:
+    """An object schema split in two: ``shape`` (every property accepts anything) and one
+    validator per property."""
+
+    shape: Draft202012Validator
+    values: dict[str, Draft202012Validator]
+
+
+def _key_only(schema: object) -> bool:
+    """Whether ``schema`` (a subschema of anyOf/oneOf/allOf/not) constrains keys alone."""
+    if not isinstance(schema, dict):
+        return False
+    for keyword, value in schema.items():
+        if keyword in ("anyOf", "oneOf", "allOf"):
+            if not (isinstance(value, list) and all(_key_only(sub) for sub in value)):
+                return False
+        elif keyword == "not":
+            if not _key_only(value):
+                return False
+        elif keyword not in _KEY_ONLY and keyword not in _ANNOTATIONS:
+            return False
+    return True
+
+
+def _split(schema: dict, defs: dict) -> _Split | None:
+    """``schema`` split into shape and values, or None when some keyword of it looks at values
+    beyond ``properties`` (it is then validated whole)."""
+    props = schema.get("properties")
+    rest = {k: v for k, v in schema.items() if k not in ("properties", "additionalProperties")}
+    if not isinstance(props, dict) or schema.get("additionalProperties") is not False or not _key_only(rest):
+        return None
+    shape = {**schema, "properties": dict.fromkeys(props, True)}
+    values = {name: Draft202012Validator(_inlined({"$defs": defs, **sub})) for name, sub in props.items()}
+    return _Split(Draft202012Validator(shape), values)
+
+
+@functools.cache
+def _doc_split() -> _Split | None:
+    schema = _schema()
+    return _split(schema, schema["$defs"])
+
+
+@functools.cache
+def _rule_split() -> _Split | None:
+    schema = _schema()
+    return _split(schema["$defs"]["rule"], schema["$defs"])
 
 
 def _seen_valid(doc: object) -> bool:
@@ -263,7 +321,8 @@ def _seen_valid(doc: object) -> bool:
 
     The schema is an object whose ``rules`` is an array of at most MAX_RULES rules, each
     checked by the rule schema alone, and nothing else in it looks at the rules: so the
-    document without its rules, the array's shape and each rule decide it together. False
+    document without its rules, the array's shape and each rule decide it together; each of
+    those is an object decided by its key set and its values one by one (``_split``). False
     when some part is invalid: the caller validates the whole for the error to report.
     """
     if not isinstance(doc, dict):
@@ -271,17 +330,33 @@ def _seen_valid(doc: object) -> bool:
     rules = doc.get("rules", [])
     if not isinstance(rules, list) or len(rules) > MAX_RULES:
         return False
-    parts = [("doc", {k: v for k, v in doc.items() if k != "rules"}), *(("rule", rule) for rule in rules)]
-    for kind, part in parts:
-        key = (kind, json.dumps(part))
-        if key in _VALID_PARTS:
-            continue
-        if not (_validator() if kind == "doc" else _rule_validator()).is_valid(part):
-            return False
-        if len(key[1]) <= _VALID_PART_BYTES:  # the memo stays small: 2048 parts of 4 KB at most
-            if len(_VALID_PARTS) >= _VALID_PARTS_SIZE:
-                _VALID_PARTS.clear()
-            _VALID_PARTS[key] = None
+    top = {k: v for k, v in doc.items() if k != "rules"}
+    if not _part_valid("doc", top, _doc_split(), _validator):
+        return False
+    return all(_part_valid("rule", rule, _rule_split(), _rule_validator) for rule in rules)
+
+
+def _part_valid(kind: str, part: object, split: _Split | None, whole: Callable[[], Draft202012Validator]) -> bool:
+    if split is None or not isinstance(part, dict):
+        return _remembered((kind, json.dumps(part)), whole(), part)
+    if not _remembered((kind, json.dumps(sorted(part))), split.shape, part):
+        return False
+    return all(
+        _remembered((f"{kind}.{name}", json.dumps(value)), split.values[name], value) for name, value in part.items()
+    )
+
+
+def _remembered(key: tuple[str, str], validator: Draft202012Validator, value: object) -> bool:
+    """Whether ``validator`` holds ``value``, unless ``key`` was seen valid before; a valid
+    verdict is remembered."""
+    if key in _VALID_PARTS:
+        return True
+    if not validator.is_valid(value):
+        return False
+    if len(key[1]) <= _VALID_PART_BYTES:  # the memo stays small: 4096 parts of 4 KB at most
+        if len(_VALID_PARTS) >= _VALID_PARTS_SIZE:
+            _VALID_PARTS.clear()
+        _VALID_PARTS[key] = None
     return True
 
 
@@ -308,16 +383,21 @@ def _inlined(schema: dict) -> dict:
     return out
 
 
-def parse(doc: object, models: Iterable[str] | None = None, source: str | None = None) -> Scenario:
-    """Validate a scenario document and compile it; ScenarioError names what is wrong."""
+def parse(
+    doc: object, models: Iterable[str] | None = None, source: str | None = None, *, owned: bool = False
+) -> Scenario:
+    """Validate a scenario document and compile it; ScenarioError names what is wrong.
+
+    The Scenario keeps a copy of ``doc``, unless ``owned``: the caller hands the document over
+    (it parsed it from text just now) and nothing else holds it."""
     try:
-        return _parse(doc, models)
+        return _parse(doc, models, owned)
     except ScenarioError as exc:
         exc.source = exc.source or source
         raise
 
 
-def _parse(doc: object, models: Iterable[str] | None) -> Scenario:
+def _parse(doc: object, models: Iterable[str] | None, owned: bool = False) -> Scenario:
     if doc is None:
         doc = {}  # an empty file is the empty scenario
     _check_json(doc, [])
@@ -325,7 +405,8 @@ def _parse(doc: object, models: Iterable[str] | None) -> Scenario:
         _validate(_validator(), doc, [])
     assert isinstance(doc, dict)
     known = _known_models(models)
-    doc = copy.deepcopy(doc)
+    if not owned:
+        doc = copy.deepcopy(doc)
     clock = doc.get("clock", {})
     accounts = None
     if "accounts" in doc:

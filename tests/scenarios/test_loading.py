@@ -751,6 +751,16 @@ def test_the_schema_bounds_the_rules_as_the_part_check_assumes():
         {"name": "ok", "rules": {"not": "a list"}},
         {"name": "ok", "rules": [{"when": {"endpoint": "submit"}, "respond": {"status": 503}}] * 1001},
         ["not", "an", "object"],
+        # Each part is an object checked by its key set and its values apart (_split):
+        {"name": "ok", "rules": [{"when": {"endpoint": "submit"}, "respond": {"status": 503}, "oops": 1}]},
+        {"name": "ok", "rules": [{"when": {"endpoint": "submit"}}]},  # no action
+        {"name": "ok", "rules": [{"when": {"endpoint": "nowhere"}, "respond": {"status": 503}}]},
+        {"name": "ok", "rules": [{"times": 0, "respond": {"status": 503}}]},
+        {"name": "ok", "rules": ["not a rule"]},
+        {"name": "ok", "seed": "one"},
+        {"name": "ok", "seed": 1.5},
+        {"name": "ok", "retry_hint": "body", "clock": {"mode": "manual"}},
+        {"name": "ok", "clock": {"mode": "sundial"}},
     ],
 )
 def test_a_document_seen_part_by_part_is_valid_exactly_when_the_schema_says(doc):
@@ -764,7 +774,36 @@ def test_only_small_parts_are_remembered():
     from mockserver.scenarios import loading
 
     rule = {"when": {"endpoint": "submit"}, "respond": {"status": 503}}
-    big = {"description": "x" * 4000, "seed": 1, "name": "y" * 200, "rules": [rule]}
+    accounts = [{"key": f"key-{i:03}-" + "k" * 60, "balance": 10} for i in range(60)]
+    big = {"accounts": accounts, "seed": 1, "name": "y" * 200, "rules": [rule]}
+    assert len(json.dumps(accounts)) > loading._VALID_PART_BYTES
     loading._VALID_PARTS.clear()
     assert loading._seen_valid(big)
-    assert [kind for kind, _ in loading._VALID_PARTS] == ["rule"]
+    kept = [kind for kind, _ in loading._VALID_PARTS]
+    assert "doc.accounts" not in kept  # past the bound: checked again next time, never kept
+    assert sorted(kept) == ["doc", "doc.name", "doc.seed", "rule", "rule.respond", "rule.when"]
+    assert all(len(text) <= loading._VALID_PART_BYTES for _, text in loading._VALID_PARTS)
+
+
+def test_a_value_seen_valid_in_one_rule_is_not_checked_again_in_another():
+    from mockserver.scenarios import loading
+
+    loading._VALID_PARTS.clear()
+    when = {"endpoint": "status", "model": "nano-banana"}
+    assert loading._seen_valid({"rules": [{"when": when, "respond": {"status": 500}}]})
+    split = loading._rule_split()
+    assert split is not None
+    checked = []
+    real = split.values["when"]
+
+    class Counting:
+        def is_valid(self, value):
+            checked.append(value)
+            return real.is_valid(value)
+
+    split.values["when"] = Counting()  # type: ignore[assignment]
+    try:
+        assert loading._seen_valid({"rules": [{"when": when, "fault": "hang"}]})
+    finally:
+        split.values["when"] = real
+    assert checked == []  # the same `when` beside another action: remembered
