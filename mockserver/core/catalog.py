@@ -98,6 +98,14 @@ class Model:
     # like the validator, by the copies dataclasses.replace() makes.
     _valid: dict[str, None] = field(default_factory=dict, repr=False, compare=False)
 
+    def clone(self) -> Model:
+        """A copy (each mock's own, as dataclasses.replace makes it, at half the cost: a reset
+        makes one of every model)."""
+        new = object.__new__(Model)
+        for name in _MODEL_SLOTS:
+            setattr(new, name, getattr(self, name))
+        return new
+
     def validate(self, input: object) -> None:
         """Raise InputInvalid, naming the single most useful problem, unless ``input`` fits."""
         if not isinstance(input, dict):
@@ -189,6 +197,9 @@ class Model:
             except (TypeError, ValueError):
                 pass  # no usable duration: fall through to the model's own length
         return float(self.seconds or DEFAULT_SECONDS[self.media])
+
+
+_MODEL_SLOTS: tuple[str, ...] = Model.__slots__  # type: ignore[attr-defined]
 
 
 class Catalog:

@@ -824,6 +824,5 @@ def _prompt(input: object) -> str | None:
 
 
 def _overridden(model: Model, overrides: dict[str, Any]) -> Model:
-    """``model`` with a scenario's overrides: a copy when there are some, else the catalog's own
-    object (nothing changes a model once loaded, and a reset then costs no copy per model)."""
-    return dataclasses.replace(model, **overrides) if overrides else model
+    """This mock's copy of ``model``, with a scenario's overrides (a test may change its own)."""
+    return dataclasses.replace(model, **overrides) if overrides else model.clone()

@@ -15,25 +15,33 @@ mode is on or some scenario rule could act on submits (those need the fault midd
 handler (``provider.submit``) runs on a Request built here, errors are answered as the app's
 exception handlers answer them, and the journal records it through the same function and body tap
 as ``JournalMiddleware`` (``tests/http/test_fastpath.py`` holds both to identical answers and
-journal entries).
+journal entries). The other provider routes (result files, balance, models) go the same way.
+
+When a scenario rule could act on such a request, it needs the fault middleware (a rule may plan a
+delay or a network fault): it then runs through the app's own ``JournalMiddleware`` and
+``FaultMiddleware`` around its handler, still without the router, the exception middleware and
+the error middleware, whose work (the app's exception handlers) is done here. Only strict mode,
+a mounted app (root_path), HEAD and the control plane take the whole stack.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import parse_qsl, unquote
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
+from starlette.responses import Response
 
 from mockserver.core.errors import ApiError, ServerError
 from mockserver.core.service import MockService
-from mockserver.core.words import STATUS, SUBMIT
+from mockserver.core.words import STATUS
 from mockserver.dialects.protocol import Dialect, template_regex
 from mockserver.http import provider
-from mockserver.http.journaling import BodyTap, record_request
+from mockserver.http.faults import FaultMiddleware, is_injected, remember_connection
+from mockserver.http.journaling import BODY_METHODS, BodyTap, JournalMiddleware, record_request
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -64,17 +72,21 @@ def _status_routes(dialects: Sequence[Dialect]) -> list[tuple[str, str | None, r
     return out
 
 
-def _post_routes(dialects: Sequence[Dialect]) -> list[tuple[re.Pattern[str], str, Dialect] | None]:
-    """(path regex, path template, dialect) of each POST route, in the order the router tries them
-    (a path two dialects share is the first one's); None for a POST route that is not a submit."""
-    out: list[tuple[re.Pattern[str], str, Dialect] | None] = []
+Handler = Callable[[Request, Dialect], Awaitable[Response]]
+
+
+def _provider_routes(dialects: Sequence[Dialect]) -> list[tuple[str, re.Pattern[str], str, Dialect, str]]:
+    """(method, path regex, path template, dialect, kind) of every provider route, in the order the
+    router tries them (a method and path two dialects share is the first one's, as in
+    ``provider.routes``)."""
+    out = []
     seen = set()
     for dialect in dialects:
         for route in dialect.routes:
-            if route.method != "POST" or route.path in seen:
+            if (route.method, route.path) in seen or route.kind not in provider.HANDLERS:
                 continue
-            seen.add(route.path)
-            out.append((template_regex(route.path), route.path, dialect) if route.kind == SUBMIT else None)
+            seen.add((route.method, route.path))
+            out.append((route.method, template_regex(route.path), route.path, dialect, route.kind))
     return out
 
 
@@ -87,15 +99,17 @@ class FastStatus:
         self.mock = mock
         self.errors = errors  # where the app keeps its own bugs (app.state.errors)
         self.routes = _status_routes(list(mock.dialects.values()))
-        self.post_routes = _post_routes(list(mock.dialects.values()))
+        self.provider_routes = _provider_routes(list(mock.dialects.values()))
+        # A request a rule could act on: the app's journal and fault middleware around its handler.
+        self.guarded = JournalMiddleware(FaultMiddleware(self._endpoint), mock)
 
-    def _match_submit(self, path: str) -> tuple[re.Match[str], str, Dialect] | None:
-        for entry in self.post_routes:
-            if entry is None:
-                continue
-            m = entry[0].match(path)
-            if m is not None:
-                return m, entry[1], entry[2]
+    def _match_route(self, method: str, path: str) -> tuple[re.Match[str], str, Dialect, str] | None:
+        """The provider route the router would take for ``method path`` (its first full match)."""
+        for route_method, pattern, template, dialect, kind in self.provider_routes:
+            if route_method == method:
+                m = pattern.match(path)
+                if m is not None:
+                    return m, template, dialect, kind
         return None
 
     def _match(self, path: str) -> tuple[Dialect, dict[str, str]] | None:
@@ -118,11 +132,13 @@ class FastStatus:
             method = scope["method"]
             if method == "GET":
                 found = self._match(scope.get("path", ""))
-            elif method == "POST" and not mock.rules.acts_on(SUBMIT) and not scope.get("root_path"):
-                submit = self._match_submit(scope.get("path", ""))
-                if submit is not None:
-                    await self._submit(scope, receive, send, *submit)
-                    return
+            if found is None and method in ("GET", "POST") and not scope.get("root_path"):
+                routed = self._match_route(method, scope.get("path", ""))
+                if routed is not None:
+                    match, template, dialect, kind = routed
+                    if kind != STATUS:
+                        await self._route(scope, receive, send, match, template, dialect, kind)
+                        return
         if found is None:
             await self.app(scope, receive, send)
             return
@@ -198,20 +214,58 @@ class FastStatus:
             return exc, None
         if self.errors is not None:
             self.errors.append(exc)
-        return ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}"), exc
+        return _bug(exc), exc
 
-    async def _submit(self, scope, receive, send, match: re.Match[str], path: str, dialect: Dialect) -> None:
-        """A submit through its handler, without the middleware and router around it."""
-        mock = self.mock
-        arrival = mock.journal.arrive()
-        tap = BodyTap(receive)
+    async def _route(self, scope, receive, send, match: re.Match[str], path: str, dialect: Dialect, kind: str) -> None:
+        """A provider request (not a status poll) to its handler, without the router."""
         scope["path_params"] = match.groupdict()
         scope[provider.DIALECT] = dialect
         scope[provider.ROUTE] = path
-        request = Request(scope, tap, send)
+        handler = provider.HANDLERS[kind]
+        if not self.mock.rules.acts_on(kind):
+            await self._direct(scope, receive, send, handler, dialect)
+            return
+        # A rule could plan a delay or a fault: the app's journal and fault middleware deliver it.
+        # A bug is answered here as the app's error middleware answers it (on_bug).
+        remember_connection(scope, receive, send)
+        started = False
+
+        async def sending(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        scope[_HANDLER] = (handler, dialect)
+        try:
+            await self.guarded(scope, receive, sending)
+        except Exception as exc:
+            # As the app's on_bug: answered 500, and kept unless it is a fault a rule injected.
+            err = self._error_of(exc)[0] if not is_injected(exc) else _bug(exc)
+            if not started:
+                await provider.error_response(self.mock, err, Request(scope))(scope, receive, send)
+            raise
+
+    async def _endpoint(self, scope, receive, send) -> None:
+        """What the route and the exception middleware do for the guarded path: the handler's
+        answer, or the app's answer to its ApiError (a bug goes up, as it does there)."""
+        handler, dialect = scope.pop(_HANDLER)
+        request = Request(scope, receive, send)
+        try:
+            response = await handler(request, dialect)
+        except ApiError as exc:
+            provider.note(request, error=exc.error or exc.message)
+            response = provider.error_response(self.mock, exc, request)
+        await response(scope, receive, send)
+
+    async def _direct(self, scope, receive, send, handler: Handler, dialect: Dialect) -> None:
+        """A request no rule can act on, to its handler; journaled as ``JournalMiddleware`` does."""
+        mock = self.mock
+        arrival = mock.journal.arrive()
+        tap = BodyTap(receive) if scope["method"] in BODY_METHODS else None
+        request = Request(scope, tap or receive, send)
         bug = None
         try:
-            response = await provider.submit(request, dialect)
+            response = await handler(request, dialect)
         except Exception as exc:
             err, bug = self._error_of(exc)
             provider.note(request, error=err.error or err.message)
@@ -229,12 +283,19 @@ class FastStatus:
                 status=response.status_code,
                 arrival=arrival,
                 retry_after=retry_after,
-                body_hash=tap.hash(),
-                body=tap.text(),
-                body_truncated=tap.truncated,
+                body_hash=tap.hash() if tap is not None else None,
+                body=tap.text() if tap is not None else None,
+                body_truncated=tap is not None and tap.truncated,
             )
         if bug is not None:
             raise bug  # for the server's log, and so an in-process client raises it
+
+
+_HANDLER = "mockserver.handler"  # scope key: (handler, dialect) of the guarded path's request
+
+
+def _bug(exc: Exception) -> ServerError:
+    return ServerError(error=f"mockserver bug: {type(exc).__name__}: {exc}")
 
 
 def _number(raw: str) -> float | None:

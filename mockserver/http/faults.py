@@ -26,7 +26,15 @@ from starlette.types import Scope
 
 from mockserver.scenarios.rules import Fault
 
-__all__ = ["FaultMiddleware", "Plan", "ServerConnection", "inprocess_error", "is_injected", "plan"]
+__all__ = [
+    "FaultMiddleware",
+    "Plan",
+    "ServerConnection",
+    "inprocess_error",
+    "is_injected",
+    "plan",
+    "remember_connection",
+]
 
 PLAN_KEY = "mockserver.plan"
 CYCLE_KEY = "mockserver.connection"
@@ -65,10 +73,15 @@ class ServerConnection:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            cycle = _server_cycle(receive) or _server_cycle(send)
-            if cycle is not None:
-                scope[CYCLE_KEY] = cycle
+            remember_connection(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+def remember_connection(scope: dict, receive: Any, send: Any) -> None:
+    """Put the server's request cycle (and so the socket) in the scope, if there is one."""
+    cycle = _server_cycle(receive) or _server_cycle(send)
+    if cycle is not None:
+        scope[CYCLE_KEY] = cycle
 
 
 class FaultMiddleware:

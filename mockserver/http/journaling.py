@@ -12,7 +12,7 @@ from mockserver.http.requests import bearer_key
 # Control-plane paths are not client traffic and stay out of the journal.
 _UNJOURNALED = ("/__admin", "/schemas", "/openapi.json", "/openapi/", "/favicon.ico")
 # Only these carry a body worth fingerprinting; status polls (GET) skip the hashing.
-_BODY_METHODS = ("POST", "PUT", "PATCH")
+BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 def journaled(path: str) -> bool:
@@ -54,7 +54,7 @@ class JournalMiddleware:
                             retry_after = _number(value)
             await send(message)
 
-        if scope["method"] in _BODY_METHODS:
+        if scope["method"] in BODY_METHODS:
             tap = BodyTap(receive)
 
         try:
