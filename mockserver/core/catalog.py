@@ -199,7 +199,7 @@ class Model:
         return float(self.seconds or DEFAULT_SECONDS[self.media])
 
 
-_MODEL_SLOTS: tuple[str, ...] = Model.__slots__  # type: ignore[attr-defined]
+_MODEL_SLOTS: tuple[str, ...] = Model.__slots__
 
 
 class Catalog:
