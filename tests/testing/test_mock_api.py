@@ -284,8 +284,14 @@ def _admin_script(handle: MockApi) -> list:
         assert http.post("/api/v1/generateTask/nano-banana", json=JOB, headers=handle.headers).status_code == 503
         task_id = submit(handle, http)
     out.append(handle.advance(ms=1500, tasks=True))
+    out += [handle.advance(ms=250), handle.advance(to="next")]
     out += [handle.clock(), handle.tasks(), handle.journal(), handle.health()["tasks"], task_id]
-    for bad in (lambda: handle.advance(ms=1.5), lambda: handle.load({"nope": 1})):  # type: ignore[arg-type]
+    for bad in (
+        lambda: handle.advance(ms=1.5),  # type: ignore[arg-type]
+        lambda: handle.advance(ms=True),
+        lambda: handle.advance(to="sometime"),
+        lambda: handle.load({"nope": 1}),
+    ):
         with pytest.raises(AssertionError) as refused:
             bad()
         out.append(str(refused.value))
