@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import math
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from hypothesis import strategies as st
@@ -342,6 +344,97 @@ _ACTIONS = {
 }
 _INTERRUPTING = ("respond", "fault")  # actions that take the place of the mock's answer
 
+# Hypothesis draws an index into at most this many outcomes uniformly (its integers are flat
+# over 0..256, then tail off: the last of 512 would come half as often as the first). Up to it,
+# several of a rule's parts are one choice over their product; past it, one choice each.
+_ONE_CHOICE = 256
+_QUIET_TIMES: tuple[int | None, ...] = (None,) * 5 + (1, 2, 3, 4, 5)  # `times` on half the quiet rules
+_DELAY_TIMES = (1, 2, 3)  # wall time: a few delayed answers, not every one
+# A gate: nth (1..4), after (0..3) or probability (five values), each value as likely, three
+# in sixteen rules without one: sixteen outcomes, so that with a task-state condition (one in
+# four, sixteen outcomes) the conditions of a rule are one choice of 256.
+_GATES: tuple[tuple[str, object] | None, ...] = (
+    (None,) * 3
+    + tuple(("nth", n) for n in range(1, 5))
+    + tuple(("after", n) for n in range(4))
+    + tuple(("probability", p) for p in (0.1, 0.25, 0.5, 0.75, 0.9))
+)
+_POLLS: tuple[int | None, ...] = (None,) * 4 + (0, 1, 2, 3)  # a timing's poll count, absent half the time
+
+
+def _product(*digits: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Every combination of the digits' values, the first digit the most significant: the first
+    combination is the first value of each, so shrinking the one choice moves towards them."""
+    return list(itertools.product(*digits))
+
+
+def _joint(*digits: Sequence[Any]) -> list[st.SearchStrategy[tuple[Any, ...]]]:
+    """Strategies that together draw one value of each digit (as tuples to concatenate):
+    consecutive digits share a choice while their product has at most ``_ONE_CHOICE`` outcomes."""
+    out: list[st.SearchStrategy[tuple[Any, ...]]] = []
+    group: list[Sequence[Any]] = []
+    for digit in digits:
+        if group and math.prod(len(d) for d in group) * len(digit) > _ONE_CHOICE:
+            out.append(st.sampled_from(_product(*group)))
+            group = []
+        group.append(digit)
+    if group:
+        out.append(st.sampled_from(_product(*group)))
+    return out
+
+
+def _pick(groups: Sequence[Sequence[Any] | st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+    """A value of one of ``groups`` (lists or strategies), each group as likely: one choice
+    over the groups' values evened out when they are few enough lists, else one for the group
+    and one (or the strategy's) for its value."""
+    lists = [g for g in groups if not isinstance(g, st.SearchStrategy)]
+    if len(lists) == len(groups) and math.lcm(*(len(g) for g in lists)) * len(lists) <= _ONE_CHOICE:
+        return st.sampled_from(_evenly([list(g) for g in lists]))
+    return st.one_of(*(g if isinstance(g, st.SearchStrategy) else st.sampled_from(g) for g in groups))
+
+
+class _When:
+    """A rule's conditions, for an action acting on some of ``where``: which endpoints (and a
+    model) in one choice, then the conditions those endpoints allow and a gate in another."""
+
+    def __init__(self, where: tuple[str, ...], models: list[Any], dialect: str | None) -> None:
+        endpoints = _one_or_two(where)
+        self.task = {e: any(x in _rules.TASK_ENDPOINTS for x in _names(e)) for e in endpoints}
+        # `when: {model: ...}` half the time: with the endpoints when that makes few enough.
+        self.place: st.SearchStrategy[tuple[Any, Any]] | None = None
+        self.endpoints: st.SearchStrategy[Any] = st.sampled_from(endpoints)
+        self.model = st.sampled_from(models)
+        if len(endpoints) * len(models) <= _ONE_CHOICE:
+            self.place = st.sampled_from(_product(endpoints, models))
+        self.conditions = {e: _joint(_narrowing(_names(e), dialect), _GATES) for e in dict.fromkeys(endpoints)}
+
+
+def _names(endpoint: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (endpoint,) if isinstance(endpoint, str) else endpoint
+
+
+def _narrowing(chosen: tuple[str, ...], dialect: str | None) -> list[tuple[tuple[str, object], ...]]:
+    """The conditions beyond the endpoint, model and gate (each outcome a tuple of items), as
+    likely as drawn one after the other: a task_state one in four where one holds, an attempt
+    one in two on callbacks, an image_url one in four on a submit left by both, a dialect one in
+    two when one was asked for. Repeated just enough to keep those odds; fewest conditions first."""
+    outcomes: list[tuple[tuple[str, object], ...]] = [()]
+    if any(e in _rules.CONDITION_ENDPOINTS["task_state"] for e in chosen):
+        outcomes = [o + s for o in outcomes for s in [()] * (3 * len(STATES)) + [(("task_state", x),) for x in STATES]]
+    if CALLBACK in chosen:
+        outcomes = [o + a for o in outcomes for a in [()] * 3 + [(("attempt", n),) for n in (1, 2, 3)]]
+    if SUBMIT in chosen:  # only where no task_state or attempt leaves the submits out
+        urls = [()] * (3 * len(_IMAGE_URL_PATTERNS)) + [(("image_url", p),) for p in _IMAGE_URL_PATTERNS]
+        outcomes = [o + u for o in outcomes for u in (urls if not o else [()] * len(urls))]
+    if dialect is not None:
+        outcomes = [o + d for o in outcomes for d in ((), (("dialect", dialect),))]
+    counts: dict[tuple[tuple[str, object], ...], int] = {}
+    for o in outcomes:
+        counts[o] = counts.get(o, 0) + 1
+    step = math.gcd(*counts.values())
+    ordered = sorted(counts, key=len)  # stable: in drawing order within a size
+    return [o for o in ordered for _ in range(counts[o] // step)]
+
 
 class _Parts:
     """Every strategy a rule or a scenario draws from, built once per set of options.
@@ -350,12 +443,14 @@ class _Parts:
     before its first draw (validation, emptiness): built per draw, that was most of the time a
     drawn scenario took. Built here once, a draw only draws.
 
-    Each Hypothesis choice costs tens of microseconds of its engine, so what used to be a few
-    dependent choices (is there a gate? which? with what value?) is one ``sampled_from`` over
-    the precomputed outcomes, repeated so that each keeps the probability it had. The first
-    outcome of each list is the simplest (no condition, the smallest value): shrinking a
-    choice moves towards it, as shrinking the separate choices did. Drawn values are copied,
-    so a test that changes a scenario it got cannot change later draws.
+    Each Hypothesis choice costs tens of microseconds of its engine, more than building the
+    whole rule, so a rule is four choices where it can be (issue 13): its action with its
+    ``times``, the action's details, its endpoints with a model, its other conditions with a
+    gate. Each is one ``sampled_from`` over the precomputed outcomes, repeated so that each keeps
+    its probability, the simplest first (index 0 is no condition, the smallest value); where
+    several parts share a choice, the first is the most significant, so shrinking the choice
+    moves towards the simplest of each. Drawn values are built afresh (or copied), so a test
+    that changes a scenario it got cannot change later draws.
     """
 
     def __init__(
@@ -374,31 +469,32 @@ class _Parts:
     ) -> None:
         self.dialect = dialect  # rules may say `when: {dialect: ...}` (only when one was asked for)
         self.where = {action: tuple(e for e in _ACTIONS[action] if e in endpoints) for action in _ACTIONS}
-        self._chosen: dict[tuple[str, ...], st.SearchStrategy[tuple[str, ...]]] = {}
-        self.booleans = st.booleans()
-        self.status = st.sampled_from(statuses)
         retry_after = _retry_after_values(max_retry_after)
-        # Per status: a retry_after always on 429, else half the time; as_200 on half the errors.
-        self.respond = {
-            status: st.sampled_from(_responds(status, retry_after, as_200 and status >= 400)) for status in statuses
-        }
+        # A status and its variant: a retry_after always on 429, else half the time; as_200 on
+        # half the errors. Statuses as likely, variants as likely within one.
+        self.respond = _pick([_responds(status, retry_after, as_200 and status >= 400) for status in statuses])
         self.fault_kind = st.sampled_from(faults) if faults else st.nothing()
         self.chunk_bytes = st.integers(32, 256)
         self.interval_ms = st.integers(0, max_delay_ms // 4)
         self.hang_ms = st.integers(0, max(max_delay_ms, 1) * 5)
-        self.delay = st.one_of(
-            st.builds(_delay_ms, st.integers(0, max_delay_ms)),
-            st.tuples(st.integers(0, max_delay_ms), st.integers(0, max_delay_ms)).map(_delay_uniform),
-            st.builds(
-                _delay_lognormal,
-                st.integers(1, max(1, max_delay_ms // 4)),
-                st.sampled_from([0, 0.25, 0.5]),
-            ),
+        # A fixed delay, a uniform range or a lognormal, a third each.
+        ms = range(max_delay_ms + 1)
+        medians = range(1, max(1, max_delay_ms // 4) + 1)
+        self.delay = _pick(
+            [
+                [("ms", n) for n in ms] if len(ms) <= _ONE_CHOICE else st.integers(0, max_delay_ms).map(_as_ms),
+                [("uniform", (a, b)) for a in ms for b in ms if a <= b]
+                if len(ms) * (len(ms) + 1) // 2 <= _ONE_CHOICE
+                else st.tuples(st.integers(0, max_delay_ms), st.integers(0, max_delay_ms)).map(_as_uniform),
+                [("lognormal", (m, s)) for m in medians for s in (0, 0.25, 0.5)]
+                if len(medians) * 3 <= _ONE_CHOICE
+                else st.tuples(st.integers(1, medians[-1]), st.sampled_from([0, 0.25, 0.5])).map(_as_lognormal),
+            ]
         )
         # A fail code, with an `at` half the time (pending or processing).
         codes = sorted(FAIL_MESSAGES)
         self.fail = st.sampled_from(
-            [{"code": c} for c in codes for _ in range(2)] + [{"code": c, "at": at} for c in codes for at in _FAIL_AT]
+            [(c, None) for c in codes for _ in range(2)] + [(c, at) for c in codes for at in _FAIL_AT]
         )
         self.timing = _timing(clock_control)
         self.callback = st.one_of(
@@ -407,27 +503,20 @@ class _Parts:
         )
         # `when: {model: ...}` half the time: one model, or two.
         named = _one_or_two(models)
-        self.model = st.sampled_from([None] * len(named) + named)
-        self.state = st.sampled_from([None] * (3 * len(STATES)) + list(STATES))  # a task_state, one in four
-        self.attempt = st.sampled_from([None, None, None, 1, 2, 3])  # an attempt, half the time
-        self.image_url = st.sampled_from([None] * (3 * len(_IMAGE_URL_PATTERNS)) + list(_IMAGE_URL_PATTERNS))
-        # A quarter each: no gate, nth (1..4), after (0..3), probability (five values).
-        gates: list[list[tuple[str, object] | None]] = [
-            [None],
-            [("nth", n) for n in range(1, 5)],
-            [("after", n) for n in range(4)],
-            [("probability", p) for p in (0.1, 0.25, 0.5, 0.75, 0.9)],
-        ]
-        self.gate = st.sampled_from(_evenly(gates))
-        self.times = st.sampled_from([None] * 5 + [1, 2, 3, 4, 5])  # `times` on half the quiet rules
+        self.models: list[Any] = [None] * len(named) + named
+        self._when: dict[tuple[str, ...], _When] = {}
         self.overrides = _model_overrides(clock_control, list(models), all_models)
 
-    def chosen(self, where: tuple[str, ...]) -> st.SearchStrategy[tuple[str, ...]]:
-        """One or two of the endpoints ``where`` (a few distinct tuples per options)."""
-        found = self._chosen.get(where)
+    def when(self, where: tuple[str, ...]) -> _When:
+        """The conditions for a rule on some of ``where`` (a few distinct tuples per options)."""
+        found = self._when.get(where)
         if found is None:
-            found = self._chosen[where] = st.sampled_from(_one_or_two(where))
+            found = self._when[where] = _When(where, self.models, self.dialect)
         return found
+
+    def actions(self, groups: Mapping[str, Sequence[int | None]]) -> st.SearchStrategy[tuple[str, int | None]]:
+        """An action and its ``times`` (one of ``groups[action]``): actions as likely, times as likely within one."""
+        return _pick([[(action, t) for t in times] for action, times in groups.items()])
 
 
 _FAIL_AT = ("pending", "processing")
@@ -439,14 +528,18 @@ _IMAGE_URL_PATTERNS = (r"^https://", r"\.png$", r"(?i)example\.com")
 
 
 @functools.lru_cache(maxsize=16)
-def _top_level(retry_hints: tuple[str, ...]) -> st.SearchStrategy[dict[str, str]]:
-    """The top-level keys beside the rules, one choice: absent (the defaults) half the time, else
+def _top_level(retry_hints: tuple[str, ...]) -> list[tuple[tuple[str, str], ...]]:
+    """The top-level keys beside the rules (as items): absent (the defaults) half the time, else
     a retry hint of ``retry_hints`` or a way to refuse an unpaid submit (no drawn account has a
     balance, so that one never acts unless a test sets one)."""
-    groups: list[list[dict[str, str]]] = [[{}], [{}], [{"insufficient_credits": c} for c in _CREDIT_MODES]]
+    groups: list[list[tuple[tuple[str, str], ...]]] = [
+        [()],
+        [()],
+        [(("insufficient_credits", c),) for c in _CREDIT_MODES],
+    ]
     if retry_hints:
-        groups.append([{"retry_hint": h} for h in retry_hints])
-    return st.sampled_from(_evenly(groups)).map(dict)
+        groups.append([(("retry_hint", h),) for h in retry_hints])
+    return _evenly(groups)
 
 
 def _evenly(groups: list[list[Any]]) -> list[Any]:
@@ -463,12 +556,12 @@ def _one_or_two(names: tuple[str, ...]) -> list[Any]:
     return _evenly([list(names), pairs])
 
 
-def _responds(status: int, retry_after: list[float], as_200: bool) -> list[dict]:
-    """A respond action's variants for ``status``, equally likely as drawn one by one."""
-    with_hint = [{"status": status, "retry_after": r} for r in retry_after]
-    variants = with_hint if status == 429 else _evenly([[{"status": status}], with_hint])
+def _responds(status: int, retry_after: list[float], as_200: bool) -> list[tuple[int, float | None, bool]]:
+    """A respond action's variants for ``status`` (status, retry_after, as_200), equally likely as drawn one by one."""
+    with_hint: list[tuple[int, float | None, bool]] = [(status, r, False) for r in retry_after]
+    variants = with_hint if status == 429 else _evenly([[(status, None, False)], with_hint])
     if as_200:
-        variants = variants + [{**v, "as_200": True} for v in variants]
+        variants = variants + [(s, r, True) for s, r, _ in variants]
     return variants
 
 
@@ -477,16 +570,16 @@ def _parts(**options: Any) -> _Parts:
     return _Parts(**options)
 
 
-def _delay_ms(ms: int) -> dict:
-    return {"ms": ms}
+def _as_ms(ms: int) -> tuple[str, object]:
+    return ("ms", ms)
 
 
-def _delay_uniform(ab: tuple[int, int]) -> dict:
-    return {"uniform": sorted(ab)}
+def _as_uniform(ab: tuple[int, int]) -> tuple[str, object]:
+    return ("uniform", ab)
 
 
-def _delay_lognormal(median_ms: int, sigma: float) -> dict:
-    return {"lognormal": {"median_ms": median_ms, "sigma": sigma}}
+def _as_lognormal(ms_sigma: tuple[int, float]) -> tuple[str, object]:
+    return ("lognormal", ms_sigma)
 
 
 def _callback_delay(ms: int) -> dict:
@@ -498,7 +591,13 @@ def _draw_rule(draw: st.DrawFn, parts: _Parts, action: str, times: int | None) -
     where = parts.where[action]
     rule: dict[str, Any] = {}
     if action == "respond":
-        rule["respond"] = dict(draw(parts.respond[draw(parts.status)]))
+        status, retry_after, as_200 = draw(parts.respond)
+        respond: dict[str, Any] = {"status": status}
+        if retry_after is not None:
+            respond["retry_after"] = retry_after
+        if as_200:
+            respond["as_200"] = True
+        rule["respond"] = respond
     elif action == "fault":
         kind = draw(parts.fault_kind)
         if kind in ("slow_body", "malformed_json"):
@@ -514,44 +613,37 @@ def _draw_rule(draw: st.DrawFn, parts: _Parts, action: str, times: int | None) -
         else:
             rule["fault"] = kind
     elif action == "delay":
-        rule["delay"] = draw(parts.delay)
+        shape, value = draw(parts.delay)
+        if shape == "ms":
+            rule["delay"] = {"ms": value}
+        elif shape == "uniform":
+            rule["delay"] = {"uniform": sorted(value)}
+        else:
+            rule["delay"] = {"lognormal": {"median_ms": value[0], "sigma": value[1]}}
     elif action == "fail":
-        rule["fail"] = dict(draw(parts.fail))
+        code, at = draw(parts.fail)
+        rule["fail"] = {"code": code} if at is None else {"code": code, "at": at}
     elif action == "timing":
         rule["timing"] = draw(parts.timing)
     else:
         rule["callback"] = draw(parts.callback)
-    chosen = draw(parts.chosen(where))
+    when_parts = parts.when(where)
+    if when_parts.place is not None:
+        chosen, model = draw(when_parts.place)
+    else:
+        chosen = draw(when_parts.endpoints)
+        model = draw(when_parts.model) if when_parts.task[chosen] else None
     when: dict[str, Any] = {"endpoint": chosen if isinstance(chosen, str) else list(chosen)}
-    if isinstance(chosen, str):
-        chosen = (chosen,)
-    if any(e in _rules.TASK_ENDPOINTS for e in chosen):
-        model = draw(parts.model)
-        if model is not None:
-            when["model"] = model if isinstance(model, str) else list(model)
-    narrowed = False  # a condition that leaves out submits (task_state, attempt)
-    if any(e in _rules.CONDITION_ENDPOINTS["task_state"] for e in chosen):
-        state = draw(parts.state)
-        if state is not None:
-            when["task_state"] = state
-            narrowed = True
-    if CALLBACK in chosen:
-        attempt = draw(parts.attempt)
-        if attempt is not None:
-            when["attempt"] = attempt
-            narrowed = True
-    if SUBMIT in chosen and not narrowed:
-        pattern = draw(parts.image_url)
-        if pattern is not None:
-            when["image_url"] = pattern
-    if parts.dialect is not None and draw(parts.booleans):
-        when["dialect"] = parts.dialect
-    gate = draw(parts.gate)
+    if model is not None and when_parts.task[chosen]:
+        when["model"] = model if isinstance(model, str) else list(model)
+    conditions: tuple[Any, ...] = ()
+    for strategy in when_parts.conditions[chosen]:
+        conditions += draw(strategy)
+    narrowing, gate = conditions
+    when.update(narrowing)
     if gate is not None:
         when[gate[0]] = gate[1]
     rule["when"] = when
-    if times is None:
-        times = draw(parts.times)
     if times is not None:
         rule["times"] = times
     return rule
@@ -564,10 +656,8 @@ def _retry_after_values(max_retry_after: float) -> list[float]:
 
 @functools.lru_cache(maxsize=2)
 def _timing(clock_control: bool) -> st.SearchStrategy[dict]:
-    polls = st.fixed_dictionaries(
-        {"progression": st.just("polls")},
-        optional={"pending_polls": st.integers(0, 3), "processing_polls": st.integers(0, 3)},
-    )
+    # Each poll count absent half the time, else 0..3: one choice, built afresh by the map.
+    polls = st.sampled_from(_product(_POLLS, _POLLS)).map(_polls)
     if not clock_control:
         return polls
     timed = st.fixed_dictionaries(
@@ -582,20 +672,36 @@ def _timing(clock_control: bool) -> st.SearchStrategy[dict]:
     return st.one_of(polls, timed)
 
 
-def _model_overrides(clock_control: bool, models: list[str], all_models: bool) -> st.SearchStrategy[dict]:
-    """Progression for the models a client uses: by polls, unless the test moves the clock."""
+def _polls(counts: tuple[int | None, int | None]) -> dict[str, Any]:
+    timing: dict[str, Any] = {"progression": "polls"}
+    if counts[0] is not None:
+        timing["pending_polls"] = counts[0]
+    if counts[1] is not None:
+        timing["processing_polls"] = counts[1]
+    return timing
+
+
+_PER_MODEL_POLLS = tuple((p, q) for p in range(4) for q in range(4))  # both counts, (0, 0) first
+
+
+def _per_model(counts: tuple[int, int]) -> dict[str, Any]:
+    return {"progression": "polls", "pending_polls": counts[0], "processing_polls": counts[1]}
+
+
+def _model_overrides(clock_control: bool, models: list[str], all_models: bool) -> tuple[list[str], list[Any]]:
+    """Progression for the models a client uses: by polls, unless the test moves the clock.
+
+    The keys, and per key what to draw: the poll counts (a list, to share a choice with the
+    top-level keys) or, with clock control, a strategy of whole overrides."""
     keys = ["*"] if all_models else models
-    # One choice for both counts, (0, 0) first; copied, as the drawn document is the caller's.
-    per_model = st.sampled_from(
-        [{"progression": "polls", "pending_polls": p, "processing_polls": q} for p in range(4) for q in range(4)]
-    ).map(dict)
-    if clock_control:
-        timed = st.fixed_dictionaries(
-            {"progression": st.just("time"), "pending_ms": st.integers(0, 10_000)},
-            optional={"processing_ms": st.tuples(st.integers(0, 20_000), st.integers(20_000, 60_000)).map(list)},
-        )
-        per_model = st.one_of(per_model, timed)
-    return st.fixed_dictionaries({key: per_model for key in keys})
+    if not clock_control:
+        return keys, [_PER_MODEL_POLLS] * len(keys)
+    timed = st.fixed_dictionaries(
+        {"progression": st.just("time"), "pending_ms": st.integers(0, 10_000)},
+        optional={"processing_ms": st.tuples(st.integers(0, 20_000), st.integers(20_000, 60_000)).map(list)},
+    )
+    per_model = st.one_of(st.sampled_from(_PER_MODEL_POLLS).map(_per_model), timed)
+    return keys, [per_model] * len(keys)
 
 
 def _check_options(
@@ -739,14 +845,16 @@ def rules(
         dialect=None if wire is None else wire.name,
     )
 
-    counts = st.integers(1, max_times)
+    counted = (*_INTERRUPTING, "delay")  # rules that act at most max_times times
+    times = range(1, max_times + 1)
+    actions = parts.actions({a: times if a in counted else _QUIET_TIMES for a in _actions_for(chosen, fault_list)})
 
     @st.composite
-    def one(draw: st.DrawFn, action: str) -> dict:
-        n = draw(counts)
-        return _draw_rule(draw, parts, action, n if action in (*_INTERRUPTING, "delay") else None)
+    def one(draw: st.DrawFn) -> dict:
+        action, n = draw(actions)
+        return _draw_rule(draw, parts, action, n)
 
-    return st.sampled_from(_actions_for(chosen, fault_list)).flatmap(one)
+    return one()
 
 
 def scenarios(
@@ -817,34 +925,51 @@ def scenarios(
         dialect=None if wire is None else wire.name,
     )
     rule_count = st.integers(0, max_rules)
-    any_action = st.sampled_from(actions)
-    quiet = [a for a in actions if a not in _INTERRUPTING]
-    quiet_action = st.sampled_from(quiet) if quiet else None
-    delay_times = st.integers(1, 3)
-    budgets = {n: st.integers(1, n) for n in range(1, max_errors + 1)}
+    keys, per_key = parts.overrides
+    polled = [k for k, p in zip(keys, per_key, strict=True) if not isinstance(p, st.SearchStrategy)]
+    timed = [(k, p) for k, p in zip(keys, per_key, strict=True) if isinstance(p, st.SearchStrategy)]
+    # errors_as_200, the top-level keys and the models' poll counts: one or two choices.
+    head = _joint(
+        [False, True] if errors_as_200 else [False], top, *(p for p in per_key if not isinstance(p, st.SearchStrategy))
+    )
+    quiet = {a: _DELAY_TIMES if a == "delay" else _QUIET_TIMES for a in actions if a not in _INTERRUPTING}
+    quiet_action = parts.actions(quiet) if quiet else None
+    by_budget: dict[int, st.SearchStrategy[tuple[str, int | None]]] = {}
+
+    def any_action(budget: int) -> st.SearchStrategy[tuple[str, int | None]]:
+        """An action and its times while ``budget`` answers may still be replaced."""
+        found = by_budget.get(budget)
+        if found is None:
+            found = by_budget[budget] = parts.actions(
+                {a: range(1, budget + 1) if a in _INTERRUPTING else quiet[a] for a in actions}
+            )
+        return found
 
     @st.composite
     def one(draw: st.DrawFn) -> dict:
         doc: dict[str, Any] = {"name": "fuzz", "seed": draw(_SEEDS)}
-        doc["models"] = draw(parts.overrides)
-        if errors_as_200 and draw(parts.booleans):
+        drawn_head: tuple[Any, ...] = ()
+        for part in head:
+            drawn_head += draw(part)
+        as_200, top_items, *polls = drawn_head
+        models = {key: _per_model(c) for key, c in zip(polled, polls, strict=True)}
+        for key, override in timed:
+            models[key] = draw(override)
+        doc["models"] = {key: models[key] for key in keys}
+        if as_200:
             doc["errors_as_200"] = True
-        doc.update(draw(top))  # retry_hint, insufficient_credits
+        doc.update(top_items)  # retry_hint, insufficient_credits
         budget = max_errors
         drawn = []
         for _ in range(draw(rule_count)):
             if budget > 0:
-                action = draw(any_action)
+                action, times = draw(any_action(budget))
             elif quiet_action is not None:
-                action = draw(quiet_action)
+                action, times = draw(quiet_action)
             else:
                 break
-            times = None
             if action in _INTERRUPTING:
-                times = draw(budgets[budget])
-                budget -= times
-            elif action == "delay":
-                times = draw(delay_times)  # wall time: a few delayed answers, not every one
+                budget -= cast(int, times)
             drawn.append(_draw_rule(draw, parts, action, times))
         if drawn:
             doc["rules"] = drawn
@@ -853,4 +978,7 @@ def scenarios(
     return one()
 
 
-_SEEDS = st.integers(0, 2**31 - 1)
+# An index into the range rather than st.integers: integers this far apart weigh their bounds,
+# which builds a sampler at each draw (2-4 times the cost of the choice), and a seed has no
+# boundary worth weighing. Shrinks to 0 the same.
+_SEEDS = st.sampled_from(range(2**31))

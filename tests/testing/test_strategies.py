@@ -361,3 +361,116 @@ def test_retry_hints_are_checked_at_once():
         ms.scenarios(retry_hints=["sometimes"])
     with pytest.raises(InvalidArgument, match="retry_hints must be a list of names"):
         ms.scenarios(retry_hints="both")
+
+
+# -- few choices a scenario, every part still drawn (issue 13) ------------------------------
+
+
+def test_a_scenario_is_three_choices_and_a_rule_four():
+    """Each Hypothesis choice costs its engine tens of microseconds, more than building the
+    scenario: a seed, the top-level keys with the poll counts, the number of rules, then per rule
+    its action and times, the action's details, endpoints with a model, conditions with a gate
+    (a delay's shape is one more; a slow_body fault's chunk size and interval two)."""
+    from hypothesis.control import current_build_context
+
+    counted = []
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(doc=ms.scenarios(models=["nano-banana"]))
+    def check(doc):
+        extra = sum(2 for r in doc.get("rules", []) if isinstance(r.get("fault"), dict))
+        extra += sum(1 for r in doc.get("rules", []) if "delay" in r)
+        expected = 3 + 4 * len(doc.get("rules", [])) + extra
+        assert len(current_build_context().data.choices) == expected, doc
+        counted.append(expected)
+
+    check()
+    assert max(counted) >= 3 + 4 * 3  # scenarios with several rules were drawn and counted
+
+
+def _parts_of(doc: dict) -> set[str]:
+    seen = {f"top.{k}" for k in ("errors_as_200", "retry_hint", "insufficient_credits") if k in doc}
+    seen |= {f"models.{v['progression']}" for v in doc["models"].values()}
+    for rule in doc.get("rules", []):
+        action = next(k for k in rule if k not in ("when", "times"))
+        value = rule[action]
+        seen.add(f"action.{action}")
+        seen.add(f"times.{rule.get('times')}")
+        if action == "respond":
+            seen |= {f"respond.{value['status']}"} | {f"respond.{k}" for k in value if k != "status"}
+        elif action == "fault":
+            seen.add(f"fault.{value if isinstance(value, str) else next(iter(value))}")
+        elif action in ("delay", "timing"):
+            seen |= {f"{action}.{k}" for k in value}
+        elif action == "fail":
+            seen.add(f"fail.{value.get('at', 'now')}")
+        else:
+            seen.add(f"callback.{value if isinstance(value, str) else next(iter(value))}")
+        when = rule["when"]
+        seen.add("when.two_endpoints" if isinstance(when["endpoint"], list) else "when.one_endpoint")
+        for key, v in when.items():
+            seen.add(f"when.{key}" + (f".{v}" if key in ("task_state", "nth", "after", "probability") else ""))
+    return seen
+
+
+def test_every_kind_of_part_is_drawn():
+    """Folding choices together keeps every action, fault, status, variant, timing, condition
+    and gate value in what is drawn (a fixed run of Hypothesis: derandomized)."""
+    seen: set[str] = set()
+
+    @settings(max_examples=1500, deadline=None, database=None, derandomize=True)
+    @given(
+        doc=ms.scenarios(
+            endpoints=["submit", "status", "balance", "files", "callback"],
+            faults=list(ms.FAULTS),
+            clock_control=True,
+            errors_as_200=True,
+            retry_hints=list(ms.RETRY_HINTS),
+            dialect="apixo",
+        )
+    )
+    def collect(doc):
+        seen.update(_parts_of(doc))
+
+    collect()
+    expected = {f"action.{a}" for a in ("respond", "fault", "delay", "fail", "timing", "callback")}
+    expected |= {f"fault.{f}" for f in ms.FAULTS} | {f"respond.{s}" for s in ms.TRANSIENT_STATUSES}
+    expected |= {"respond.retry_after", "respond.as_200", "fail.now", "fail.pending", "fail.processing"}
+    expected |= {"delay.ms", "delay.uniform", "delay.lognormal", "callback.drop", "callback.duplicate"}
+    expected |= {"callback.delay", "timing.pending_polls", "timing.processing_polls", "timing.pending_ms"}
+    expected |= {"timing.processing_ms", "models.polls", "models.time", "top.errors_as_200"}
+    expected |= {"top.retry_hint", "top.insufficient_credits", "times.None", "times.1", "times.2", "times.3"}
+    expected |= {"when.one_endpoint", "when.two_endpoints", "when.model", "when.attempt", "when.image_url"}
+    expected |= {"when.dialect"} | {f"when.task_state.{s}" for s in STATES}
+    expected |= {f"when.nth.{n}" for n in range(1, 5)} | {f"when.after.{n}" for n in range(4)}
+    expected |= {f"when.probability.{p}" for p in (0.1, 0.25, 0.5, 0.75, 0.9)}
+    assert expected - seen == set()
+
+
+@pytest.mark.parametrize(
+    ("found", "key"),
+    [
+        (lambda r: "task_state" in r["when"], "task_state"),
+        (lambda r: "nth" in r["when"], "nth"),
+        (lambda r: "model" in r["when"], "model"),
+        (lambda r: "image_url" in r["when"], "image_url"),
+    ],
+)
+def test_shrinking_moves_towards_the_simplest_scenario(found, key):
+    """A choice that stands for several parts shrinks each: what a failure needs stays, the
+    rest goes back to the simplest (no other condition, one time, seed 0, no polls)."""
+    from hypothesis import find
+
+    doc = find(
+        ms.scenarios(models=["nano-banana"]),
+        lambda d: any(found(r) for r in d.get("rules", [])),
+        settings=settings(max_examples=2000, database=None),
+    )
+    assert doc["seed"] == 0 and doc["models"]["nano-banana"] == {
+        "progression": "polls",
+        "pending_polls": 0,
+        "processing_polls": 0,
+    }
+    (rule,) = doc["rules"]
+    assert set(rule["when"]) == {"endpoint", key}, rule
+    assert rule.get("times", 1) == 1 and isinstance(rule["when"]["endpoint"], str), rule
