@@ -141,7 +141,7 @@ class FastStatus:
             key = provider.authenticate(mock, authorization)
         except ApiError as exc:
             refused = exc
-        if key is not None and mock.rules.acts_on(STATUS):
+        if key is not None and mock.rules.acts_on(STATUS, key):
             facts = provider.status_facts(mock, dialect, key, name, task_id, Headers(scope=scope))
             decision = mock.decide(facts)
             if decision is not None:
