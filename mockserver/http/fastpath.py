@@ -36,11 +36,14 @@ from mockserver.http import provider
 from mockserver.http.journaling import BodyTap, record_request
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_PREFIXES: dict[str, bytes] = {}  # "name=" of each query parameter asked for (the dialects' few names)
 
 
 def query_value(query_string: bytes, name: str) -> str | None:
     """The last value of ``name`` in a query string (as Starlette's QueryParams.get gives)."""
-    prefix = name.encode() + b"="
+    prefix = _PREFIXES.get(name)
+    if prefix is None:
+        prefix = _PREFIXES[name] = name.encode() + b"="
     if query_string.startswith(prefix) and b"&" not in query_string:
         raw = query_string[len(prefix) :].decode("latin-1")
         return unquote(raw.replace("+", " ")) if ("%" in raw or "+" in raw) else raw

@@ -582,21 +582,24 @@ class ConformanceTracker:
     def _poll_too_fast(self, track: Track, model: Model, entry: Entry, gap: int) -> None:
         # Where the pages disagree on this interval (and the catalog took the strict one), a gap
         # that keeps the lenient one is a warning citing both pages, in a finding of its own.
-        dispute = track.dialect.guidance.disputed.get(f"poll_interval/{model.kind}")
+        disputes = track.dialect.guidance.disputed
+        dispute = disputes.get(f"poll_interval/{model.kind}") if disputes else None
         disputed = (
             dispute is not None
             and model.poll_interval_ms == dispute.strict
-            and gap >= dispute.lenient * (1 - TOLERANCE) - self._slack
+            and gap >= dispute.lenient * _KEPT - self._slack
         )
         group = (track.task_id, "disputed") if disputed else track.task_id
-        severity = WARNING if disputed else None
         f = self._finding("POLL_TOO_FAST", track.key, group, track.task_id, track.dialect)
         if f is not None:
-            f.severity = severity
+            f.severity = WARNING if disputed else None
             f.add(entry.id, entry.time)
-            f.facts["min_gap"] = min(gap, f.facts.get("min_gap", gap))
+            facts = f.facts
+            least = facts.get("min_gap")
+            if least is None or gap < least:
+                facts["min_gap"] = gap
             if disputed:
-                f.facts["dispute"] = dispute
+                facts["dispute"] = dispute
 
     # -- the report ----------------------------------------------------------------------
 
