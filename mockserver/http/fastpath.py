@@ -44,11 +44,14 @@ from mockserver.http.faults import FaultMiddleware, is_injected, remember_connec
 from mockserver.http.journaling import BODY_METHODS, BodyTap, JournalMiddleware, record_request
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_PREFIXES: dict[str, bytes] = {}  # "name=" of each query parameter asked for (the dialects' few names)
 
 
 def query_value(query_string: bytes, name: str) -> str | None:
     """The last value of ``name`` in a query string (as Starlette's QueryParams.get gives)."""
-    prefix = name.encode() + b"="
+    prefix = _PREFIXES.get(name)
+    if prefix is None:
+        prefix = _PREFIXES[name] = name.encode() + b"="
     if query_string.startswith(prefix) and b"&" not in query_string:
         raw = query_string[len(prefix) :].decode("latin-1")
         return unquote(raw.replace("+", " ")) if ("%" in raw or "+" in raw) else raw
@@ -157,7 +160,7 @@ class FastStatus:
             key = provider.authenticate(mock, authorization)
         except ApiError as exc:
             refused = exc
-        if key is not None and mock.rules.acts_on(STATUS):
+        if key is not None and mock.rules.acts_on(STATUS, key):
             facts = provider.status_facts(mock, dialect, key, name, task_id, Headers(scope=scope))
             decision = mock.decide(facts)
             if decision is not None:

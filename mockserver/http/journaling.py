@@ -136,26 +136,28 @@ def record_request(
                 authorization = value.decode("latin-1")
             elif name == b"idempotency-key":
                 idempotency_key = value.decode("latin-1")
-    note = scope.get("mockserver.note") or _NO_NOTE
-    mock.journal.record(
-        time=mock.now(),
-        method=scope["method"],
-        path=scope["path"],
-        query=scope.get("query_string", b"").decode("latin-1"),
-        key=bearer_key(authorization),
-        status=status,
-        task_id=note.get("task_id"),
-        model=note.get("model"),
-        error=note.get("error"),
-        idempotency_key=idempotency_key,
-        retry_after=retry_after if retry_after is not None else note.get("retry_after"),
-        arrival=arrival,
-        body_hash=body_hash,
-        state=note.get("state"),
-        rule=note.get("rule"),
-        fault=note.get("fault"),
-        body=body,
-        body_truncated=body_truncated,
+    get = (scope.get("mockserver.note") or _NO_NOTE).get
+    if retry_after is None:
+        retry_after = get("retry_after")
+    mock.journal.append(
+        mock.now(),
+        scope["method"],
+        scope["path"],
+        scope.get("query_string", b"").decode("latin-1"),
+        bearer_key(authorization),
+        status,
+        get("task_id"),
+        get("model"),
+        get("error"),
+        idempotency_key,
+        retry_after,
+        arrival,
+        body_hash,
+        get("state"),
+        get("rule"),
+        get("fault"),
+        body,
+        body_truncated,
     )
 
 

@@ -59,6 +59,10 @@ ALL_KEYS: object = _AllKeys()  # report(key=ALL_KEYS): every key, and requests w
 _API = frozenset((SUBMIT, STATUS, BALANCE))
 
 
+# The share of a guided wait a client must keep (the "too soon" checks' tolerance).
+_KEPT = 1 - TOLERANCE
+
+
 def _after(entry: Entry, horizon: int) -> bool:
     """Did ``entry`` arrive after the answer whose horizon this is (not in flight beside it)?"""
     return entry.arrival == 0 or entry.arrival > horizon
@@ -279,27 +283,40 @@ class ConformanceTracker:
 
     def observe(self, entry: Entry, horizon: int | None = None) -> None:
         """Take in one journal entry. ``horizon``: requests arrived when it was recorded."""
+        # Every client request comes through here, so the common case (an answered poll of a
+        # known task) asks for nothing it does not need: each check is called only when it could
+        # act, as the checks themselves would decide.
         if horizon is None:
             horizon = entry.arrival
         found = self._classify(entry.path)
         kind, dialect = (found[0].kind, found[1]) if found is not None else (None, self._fallback)
-        track = self._track(entry.task_id) if entry.task_id else None
+        task_id = entry.task_id
+        known = self._tasks.get(task_id) if task_id else None
+        track: Track | None = self._track(task_id) if type(known) is int else known  # type: ignore[arg-type,assignment]
+        key = entry.key
+        status = entry.status
         # Result files need no key: a download belongs to the key that made the task.
-        owner = entry.key
+        owner = key
         if owner is None and kind == FILES and track is not None:
             owner = track.key
         requests = self._requests
-        if owner not in requests and owner is not None and len(requests) >= self._key_scan_at:
-            self._fold_idle_keys()
-        requests[owner] += 1
+        if owner in requests:
+            requests[owner] += 1
+        else:
+            if owner is not None and len(requests) >= self._key_scan_at:
+                self._fold_idle_keys()
+            requests[owner] = 1
         if kind in _API:
-            if entry.status == 401:
+            if status == 401:
                 self._missing_auth(entry, dialect)
-            elif entry.status in (400, 413):
+            elif status in (400, 413):
                 self._invalid(entry, owner, dialect)
-        if entry.key is not None:
+        # A Retry-After window opens on a 429 and is judged while one is open for the key.
+        if key is not None and (status == 429 or key in self._windows):
             self._retry_after(entry, horizon, dialect)
-        self._repeats(entry, owner, kind, dialect, horizon)
+        # A success that repeats nothing remembered is nothing to judge nor to remember.
+        if not 200 <= status < 300 or self._recent:
+            self._repeats(entry, owner, kind, dialect, horizon)
         if kind == SUBMIT:
             if entry.status == 200 and entry.task_id and entry.task_id not in self._tasks:
                 task = self._task_of(entry.task_id) if self._task_of is not None else None
@@ -312,7 +329,7 @@ class ConformanceTracker:
                         entry.task_id, key, sys.intern(entry.model or ""), dialect, entry.time, entry.id
                     )
         elif kind == STATUS:
-            if track is not None and track.key == entry.key:
+            if track is not None and track.key == key:
                 self._poll(track, entry, horizon)
         elif kind == FILES and track is not None:
             track = self._followed(track)
@@ -526,7 +543,8 @@ class ConformanceTracker:
         f.facts["first_idem"] = f.facts.get("first_idem") or prev.idem
 
     def _poll(self, track: Track, entry: Entry, horizon: int) -> None:
-        if 400 <= entry.status < 500 and entry.status != 429:
+        status = entry.status
+        if 400 <= status < 500 and status != 429:
             return  # refused before it reached the task (auth, wrong model path...)
         if track.terminal is not None:
             if _after(entry, track.terminal_horizon):
@@ -534,47 +552,54 @@ class ConformanceTracker:
                 if f is not None:
                     f.add(entry.id, entry.time)
             return
+        time = entry.time
         model = self._model_of(track.dialect.name, track.model)
         if model is not None:
-            since_submit = entry.time - track.submitted
-            if since_submit < model.initial_wait_ms * (1 - TOLERANCE) - self._slack:
+            slack = self._slack
+            if time - track.submitted < model.initial_wait_ms * _KEPT - slack:
                 f = self._finding("POLL_BEFORE_INITIAL_WAIT", track.key, track.task_id, track.task_id, track.dialect)
                 if f is not None:
-                    f.add(entry.id, entry.time)
-            if track.last_poll is not None:
-                gap = entry.time - track.last_poll
-                if gap < model.poll_interval_ms * (1 - TOLERANCE) - self._slack:
+                    f.add(entry.id, time)
+            last_poll = track.last_poll
+            if last_poll is not None:
+                gap = time - last_poll
+                if gap < model.poll_interval_ms * _KEPT - slack:
                     self._poll_too_fast(track, model, entry, gap)
-        track = self._followed(track)
-        track.last_request = entry.time
+        if type(track) is not Followed:
+            track = self._followed(track)
+        track.last_request = time
         track.last_request_id = entry.id
-        if entry.status == 200 and entry.state is not None and entry.fault not in UNREAD_FAULTS:
+        state = entry.state
+        if status == 200 and state is not None and entry.fault not in UNREAD_FAULTS:
             track.polls += 1
-            track.last_poll = entry.time
-            track.last_state = entry.state
-            if entry.state in TERMINAL:
-                track.terminal = entry.state
-                track.terminal_time = entry.time
+            track.last_poll = time
+            track.last_state = state
+            if state in TERMINAL:
+                track.terminal = state
+                track.terminal_time = time
                 track.terminal_horizon = horizon
 
     def _poll_too_fast(self, track: Track, model: Model, entry: Entry, gap: int) -> None:
         # Where the pages disagree on this interval (and the catalog took the strict one), a gap
         # that keeps the lenient one is a warning citing both pages, in a finding of its own.
-        dispute = track.dialect.guidance.disputed.get(f"poll_interval/{model.kind}")
+        disputes = track.dialect.guidance.disputed
+        dispute = disputes.get(f"poll_interval/{model.kind}") if disputes else None
         disputed = (
             dispute is not None
             and model.poll_interval_ms == dispute.strict
-            and gap >= dispute.lenient * (1 - TOLERANCE) - self._slack
+            and gap >= dispute.lenient * _KEPT - self._slack
         )
         group = (track.task_id, "disputed") if disputed else track.task_id
-        severity = WARNING if disputed else None
         f = self._finding("POLL_TOO_FAST", track.key, group, track.task_id, track.dialect)
         if f is not None:
-            f.severity = severity
+            f.severity = WARNING if disputed else None
             f.add(entry.id, entry.time)
-            f.facts["min_gap"] = min(gap, f.facts.get("min_gap", gap))
+            facts = f.facts
+            least = facts.get("min_gap")
+            if least is None or gap < least:
+                facts["min_gap"] = gap
             if disputed:
-                f.facts["dispute"] = dispute
+                facts["dispute"] = dispute
 
     # -- the report ----------------------------------------------------------------------
 

@@ -273,7 +273,7 @@ class Rule:
 class RuleSet:
     """The running rules of a scenario with their match and act counts."""
 
-    __slots__ = ("seed", "rules", "matches", "acts", "endpoints")
+    __slots__ = ("seed", "rules", "matches", "acts", "endpoints", "_keys")
 
     def __init__(self, rules: tuple[Rule, ...] | list[Rule] = (), seed: int = 0) -> None:
         self.seed = seed
@@ -281,6 +281,8 @@ class RuleSet:
         self.matches: list[int] = []
         self.acts: list[int] = []
         self.endpoints: frozenset[str] = frozenset()  # every endpoint some rule can act on
+        # Per endpoint, the keys its rules are limited to (``when.key``); None once one takes any key.
+        self._keys: dict[str, frozenset[str] | None] = {}
         for rule in rules:
             self.add(rule)
 
@@ -291,10 +293,23 @@ class RuleSet:
         self.matches.append(0)
         self.acts.append(0)
         self.endpoints = self.endpoints | rule.endpoints
+        for endpoint in rule.endpoints:
+            if rule.key is None:
+                self._keys[endpoint] = None
+            elif endpoint not in self._keys:
+                self._keys[endpoint] = frozenset((rule.key,))
+            elif (keys := self._keys[endpoint]) is not None:
+                self._keys[endpoint] = keys | {rule.key}
 
-    def acts_on(self, endpoint: str) -> bool:
-        """Whether any rule can act on requests to ``endpoint`` (if not, decide() is always None)."""
-        return endpoint in self.endpoints
+    def acts_on(self, endpoint: str, key: str | None = None) -> bool:
+        """Whether any rule can act on requests to ``endpoint`` (if not, decide() is always None);
+        with ``key``, on that key's requests (facts with another key: no rule holds, nothing counts)."""
+        if endpoint not in self.endpoints:
+            return False
+        if key is None:
+            return True
+        keys = self._keys[endpoint]
+        return keys is None or key in keys
 
     def decide(self, facts: Facts) -> Decision | None:
         """The decision of the first rule that acts on this request, or None."""

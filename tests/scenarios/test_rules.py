@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 
@@ -153,6 +154,23 @@ def test_endpoints_a_rule_acts_on_without_naming_one():
     assert endpoints({"when": {"endpoint": ["generateTask", "submit"]}, "fail": {"code": "X"}}) == {"submit"}
 
 
+def test_acts_on_a_key_only_when_a_rule_could_hold_for_it():
+    keyed = ruleset(
+        {"when": {"endpoint": "statusTask", "key": "sk_one"}, "respond": {"status": 503}},
+        {"when": {"endpoint": "status", "key": "sk_two"}, "respond": {"status": 502}},
+    )
+    assert keyed.acts_on("status") and keyed.acts_on("status", "sk_one") and keyed.acts_on("status", "sk_two")
+    assert not keyed.acts_on("status", KEY) and not keyed.acts_on("submit", "sk_one")
+    # what acts_on promises: with any other key no rule holds, so nothing is decided or counted
+    assert keyed.decide(status()) is None and keyed.matches == [0, 0]
+    assert keyed.decide(r.Facts("status", key="sk_two")).respond.status == 502
+    # one rule that takes any key opens the endpoint to every key, added later too
+    anyone = parse({"rules": [{"when": {"endpoint": "status"}, "respond": {"status": 500}}]}).rules[0]
+    keyed.add(dataclasses.replace(anyone, index=2))
+    assert keyed.acts_on("status", KEY) and keyed.decide(status()).respond.status == 500
+    assert ruleset({"when": {"key": "sk_one"}, "respond": {"status": 503}}).acts_on("files", "sk_one")
+
+
 def test_delay_draws():
     assert r.Delay("ms", 25).draw(0.9) == 25
     uniform = r.Delay("uniform", 10, 20)
@@ -244,6 +262,23 @@ def test_model_key_provider_request_type_and_header_matchers_over_http(api):
     assert (
         api.client.get("/api/v1/apikeys/current-balance", headers={**api.headers(), "X-Chaos": "no"}).status_code == 200
     )
+
+
+def test_a_status_rule_for_another_key_neither_acts_nor_counts_and_one_for_this_key_acts(api):
+    load(
+        api,
+        {
+            "rules": [
+                {"when": {"endpoint": "statusTask", "key": "sk_other"}, "respond": {"status": 503}},
+                {"when": {"endpoint": "statusTask", "key": KEY, "nth": 2}, "respond": {"status": 502}},
+            ]
+        },
+    )
+    tid = api.submit_ok()
+    assert [api.status("nano-banana", tid).status_code for _ in range(3)] == [200, 502, 200]
+    assert api.status("nano-banana", tid, key="sk_other").status_code == 503
+    listed = api.admin("GET", "/rules").json()["rules"]
+    assert [(x["matches"], x["acts"]) for x in listed] == [(1, 1), (3, 1)]
 
 
 def test_prompt_matcher_and_fail_action_over_http(api):
