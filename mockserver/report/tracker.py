@@ -263,6 +263,8 @@ class ConformanceTracker:
         self._windows: dict[str, _Window] = {}
         # Findings about evicted tasks, rendered as they went (their task and track are gone).
         self._settled: list[dict] = []
+        # The keys in _findings of each task's findings, to settle them when the task is evicted.
+        self._by_task: dict[str, list[tuple[str, str | None, Hashable]]] = {}
         # Requests of keys forgotten once their last task was evicted (keys without findings).
         self._forgotten_requests = 0
         self._forgotten_keys = 0
@@ -393,6 +395,8 @@ class ConformanceTracker:
                 return None
             f = self._findings[k] = Finding(code, key, task_id, dialect)
             self._per_code[(key, code)] += 1
+            if task_id is not None:
+                self._by_task.setdefault(task_id, []).append(k)
         return f
 
     def _missing_auth(self, entry: Entry, dialect: Dialect) -> None:
@@ -706,9 +710,19 @@ class ConformanceTracker:
     def forget_task(self, task: Task, now: int) -> None:
         """The task was evicted: settle what the end of the run would say of it (its results
         were never fetched, it was abandoned) into findings of their own, and drop its state."""
-        track = self._track(task.task_id)
-        if track is None:
+        known = self._tasks.get(task.task_id)
+        if known is None:
             return
+        if type(known) is int:  # never followed: the task itself says what the store no longer can
+            dialect = self._by_name.get(task.dialect, self._fallback)
+            track: Track = Track(task.task_id, task.key, task.model, dialect, task.created_ms, known)
+        else:
+            track = known  # type: ignore[assignment]
+        # Findings about the task (a poll after the end...) are rendered now, with its track.
+        for k in self._by_task.pop(task.task_id, ()):
+            f = self._findings.pop(k, None)
+            if f is not None:
+                self._settled.append(self._render(f, lambda _id: task, track))
         model = self._model_of(track.dialect.name, track.model)
         if model is not None:
             for f in self._track_end(track, task, model, now):
@@ -719,7 +733,7 @@ class ConformanceTracker:
                     self._suppressed[(f.key, f.code)] += 1
                     continue
                 self._per_code[(f.key, f.code)] += 1
-                self._settled.append(self._render(f, lambda _id: task))
+                self._settled.append(self._render(f, lambda _id: task, track))
         del self._tasks[task.task_id]
         self._forgotten_tasks += 1
 
@@ -805,12 +819,15 @@ class ConformanceTracker:
             f.facts.update(state=state, complete=complete, request_type=task.request_type)
             yield f
 
-    def _render(self, f: Finding, task_of: Callable[[str], Task | None]) -> dict:
+    def _render(self, f: Finding, task_of: Callable[[str], Task | None], track: Track | None = None) -> dict:
+        """The finding as the report shows it; ``track``: its task's, when the tracker no longer
+        has it (an evicted task's findings are rendered as it goes)."""
         check = CHECKS[f.code]
         out: dict = {"code": f.code, "severity": f.severity or check.severity, "key": f.key}
         if f.task_id is not None:
             out["taskId"] = f.task_id
-        track = self._track(f.task_id or "")
+        if track is None:
+            track = self._track(f.task_id or "")
         model = self._model_of(track.dialect.name, track.model) if track is not None else None
         task = task_of(f.task_id) if f.task_id else None
         dialect = f.dialect or (self._by_name.get(task.dialect) if task is not None else None) or self._fallback

@@ -79,6 +79,38 @@ def test_the_report_still_answers_for_evicted_tasks_clients(api):
     assert state._tasks == {}
 
 
+def test_findings_about_an_evicted_task_are_settled_with_it(api):
+    """A finding that names a task (polled after its end) is written as the task goes: the report
+    answers 200 afterwards, not 500 for a task it can no longer look up."""
+    short_ttl(api)
+    tid = api.submit_ok("nano-banana")
+    api.advance(to="idle")
+    for _ in range(3):
+        assert api.status("nano-banana", tid).json()["data"]["state"] == "success"
+    before = {f["code"]: f for f in api.admin("GET", "/report").json()["findings"]}
+    assert set(before) == {"POLLED_AFTER_TERMINAL", "RESULTS_NOT_DOWNLOADED"}
+    evict_all(api)
+    r = api.admin("GET", "/report")
+    assert r.status_code == 200, r.text
+    after = {f["code"]: f for f in r.json()["findings"]}
+    assert after["POLLED_AFTER_TERMINAL"] == before["POLLED_AFTER_TERMINAL"]  # the same words, kept
+    assert set(after) == set(before)
+    tracker = api.mock.conformance
+    assert tracker._tasks == {} and tracker._by_task == {} and tracker._findings == {}
+
+
+def test_tasks_evicted_before_anyone_followed_them_leave_the_report_too(api):
+    """Never polled, then evicted: settled as abandoned, and nothing kept of them."""
+    short_ttl(api)
+    for _ in range(3):
+        api.submit_ok("nano-banana")
+    evict_all(api)
+    report = api.admin("GET", "/report").json()
+    assert [f["code"] for f in report["findings"]] == ["ABANDONED_TASK"] * 3
+    assert report["summary"]["evictedTasks"] == 3 and report["summary"]["tasks"] == 3
+    assert api.mock.conformance._tasks == {}
+
+
 def test_a_well_behaved_keys_report_state_goes_with_its_last_task(api):
     short_ttl(api)
     keys = [f"sk_client_{n}" for n in range(20)]
