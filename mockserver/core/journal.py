@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
 from mockserver.core.words import camel
 
@@ -141,60 +142,19 @@ class Journal:
             fault,
             body,
             body_truncated,
-            observe,
+            observe=observe,
         )
 
-    def append(
-        self,
-        time: int,
-        method: str,
-        path: str,
-        query: str,
-        key: str | None,
-        status: int,
-        task_id: str | None,
-        model: str | None,
-        error: str | None,
-        idempotency_key: str | None,
-        retry_after: float | None,
-        arrival: int,
-        body_hash: str | None,
-        state: str | None,
-        rule: int | None,
-        fault: str | None,
-        body: str | None,
-        body_truncated: bool,
-        observe: bool = True,
-        /,
-    ) -> Entry:
-        """``record`` with the fields in Entry's order, for the request path (every client request
-        comes through here: a call with nineteen named arguments costs more than the entry)."""
+    def append(self, *fields: Any, observe: bool = True) -> Entry:
+        """``record`` with Entry's fields after its id, positionally and in Entry's order, for the
+        request path (every client request comes through here: a call with nineteen named
+        arguments costs more than the entry)."""
         entries = self._entries
         if len(entries) == entries.maxlen:
             self.dropped += 1
         entry_id = self._next_id
         self._next_id = entry_id + 1
-        entry = Entry(
-            entry_id,
-            time,
-            method,
-            path,
-            query,
-            key,
-            status,
-            task_id,
-            model,
-            error,
-            idempotency_key,
-            retry_after,
-            arrival,
-            body_hash,
-            state,
-            rule,
-            fault,
-            body,
-            body_truncated,
-        )
+        entry = Entry(entry_id, *fields)
         entries.append(entry)
         if not observe:
             for listener in self._listeners:

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from mockserver.http.app import create_app
 from tests.conftest import START_MS, example_input
+from tests.http.spies import paths_through
 
 AUTH = {"Authorization": "Bearer sk_a"}
 NANO = "/api/v1/generateTask/nano-banana"
@@ -115,22 +116,8 @@ def test_fast_and_full_paths_give_the_same_answers_journal_report_and_counts(sce
     assert run(scenario) == run(scenario, fast_path=False)
 
 
-def _routed(monkeypatch) -> list[str]:
-    """The paths Starlette's router handles (the full stack)."""
-    seen: list[str] = []
-    original = routing.Router.__call__
-
-    async def spy(self, scope, receive, send):
-        if scope["type"] == "http":
-            seen.append(scope["path"])
-        await original(self, scope, receive, send)
-
-    monkeypatch.setattr(routing.Router, "__call__", spy)
-    return seen
-
-
 def test_provider_routes_skip_the_router_with_or_without_rules(monkeypatch):
-    seen = _routed(monkeypatch)
+    seen = paths_through(monkeypatch, routing.Router)
     app = create_app(clock="manual")
     with TestClient(app) as c:
         for scenario in ({}, ON_FILES):

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from mockserver.http import journaling
 from mockserver.http.app import create_app
 from tests.conftest import START_MS, data_of, example_input
+from tests.http.spies import paths_through
 
 AUTH = {"Authorization": "Bearer sk_a"}
 JSON_CT = {"Content-Type": "application/json"}
@@ -95,22 +96,8 @@ def test_fast_and_full_paths_give_the_same_answers_and_journal(scenario):
     assert run(scenario) == run(scenario, fast_path=False)
 
 
-def _journal_middleware_paths(monkeypatch) -> list[str]:
-    """Record the paths that go through the journal middleware (the full stack)."""
-    seen: list[str] = []
-    original = journaling.JournalMiddleware.__call__
-
-    async def spy(self, scope, receive, send):
-        if scope["type"] == "http":
-            seen.append(scope["path"])
-        await original(self, scope, receive, send)
-
-    monkeypatch.setattr(journaling.JournalMiddleware, "__call__", spy)
-    return seen
-
-
 def test_submits_skip_the_stack_unless_strict_or_a_rule_could_act_on_them(monkeypatch):
-    seen = _journal_middleware_paths(monkeypatch)
+    seen = paths_through(monkeypatch, journaling.JournalMiddleware)
     app = create_app(clock="manual")
     with TestClient(app) as c:
         assert c.post(NANO, content=GOOD, headers=AUTH).status_code == 200
