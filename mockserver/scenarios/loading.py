@@ -199,25 +199,42 @@ def library_dir() -> Path:
 
 def library() -> list[LibraryEntry]:
     """The named scenarios, sorted by name, with the description each file gives."""
-    root = library_dir()
-    if not root.is_dir():
-        return []
-    out = []
-    for path in sorted(root.iterdir()):
-        if path.suffix not in SUFFIXES or not path.is_file():
-            continue
-        try:
-            doc = read_file(path)
-        except ScenarioError:
-            doc = None
-        description = doc.get("description", "") if isinstance(doc, dict) else ""
-        out.append(LibraryEntry(path.stem, " ".join(str(description).split()), path))
-    return out
+    return [_entry(path) for path in _library_files()]
 
 
 def find(name: str) -> LibraryEntry | None:
-    """The library scenario called ``name``."""
-    return next((e for e in library() if e.name == name), None)
+    """The library scenario called ``name``.
+
+    Only that file is read: a load by name (PUT /__admin/scenario?name=, ``--scenario NAME``)
+    parsed every file of the library for its description, in the pure-Python YAML loader.
+    """
+    return next((_entry(path) for path in _library_files() if path.stem == name), None)
+
+
+def _library_files() -> list[Path]:
+    root = library_dir()
+    if not root.is_dir():
+        return []
+    return [path for path in sorted(root.iterdir()) if path.suffix in SUFFIXES and path.is_file()]
+
+
+def _entry(path: Path) -> LibraryEntry:
+    try:
+        stat = path.stat()
+    except OSError:  # gone since the folder was listed: no description, as an unreadable file
+        return LibraryEntry(path.stem, "", path)
+    return LibraryEntry(path.stem, _description(str(path), stat.st_mtime_ns, stat.st_size), path)
+
+
+@functools.lru_cache(maxsize=256)
+def _description(path: str, mtime_ns: int, size: int) -> str:
+    """A library file's description, read once per version of the file (its time and size)."""
+    try:
+        doc = read_file(Path(path))
+    except ScenarioError:
+        doc = None
+    description = doc.get("description", "") if isinstance(doc, dict) else ""
+    return " ".join(str(description).split())
 
 
 # ------------------------------------------------------------------------ validation

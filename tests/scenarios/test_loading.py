@@ -519,6 +519,32 @@ def test_scenarios_command_lists_the_library_one_per_line(capsys):
     assert "no scenario named 'nope'" in capsys.readouterr().err
 
 
+def test_find_reads_only_the_named_file_and_a_changed_description_is_read_again(tmp_path, monkeypatch):
+    from mockserver.scenarios import loading
+
+    (tmp_path / "a.yaml").write_text("description: first\n")
+    (tmp_path / "b.json").write_text('{"description": "  spaced\\n out  "}')
+    (tmp_path / "b.yaml").write_text("description: shadowed by b.json, which sorts first\n")
+    (tmp_path / "broken.yaml").write_text("description: [unclosed\n")
+    (tmp_path / "notes.txt").write_text("not a scenario")
+    monkeypatch.setattr(loading, "library_dir", lambda: tmp_path)
+    read: list[str] = []
+    real = loading.read_file
+    monkeypatch.setattr(loading, "read_file", lambda path: read.append(path.name) or real(path))
+
+    entry = loading.find("b")
+    assert entry is not None and (entry.name, entry.description, entry.path.name) == ("b", "spaced out", "b.json")
+    assert read == ["b.json"]  # the one file, not the library
+    assert loading.find("notes") is None and loading.find("nope") is None
+    assert [(e.name, e.description) for e in library()] == [
+        ("a", "first"), ("b", "spaced out"), ("b", "shadowed by b.json, which sorts first"), ("broken", "")
+    ]  # fmt: skip
+    read.clear()
+    assert loading.find("a").description == "first" and read == []  # the file has not changed: not read again
+    (tmp_path / "a.yaml").write_text("description: second, longer\n")
+    assert loading.find("a").description == "second, longer" and read == ["a.yaml"]
+
+
 def test_serve_refuses_an_invalid_scenario_with_exit_2_and_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  - when: {endpoint: generateTask}\n    explode: 1\n")
