@@ -623,6 +623,74 @@ def test_loader_refuses_an_invalid_schema(tmp_path):
         read_catalog(*_write(tmp_path, TOY, {"type": "objekt"}))
 
 
+def _recorder():
+    """scripts/record_checked_schemas.py, imported."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent.parent / "scripts" / "record_checked_schemas.py"
+    spec = importlib.util.spec_from_file_location("record_checked_schemas", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_recorded_schema_digests_are_every_bundled_model_schema_and_each_passes_the_meta_schema():
+    from mockserver.core.catalog import CHECKED_SCHEMAS, schema_digest
+    from mockserver.dialects.api123.models import load_catalog as load_123api
+
+    recorder = _recorder()
+    files = recorder.bundled_schemas()
+    names = {(f.parent.parent.name, f.stem) for f in files}
+    assert names == {("schemas", m) for m in CATALOG.names()} | {("123api", m) for m in load_123api().names()}
+    for f in files:  # the verdict a recorded digest stands for, checked again here
+        Draft202012Validator.check_schema(json.loads(f.read_text(encoding="utf-8")))
+    recorded = CHECKED_SCHEMAS.read_text(encoding="utf-8")
+    assert recorded == recorder.render(), "out of date: run python scripts/record_checked_schemas.py"
+    assert {schema_digest(f.read_text(encoding="utf-8")) for f in files} <= set(recorded.split())
+
+
+def test_only_a_recorded_schema_text_skips_the_meta_schema_check(tmp_path, monkeypatch):
+    import shutil
+
+    from mockserver.core import catalog
+
+    checked: list[dict] = []
+    real = Draft202012Validator.check_schema
+
+    def counting(schema, *args, **kw):
+        checked.append(schema)
+        return real(schema, *args, **kw)
+
+    monkeypatch.setattr(catalog.Draft202012Validator, "check_schema", counting)
+    bundled = Path(catalog.__file__).with_name("models.yaml")
+    assert len(read_catalog(bundled, schema_dir() / "models")) == len(CATALOG) and checked == []
+    # A user's own schema is checked; so is a bundled one whose text changed by one byte.
+    (tmp_path / "toy").mkdir()
+    read_catalog(*_write(tmp_path / "toy", TOY))
+    assert [s.get("type") for s in checked] == ["object"]
+    shutil.copytree(schema_dir() / "models", tmp_path / "models")
+    edited = tmp_path / "models" / "nano-banana.json"
+    edited.write_text(edited.read_text(encoding="utf-8") + " ", encoding="utf-8")
+    checked.clear()
+    read_catalog(bundled, tmp_path / "models")
+    assert [s["$id"] for s in checked] == ["https://mockserver.local/schemas/models/nano-banana.json"]
+
+
+def test_without_the_record_every_schema_is_checked(monkeypatch, tmp_path):
+    from mockserver.core import catalog
+
+    checked: list[dict] = []
+    monkeypatch.setattr(catalog.Draft202012Validator, "check_schema", checked.append)
+    monkeypatch.setattr(catalog, "CHECKED_SCHEMAS", tmp_path / "no-such-file.txt")
+    catalog._checked_digests.cache_clear()
+    try:
+        read_catalog(Path(catalog.__file__).with_name("models.yaml"), schema_dir() / "models")
+    finally:
+        catalog._checked_digests.cache_clear()
+    assert len(checked) == len(CATALOG)
+
+
 def test_poll_progression_can_be_set_per_model_in_the_data_file(tmp_path):
     import shutil
 
