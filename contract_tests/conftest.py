@@ -270,8 +270,12 @@ class Driver:
         return r.json()["data"]
 
     def admin(self, method: str, path: str, **kw) -> httpx.Response:
-        # One client for the session: a client per call would build an SSL context each time.
-        request = self.admin_client.request if self.admin_client is not None else httpx.request
+        # One client for the session; without it (a module fixture's Driver), still the run's one
+        # SSL context: httpx.request would build a context, reading the CA bundle, on every call.
+        if self.admin_client is not None:
+            request = self.admin_client.request
+        else:
+            request = functools.partial(httpx.request, verify=tls_context())
         r = request(
             method,
             f"{self.target.url}/__admin{path}",

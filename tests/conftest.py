@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import functools
 import json
+import os
 from pathlib import Path
 
 import httpcore  # noqa: F401 (imported before any inner pytest run: see below)
@@ -36,13 +37,14 @@ pytest_plugins = ["pytester"]
 
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """pytester, whose inner runs leave out Schemathesis's plugin as this suite does (pyproject.toml).
+    """pytester, whose inner runs leave out Schemathesis's and anyio's plugins as this suite does
+    (pyproject.toml).
 
-    An inner run reads no pyproject of ours, so it loaded the plugin by its entry point; and pytester
-    drops the modules a run imported, so each run imported Schemathesis afresh: about a second of
-    CPU per run, for a plugin no inner test uses.
+    An inner run reads no pyproject of ours, so it loaded the plugins by their entry points; and
+    pytester drops the modules a run imported, so each run imported Schemathesis afresh: about a
+    second of CPU per run, for a plugin no inner test uses.
     """
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:schemathesis")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:schemathesis -p no:anyio")
     return pytester
 
 
@@ -202,6 +204,33 @@ def live_server():
 def ssl_context():
     """httpx's default SSL context, made once: each new one reads the CA bundle (~50 ms of CPU)."""
     return httpx.create_ssl_context()
+
+
+def _one_default_ssl_context() -> None:
+    """Every httpx client this process makes with the default certificate checks shares one SSL
+    context, as ssl_context() gives a test that asks for it.
+
+    httpx builds a context for each new client, even one that only ever speaks plain http to a
+    loopback port, and each reads the CA bundle again: ~50 ms of CPU, once for every
+    ``httpx.get(...)``. The suite makes hundreds (tests, pytester's inner runs, the receivers'
+    helpers): about a tenth of its CPU. The shared context checks certificates exactly as a
+    fresh one would; anything but the defaults (a context of the caller's, verify=False, a
+    certificate bundle from SSL_CERT_FILE or SSL_CERT_DIR) is made as before.
+    """
+    from httpx._transports import default as transports
+
+    make = transports.create_ssl_context
+
+    def create_ssl_context(verify=True, cert=None, trust_env=True):
+        plain = verify is True and cert is None
+        if plain and not (trust_env and (os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"))):
+            return ssl_context()
+        return make(verify=verify, cert=cert, trust_env=trust_env)
+
+    transports.create_ssl_context = create_ssl_context
+
+
+_one_default_ssl_context()
 
 
 @pytest.fixture(params=["inprocess", "live"])

@@ -33,9 +33,10 @@ def suite_args(
     # Not the mock_api plugin: the suite does not use it. pytest would rewrite the asserts of
     # mockserver (it has a plugin) but this process imported it already: nothing to warn about.
     args += ["-p", "no:mockserver.pytest_plugin", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    # Nor Hypothesis's or Schemathesis's plugins, which the suite does not use either: loading
-    # Schemathesis's imports Hypothesis too, seconds of CPU before the first test (most of a run).
-    args += ["-p", "no:schemathesis", "-p", "no:hypothesispytest"]
+    # Nor Hypothesis's, Schemathesis's or anyio's plugins, which the suite does not use either:
+    # loading Schemathesis's imports Hypothesis too, seconds of CPU before the first test (most of
+    # a run); anyio's imports its event-loop backends.
+    args += ["-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio"]
     for option, value in (
         ("--base-url", base_url),
         ("--api-key", api_key),

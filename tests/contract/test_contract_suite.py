@@ -160,7 +160,7 @@ def _suite(report_dir: Path, name: str, *args: str) -> Run:
         str(ROOT / "contract_tests"), f"--rootdir={ROOT}", "-q", "-p", "no:cacheprovider", "-rfEs",
         f"--junitxml={report}",
         # Plugins the suite does not use.
-        "-p", "no:schemathesis", "-p", "no:hypothesispytest",
+        "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio",
         *args,
     ]  # fmt: skip
     before = set(sys.modules)
