@@ -208,24 +208,29 @@ def ssl_context():
 
 def _one_default_ssl_context() -> None:
     """Every httpx client this process makes with the default certificate checks shares one SSL
-    context, as ssl_context() gives a test that asks for it.
+    context (one per CA bundle the environment names).
 
     httpx builds a context for each new client, even one that only ever speaks plain http to a
     loopback port, and each reads the CA bundle again: ~50 ms of CPU, once for every
     ``httpx.get(...)``. The suite makes hundreds (tests, pytester's inner runs, the receivers'
-    helpers): about a tenth of its CPU. The shared context checks certificates exactly as a
-    fresh one would; anything but the defaults (a context of the caller's, verify=False, a
-    certificate bundle from SSL_CERT_FILE or SSL_CERT_DIR) is made as before.
+    helpers): about a tenth of its CPU. A shared context checks certificates exactly as a fresh
+    one would: it is made by the same call, from the same SSL_CERT_FILE and SSL_CERT_DIR
+    (trust_env), and kept per pair of them. Anything else (a context of the caller's,
+    verify=False, a client certificate) is made as before.
     """
     from httpx._transports import default as transports
 
     make = transports.create_ssl_context
+    made: dict[tuple[bool, str | None, str | None], object] = {}
 
     def create_ssl_context(verify=True, cert=None, trust_env=True):
-        plain = verify is True and cert is None
-        if plain and not (trust_env and (os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"))):
-            return ssl_context()
-        return make(verify=verify, cert=cert, trust_env=trust_env)
+        if verify is not True or cert is not None:
+            return make(verify=verify, cert=cert, trust_env=trust_env)
+        env = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")) if trust_env else (None, None)
+        key = (bool(trust_env), *env)
+        if key not in made:
+            made[key] = make(verify=True, cert=None, trust_env=trust_env)
+        return made[key]
 
     transports.create_ssl_context = create_ssl_context
 
