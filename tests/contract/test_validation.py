@@ -358,6 +358,26 @@ def test_the_hook_fails_a_request_whose_answer_breaks_the_contract():
         assert api.checked == 2  # the submit and the first poll
 
 
+def test_an_answer_seen_before_is_failed_again_and_a_good_one_passes_again(monkeypatch):
+    import tests.conftest as conftest
+
+    monkeypatch.setattr(conftest, "_VERDICTS", {})  # none kept from earlier tests
+    calls = []
+    real = contract.check_httpx_response
+    monkeypatch.setattr(contract, "check_httpx_response", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    app = _broken_app(_null_create_time)
+    with TestClient(app) as client:
+        api = Api(client, app, "inprocess")
+        tid = api.submit_ok()
+        for _ in range(2):  # the same broken answer twice: the second is failed on the first's verdict
+            with pytest.raises(AssertionError, match=r"\$\.data\.createTime: None is not of type 'integer'"):
+                api.status("nano-banana", tid)
+        good = [api.client.get("/api/v1/apikeys/current-balance", headers=api.headers()) for _ in range(2)]
+    assert [r.status_code for r in good] == [200, 200] and good[0].content == good[1].content
+    assert api.checked == 5 and len(calls) == 3  # each answer checked; twins validated once
+    assert conftest.contract_problems(good[1], retry_hint="both") == real(good[1], errors_as_200=True)
+
+
 def test_every_api_answer_is_checked(api):
     before = api.checked
     tid = api.submit_ok()
