@@ -94,8 +94,8 @@ def _provider_routes(dialects: Sequence[Dialect]) -> list[tuple[str, re.Pattern[
 
 
 class FastStatus:
-    """GET on a dialect's status route without the framework, when nothing needs it; and POST on a
-    submit route straight to its handler."""
+    """GET on a dialect's status route without the framework, when nothing needs it; the other
+    provider routes (submit, result files, balance, models) straight to their handlers."""
 
     def __init__(self, app, mock: MockService, errors: deque | None = None) -> None:
         self.app = app
