@@ -38,6 +38,7 @@ import httpx
 
 from mockserver.core import control
 from mockserver.core.words import DEFAULT_FAIL_CODE
+from mockserver.testing.clients import MockAsyncClient, MockClient
 from mockserver.testing.inprocess import InProcessTransport, PrivateLoop, settler
 
 __all__ = ["DEFAULT_KEY", "IN_PROCESS_URL", "MockApi", "curl_for"]
@@ -134,11 +135,11 @@ class MockApi:
     def async_client(self, **kw: Any) -> httpx.AsyncClient:
         """An httpx.AsyncClient for the code under test (in-process: the app on the caller's loop)."""
         if self.in_memory:
-            return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=self.url, **kw)
+            return MockAsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=self.url, **kw)
         kw.setdefault("timeout", 30)
         if not _TRANSPORT_OPTIONS & kw.keys():
             kw.setdefault("verify", _ssl_context())  # the CA bundle is read once, not per client
-        return httpx.AsyncClient(base_url=self.url, **kw)
+        return MockAsyncClient(base_url=self.url, **kw)
 
     def _memory_client(self, **kw: Any) -> httpx.Client:
         if self._loop is None:
@@ -150,10 +151,10 @@ class MockApi:
         """An httpx.Client on the server; unless ``kw`` configures its own transport, it uses
         the handle's connection pool: kept-alive connections, no SSL context per client."""
         if _TRANSPORT_OPTIONS & kw.keys() or _env_proxies():
-            return httpx.Client(base_url=self.url, **kw)
+            return MockClient(base_url=self.url, **kw)
         if self._pool is None:
             self._pool = httpx.HTTPTransport(verify=_ssl_context())
-        return httpx.Client(base_url=self.url, transport=_Shared(self._pool), **kw)
+        return MockClient(base_url=self.url, transport=_Shared(self._pool), **kw)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -440,7 +441,7 @@ def _memory_client(app: Any, loop: PrivateLoop, **kw: Any) -> httpx.Client:
     # What Starlette's TestClient sent, so the app sees the requests it saw before.
     kw.setdefault("follow_redirects", True)
     kw["headers"] = {"user-agent": "testclient", **dict(kw.get("headers") or {})}
-    return httpx.Client(transport=transport, base_url=IN_PROCESS_URL, **kw)
+    return MockClient(transport=transport, base_url=IN_PROCESS_URL, **kw)
 
 
 # Client options that configure a transport of their own: such a client cannot share the pool.
