@@ -138,8 +138,7 @@ class MockService:
             self._start_ms = self.clock.now_ms()
         self.clock_start_ms = self.clock.now_ms()  # where this run's clock began (replay bundles)
         self.dialect_models: dict[str, dict[str, Model]] = {
-            name: {model.name: _overridden(model, sc.model_overrides(model.name)) for model in catalog}
-            for name, catalog in self.catalogs.items()
+            name: _own_models(catalog, sc) for name, catalog in self.catalogs.items()
         }
         balances = sc.accounts if sc.accounts is not None else s.api_keys
         self.accounts = Accounts(dict(balances) if balances is not None else None, s.claim_masked_keys)
@@ -821,6 +820,13 @@ def _prompt(input: object) -> str | None:
     """input.prompt, for scenario rules that match on it."""
     prompt = input.get("prompt") if isinstance(input, dict) else None
     return prompt if isinstance(prompt, str) else None
+
+
+def _own_models(catalog: Iterable[Model], sc: scenarios.Scenario) -> dict[str, Model]:
+    """This mock's copy of every model of ``catalog``, by name, with the scenario's overrides."""
+    if not sc.models:  # most scenarios override nothing: no glob to match per model
+        return {model.name: model.clone() for model in catalog}
+    return {model.name: _overridden(model, sc.model_overrides(model.name)) for model in catalog}
 
 
 def _overridden(model: Model, overrides: dict[str, Any]) -> Model:

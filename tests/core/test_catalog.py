@@ -910,3 +910,14 @@ def test_remembered_verdicts_are_bounded():
     model.validate(long)
     model.validate(long)
     assert len(judged) == MAX_VERDICTS + 13  # too long to remember
+
+
+def test_a_clone_is_what_dataclasses_replace_makes_and_its_own_object():
+    for model in CATALOG:
+        copy, reference = model.clone(), dataclasses.replace(model)
+        assert type(copy) is Model and copy is not model
+        for f in dataclasses.fields(Model):
+            # The same objects, not copies of them: the schema, the validator and the verdicts are shared.
+            assert getattr(copy, f.name) is getattr(reference, f.name) is getattr(model, f.name), f.name
+        copy.pending_ms += 1
+        assert model.pending_ms == reference.pending_ms
