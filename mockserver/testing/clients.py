@@ -4,8 +4,8 @@ They are httpx's own ``Client`` and ``AsyncClient``, minus two costs that domina
 client side and that a test never needs to pay twice:
 
 - Joining a relative URL to ``base_url`` parses both with httpx's pure-Python parser, twice per
-  request (~50 us). The join is a function of the two alone, so it is remembered per URL text
-  (a small bounded table, forgotten if ``base_url`` changes).
+  request (~50 us). The join is a function of the two texts alone, so it is remembered by them
+  (one small bounded table for all clients: a fuzz loop makes a client per example).
 - After every response httpx builds a urllib request and response around it so that the
   stdlib's cookie jar can look for ``Set-Cookie`` (~25 us). The jar finds nothing unless the
   response has a ``Set-Cookie`` or ``Set-Cookie2`` header, so it is asked only then.
@@ -22,7 +22,7 @@ import httpx
 
 __all__ = ["MockAsyncClient", "MockClient"]
 
-MAX_REMEMBERED = 512  # URL texts a client remembers joined (a test's routes, ids in the path)
+MAX_REMEMBERED = 512  # joins remembered (a test's routes, ids in the path): then the table starts again
 _COOKIE_HEADERS = (b"set-cookie", b"set-cookie2")
 
 
@@ -39,24 +39,30 @@ class _Cheap:
 
     _base_url: httpx.URL
     _cookies: httpx.Cookies
-    _joined: dict[str, tuple[httpx.URL, httpx.URL]]
+    _base: tuple[httpx.URL, str] | None = None  # base_url, and its text: the table's key
 
     def _remember(self) -> None:
-        self._joined = {}
         self._cookies = _Cookies(self._cookies)
 
     def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
         if type(url) is not str:
             return super()._merge_url(url)  # type: ignore[misc]
-        hit = self._joined.get(url)
-        base = self._base_url
-        if hit is not None and hit[0] is base:
-            return hit[1]
-        joined: httpx.URL = super()._merge_url(url)  # type: ignore[misc]
-        if len(self._joined) >= MAX_REMEMBERED:
-            self._joined.clear()
-        self._joined[url] = (base, joined)
+        base = self._base
+        if base is None or base[0] is not self._base_url:  # a new client, or base_url was set
+            base = self._base = (self._base_url, str(self._base_url))
+        key = (base[1], url)
+        joined = _JOINED.get(key)
+        if joined is None:
+            joined = super()._merge_url(url)  # type: ignore[misc]
+            if len(_JOINED) >= MAX_REMEMBERED:
+                _JOINED.clear()
+            _JOINED[key] = joined
         return joined
+
+
+# Joins by (base URL text, URL text), for every client: a fuzz loop makes a client per example
+# and sends the same few URLs through each. URLs are immutable, so clients can share them.
+_JOINED: dict[tuple[str, str], httpx.URL] = {}
 
 
 class MockClient(_Cheap, httpx.Client):

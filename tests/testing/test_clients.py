@@ -41,7 +41,9 @@ def test_a_new_base_url_is_honoured_and_the_table_stays_bounded(monkeypatch):
         assert str(ours.build_request("GET", "x").url) == "http://b/two/x"
         for i in range(10):
             assert str(ours.build_request("GET", f"p{i}").url) == f"http://b/two/p{i}"
-            assert len(ours._joined) <= 4
+            assert len(clients._JOINED) <= 4
+    with MockClient(base_url="http://b/three") as other:  # shares the table, not the base
+        assert str(other.build_request("GET", "p9").url) == "http://b/three/p9"
 
 
 def answer(request: httpx.Request) -> httpx.Response:
