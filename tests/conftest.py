@@ -126,9 +126,13 @@ class RunAlone:
     def __init__(self, folder: Path) -> None:
         self.gate = open(folder / "wall-clock.gate", "a+b")  # held for the session
         self.lock = open(folder / "wall-clock.lock", "a+b")
+        self.holding: bool | None = None  # what this holder has: None nothing, True exclusive, False shared
 
-    @contextlib.contextmanager
-    def held(self, exclusive: bool):
+    def take(self, exclusive: bool) -> None:
+        """Hold the lock exclusively or shared; a holder that already has it so keeps it."""
+        if self.holding is exclusive:
+            return
+        self.release()
         if exclusive:
             fcntl.flock(self.gate, fcntl.LOCK_EX)
             fcntl.flock(self.lock, fcntl.LOCK_EX)
@@ -136,12 +140,27 @@ class RunAlone:
             fcntl.flock(self.gate, fcntl.LOCK_SH)
             fcntl.flock(self.lock, fcntl.LOCK_SH)
             fcntl.flock(self.gate, fcntl.LOCK_UN)
+        self.holding = exclusive
+
+    def release(self) -> None:
+        if self.holding is None:
+            return
+        fcntl.flock(self.lock, fcntl.LOCK_UN)
+        if self.holding:
+            fcntl.flock(self.gate, fcntl.LOCK_UN)
+        self.holding = None
+
+    @contextlib.contextmanager
+    def held(self, exclusive: bool):
+        self.take(exclusive)
         try:
             yield
         finally:
-            fcntl.flock(self.lock, fcntl.LOCK_UN)
-            if exclusive:
-                fcntl.flock(self.gate, fcntl.LOCK_UN)
+            self.release()
+
+
+def runs_alone(item) -> bool:
+    return item.get_closest_marker("wall_clock") is not None
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -154,8 +173,16 @@ def pytest_runtest_protocol(item, nextitem):
     if alone is None:
         # Each worker's basetemp is <the run's temp dir>/popen-gwN: the parent is this run's alone.
         alone = item.config.stash[RUN_ALONE] = RunAlone(Path(item.config.option.basetemp).parent)
-    with alone.held(exclusive=item.get_closest_marker("wall_clock") is not None):
+    exclusive = runs_alone(item)
+    alone.take(exclusive)
+    try:
         yield
+    finally:
+        # A wall_clock test followed by another keeps the lock: handed back between them, the
+        # other workers ran one test each in between, one at a time (each hand-over waits for the
+        # test running then), so the whole run of them cost the other workers' tests their overlap.
+        if not (exclusive and nextitem is not None and runs_alone(nextitem)):
+            alone.release()
 
 
 RUN_ALONE = pytest.StashKey[RunAlone]()

@@ -50,3 +50,21 @@ def test_a_waiting_exclusive_holder_keeps_new_shared_ones_out(tmp_path):
     alone_done.set()
     assert following.wait(WAIT_S)
     next_done.set()
+
+
+def test_an_exclusive_holder_keeps_the_lock_until_it_releases_it(tmp_path):
+    """Consecutive wall_clock tests keep the lock (tests/conftest.py): taking it again as held
+    changes nothing, and others get in only once it is released."""
+    alone = RunAlone(tmp_path)
+    alone.take(exclusive=True)
+    alone.take(exclusive=True)
+    shared_done = threading.Event()
+    shared = holding(RunAlone(tmp_path), False, shared_done)
+    assert not shared.wait(0.2)
+    alone.release()
+    assert shared.wait(WAIT_S)
+    assert alone.holding is None
+    alone.take(exclusive=False)  # shared beside the other shared holder
+    assert alone.holding is False
+    alone.release()
+    shared_done.set()
