@@ -4,6 +4,7 @@ without scenario rules that could act on polls."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import socket
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from mockserver.core.words import STATUS
+from mockserver.core.words import FAILED, PENDING, PROCESSING, STATUS, SUCCESS, TaskView
 from mockserver.http import provider as http_api
 from mockserver.http.app import create_app
 from mockserver.http.fastpath import query_value
@@ -163,6 +164,52 @@ def test_fast_and_slow_paths_give_the_same_tape_live(extra, rules):
 def test_fast_and_slow_paths_give_the_same_tape_live_on_h11():
     extra = {"limits": {"requests_per_minute": 20}}
     assert run(ACTING, extra, live=True, http="h11") == run(ACTING, extra, fast_path=False, live=True, http="h11")
+
+
+def test_the_status_body_cache_answers_what_encoding_answers(monkeypatch):
+    """Polls answered from the cache of encoded bodies, and each encoded afresh: the same tape
+    (pending, processing, success and failed tasks, injected failures, both paths)."""
+    cached = [run(ACTING), run(KEYED, {"errors_as_200": True}), run(ACTING, fast_path=False)]
+
+    def afresh(dialect, view):
+        return dialect.dumps(dialect.status_body(view))
+
+    monkeypatch.setattr(http_api, "encoded_status", afresh)
+    assert cached == [run(ACTING), run(KEYED, {"errors_as_200": True}), run(ACTING, fast_path=False)]
+
+
+@pytest.mark.parametrize("dialect_name", ["apixo", "123api"])
+def test_a_status_body_is_remembered_by_every_field_of_its_view(dialect_name):
+    dialect = create_app(clock="manual").state.mock.dialects[dialect_name]
+    views = [
+        TaskView("task_1", "gpt-image-1", PENDING, 1000),
+        TaskView("task_1", "gpt-image-1", PROCESSING, 1000),
+        TaskView("task_1", "gpt-image-1", SUCCESS, 1000, 5000, ("http://h/files/task_1/0.png",)),
+        TaskView("task_1", "gpt-image-1", FAILED, 1000, 5000, (), "CONTENT_POLICY", None),
+    ]
+    changed = {
+        "task_id": "task_2",
+        "model": "nano-banana",
+        "created_ms": 1001,
+        "complete_ms": 5001,
+        "result_urls": ("http://other/files/task_1/0.png",),
+        "fail_code": "TIMEOUT",
+        "fail_msg": "it broke",
+    }
+    for view in views:
+        assert http_api.encoded_status(dialect, view) == dialect.dumps(dialect.status_body(view))
+        for name, value in changed.items():
+            other = dataclasses.replace(view, **{name: value})
+            assert http_api.encoded_status(dialect, other) == dialect.dumps(dialect.status_body(other)), name
+        assert http_api.encoded_status(dialect, view) == dialect.dumps(dialect.status_body(view))
+
+
+def test_the_status_body_cache_is_bounded():
+    dialect = create_app(clock="manual").state.mock.dialects["apixo"]
+    for n in range(http_api.MAX_STATUS_BODIES * 2 + 5):
+        view = TaskView(f"task_{n}", "gpt-image-1", PENDING, n)
+        assert http_api.encoded_status(dialect, view) == dialect.dumps(dialect.status_body(view))
+        assert len(http_api._STATUS_BODIES) <= http_api.MAX_STATUS_BODIES
 
 
 def test_a_rule_that_never_acts_changes_nothing():
