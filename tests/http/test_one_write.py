@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 
@@ -157,3 +158,30 @@ def test_only_the_calling_request_and_only_before_its_head_is_held():
 
     writes = asyncio.run(go())
     assert len(writes) == 2 and writes[1] == b"four"
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_pipelined_polls_are_answered_in_order_with_the_same_bytes(http):
+    def answers(fast_path: bool) -> bytes:
+        app = create_app(clock="manual", seed=5, start_ms=START_MS, fast_path=fast_path)
+
+        async def go() -> bytes:
+            conn = Connection(app, http)
+            body = json.dumps({"input": example_input("nano-banana")}).encode()
+            submit = b"".join(await conn.exchange(request("POST", "/api/v1/generateTask/nano-banana", body)))
+            task_id = json.loads(submit.partition(b"\r\n\r\n")[2])["data"]["taskId"]
+            polls = [request("GET", f"/api/v1/statusTask/nano-banana?taskId={t}") for t in (task_id, "x", task_id)]
+            before = len(conn.transport.writes)
+            conn.protocol.data_received(b"".join(polls))  # three requests in one read
+            for _ in range(1000):
+                out = b"".join(conn.transport.writes[before:])
+                if out.count(b"HTTP/1.1 ") == 3 and conn.protocol.cycle.response_complete:
+                    break
+                await asyncio.sleep(0)
+            return b"".join(conn.transport.writes[before:])
+
+        return asyncio.run(go())
+
+    fast = answers(True)
+    assert fast == answers(False)
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", fast) == [b"200", b"404", b"200"]
