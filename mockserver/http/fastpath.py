@@ -43,7 +43,11 @@ from mockserver.http import provider
 from mockserver.http.faults import FaultMiddleware, is_injected, remember_connection
 from mockserver.http.journaling import BODY_METHODS, BodyTap, JournalMiddleware, record_request
 
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+_CONTENT_TYPE = (b"content-type", b"application/json")
+# Scope key set by the server's protocol (``mockserver.http.server.guarded``): ``scope[ONE_WRITE](scope)``
+# before a response whose body follows its head at once has the head and the body written together,
+# one system call and one TCP segment instead of two, the same bytes. Absent in-process.
+ONE_WRITE = "mockserver.one_write"
 _PREFIXES: dict[str, bytes] = {}  # "name=" of each query parameter asked for (the dialects' few names)
 
 
@@ -179,20 +183,24 @@ class FastStatus:
                 raise refused
             assert key is not None
             body = provider.status_body(mock, dialect, scope, key, name, task_id)
-            status, headers = 200, _JSON_HEADERS
+            status = 200
+            headers = [(b"content-length", str(len(body)).encode()), _CONTENT_TYPE]
         except Exception as exc:
             err, bug = self._error_of(exc)
             note["error"] = err.error or err.message
             status, body, extra = provider.error_parts(mock, err, scope)
-            headers = _JSON_HEADERS + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+            headers = _response_headers(body, extra)
             if status == 429:
                 retry_after = float(extra["Retry-After"]) if "Retry-After" in extra else None
+        one_write = scope.get(ONE_WRITE)
+        if one_write is not None:
+            one_write(scope)
         try:
             await send(
                 {
                     "type": "http.response.start",
                     "status": status,
-                    "headers": [*headers, (b"content-length", str(len(body)).encode())],
+                    "headers": headers,
                 }
             )
             await send({"type": "http.response.body", "body": body})
@@ -292,6 +300,18 @@ class FastStatus:
             )
         if bug is not None:
             raise bug  # for the server's log, and so an in-process client raises it
+
+
+def _response_headers(body: bytes, extra: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """The headers a JSON ``Response(body, headers=extra)`` sends, in its order (Starlette's
+    ``init_headers``): the given ones, then content-length and content-type unless given."""
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+    names = {name for name, _ in headers}
+    if b"content-length" not in names:
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+    if b"content-type" not in names:
+        headers.append(_CONTENT_TYPE)
+    return headers
 
 
 _HANDLER = "mockserver.handler"  # scope key: (handler, dialect) of the guarded path's request

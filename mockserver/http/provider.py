@@ -7,7 +7,9 @@ and spells the answer through that dialect, and speaks to the service in the cor
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import operator
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -19,7 +21,7 @@ from starlette.types import Scope
 
 from mockserver.core.errors import BY_STATUS, ApiError
 from mockserver.core.service import MockService
-from mockserver.core.words import BALANCE, FILES, MODELS, STATUS, SUBMIT
+from mockserver.core.words import BALANCE, FILES, MODELS, STATUS, SUBMIT, TaskView
 from mockserver.dialects.protocol import Dialect, compact_json
 from mockserver.http import faults, strict
 from mockserver.http.requests import (
@@ -267,7 +269,29 @@ def status_body(
     noted["state"] = state
     if name is None:
         noted["model"] = task.model
-    return dialect.dumps(dialect.status_body(mock.task_view(task, state, complete_ms, base_url_of(scope))))
+    return encoded_status(dialect, mock.task_view(task, state, complete_ms, base_url_of(scope)))
+
+
+# The JSON of the last status answers, by dialect and view: a task polled again in the same state
+# answers the same bytes, and encoding them was a third of a poll's own time. Bounded: emptied
+# when full (a client polling more tasks than this in turn encodes as before).
+MAX_STATUS_BODIES = 256
+_STATUS_BODIES: dict[tuple, bytes] = {}
+# Every field of a TaskView, in a tuple: the key holds all a dialect's status body is made of.
+_VIEW_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(TaskView)))
+
+
+def encoded_status(dialect: Dialect, view: TaskView) -> bytes:
+    """``dialect.dumps(dialect.status_body(view))``, remembered for the last views asked
+    (a dialect's status body is made of the view alone)."""
+    key = (dialect, _VIEW_FIELDS(view))
+    body = _STATUS_BODIES.get(key)
+    if body is None:
+        body = dialect.dumps(dialect.status_body(view))
+        if len(_STATUS_BODIES) >= MAX_STATUS_BODIES:
+            _STATUS_BODIES.clear()
+        _STATUS_BODIES[key] = body
+    return body
 
 
 async def _account_answer(

@@ -87,8 +87,13 @@ def guarded(protocol: type[asyncio.Protocol], request_timeout_s: float) -> type[
       may hold it on purpose (a scenario's ``hang`` or ``delay``). Deadlines are checked by one
       sweep per event loop, a few times per ``request_timeout_s``.
     - A request head larger than MAX_HEAD_BYTES is answered 431 and closed (httptools has no bound).
+
+    And one help: a request's scope carries ``ONE_WRITE`` (``mockserver.http.fastpath``), a call
+    with which an app has the head and body of its next response written at once (_OneWrite).
     uvicorn's own ``timeout_keep_alive`` still closes idle connections between requests sooner.
     """
+    from mockserver.http.fastpath import ONE_WRITE  # the app's module: the key the fast path reads
+
     sweepers: dict[asyncio.AbstractEventLoop, _Sweeper] = {}
     period_s = min(1.0, request_timeout_s / 4)
 
@@ -105,6 +110,7 @@ def guarded(protocol: type[asyncio.Protocol], request_timeout_s: float) -> type[
             self._sweeper = sweeper
             self._arm()
             sweeper.watch(self)
+            self._one_write_hook = self._one_write  # one bound method per connection, not per request
 
         def data_received(self, data: bytes) -> None:
             cycle = getattr(self, "cycle", None)
@@ -112,15 +118,27 @@ def guarded(protocol: type[asyncio.Protocol], request_timeout_s: float) -> type[
             super().data_received(data)
             if not reading_head or self.transport.is_closing():
                 return
-            if getattr(self, "cycle", None) is not cycle:
+            started = getattr(self, "cycle", None)
+            if started is not cycle:
                 self._head_bytes = 0  # the head is complete: a request started
+                if started is not None:
+                    started.scope[ONE_WRITE] = self._one_write_hook
                 return
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self.transport.write(_TOO_LARGE)
                 self.transport.close()
 
+        def _one_write(self, scope) -> None:
+            cycle = getattr(self, "cycle", None)
+            # Only the cycle of this request (not a pipelined one), before its head went out.
+            if cycle is not None and cycle.scope is scope and not cycle.response_started:
+                cycle.transport = _OneWrite(cycle)
+
         def on_response_complete(self) -> None:
+            held = self.cycle.transport
+            if type(held) is _OneWrite:
+                held.flush()  # a response that ended without a body write
             super().on_response_complete()
             self._head_bytes = 0
             self._arm()
@@ -143,6 +161,49 @@ def guarded(protocol: type[asyncio.Protocol], request_timeout_s: float) -> type[
 
     Guarded.__name__ = Guarded.__qualname__ = f"Guarded{protocol.__name__}"
     return Guarded
+
+
+class _OneWrite:
+    """Between uvicorn's request cycle and its transport for one response: holds the head (the
+    cycle's first write) until the body comes (the second), then writes both at once and gives the
+    cycle its transport back. uvicorn writes a response's head when the app sends it and its body
+    when that comes, two writes (two system calls, two TCP segments); this sends the same bytes in
+    one. A close, or the response's end without a body write (HEAD), writes the held head first.
+    """
+
+    __slots__ = ("cycle", "transport", "head")
+
+    def __init__(self, cycle) -> None:
+        self.cycle = cycle
+        self.transport = cycle.transport
+        self.head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        head = self.head
+        if head is None:
+            self.head = data
+            return
+        self.release()
+        self.transport.write(head + data)
+
+    def release(self) -> None:
+        """The cycle writes straight to its transport again (the held head is the caller's to write)."""
+        self.cycle.transport = self.transport
+        self.cycle = self.head = None
+
+    def flush(self) -> None:
+        head = self.head
+        if self.cycle is not None:
+            self.release()
+        if head is not None:
+            self.transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self.transport, name)  # is_closing, get_extra_info...
 
 
 _TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"

@@ -3,13 +3,20 @@ without scenario rules that could act on polls."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import socket
+
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from mockserver.core.words import STATUS
+from mockserver.core.words import FAILED, PENDING, PROCESSING, STATUS, SUCCESS, TaskView
 from mockserver.http import provider as http_api
 from mockserver.http.app import create_app
 from mockserver.http.fastpath import query_value
+from mockserver.http.server import ServerThread
 from tests.conftest import START_MS, example_input
 
 # A status rule that never acts (no request has this key): the fast path asks the rules and
@@ -40,12 +47,48 @@ KEYED = {
 }
 
 
-def run(scenario: dict, extra: dict | None = None, fast_path: bool = True) -> list[tuple]:
+@contextlib.contextmanager
+def client(app, live: bool, **server_options):
+    """(client, raw GET or None): in-process (TestClient), or over sockets to the app served by
+    uvicorn (``make_server``), its GETs sent and read as bytes on one keep-alive connection."""
+    if not live:
+        with TestClient(app) as c:
+            yield c, None
+        return
+    with ServerThread(app, **server_options) as server, httpx.Client(base_url=server.url, timeout=10) as c:
+        host, port = server.sock.getsockname()[:2]
+        with socket.create_connection((host, port), timeout=10) as sock:
+            yield c, functools.partial(raw_get, sock)
+    if server.error is not None:
+        raise server.error
+
+
+def raw_get(sock: socket.socket, target: str, headers: dict[str, str]) -> bytes:
+    """The bytes of the answer to ``GET target`` (read to its content-length), its date line left out."""
+    lines = [f"GET {target} HTTP/1.1", "Host: mock", *(f"{k}: {v}" for k, v in headers.items())]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    fields = head.split(b"\r\n")
+    length = next(int(f.split(b":")[1]) for f in fields if f.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        body += chunk
+    assert len(body) == length, "more than one answer"
+    return b"\r\n".join(f for f in fields if not f.lower().startswith(b"date:")) + b"\r\n\r\n" + body
+
+
+def run(scenario: dict, extra: dict | None = None, fast_path: bool = True, live: bool = False, **server) -> list[tuple]:
     doc = {**scenario, **(extra or {})}
     app = create_app(clock="manual", seed=5, start_ms=START_MS, scenario=doc, fast_path=fast_path)
     auth = {"Authorization": "Bearer sk_a"}
     tape = []
-    with TestClient(app) as c:
+    with client(app, live, **server) as (c, raw):
         tid = c.post("/api/v1/generateTask/nano-banana", json={"input": example_input("nano-banana")}, headers=auth)
         tid = tid.json()["data"]["taskId"]
         other = c.post("/api/v1/generateTask/gpt-image-1", json={"input": example_input("gpt-image-1")}, headers=auth)
@@ -66,7 +109,11 @@ def run(scenario: dict, extra: dict | None = None, fast_path: bool = True) -> li
         ]
         for step in range(3):
             for path, query, headers in requests:
-                r = c.get(f"{path}?{query}" if query else path, headers=headers)
+                target = f"{path}?{query}" if query else path
+                if raw is not None:
+                    tape.append((step, path, query, raw(target, headers)))  # the bytes on the wire
+                    continue
+                r = c.get(target, headers=headers)
                 tape.append(
                     (
                         step,
@@ -76,6 +123,7 @@ def run(scenario: dict, extra: dict | None = None, fast_path: bool = True) -> li
                         r.headers["content-type"],
                         r.content,
                         r.headers.get("retry-after"),
+                        r.headers.raw,  # every header, in the order sent
                     )
                 )
             c.post("/__admin/clock/advance", json={"to": "next"})
@@ -97,6 +145,71 @@ def run(scenario: dict, extra: dict | None = None, fast_path: bool = True) -> li
 def test_fast_and_slow_paths_give_the_same_tape(extra, rules):
     fast, slow = run(rules, extra), run(rules, extra, fast_path=False)
     assert fast == slow
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [None, {"errors_as_200": True}, {"limits": {"requests_per_minute": 20}}],
+    ids=["plain", "errors-as-200", "rate-limited"],
+)
+@pytest.mark.parametrize(
+    "rules", [{}, SLOW, ACTING, KEYED], ids=["no-rules", "rule-never-acts", "rules-act", "keyed-rules-act"]
+)
+def test_fast_and_slow_paths_give_the_same_tape_live(extra, rules):
+    """Served by uvicorn, where the fast path has the head and body written at once (ONE_WRITE):
+    the same status lines, headers in the same order, bodies, journal and report."""
+    assert run(rules, extra, live=True) == run(rules, extra, fast_path=False, live=True)
+
+
+def test_fast_and_slow_paths_give_the_same_tape_live_on_h11():
+    extra = {"limits": {"requests_per_minute": 20}}
+    assert run(ACTING, extra, live=True, http="h11") == run(ACTING, extra, fast_path=False, live=True, http="h11")
+
+
+def test_the_status_body_cache_answers_what_encoding_answers(monkeypatch):
+    """Polls answered from the cache of encoded bodies, and each encoded afresh: the same tape
+    (pending, processing, success and failed tasks, injected failures, both paths)."""
+    cached = [run(ACTING), run(KEYED, {"errors_as_200": True}), run(ACTING, fast_path=False)]
+
+    def afresh(dialect, view):
+        return dialect.dumps(dialect.status_body(view))
+
+    monkeypatch.setattr(http_api, "encoded_status", afresh)
+    assert cached == [run(ACTING), run(KEYED, {"errors_as_200": True}), run(ACTING, fast_path=False)]
+
+
+@pytest.mark.parametrize("dialect_name", ["apixo", "123api"])
+def test_a_status_body_is_remembered_by_every_field_of_its_view(dialect_name):
+    dialect = create_app(clock="manual").state.mock.dialects[dialect_name]
+    views = [
+        TaskView("task_1", "gpt-image-1", PENDING, 1000),
+        TaskView("task_1", "gpt-image-1", PROCESSING, 1000),
+        TaskView("task_1", "gpt-image-1", SUCCESS, 1000, 5000, ("http://h/files/task_1/0.png",)),
+        TaskView("task_1", "gpt-image-1", FAILED, 1000, 5000, (), "CONTENT_POLICY", None),
+    ]
+    changed = {
+        "task_id": "task_2",
+        "model": "nano-banana",
+        "created_ms": 1001,
+        "complete_ms": 5001,
+        "result_urls": ("http://other/files/task_1/0.png",),
+        "fail_code": "TIMEOUT",
+        "fail_msg": "it broke",
+    }
+    for view in views:
+        assert http_api.encoded_status(dialect, view) == dialect.dumps(dialect.status_body(view))
+        for name, value in changed.items():
+            other = dataclasses.replace(view, **{name: value})
+            assert http_api.encoded_status(dialect, other) == dialect.dumps(dialect.status_body(other)), name
+        assert http_api.encoded_status(dialect, view) == dialect.dumps(dialect.status_body(view))
+
+
+def test_the_status_body_cache_is_bounded():
+    dialect = create_app(clock="manual").state.mock.dialects["apixo"]
+    for n in range(http_api.MAX_STATUS_BODIES * 2 + 5):
+        view = TaskView(f"task_{n}", "gpt-image-1", PENDING, n)
+        assert http_api.encoded_status(dialect, view) == dialect.dumps(dialect.status_body(view))
+        assert len(http_api._STATUS_BODIES) <= http_api.MAX_STATUS_BODIES
 
 
 def test_a_rule_that_never_acts_changes_nothing():
