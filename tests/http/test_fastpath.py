@@ -134,27 +134,26 @@ def run(scenario: dict, extra: dict | None = None, fast_path: bool = True, live:
     return tape
 
 
-@pytest.mark.parametrize(
+# The cases the tape is compared on, in process and live: answer settings, then rule sets.
+each_setting = pytest.mark.parametrize(
     "extra",
     [None, {"errors_as_200": True}, {"limits": {"requests_per_minute": 20}}],
     ids=["plain", "errors-as-200", "rate-limited"],
 )
-@pytest.mark.parametrize(
+each_rule_set = pytest.mark.parametrize(
     "rules", [{}, SLOW, ACTING, KEYED], ids=["no-rules", "rule-never-acts", "rules-act", "keyed-rules-act"]
 )
+
+
+@each_setting
+@each_rule_set
 def test_fast_and_slow_paths_give_the_same_tape(extra, rules):
     fast, slow = run(rules, extra), run(rules, extra, fast_path=False)
     assert fast == slow
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [None, {"errors_as_200": True}, {"limits": {"requests_per_minute": 20}}],
-    ids=["plain", "errors-as-200", "rate-limited"],
-)
-@pytest.mark.parametrize(
-    "rules", [{}, SLOW, ACTING, KEYED], ids=["no-rules", "rule-never-acts", "rules-act", "keyed-rules-act"]
-)
+@each_setting
+@each_rule_set
 def test_fast_and_slow_paths_give_the_same_tape_live(extra, rules):
     """Served by uvicorn, where the fast path has the head and body written at once (ONE_WRITE):
     the same status lines, headers in the same order, bodies, journal and report."""
