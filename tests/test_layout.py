@@ -4,6 +4,7 @@ and no two modules import each other (at import time)."""
 from __future__ import annotations
 
 import ast
+import functools
 import pathlib
 
 import pytest
@@ -24,6 +25,12 @@ def modules() -> dict[str, pathlib.Path]:
     return out
 
 
+@functools.cache
+def parsed(path: pathlib.Path) -> ast.Module:
+    """The module's tree, parsed once for all the tests here (none of them changes it)."""
+    return ast.parse(path.read_text())
+
+
 def docstrings(tree: ast.AST) -> set[int]:
     """ids of the string constants that are docstrings (module, class, function)."""
     ids = set()
@@ -33,6 +40,18 @@ def docstrings(tree: ast.AST) -> set[int]:
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
                 ids.add(id(body[0].value))
     return ids
+
+
+@functools.cache
+def strings(path: pathlib.Path) -> tuple[tuple[int, str], ...]:
+    """The module's string constants that are not docstrings, with their line numbers."""
+    tree = parsed(path)
+    skip = docstrings(tree)
+    return tuple(
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
+    )
 
 
 def import_time_imports(name: str, tree: ast.Module) -> set[str]:
@@ -63,13 +82,10 @@ def test_no_dialect_word_outside_its_dialect(owner):
     for name, path in modules().items():
         if name.startswith(owner):
             continue
-        tree = ast.parse(path.read_text())
-        skip = docstrings(tree)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
-                hits = [w for w in words if w in node.value]
-                if hits:
-                    offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {hits[0]}")
+        for lineno, text in strings(path):
+            hits = [w for w in words if w in text]
+            if hits:
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{lineno}: {hits[0]}")
     assert offenders == []
 
 
@@ -77,7 +93,7 @@ def test_the_core_imports_no_web_framework_client_or_event_loop():
     for name, path in modules().items():
         if not name.startswith("mockserver.core"):
             continue
-        tree = ast.parse(path.read_text())
+        tree = parsed(path)
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
@@ -93,7 +109,7 @@ def test_only_the_dialect_registry_imports_a_dialect():
     for name, path in modules().items():
         if name.startswith("mockserver.dialects"):
             continue
-        imported = import_time_imports(name, ast.parse(path.read_text()))
+        imported = import_time_imports(name, parsed(path))
         assert not [i for i in imported if i.startswith("mockserver.dialects.apixo")], name
 
 
@@ -102,7 +118,7 @@ def test_no_import_cycles():
     graph = {}
     for name, path in mods.items():
         targets = set()
-        for imported in import_time_imports(name, ast.parse(path.read_text())):
+        for imported in import_time_imports(name, parsed(path)):
             # the longest prefix that is a module of ours (from pkg import module, or from module import name)
             while imported and imported not in mods:
                 imported = imported.rpartition(".")[0]
