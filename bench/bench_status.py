@@ -4,8 +4,9 @@
 
 Each server runs as its own process pinned to one core (taskset, when present); the load
 generator (wrk when installed, else a small asyncio keep-alive client) runs on the other.
-Prints requests/s for both, their ratio, and the mock's memory before and after serving
-the load, and per task. Numbers go in docs/performance.md.
+Prints requests/s for both, their ratio (best round against best round, and the median of
+each round against the bare round run just before it), and the mock's memory before and
+after serving the load, and per task. Numbers go in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -191,6 +193,12 @@ def main() -> int:
     print(f"bare ASGI on uvicorn:        {bare_rps:10.0f} req/s")
     print(f"mockserver status poll:      {mock_rps:10.0f} req/s  ({mock_rps / bare_rps:.0%} of bare)")
     print(f"all rounds (req/s):          bare {[round(x) for x in bare_runs]}, mock {[round(x) for x in mock_runs]}")
+    # Each mock round against the bare round just before it (the same moment's machine): the bare
+    # app's best round swings more than the mock's, so this ratio moves less between runs.
+    paired = [m / b for b, m in zip(bare_runs, mock_runs, strict=True)]
+    print(
+        f"paired rounds (mock/bare):   {', '.join(f'{r:.0%}' for r in paired)}; median {statistics.median(paired):.0%}"
+    )
     served = sum(mock_runs) * args.seconds
     print(
         f"mock RSS:                    {rss_before} KiB after warm-up, then {rss} KiB after each round "
