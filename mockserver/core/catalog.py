@@ -18,16 +18,16 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
-
-import yaml
-from jsonschema import Draft202012Validator, SchemaError, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from mockserver._data import data_dir
 from mockserver.core.json_types import json_type
 from mockserver.core.media import MediaSpec, ratio_size
 from mockserver.core.schema_errors import known_fields, missing_fields, size_bound, unexpected_fields
 from mockserver.core.suggest import close_names
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
 
 __all__ = ["Catalog", "InputInvalid", "Model", "load_catalog", "read_catalog", "schema_dir"]
 
@@ -94,8 +94,9 @@ class Model:
     # What error messages put before a field's name: "input" (input.prompt) where the model's
     # fields sit in an object of the body, "" (prompt) where they are the body's own.
     root: str = "input"
-    # Compiled once by the loader; dataclasses.replace() copies it along with the schema.
-    _validator: Draft202012Validator | None = field(default=None, repr=False, compare=False)
+    # Made once by the loader (compiled at its first use); dataclasses.replace() and clone() copy
+    # it along with the schema, so every copy of a model shares one compiled validator.
+    _validator: _LazyValidator | None = field(default=None, repr=False, compare=False)
     # Inputs the validator found valid, by their canonical JSON text (see validate()); shared,
     # like the validator, by the copies dataclasses.replace() makes.
     _valid: dict[str, None] = field(default_factory=dict, repr=False, compare=False)
@@ -110,7 +111,7 @@ class Model:
         if not isinstance(input, dict):
             raise InputInvalid(f"{self.root or 'the body'} must be an object", self.root)
         if self._validator is None:
-            self._validator = Draft202012Validator(self.schema)
+            self._validator = _LazyValidator(self.schema)
         if len(input) > MAX_FIELDS:
             where = self.root or "the body"
             raise InputInvalid(f"{where} has {len(input)} fields; at most {MAX_FIELDS} are read", self.root)
@@ -196,6 +197,30 @@ class Model:
             except (TypeError, ValueError):
                 pass  # no usable duration: fall through to the model's own length
         return float(self.seconds or DEFAULT_SECONDS[self.media])
+
+
+class _LazyValidator:
+    """A Draft 2020-12 validator of one schema, compiled when it first judges an input.
+
+    Importing jsonschema (with referencing and attrs) costs ~0.1 s of CPU, a fifth of a
+    `mockserver serve` start, and a catalog is loaded at every start: a server, a `mockserver`
+    command or a test run that never validates a model's input does not import it.
+    """
+
+    __slots__ = ("schema", "_compiled")
+
+    def __init__(self, schema: dict) -> None:
+        self.schema = schema
+        self._compiled: Draft202012Validator | None = None
+
+    def iter_errors(self, instance: object) -> Iterator[ValidationError]:
+        compiled = self._compiled
+        if compiled is None:
+            from jsonschema import Draft202012Validator
+
+            # Two threads may both compile it at first; either result is the same validator.
+            compiled = self._compiled = Draft202012Validator(self.schema)
+        return compiled.iter_errors(instance)
 
 
 # Every field's value, in __init__'s order (the validator and verdicts included: copies share them).
@@ -290,7 +315,14 @@ def read_catalog(data_file: Path, schemas: Path, root: str = "input") -> Catalog
     """Parse and check a data file (models.yaml) and every model schema it names (``schemas``/NAME.json).
 
     ``root``: where the model's fields sit in a submit body, for error messages (``Model.root``)."""
-    data = yaml.safe_load(data_file.read_text(encoding="utf-8"))
+    import yaml
+
+    # libyaml's loader where PyYAML has it: the same document as the Python one (a test checks it
+    # on every bundled data file) in an eighth of the time, ~20 ms of each start of the server.
+    # The scenario loader keeps the Python one for files from anyone (a deep nesting of "[" can
+    # overflow libyaml's C stack); a data file is the package's own, or its user's.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(data_file.read_text(encoding="utf-8"), Loader=loader)
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise ValueError(f"{data_file.name}: expected a top-level 'models' mapping")
     models = {}
@@ -343,6 +375,8 @@ def _model(name: str, entry: dict, schema_file: Path, where: str, root: str = "i
     text = schema_file.read_text(encoding="utf-8")
     schema = json.loads(text)
     if not _checked_before(text):
+        from jsonschema import Draft202012Validator, SchemaError
+
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
@@ -366,7 +400,7 @@ def _model(name: str, entry: dict, schema_file: Path, where: str, root: str = "i
         pending_polls=polls["pending_polls"],
         processing_polls=polls["processing_polls"],
         root=root,
-        _validator=Draft202012Validator(schema),
+        _validator=_LazyValidator(schema),
     )
 
 
@@ -554,6 +588,16 @@ def _explain(error: ValidationError, schema: dict, input: dict, root: str = "inp
     else:
         message = f"Invalid value for {path}: {error.message}"
     return InputInvalid(message + when, path)
+
+
+def __getattr__(name: str) -> Any:
+    # Draft202012Validator was a name of this module (tests patch its check_schema through it):
+    # it still is, imported on first use like the rest of jsonschema here (see _LazyValidator).
+    if name == "Draft202012Validator":
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _suggest(name: str, known: Iterable[str]) -> str | None:

@@ -650,6 +650,43 @@ def test_the_recorded_schema_digests_are_every_bundled_model_schema_and_each_pas
     assert {schema_digest(f.read_text(encoding="utf-8")) for f in files} <= set(recorded.split())
 
 
+def test_libyaml_reads_each_bundled_data_file_as_the_python_loader_does():
+    import yaml
+
+    from mockserver.core import catalog
+
+    if not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML without libyaml: read_catalog uses the Python loader")
+    package = Path(catalog.__file__).parent.parent
+    for path in (package / "core" / "models.yaml", package / "dialects" / "api123" / "models.yaml"):
+        text = path.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=yaml.CSafeLoader) == yaml.load(text, Loader=yaml.SafeLoader), path
+
+
+def test_a_models_validator_is_compiled_at_its_first_input_and_shared_by_its_copies(monkeypatch):
+    import jsonschema
+
+    from mockserver.core import catalog
+
+    compiled: list[dict] = []
+    real = jsonschema.Draft202012Validator
+
+    def counting(schema, *args, **kwargs):
+        compiled.append(schema)
+        return real(schema, *args, **kwargs)
+
+    monkeypatch.setattr(jsonschema, "Draft202012Validator", counting)
+    fresh = read_catalog(Path(catalog.__file__).with_name("models.yaml"), schema_dir() / "models")
+    assert compiled == []  # loading compiles nothing
+    model = fresh.get("nano-banana")
+    copies = [model.clone(), dataclasses.replace(model)]
+    with pytest.raises(InputInvalid, match="Unknown field: input.aspectRatio"):
+        copies[0].validate({"mode": "text-to-image", "prompt": "a", "aspectRatio": "1:1"})
+    copies[1].validate({"mode": "text-to-image", "prompt": "a"})
+    model.validate({"mode": "text-to-image", "prompt": "b"})
+    assert compiled == [model.schema]
+
+
 def test_only_a_recorded_schema_text_skips_the_meta_schema_check(tmp_path, monkeypatch):
     import shutil
 
