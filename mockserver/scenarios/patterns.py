@@ -20,9 +20,10 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import regex
+if TYPE_CHECKING:
+    import regex
 
 __all__ = ["MATCH_TIMEOUT_S", "MAX_PATTERN_LENGTH", "BoundedPattern", "PatternError", "compile_pattern"]
 
@@ -69,6 +70,8 @@ def compile_pattern(pattern: str, timeout_s: float = MATCH_TIMEOUT_S) -> Bounded
             f"{pattern!r} repeats {culprit} inside a repeat, which can take exponential time; "
             "rewrite it without the nesting, or make the inner part possessive (a++) or atomic (?>...)"
         )
+    import regex  # here: most starts of the server compile no pattern, and importing it costs ~15 ms
+
     try:
         compiled = regex.compile(pattern, regex.VERSION0)
     except (regex.error, RecursionError, OverflowError) as exc:  # pragma: no cover - re accepted it

@@ -92,6 +92,14 @@ def test_every_key_is_optional_and_callbacks_have_defaults():
     assert CallbackConfig.from_dict(doc["callbacks"]).retries == 5
 
 
+def test_the_empty_scenario_which_parse_takes_without_a_validator_is_valid_by_the_schema():
+    # Every mock without a scenario parses {}; parse skips the schema for it (no jsonschema at start).
+    assert list(Draft202012Validator(schema()).iter_errors({})) == []
+    from mockserver.scenarios.loading import _validator
+
+    assert _validator().is_valid({})
+
+
 def test_load_from_yaml_json_a_path_a_name_or_nothing(tmp_path):
     (tmp_path / "a.yaml").write_text(SPEC_EXAMPLE)
     (tmp_path / "b.json").write_text(json.dumps(yaml.safe_load(SPEC_EXAMPLE)))
