@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mockserver.contract import load_schemas
 from mockserver.core.catalog import schema_dir
 from mockserver.core.errors import NotFound
 from mockserver.dialects import builtin
@@ -54,6 +53,8 @@ async def schema(request: Request) -> Response:
 
 
 def _listing() -> dict:
+    from mockserver.contract import load_schemas  # jsonschema with it: when the listing is asked for
+
     schemas = load_schemas()
     entries = []
     for rel in schema_names():
@@ -86,6 +87,8 @@ def _serve(request: Request, name: str) -> Response:
         docs = state.openapi_docs = {}
     doc = docs.get(name)
     if doc is None:
+        from mockserver.contract import load_schemas
+
         mock = mock_of(request)
         dialect = mock.dialects[name]
         doc = docs[name] = dialect.openapi(mock.catalogs[name], load_schemas())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from mockserver.contract import UnknownSchema, validate
 from mockserver.core.errors import BadRequest
 from mockserver.core.words import STATUS
 from mockserver.dialects.protocol import Dialect, route_name
@@ -31,6 +30,10 @@ def check_submit_headers(request: Request) -> None:
 
 
 def check_submit_body(dialect: Dialect, model: str | None, body: object) -> None:
+    # Here, not at the top: the contract's schemas import jsonschema (~0.1 s of CPU), which a
+    # server not in strict mode never needs, and every server imports this module.
+    from mockserver.contract import UnknownSchema, validate
+
     try:
         problems = dialect.request_problems(model, body)
     except UnknownSchema:  # a custom catalog's model, with no published input schema: the top level only
