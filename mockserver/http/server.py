@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import importlib.util
 import logging
 import os
 import socket
@@ -226,6 +227,26 @@ def _protocol_class(http: object) -> type[asyncio.Protocol]:
     return H11Protocol
 
 
+def _websocket_library_installed() -> bool:
+    """Whether uvicorn's ``ws="auto"`` finds a websocket library (it tries these two), without
+    importing one."""
+    return any(importlib.util.find_spec(name) is not None for name in ("websockets", "wsproto"))
+
+
+def _websocket_protocol(**kwargs) -> asyncio.Protocol:
+    """uvicorn's ``ws="auto"`` protocol, imported at the first websocket upgrade, not at start.
+
+    The mock serves no websocket route: an upgrade is refused (403) by that protocol, as before.
+    uvicorn imports it, and the websockets library, when its config loads (~25 ms of CPU at
+    every start); it calls ``ws_protocol_class(config=..., server_state=..., app_state=...)``
+    only when a request asks for an upgrade, and then this makes the same protocol.
+    """
+    from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+
+    assert AutoWebSocketsProtocol is not None  # make_server checked that a library is installed
+    return AutoWebSocketsProtocol(**kwargs)
+
+
 def make_server(
     app,
     log_level: str = "warning",
@@ -244,6 +265,8 @@ def make_server(
     request_timeout_s = options.pop("request_timeout_s", getattr(settings, "request_timeout_s", 15.0))
     options.setdefault("timeout_keep_alive", getattr(settings, "keep_alive_s", 5.0))
     options["http"] = guarded(_protocol_class(options.get("http", "auto")), request_timeout_s)
+    if options.get("ws", "auto") == "auto" and _websocket_library_installed():
+        options["ws"] = _websocket_protocol
     # Lifespan on: the callback dispatcher's runner starts and stops with the server.
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on", **options)
     if access_log:
