@@ -41,6 +41,26 @@ def test_bad_env_value_is_a_clear_error(capsys):
     assert "MOCKSERVER_PORT" in capsys.readouterr().err
 
 
+def test_each_command_imports_only_what_it_uses():
+    """The command line, and what `tail` and `report` import to print, import no validator, YAML
+    parser, server or service: each is CPU at every run (docs/performance.md)."""
+    code = """
+import sys
+heavy = ("jsonschema", "yaml", "regex", "starlette", "uvicorn", "httpx", "mockserver.core.service")
+def loaded():
+    return sorted(h for h in heavy if h in sys.modules)
+import mockserver.cli
+print(loaded())
+import mockserver.http.events  # `tail`, besides httpx
+print(loaded())
+import mockserver.report  # `report`, besides httpx
+print(loaded())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["[]", "[]", "[]"]
+
+
 def test_serve_prints_url_and_curl_then_stops_on_ctrl_c(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(

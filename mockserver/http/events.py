@@ -22,13 +22,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mockserver.callbacks.log import CallbackLog
-from mockserver.core import control
 from mockserver.core.journal import Entry, Journal
 from mockserver.core.redact import mask_key
-from mockserver.core.service import MockService
+
+if TYPE_CHECKING:
+    from mockserver.core.service import MockService
+
+# The hub's server side imports ``mockserver.core.control`` where it uses it: `mockserver tail`
+# imports this module for ``describe_event`` alone, and not the service with it (~60 ms of CPU).
 
 QUEUE_SIZE = 256  # events waiting per subscriber; more are counted as dropped
 MAX_SUBSCRIBERS = 32  # more are refused (503): each costs a queue and a connection
@@ -140,6 +144,8 @@ class EventHub:
     def clock_moved(self) -> None:
         self.sync()
         if self.subscribers:
+            from mockserver.core import control
+
             self.publish("clock", control.clock(self.mock))
 
     def scenario_loaded(self) -> None:
@@ -151,6 +157,8 @@ class EventHub:
 
     async def stream(self, sub: Subscriber) -> AsyncIterator[str]:
         """The text/event-stream body for ``sub``; unsubscribes when the client goes."""
+        from mockserver.core import control
+
         try:
             yield "retry: 1000\n\n" + _sse("hello", control.health(self.mock))
             idle = 0.0
