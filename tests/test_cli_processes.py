@@ -248,6 +248,39 @@ def test_a_signal_answers_the_request_in_flight_then_stops_with_exit_0(tmp_path,
     assert not url_file.exists()  # a later script must not read a stopped server's URL
 
 
+# What a server imports only once something needs it: each costs CPU at every start (jsonschema
+# ~0.1 s; docs/performance.md). A start that loads no scenario, validates nothing and upgrades no
+# connection imports none of them.
+NOT_AT_START = ("jsonschema", "referencing", "regex", "h11", "websockets", "wsproto", "httpx")
+REPORT_MODULES_AT_EXIT = f"""
+import atexit, runpy, sys
+atexit.register(lambda: print("imported:", sorted({{m.split(".")[0] for m in sys.modules}} & set({NOT_AT_START!r}))))
+sys.argv[0] = "mockserver"
+runpy.run_module("mockserver", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_server_imports_no_validator_pattern_engine_or_websocket_library_until_used(tmp_path):
+    url_file = tmp_path / "url"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", REPORT_MODULES_AT_EXIT, "serve", "--port", "0", "--url-file", str(url_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = wait_for_file(url_file).strip()
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert client.get("/__admin/health").status_code == 200
+            poll = client.get("/api/v1/statusTask/nano-banana?taskId=nope", headers={"Authorization": "Bearer k"})
+            assert poll.status_code == 404 and poll.json()["message"] == "Task not found: nope", poll.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=DEADLINE_S)
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-2:] == ["mockserver stopped", "imported: []"], out + err
+
+
 def test_access_log_alone_prints_access_lines_and_the_banners_curl_line_runs_as_printed():
     server = Running("serve", "--port", "0", "--access-log")
     try:
