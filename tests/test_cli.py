@@ -55,10 +55,25 @@ import mockserver.http.events  # `tail`, besides httpx
 print(loaded())
 import mockserver.report  # `report`, besides httpx
 print(loaded())
+mockserver.cli._skip_httpx_cli()  # what report, tail and contract do before importing httpx
+import httpx
+print(sorted(m for m in ("rich", "click", "pygments") if m in sys.modules), callable(httpx.get))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["[]", "[]", "[]"]
+    assert out.stdout.splitlines() == ["[]", "[]", "[]", "[] True"]
+
+
+def test_report_and_tail_verify_tls_for_https_only():
+    from mockserver.cli import _verify
+
+    # verify=False where there is no TLS: plain http (an https proxy is still verified by httpcore).
+    assert [_verify(u) for u in ("http://127.0.0.1:8000", "HTTP://mock", "https://mock", "HTTPS://m")] == [
+        False,
+        False,
+        True,
+        True,
+    ]
 
 
 def test_serve_prints_url_and_curl_then_stops_on_ctrl_c(tmp_path):
