@@ -5,6 +5,8 @@ servers that answer with fixed bytes, so a malformed answer is exactly what they
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 
 import pytest
 
@@ -178,3 +180,58 @@ def test_cancelling_the_caller_cancels_the_attempt():
             server.close()
 
     assert asyncio.run(run())
+
+
+def test_a_receiver_that_resets_the_connection_is_its_error():
+    """A reset (not a close) before the answer: the connection's own error, as the reader got it."""
+
+    async def run() -> SendResult:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()  # linger 0: an RST instead of a FIN
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sender = Sender()
+        try:
+            return await sender.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5.0)
+        finally:
+            sender.close()
+            server.close()
+
+    result = asyncio.run(run())
+    assert result.status is None and result.timed_out is None
+    assert result.error is not None and result.error.startswith("ConnectionResetError: "), result.error
+
+
+def test_an_answer_arriving_in_pieces_and_after_a_large_interim_answer():
+    """The head is read as it comes, however it is cut; what precedes it (here 1xx answers with
+    ~60 KiB of headers, three times: more than the reader buffers before it pauses) is read through."""
+    pad = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(60))
+    interim = b"HTTP/1.1 100 Continue\r\n" + pad + b"\r\n"
+    final = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
+
+    async def run() -> SendResult:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(interim * 3)
+            await writer.drain()
+            for i in range(0, len(final), 7):
+                writer.write(final[i : i + 7])
+                await writer.drain()
+                await asyncio.sleep(0.01)
+            await reader.read()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sender = Sender()
+        try:
+            return await sender.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5.0)
+        finally:
+            sender.close()
+            server.close()
+
+    result = asyncio.run(run())
+    assert (result.status, result.error) == (202, None)
