@@ -227,7 +227,7 @@ class Sender:
         self._tasks.add(task)
         t0 = monotonic()
         phase = "connecting"
-        writer: asyncio.StreamWriter | None = None
+        transport: asyncio.Transport | None = None
         try:
             parts = urlsplit(url)
             scheme, host = parts.scheme, parts.hostname
@@ -237,12 +237,12 @@ class Sender:
             target = _target(parts.path, parts.query)
             async with asyncio.timeout(timeout_s):
                 tls = self._tls_context() if scheme == "https" else None
-                reader, writer = await asyncio.open_connection(
-                    host, port, ssl=tls, server_hostname=host if tls else None, limit=MAX_HEAD_BYTES
+                transport, reader = await asyncio.get_running_loop().create_connection(
+                    _Reader, host, port, ssl=tls, server_hostname=host if tls else None
                 )
                 phase = "waiting for the answer"
                 conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
-                writer.write(_request(conn, target, _host_header(parts.netloc), headers, body))
+                transport.write(_request(conn, target, _host_header(parts.netloc), headers, body))
                 status = await _read_status(conn, reader)
             return SendResult(status, None, _ms(t0))
         except TimeoutError:
@@ -258,8 +258,8 @@ class Sender:
             return SendResult(None, f"{type(exc).__name__}: {text}" if text else type(exc).__name__, _ms(t0))
         finally:
             self._tasks.discard(task)
-            if writer is not None:
-                writer.transport.abort()  # no lingering close handshake: the attempt is over
+            if transport is not None:
+                transport.abort()  # no lingering close handshake: the attempt is over
 
     def _tls_context(self) -> ssl.SSLContext:
         # Built once, on this thread: loading the CA bundle takes ~0.1 s.
@@ -315,7 +315,86 @@ class _Closed(Exception):
     """The receiver closed the connection before its answer's head was complete."""
 
 
-async def _read_status(conn: h11.Connection, reader: asyncio.StreamReader) -> int:
+class _Reader(asyncio.Protocol):
+    """What an attempt reads its answer with: asyncio's ``StreamReader.read(n)`` as far as it is
+    used here (data in the order it came, at most ``n`` bytes a call, ``b""`` at the end, the
+    connection's error once it is lost with one), without the stream classes around it.
+
+    ``asyncio.open_connection`` builds a StreamReader, a StreamReaderProtocol and a StreamWriter per
+    connection, with their futures and weak references: in a storm that was about an eighth of the
+    sender thread's time (py-spy), for one write and a read or two.
+    """
+
+    __slots__ = ("_buffer", "_eof", "_error", "_waiter", "_transport", "_paused", "_over_ssl")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._eof = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._transport: asyncio.Transport | None = None
+        self._paused = False
+        self._over_ssl = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._over_ssl = transport.get_extra_info("sslcontext") is not None
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._wake()
+        # As a StreamReader with limit=MAX_HEAD_BYTES: stop reading past twice that.
+        transport = self._transport
+        if not self._paused and transport is not None and len(self._buffer) > 2 * MAX_HEAD_BYTES:
+            try:
+                transport.pause_reading()
+            except NotImplementedError:  # pragma: no cover - a transport that cannot pause
+                self._transport = None
+            else:
+                self._paused = True
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return not self._over_ssl  # as StreamReaderProtocol: keep a plain socket open for writing
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None:
+            self._eof = True
+        else:
+            self._error = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes as they come; ``b""`` once the receiver has closed its side."""
+        while True:
+            if self._error is not None:
+                raise self._error
+            buffer = self._buffer
+            if buffer:
+                data = bytes(buffer[:n])
+                del buffer[:n]
+                if self._paused and len(buffer) <= MAX_HEAD_BYTES and self._transport is not None:
+                    self._paused = False
+                    self._transport.resume_reading()
+                return data
+            if self._eof:
+                return b""
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+
+async def _read_status(conn: h11.Connection, reader: _Reader) -> int:
     """The status code of the answer (its head is read; the body is not needed)."""
     import h11
 

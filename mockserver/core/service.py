@@ -730,6 +730,8 @@ class MockService:
         retried (the callback is lost); duplicate: sent twice, back to back;
         delay: sent ms later than due.
         """
+        if not self.rules or not self.rules.acts_on(CALLBACK, task.key):
+            return None  # decide() would say None: no facts to build (every attempt of a storm asks)
         decision = self.decide(self.task_facts(CALLBACK, task, attempt=attempt))
         if decision is None or decision.callback is None:
             return None

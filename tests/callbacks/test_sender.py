@@ -5,6 +5,8 @@ servers that answer with fixed bytes, so a malformed answer is exactly what they
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 
 import pytest
 
@@ -178,3 +180,145 @@ def test_cancelling_the_caller_cancels_the_attempt():
             server.close()
 
     assert asyncio.run(run())
+
+
+def test_a_receiver_that_resets_the_connection_is_its_error():
+    """A reset (not a close) before the answer: the connection's own error, as the reader got it."""
+
+    async def run() -> SendResult:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()  # linger 0: an RST instead of a FIN
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sender = Sender()
+        try:
+            return await sender.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5.0)
+        finally:
+            sender.close()
+            server.close()
+
+    result = asyncio.run(run())
+    assert result.status is None and result.timed_out is None
+    assert result.error is not None and result.error.startswith("ConnectionResetError: "), result.error
+
+
+def test_an_answer_arriving_in_pieces_after_large_interim_answers():
+    """The head is read as it comes, however it is cut; what precedes it (1xx answers with ~60 KiB
+    of headers each) is read through."""
+    pad = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(60))
+    interim = b"HTTP/1.1 100 Continue\r\n" + pad + b"\r\n"
+    final = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
+
+    async def run() -> SendResult:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(interim * 3)
+            for i in range(0, len(final), 7):
+                await writer.drain()
+                await asyncio.sleep(0.01)
+                writer.write(final[i : i + 7])
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sender = Sender()
+        try:
+            return await sender.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5.0)
+        finally:
+            sender.close()
+            server.close()
+
+    result = asyncio.run(run())
+    assert (result.status, result.error) == (202, None)
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume")
+
+    def get_extra_info(self, name: str, default=None):
+        return default
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [b"abc", b"defgh", "eof"],
+        [b"x" * 70_000, b"y" * 70_000, b"z" * 5, "eof"],  # past 128 KiB: reading pauses, then resumes
+        [b"head", OSError(104, "Connection reset by peer")],  # the error comes first, data or not
+        [ConnectionResetError(104, "Connection reset by peer")],
+        ["eof"],
+        ["lost"],  # connection_lost(None): the end
+    ],
+)
+def test_the_reader_reads_as_asyncio_s_stream_reader(events):
+    """``_Reader`` stands in for the StreamReader ``asyncio.open_connection`` built, read 16 KiB at
+    a time: the same bytes in the same pieces, the same end, the same error, the same pauses."""
+    from mockserver.callbacks.sender import READ_CHUNK, _Reader
+
+    async def script(feed, reader) -> tuple[list, list[str]]:
+        transport = FakeTransport()
+        feed(transport, None)
+        for event in events:
+            feed(transport, event)
+        got: list = []
+        while True:
+            try:
+                data = await reader.read(READ_CHUNK)
+            except OSError as exc:
+                got.append(repr(exc))
+                break
+            got.append(data)
+            if not data:
+                break
+        return got, transport.calls
+
+    async def ours() -> tuple[list, list[str]]:
+        reader = _Reader()
+
+        def feed(transport, event) -> None:
+            if event is None:
+                reader.connection_made(transport)
+            elif event == "eof":
+                transport.calls.append(f"eof: keep open {reader.eof_received()}")
+            elif event == "lost":
+                reader.connection_lost(None)
+            elif isinstance(event, BaseException):
+                reader.connection_lost(event)
+            else:
+                reader.data_received(event)
+
+        return await script(feed, reader)
+
+    async def asyncio_s() -> tuple[list, list[str]]:
+        reader = asyncio.StreamReader(limit=MAX_HEAD_BYTES)
+        protocol = asyncio.StreamReaderProtocol(reader)
+
+        def feed(transport, event) -> None:
+            if event is None:
+                protocol.connection_made(transport)  # type: ignore[arg-type]
+            elif event == "eof":
+                transport.calls.append(f"eof: keep open {protocol.eof_received()}")
+            elif event == "lost":
+                protocol.connection_lost(None)
+            elif isinstance(event, BaseException):
+                protocol.connection_lost(event)
+            else:
+                protocol.data_received(event)
+
+        return await script(feed, reader)
+
+    mine, theirs = asyncio.run(ours()), asyncio.run(asyncio_s())
+    assert mine == theirs
+    if len(events) == 4 and events[0] == b"x" * 70_000:
+        assert theirs[1] == ["pause", "eof: keep open True", "resume"]

@@ -531,3 +531,25 @@ def test_callback_decision_on_the_service(make_api):
     assert json.dumps(mock.callback_config.to_dict()) == json.dumps(
         {"retries": 3, "backoff_ms": [30000, 60000, 120000], "timeout_ms": 30000, "secret": None}
     )
+
+
+def test_callback_decision_asks_only_rules_that_can_act_on_callbacks(make_api):
+    """Rules on other endpoints, or on callbacks of another key, never decide a callback (the
+    service skips building facts for them: a storm asks once per attempt); nor do they count."""
+    api = make_api(
+        scenario={
+            "rules": [
+                {"when": {"endpoint": "balance"}, "respond": {"status": 503}},
+                {"when": {"endpoint": "callback", "key": "sk_someone_else"}, "callback": "drop"},
+            ]
+        }
+    )
+    mock = api.mock
+    task = mock.store.get(api.submit_ok("nano-banana"))
+    api.advance(to="idle")
+    assert mock.callback_decision(task, 1) is None
+    assert mock.rules.matches == [0, 0]
+    r = api.admin("POST", "/rules", json={"when": {"endpoint": "callback", "key": KEY}, "callback": "duplicate"})
+    assert r.status_code == 200, r.text
+    assert mock.callback_decision(task, 1) == ("duplicate", 0)  # a rule added later is asked
+    assert mock.rules.matches == [0, 0, 1]
