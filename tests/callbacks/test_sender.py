@@ -13,6 +13,20 @@ import pytest
 from mockserver.callbacks.sender import MAX_HEAD_BYTES, Sender, SendResult
 
 
+async def post_once(
+    handle, path: str = "/", body: bytes = b"", headers: dict[str, str] | None = None, timeout_s: float = 2.0
+) -> SendResult:
+    """One attempt, by a fresh Sender, at a loopback server that runs ``handle`` per connection."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sender = Sender()
+    try:
+        return await sender.post(f"http://127.0.0.1:{port}{path}", body, headers or {}, timeout_s)
+    finally:
+        sender.close()
+        server.close()
+
+
 def post_to(answer: bytes | None, *, headers: dict[str, str] | None = None, timeout_s: float = 2.0):
     """POST once to a loopback server that reads the request, writes ``answer`` (None: closes
     without a word) and closes. (the result, the raw request the server got)."""
@@ -28,16 +42,7 @@ def post_to(answer: bytes | None, *, headers: dict[str, str] | None = None, time
         writer.close()
 
     async def run() -> SendResult:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        sender = Sender()
-        try:
-            return await sender.post(
-                f"http://127.0.0.1:{port}/hook?x=1", b'{"a": 1}', headers or {"webhook-id": "w1"}, timeout_s
-            )
-        finally:
-            sender.close()
-            server.close()
+        return await post_once(handle, "/hook?x=1", b'{"a": 1}', headers or {"webhook-id": "w1"}, timeout_s)
 
     return asyncio.run(run()), got
 
@@ -94,14 +99,7 @@ def test_a_receiver_that_closes_before_its_head_ends(answer):
 def test_a_header_h11_will_not_send_is_refused_before_anything_is_sent():
     async def run() -> SendResult:
         # The connection opens first, so a server listens; no header injection reaches it.
-        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        sender = Sender()
-        try:
-            return await sender.post(f"http://127.0.0.1:{port}/", b"", {"x-evil": "a\r\nInjected: 1"}, 2.0)
-        finally:
-            sender.close()
-            server.close()
+        return await post_once(lambda r, w: w.close(), headers={"x-evil": "a\r\nInjected: 1"})
 
     result = asyncio.run(run())
     assert result.status is None and result.error is not None and result.error.startswith("invalid request: ")
@@ -113,14 +111,7 @@ def test_a_receiver_that_never_ends_its_head_times_out():
             writer.write(b"HTTP/1.1 200 OK\r\n")  # and never the blank line
             await asyncio.sleep(5)
 
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        sender = Sender()
-        try:
-            return await sender.post(f"http://127.0.0.1:{port}/", b"", {}, 0.2)
-        finally:
-            sender.close()
-            server.close()
+        return await post_once(handle, "/", b"", timeout_s=0.2)
 
     result = asyncio.run(run())
     assert (result.status, result.error, result.timed_out) == (
@@ -192,14 +183,7 @@ def test_a_receiver_that_resets_the_connection_is_its_error():
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()  # linger 0: an RST instead of a FIN
 
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        sender = Sender()
-        try:
-            return await sender.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5.0)
-        finally:
-            sender.close()
-            server.close()
+        return await post_once(handle, "/", b"{}", timeout_s=5.0)
 
     result = asyncio.run(run())
     assert result.status is None and result.timed_out is None
@@ -223,14 +207,7 @@ def test_an_answer_arriving_in_pieces_after_large_interim_answers():
                 writer.write(final[i : i + 7])
             writer.close()
 
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        sender = Sender()
-        try:
-            return await sender.post(f"http://127.0.0.1:{port}/", b"{}", {}, 5.0)
-        finally:
-            sender.close()
-            server.close()
+        return await post_once(handle, "/", b"{}", timeout_s=5.0)
 
     result = asyncio.run(run())
     assert (result.status, result.error) == (202, None)
@@ -283,30 +260,12 @@ def test_the_reader_reads_as_asyncio_s_stream_reader(events):
                 break
         return got, transport.calls
 
-    async def ours() -> tuple[list, list[str]]:
-        reader = _Reader()
+    def feeder(protocol: asyncio.Protocol):
+        """Each scripted event, as the event loop would deliver it to ``protocol``."""
 
         def feed(transport, event) -> None:
             if event is None:
-                reader.connection_made(transport)
-            elif event == "eof":
-                transport.calls.append(f"eof: keep open {reader.eof_received()}")
-            elif event == "lost":
-                reader.connection_lost(None)
-            elif isinstance(event, BaseException):
-                reader.connection_lost(event)
-            else:
-                reader.data_received(event)
-
-        return await script(feed, reader)
-
-    async def asyncio_s() -> tuple[list, list[str]]:
-        reader = asyncio.StreamReader(limit=MAX_HEAD_BYTES)
-        protocol = asyncio.StreamReaderProtocol(reader)
-
-        def feed(transport, event) -> None:
-            if event is None:
-                protocol.connection_made(transport)  # type: ignore[arg-type]
+                protocol.connection_made(transport)
             elif event == "eof":
                 transport.calls.append(f"eof: keep open {protocol.eof_received()}")
             elif event == "lost":
@@ -316,7 +275,15 @@ def test_the_reader_reads_as_asyncio_s_stream_reader(events):
             else:
                 protocol.data_received(event)
 
-        return await script(feed, reader)
+        return feed
+
+    async def ours() -> tuple[list, list[str]]:
+        reader = _Reader()
+        return await script(feeder(reader), reader)
+
+    async def asyncio_s() -> tuple[list, list[str]]:
+        reader = asyncio.StreamReader(limit=MAX_HEAD_BYTES)
+        return await script(feeder(asyncio.StreamReaderProtocol(reader)), reader)
 
     mine, theirs = asyncio.run(ours()), asyncio.run(asyncio_s())
     assert mine == theirs
