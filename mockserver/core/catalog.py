@@ -590,16 +590,6 @@ def _explain(error: ValidationError, schema: dict, input: dict, root: str = "inp
     return InputInvalid(message + when, path)
 
 
-def __getattr__(name: str) -> Any:
-    # Draft202012Validator was a name of this module (tests patch its check_schema through it):
-    # it still is, imported on first use like the rest of jsonschema here (see _LazyValidator).
-    if name == "Draft202012Validator":
-        from jsonschema import Draft202012Validator
-
-        return Draft202012Validator
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _suggest(name: str, known: Iterable[str]) -> str | None:
     """The known field a misspelt one probably meant (aspectRatio -> aspect_ratio)."""
     close = close_names(name, known, cutoff=0.75)

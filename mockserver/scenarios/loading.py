@@ -641,6 +641,8 @@ def _validate(validator: Draft202012Validator, doc: object, prefix: list) -> Non
 
 def _deepest(error: ValidationError) -> ValidationError:
     """In an anyOf, the error of the branch the value was meant for: one whose type it has."""
+    from jsonschema.exceptions import best_match
+
     if error.validator not in ("anyOf", "oneOf") or not error.context:
         return error
     if all(e.validator == "required" for e in error.context):
@@ -649,8 +651,6 @@ def _deepest(error: ValidationError) -> ValidationError:
     for e in error.context:
         by_branch.setdefault(e.relative_schema_path[0], []).append(e)
     fitting = [e for errors in by_branch.values() if not any(_wrong_type(e) for e in errors) for e in errors]
-    from jsonschema.exceptions import best_match
-
     best = best_match(fitting) if fitting else None
     return _deepest(best) if best is not None else error
 

@@ -699,7 +699,7 @@ def test_only_a_recorded_schema_text_skips_the_meta_schema_check(tmp_path, monke
         checked.append(schema)
         return real(schema, *args, **kw)
 
-    monkeypatch.setattr(catalog.Draft202012Validator, "check_schema", counting)
+    monkeypatch.setattr(Draft202012Validator, "check_schema", counting)
     bundled = Path(catalog.__file__).with_name("models.yaml")
     assert len(read_catalog(bundled, schema_dir() / "models")) == len(CATALOG) and checked == []
     # A user's own schema is checked; so is a bundled one whose text changed by one byte.
@@ -718,7 +718,7 @@ def test_without_the_record_every_schema_is_checked(monkeypatch, tmp_path):
     from mockserver.core import catalog
 
     checked: list[dict] = []
-    monkeypatch.setattr(catalog.Draft202012Validator, "check_schema", checked.append)
+    monkeypatch.setattr(Draft202012Validator, "check_schema", checked.append)
     monkeypatch.setattr(catalog, "CHECKED_SCHEMAS", tmp_path / "no-such-file.txt")
     catalog._checked_digests.cache_clear()
     try:
