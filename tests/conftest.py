@@ -22,6 +22,7 @@ import pytest
 from mockserver import contract
 from mockserver.http.app import create_app
 from mockserver.http.server import ServerThread
+from mockserver.testing.clients import MockClient
 from mockserver.testing.inprocess import in_process_client
 from tests.receivers import dead_url, receiver, receiver_server  # noqa: F401 (fixtures for every test module)
 
@@ -310,7 +311,9 @@ def api(request):
     else:
         server = request.getfixturevalue("live_server")
         app = server.app
-        client = httpx.Client(base_url=server.url, timeout=10, verify=ssl_context())
+        # The client MockApi.client() hands out (httpx's, minus repeated URL joins and cookie
+        # scans: tests/testing/test_clients.py), as in_process_client gives in-process.
+        client = MockClient(base_url=server.url, timeout=10, verify=ssl_context())
     with client as client:
         # Back to no scenario (a test may have loaded one), which also resets everything.
         r = client.put("/__admin/scenario", json={})

@@ -27,6 +27,8 @@ from urllib.parse import unquote
 
 import httpx
 
+from mockserver.testing.clients import MockClient
+
 __all__ = ["InProcessTransport", "PrivateLoop", "in_process_client"]
 
 T = TypeVar("T")
@@ -279,6 +281,9 @@ class _Exchange:
 def in_process_client(app: Any, *, lifespan: bool = True, threaded: bool = False, **kw: Any) -> Iterator[httpx.Client]:
     """An httpx.Client on ``app`` run in this thread, its lifespan open while the block runs.
 
+    It is a ``MockClient`` (mockserver.testing.clients): httpx's client without the URL joins and
+    cookie scans it would repeat on every request, as ``MockApi.client()`` hands out.
+
     What ``with TestClient(app) as client`` gives, without the portal thread. Before a call
     returns, the callbacks it made due are attempted (see ``settler``). ``lifespan=False`` is
     a TestClient not used as a context manager: no lifespan, so no background runner, and
@@ -292,7 +297,7 @@ def in_process_client(app: Any, *, lifespan: bool = True, threaded: bool = False
         kw.setdefault("base_url", "http://testserver")
         kw.setdefault("follow_redirects", True)
         kw["headers"] = {"user-agent": "testclient", **dict(kw.get("headers") or {})}
-        with httpx.Client(transport=InProcessTransport(app, loop), **kw) as client:
+        with MockClient(transport=InProcessTransport(app, loop), **kw) as client:
             yield client
     finally:
         loop.close()
