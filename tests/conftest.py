@@ -112,7 +112,7 @@ def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers",
         "wall_clock: asserts how long something takes in real time; under pytest-xdist it runs "
-        "while no other worker runs a test",
+        "while no other worker runs a test (until it calls the wall_clock_done fixture's function)",
     )
 
 
@@ -121,7 +121,8 @@ class RunAlone:
 
     Every test holds it shared; a ``wall_clock`` test holds it exclusively, so its deadlines are
     measured on a machine its own suite does not load. The gate gives the exclusive holder
-    precedence: a test that waits for it keeps the next shared holders out.
+    precedence: a test that waits for it keeps the next shared holders out. An exclusive holder
+    whose timed part is over may hold it shared for the rest of its test (``share``).
     """
 
     def __init__(self, folder: Path) -> None:
@@ -142,6 +143,16 @@ class RunAlone:
             fcntl.flock(self.lock, fcntl.LOCK_SH)
             fcntl.flock(self.gate, fcntl.LOCK_UN)
         self.holding = exclusive
+
+    def share(self) -> None:
+        """An exclusive holder holds it shared from now on, and lets the others in; no one gets
+        ahead of it in between: while it holds the gate no one else waits for the lock file, so
+        the conversion does not wait, and the gate goes last."""
+        if not self.holding:
+            return
+        fcntl.flock(self.lock, fcntl.LOCK_SH)
+        fcntl.flock(self.gate, fcntl.LOCK_UN)
+        self.holding = False
 
     def release(self) -> None:
         if self.holding is None:
@@ -187,6 +198,21 @@ def pytest_runtest_protocol(item, nextitem):
 
 
 RUN_ALONE = pytest.StashKey[RunAlone]()
+
+
+@pytest.fixture
+def wall_clock_done(request):
+    """For a ``wall_clock`` test that ends by waiting on something it does not time (a sleep in
+    the code under test, a delay it waits out): call what this gives once everything the test
+    times is over, and the other workers' tests run beside the rest of it (the lock held shared,
+    as any test holds it). Without pytest-xdist, or in a test not run alone, it does nothing."""
+
+    def done() -> None:
+        alone = request.config.stash.get(RUN_ALONE, None)
+        if alone is not None:
+            alone.share()
+
+    return done
 
 
 _VERDICTS: dict[tuple, tuple[contract.Problem, ...]] = {}

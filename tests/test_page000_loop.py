@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import itertools
 import pathlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -63,11 +64,23 @@ def served():
 
 
 # On the wall clock at x100: 100 ms of a late thread is 10 s of the mock's, and a task must still be
-# unfinished at the loop's first poll. Under pytest-xdist it runs while no other worker runs a test.
+# unfinished at the loop's first poll. Under pytest-xdist it runs while no other worker runs a test,
+# until each loop's first poll is answered.
 @pytest.mark.wall_clock
-def test_page_000s_loop_completes_an_image_and_a_video_and_raises_a_content_violation(served):
+def test_page_000s_loop_completes_an_image_and_a_video_and_raises_a_content_violation(served, wall_clock_done):
     mock = served
-    with mock.client() as http:
+    polled: set[str] = set()  # the tasks whose first poll has been answered
+    first_polls = threading.Event()
+    record = threading.Lock()
+
+    def answered(response: httpx.Response) -> None:
+        if response.request.url.path.startswith("/v1/tasks/"):
+            with record:
+                polled.add(response.request.url.path)
+                if len(polled) == len(CASES):
+                    first_polls.set()
+
+    with mock.client(event_hooks={"response": [answered]}) as http:
         wait_for_completion = page_loop(mock.url, http)
         ids = {}
         for name, (path, body) in CASES.items():
@@ -77,6 +90,11 @@ def test_page_000s_loop_completes_an_image_and_a_video_and_raises_a_content_viol
         # Concurrently, as three callers would: each waits as long as its own task takes.
         with ThreadPoolExecutor(len(ids)) as pool:
             waits = {name: pool.submit(wait_for_completion, task_id, mock.api_key) for name, task_id in ids.items()}
+            # What the wall clock decides is over once each loop's first poll is answered (a task
+            # still running then polls again). The rest is the loop's 2 s sleep and its next polls,
+            # whose spacing only grows on a loaded machine: other workers' tests may run meanwhile.
+            first_polls.wait(30)
+            wall_clock_done()
         with pytest.raises(RuntimeError) as failed:
             waits["violation"].result()
         assert type(failed.value) is RuntimeError and failed.value.args == ("CONTENT_VIOLATION",)

@@ -68,3 +68,24 @@ def test_an_exclusive_holder_keeps_the_lock_until_it_releases_it(tmp_path):
     assert alone.holding is False
     alone.release()
     shared_done.set()
+
+
+def test_an_exclusive_holder_that_shares_lets_shared_ones_in_but_no_exclusive_one(tmp_path):
+    """``share`` (the wall_clock_done fixture): the tests waiting at the gate run beside the rest
+    of the test, a test waiting to run alone still waits for it, and the change itself never waits."""
+    alone = RunAlone(tmp_path)
+    alone.take(exclusive=True)
+    shared_done, other_done = threading.Event(), threading.Event()
+    shared = holding(RunAlone(tmp_path), False, shared_done)
+    assert not shared.wait(0.2)
+    alone.share()
+    assert alone.holding is False
+    assert shared.wait(WAIT_S)  # beside the rest of the test
+    shared_done.set()
+    other = holding(RunAlone(tmp_path), True, other_done)
+    assert not other.wait(0.2)  # the test that shared has not ended
+    alone.share()  # held shared already: nothing changes
+    assert alone.holding is False and not other.wait(0.2)
+    alone.release()
+    assert other.wait(WAIT_S)
+    other_done.set()

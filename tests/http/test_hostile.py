@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -446,23 +447,35 @@ def _closed_within(server, parts: list[bytes], bound: float) -> tuple[bytes, flo
             got += chunk
 
 
-@pytest.mark.parametrize(
-    ("name", "parts"),
-    [
-        ("silent", []),
-        ("half-a-request-line", [b"GET /__admin/hea"]),
-        ("headers-never-end", [b"GET /__admin/health HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n"]),
-        ("body-never-comes", [request_bytes("POST", SUBMIT, auth(**{"Content-Length": "100"})) + b"{"]),
-        ("admin-body-never-comes", [b"PUT /__admin/scenario HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"]),
-        (
-            "body-to-a-handler-that-ignores-it",
-            [b"GET /__admin/health HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n{"],
-        ),
-        ("idle-keep-alive", [b"GET /__admin/health HTTP/1.1\r\nHost: x\r\n\r\n"]),
-    ],
-)
-def test_slow_and_partial_connections_are_closed_within_the_timeout(server, name, parts):
-    got, elapsed = _closed_within(server, parts, REQUEST_TIMEOUT_S)
+SLOW_AND_PARTIAL = {
+    "silent": [],
+    "half-a-request-line": [b"GET /__admin/hea"],
+    "headers-never-end": [b"GET /__admin/health HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n"],
+    "body-never-comes": [request_bytes("POST", SUBMIT, auth(**{"Content-Length": "100"})) + b"{"],
+    "admin-body-never-comes": [b"PUT /__admin/scenario HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"],
+    "body-to-a-handler-that-ignores-it": [b"GET /__admin/health HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n{"],
+    "idle-keep-alive": [b"GET /__admin/health HTTP/1.1\r\nHost: x\r\n\r\n"],
+}
+
+
+@pytest.fixture(scope="module")
+def slow_and_partial(server):
+    """Every case's connection of the test below, each on a thread of its own, opened at once.
+
+    Each waits out the server's timeout (0.5-0.8 s): one after another they took ~4 s, a run alone
+    (wall_clock); side by side, about one timeout. Each case's test reads its own connection's
+    outcome (what it got, how long it stayed open) and checks it as before.
+    """
+    with ThreadPoolExecutor(len(SLOW_AND_PARTIAL)) as pool:
+        yield {
+            name: pool.submit(_closed_within, server, parts, REQUEST_TIMEOUT_S)
+            for name, parts in SLOW_AND_PARTIAL.items()
+        }
+
+
+@pytest.mark.parametrize(("name", "parts"), list(SLOW_AND_PARTIAL.items()))
+def test_slow_and_partial_connections_are_closed_within_the_timeout(server, slow_and_partial, name, parts):
+    got, elapsed = slow_and_partial[name].result(timeout=REQUEST_TIMEOUT_S + 10)
     assert elapsed < REQUEST_TIMEOUT_S + 1.0, f"{name}: open {elapsed:.2f} s"
     if name in ("body-never-comes", "admin-body-never-comes"):
         assert got.startswith(b"HTTP/1.1 408 "), got[:200]
