@@ -67,6 +67,9 @@ class ScenarioError(ValueError):
         super().__init__(f"{path or '(root)'}: {reason}")
 
 
+_GLOB = frozenset("*?[")  # the characters that make an fnmatch pattern more than a name
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """A validated scenario. Fields left None keep the server's settings."""
@@ -94,7 +97,8 @@ class Scenario:
         """Every override that applies to ``model``, later globs winning."""
         out: dict[str, Any] = {}
         for pattern, values in self.models:
-            if fnmatchcase(model, pattern):
+            # A pattern without wildcards matches its own name alone (most overrides name one model).
+            if model == pattern if _GLOB.isdisjoint(pattern) else fnmatchcase(model, pattern):
                 out.update(values)
         return out
 
@@ -459,7 +463,8 @@ def _parse(doc: object, models: Iterable[str] | None, owned: bool = False) -> Sc
         _check_callbacks(doc["callbacks"])
     limits = doc.get("limits", {})
     results = doc.get("results", {})
-    compiled = tuple(_compile_rule(rule, i, known) for i, rule in enumerate(doc.get("rules", [])))
+    known_key = tuple(known)
+    compiled = tuple(_remembered_rule(rule, i, known, known_key) for i, rule in enumerate(doc.get("rules", [])))
     return Scenario(
         document=doc,
         name=doc.get("name"),
@@ -726,6 +731,26 @@ def _as_range(value: int | list[int]) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------ rules
+
+# Rules compiled before, by their JSON text, their place and the models known. A fuzz loop loads a
+# new scenario per example, mostly made of rules it loaded before (Hypothesis draws the same rules
+# again in new combinations). A Rule never changes (its counts live in the RuleSet), so the
+# scenarios that hold the same rule at the same place share one. Bounded like _VALID_PARTS.
+_RULES: dict[tuple[str, int, tuple[str, ...]], r.Rule] = {}
+_RULES_SIZE = 1024
+
+
+def _remembered_rule(doc: dict, index: int, models: list[str], models_key: tuple[str, ...]) -> r.Rule:
+    """``_compile_rule(doc, index, models)`` (``models_key``: ``tuple(models)``), remembered."""
+    key = (json.dumps(doc), index, models_key)
+    rule = _RULES.get(key)
+    if rule is None:
+        rule = _compile_rule(doc, index, models)
+        if len(key[0]) <= _VALID_PART_BYTES:
+            if len(_RULES) >= _RULES_SIZE:
+                _RULES.clear()
+            _RULES[key] = rule
+    return rule
 
 
 def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:
