@@ -283,6 +283,9 @@ def _rule_validator() -> Draft202012Validator:
 # new scenario per example, but mostly made of values it loaded before (Hypothesis draws the same
 # `when`, `respond` or `seed` again in new combinations): a value seen valid is not checked again.
 _VALID_PARTS: dict[tuple[str, str], None] = {}
+# The same, one level down: key sets and fields of the objects a rule's values are (see _ByFields),
+# by definition name ("when", "when.nth"). Bounded alike.
+_VALID_FIELDS: dict[tuple[str, str], None] = {}
 _VALID_PARTS_SIZE = 4096
 _VALID_PART_BYTES = 4096
 
@@ -301,7 +304,7 @@ class _Split:
     validator per property."""
 
     shape: Draft202012Validator
-    values: dict[str, Draft202012Validator]
+    values: dict[str, Draft202012Validator | _ByFields]
 
 
 def _key_only(schema: object) -> bool:
@@ -320,9 +323,10 @@ def _key_only(schema: object) -> bool:
     return True
 
 
-def _split(schema: dict, defs: dict) -> _Split | None:
+def _split(schema: dict, defs: dict, within: frozenset[str] = frozenset()) -> _Split | None:
     """``schema`` split into shape and values, or None when some keyword of it looks at values
-    beyond ``properties`` (it is then validated whole)."""
+    beyond ``properties`` (it is then validated whole). A value whose schema is a definition that
+    splits in turn is checked by its fields (``_ByFields``; ``within``: the definitions above)."""
     props = schema.get("properties")
     rest = {k: v for k, v in schema.items() if k not in ("properties", "additionalProperties")}
     if not isinstance(props, dict) or schema.get("additionalProperties") is not False or not _key_only(rest):
@@ -330,8 +334,58 @@ def _split(schema: dict, defs: dict) -> _Split | None:
     from jsonschema import Draft202012Validator
 
     shape = {**schema, "properties": dict.fromkeys(props, True)}
-    values = {name: Draft202012Validator(_inlined({"$defs": defs, **sub})) for name, sub in props.items()}
+    values: dict[str, Draft202012Validator | _ByFields] = {}
+    for name, sub in props.items():
+        whole = Draft202012Validator(_inlined({"$defs": defs, **sub}))
+        target = sub["$ref"][8:] if _local_ref(sub, defs) else None
+        inner = _split(defs[target], defs, within | {target}) if target is not None and target not in within else None
+        values[name] = _ByFields(target, whole, inner) if target is not None and inner is not None else whole
     return _Split(Draft202012Validator(shape), values)
+
+
+def _local_ref(schema: dict, defs: dict) -> bool:
+    """Whether ``schema`` is a ``$ref`` to one of ``defs`` (annotations aside)."""
+    ref = schema.get("$ref")
+    return (
+        isinstance(ref, str)
+        and ref.startswith("#/$defs/")
+        and ref[8:] in defs
+        and all(k == "$ref" or k in _ANNOTATIONS for k in schema)
+    )
+
+
+class _ByFields:
+    """The validator of a property whose schema is a definition that splits (a rule's ``when``,
+    ``respond``...): an object is checked by its key set and each field apart, each remembered in
+    ``_VALID_FIELDS`` under the definition's name (a `when` is often new, its conditions seldom:
+    Hypothesis draws them again in new combinations); anything else by the whole schema. The
+    same verdict as ``whole``, for the reason ``_split`` gives."""
+
+    def __init__(self, name: str, whole: Draft202012Validator, split: _Split) -> None:
+        self.name = name  # the definition's: its fields are the same wherever it is used
+        self.whole = whole
+        self.split = split
+
+    def is_valid(self, value: object) -> bool:
+        if not isinstance(value, dict):
+            return self.whole.is_valid(value)
+        split, name = self.split, self.name
+        return _field_valid((name, json.dumps(sorted(value))), split.shape, value) and all(
+            _field_valid((f"{name}.{key}", json.dumps(field)), split.values[key], field) for key, field in value.items()
+        )
+
+
+def _field_valid(key: tuple[str, str], validator: Draft202012Validator | _ByFields, value: object) -> bool:
+    """``_remembered`` for the fields of a split value, in ``_VALID_FIELDS``."""
+    if key in _VALID_FIELDS:
+        return True
+    if not validator.is_valid(value):
+        return False
+    if len(key[1]) <= _VALID_PART_BYTES:
+        if len(_VALID_FIELDS) >= _VALID_PARTS_SIZE:
+            _VALID_FIELDS.clear()
+        _VALID_FIELDS[key] = None
+    return True
 
 
 @functools.cache

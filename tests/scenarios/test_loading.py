@@ -917,3 +917,74 @@ def test_an_override_applies_to_the_models_its_pattern_matches(pattern, model, a
     expected = {"price": 1.0, "pending_ms": 5} if applies else {"pending_ms": 5}
     assert scenario.model_overrides(model) == expected
     assert applies == fnmatchcase(model, pattern)
+
+
+NESTED_VALUES = [
+    {"endpoint": "status", "nth": 2},
+    {"endpoint": ["submit", "files"], "model": "nano-*", "probability": 0.5},
+    {"endpoint": "status", "nth": 0},  # below the minimum
+    {"endpoint": "status", "nth": "2"},
+    {"endpoint": ["submit", "submit"]},  # not unique
+    {"endpoint": []},
+    {"endpoint": "nowhere"},
+    {"endpoint": "status", "bogus": 1},  # an unknown condition
+    {"task_state": ["pending", "failed"], "after": 3},
+    {"probability": 1.5},
+    {"header": {"X-Trace": "a+"}},
+    {"header": {"bad name": "a"}},
+    {},
+    "status",
+    None,
+    [{"endpoint": "status"}],
+]
+
+
+@pytest.mark.parametrize("value", NESTED_VALUES)
+@pytest.mark.parametrize("field", ["when", "respond", "delay", "timing", "fail"])
+def test_a_rule_value_checked_field_by_field_is_valid_exactly_when_its_schema_says(field, value):
+    from mockserver.scenarios import loading
+
+    split = loading._rule_split()
+    assert split is not None
+    checker = split.values[field]
+    whole = loading._rule_validator()
+    rule = {"respond": {"status": 503}} if field != "respond" else {"fault": "hang"}
+    loading._VALID_FIELDS.clear()
+    for _ in range(2):  # the second time from the fields it remembers
+        assert checker.is_valid(value) == whole.is_valid({**rule, field: value}), (field, value)
+
+
+def test_a_new_when_made_of_conditions_seen_before_is_not_validated_whole():
+    from mockserver.scenarios import loading
+
+    split = loading._rule_split()
+    assert split is not None
+    checker = split.values["when"]
+    assert isinstance(checker, loading._ByFields)
+    loading._VALID_PARTS.clear()
+    loading._VALID_FIELDS.clear()
+    assert loading._seen_valid({"rules": [{"when": {"endpoint": "status", "nth": 2}, "respond": {"status": 500}}]})
+    assert loading._seen_valid({"rules": [{"when": {"model": "nano-banana", "nth": 3}, "respond": {"status": 500}}]})
+    checked = []
+    real = checker.split.values
+
+    class Counting(dict):
+        def __getitem__(self, key):
+            validator = real[key]
+
+            class Spy:
+                def is_valid(self, value):
+                    checked.append((key, value))
+                    return validator.is_valid(value)
+
+            return Spy()
+
+    checker.split = loading._Split(checker.split.shape, Counting(real))
+    try:
+        # A new combination: its key set is new, each condition was seen in another `when`.
+        doc = {"rules": [{"when": {"endpoint": "status", "nth": 3}, "fault": "hang"}]}
+        assert loading._seen_valid(doc)
+    finally:
+        checker.split = loading._Split(checker.split.shape, real)
+    assert checked == []
+    assert loading._validator().is_valid(doc)
