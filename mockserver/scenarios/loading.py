@@ -327,20 +327,27 @@ def _split(schema: dict, defs: dict, within: frozenset[str] = frozenset()) -> _S
     """``schema`` split into shape and values, or None when some keyword of it looks at values
     beyond ``properties`` (it is then validated whole). A value whose schema is a definition that
     splits in turn is checked by its fields (``_ByFields``; ``within``: the definitions above)."""
-    props = schema.get("properties")
-    rest = {k: v for k, v in schema.items() if k not in ("properties", "additionalProperties")}
-    if not isinstance(props, dict) or schema.get("additionalProperties") is not False or not _key_only(rest):
+    if not _splits(schema):
         return None
     from jsonschema import Draft202012Validator
 
+    props = schema["properties"]
     shape = {**schema, "properties": dict.fromkeys(props, True)}
     values: dict[str, Draft202012Validator | _ByFields] = {}
     for name, sub in props.items():
-        whole = Draft202012Validator(_inlined({"$defs": defs, **sub}))
         target = sub["$ref"][8:] if _local_ref(sub, defs) else None
-        inner = _split(defs[target], defs, within | {target}) if target is not None and target not in within else None
-        values[name] = _ByFields(target, whole, inner) if target is not None and inner is not None else whole
+        if target is not None and target not in within and _splits(defs[target]):
+            values[name] = _ByFields(target, sub, defs, within | {target})
+        else:
+            values[name] = Draft202012Validator(_inlined({"$defs": defs, **sub}))
     return _Split(Draft202012Validator(shape), values)
+
+
+def _splits(schema: dict) -> bool:
+    """Whether ``_split`` splits ``schema`` (without building its validators)."""
+    rest = {k: v for k, v in schema.items() if k not in ("properties", "additionalProperties")}
+    closed = schema.get("additionalProperties") is False
+    return isinstance(schema.get("properties"), dict) and closed and _key_only(rest)
 
 
 def _local_ref(schema: dict, defs: dict) -> bool:
@@ -361,10 +368,24 @@ class _ByFields:
     Hypothesis draws them again in new combinations); anything else by the whole schema. The
     same verdict as ``whole``, for the reason ``_split`` gives."""
 
-    def __init__(self, name: str, whole: Draft202012Validator, split: _Split) -> None:
+    def __init__(self, name: str, schema: dict, defs: dict, within: frozenset[str]) -> None:
         self.name = name  # the definition's: its fields are the same wherever it is used
-        self.whole = whole
-        self.split = split
+        self._schema = schema  # the property's: a $ref to the definition
+        self._defs = defs
+        self._within = within
+
+    # Built at the first value to check (a server that loads one scenario at its start checks few).
+    @functools.cached_property
+    def whole(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(_inlined({"$defs": self._defs, **self._schema}))
+
+    @functools.cached_property
+    def split(self) -> _Split:
+        split = _split(self._defs[self.name], self._defs, self._within)
+        assert split is not None  # _splits said so
+        return split
 
     def is_valid(self, value: object) -> bool:
         if not isinstance(value, dict):
