@@ -4,8 +4,9 @@ to its handler.
 Status polls are most of a client's traffic. Unless strict mode is on, they skip the framework:
 no routing, no Request or Response objects, no fault middleware. When some scenario rule could
 act on polls, the fast path asks the rules itself, exactly as the handler would (same facts,
-same counts); a poll no rule acts on is answered here, and only a poll a rule acts on goes down
-the full stack, carrying its decision so that it is not decided twice. The lookup, the poll and
+same counts); a poll no rule acts on is answered here, and only a poll a rule acts on goes to
+the handler through the journal and fault middleware (below), carrying its decision so that it
+is not decided twice. The lookup, the poll and
 the answer are the code the handler runs (``provider.status_body``), and the journal records
 them through the same function as every other request. Each enabled dialect's status route is
 matched by its own regex.
@@ -20,8 +21,9 @@ journal entries). The other provider routes (result files, balance, models) go t
 When a scenario rule could act on such a request, it needs the fault middleware (a rule may plan a
 delay or a network fault): it then runs through the app's own ``JournalMiddleware`` and
 ``FaultMiddleware`` around its handler, still without the router, the exception middleware and
-the error middleware, whose work (the app's exception handlers) is done here. Only strict mode,
-a mounted app (root_path), HEAD and the control plane take the whole stack.
+the error middleware, whose work (the app's exception handlers) is done here; so does a status
+poll a rule acts on. Only strict mode, a mounted app (root_path), HEAD and the control plane take
+the whole stack.
 """
 
 from __future__ import annotations
@@ -169,7 +171,13 @@ class FastStatus:
             decision = mock.decide(facts)
             if decision is not None:
                 scope[provider.DECIDED] = (key, decision)
-                await self.app(scope, receive, send)
+                # To the handler through the journal and fault middleware, as the router would
+                # take it (a mounted app's path is the whole stack's to route).
+                routed = None if scope.get("root_path") else self._match_route("GET", scope.get("path", ""))
+                if routed is not None and routed[3] == STATUS:
+                    await self._route(scope, receive, send, *routed)
+                else:
+                    await self.app(scope, receive, send)
                 return
         arrival = mock.journal.arrive()
         scope[provider.DIALECT] = dialect
@@ -228,7 +236,8 @@ class FastStatus:
         return _bug(exc), exc
 
     async def _route(self, scope, receive, send, match: re.Match[str], path: str, dialect: Dialect, kind: str) -> None:
-        """A provider request (not a status poll) to its handler, without the router."""
+        """A provider request to its handler, without the router (a status poll only once a rule
+        acts on it: the rest the fast path answers itself)."""
         scope["path_params"] = match.groupdict()
         scope[provider.DIALECT] = dialect
         scope[provider.ROUTE] = path

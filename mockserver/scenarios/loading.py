@@ -67,6 +67,9 @@ class ScenarioError(ValueError):
         super().__init__(f"{path or '(root)'}: {reason}")
 
 
+_GLOB = frozenset("*?[")  # the characters that make an fnmatch pattern more than a name
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """A validated scenario. Fields left None keep the server's settings."""
@@ -94,7 +97,8 @@ class Scenario:
         """Every override that applies to ``model``, later globs winning."""
         out: dict[str, Any] = {}
         for pattern, values in self.models:
-            if fnmatchcase(model, pattern):
+            # A pattern without wildcards matches its own name alone (most overrides name one model).
+            if model == pattern if _GLOB.isdisjoint(pattern) else fnmatchcase(model, pattern):
                 out.update(values)
         return out
 
@@ -279,6 +283,9 @@ def _rule_validator() -> Draft202012Validator:
 # new scenario per example, but mostly made of values it loaded before (Hypothesis draws the same
 # `when`, `respond` or `seed` again in new combinations): a value seen valid is not checked again.
 _VALID_PARTS: dict[tuple[str, str], None] = {}
+# The same, one level down: key sets and fields of the objects a rule's values are (see _ByFields),
+# by definition name ("when", "when.nth"). Bounded alike.
+_VALID_FIELDS: dict[tuple[str, str], None] = {}
 _VALID_PARTS_SIZE = 4096
 _VALID_PART_BYTES = 4096
 
@@ -297,7 +304,7 @@ class _Split:
     validator per property."""
 
     shape: Draft202012Validator
-    values: dict[str, Draft202012Validator]
+    values: dict[str, Draft202012Validator | _ByFields]
 
 
 def _key_only(schema: object) -> bool:
@@ -316,18 +323,90 @@ def _key_only(schema: object) -> bool:
     return True
 
 
-def _split(schema: dict, defs: dict) -> _Split | None:
+def _split(schema: dict, defs: dict, within: frozenset[str] = frozenset()) -> _Split | None:
     """``schema`` split into shape and values, or None when some keyword of it looks at values
-    beyond ``properties`` (it is then validated whole)."""
-    props = schema.get("properties")
-    rest = {k: v for k, v in schema.items() if k not in ("properties", "additionalProperties")}
-    if not isinstance(props, dict) or schema.get("additionalProperties") is not False or not _key_only(rest):
+    beyond ``properties`` (it is then validated whole). A value whose schema is a definition that
+    splits in turn is checked by its fields (``_ByFields``; ``within``: the definitions above)."""
+    if not _splits(schema):
         return None
     from jsonschema import Draft202012Validator
 
+    props = schema["properties"]
     shape = {**schema, "properties": dict.fromkeys(props, True)}
-    values = {name: Draft202012Validator(_inlined({"$defs": defs, **sub})) for name, sub in props.items()}
+    values: dict[str, Draft202012Validator | _ByFields] = {}
+    for name, sub in props.items():
+        target = sub["$ref"][8:] if _local_ref(sub, defs) else None
+        if target is not None and target not in within and _splits(defs[target]):
+            values[name] = _ByFields(target, sub, defs, within | {target})
+        else:
+            values[name] = Draft202012Validator(_inlined({"$defs": defs, **sub}))
     return _Split(Draft202012Validator(shape), values)
+
+
+def _splits(schema: dict) -> bool:
+    """Whether ``_split`` splits ``schema`` (without building its validators)."""
+    rest = {k: v for k, v in schema.items() if k not in ("properties", "additionalProperties")}
+    closed = schema.get("additionalProperties") is False
+    return isinstance(schema.get("properties"), dict) and closed and _key_only(rest)
+
+
+def _local_ref(schema: dict, defs: dict) -> bool:
+    """Whether ``schema`` is a ``$ref`` to one of ``defs`` (annotations aside)."""
+    ref = schema.get("$ref")
+    return (
+        isinstance(ref, str)
+        and ref.startswith("#/$defs/")
+        and ref[8:] in defs
+        and all(k == "$ref" or k in _ANNOTATIONS for k in schema)
+    )
+
+
+class _ByFields:
+    """The validator of a property whose schema is a definition that splits (a rule's ``when``,
+    ``respond``...): an object is checked by its key set and each field apart, each remembered in
+    ``_VALID_FIELDS`` under the definition's name (a `when` is often new, its conditions seldom:
+    Hypothesis draws them again in new combinations); anything else by the whole schema. The
+    same verdict as ``whole``, for the reason ``_split`` gives."""
+
+    def __init__(self, name: str, schema: dict, defs: dict, within: frozenset[str]) -> None:
+        self.name = name  # the definition's: its fields are the same wherever it is used
+        self._schema = schema  # the property's: a $ref to the definition
+        self._defs = defs
+        self._within = within
+
+    # Built at the first value to check (a server that loads one scenario at its start checks few).
+    @functools.cached_property
+    def whole(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(_inlined({"$defs": self._defs, **self._schema}))
+
+    @functools.cached_property
+    def split(self) -> _Split:
+        split = _split(self._defs[self.name], self._defs, self._within)
+        assert split is not None  # _splits said so
+        return split
+
+    def is_valid(self, value: object) -> bool:
+        if not isinstance(value, dict):
+            return self.whole.is_valid(value)
+        split, name = self.split, self.name
+        return _field_valid((name, json.dumps(sorted(value))), split.shape, value) and all(
+            _field_valid((f"{name}.{key}", json.dumps(field)), split.values[key], field) for key, field in value.items()
+        )
+
+
+def _field_valid(key: tuple[str, str], validator: Draft202012Validator | _ByFields, value: object) -> bool:
+    """``_remembered`` for the fields of a split value, in ``_VALID_FIELDS``."""
+    if key in _VALID_FIELDS:
+        return True
+    if not validator.is_valid(value):
+        return False
+    if len(key[1]) <= _VALID_PART_BYTES:
+        if len(_VALID_FIELDS) >= _VALID_PARTS_SIZE:
+            _VALID_FIELDS.clear()
+        _VALID_FIELDS[key] = None
+    return True
 
 
 @functools.cache
@@ -459,7 +538,8 @@ def _parse(doc: object, models: Iterable[str] | None, owned: bool = False) -> Sc
         _check_callbacks(doc["callbacks"])
     limits = doc.get("limits", {})
     results = doc.get("results", {})
-    compiled = tuple(_compile_rule(rule, i, known) for i, rule in enumerate(doc.get("rules", [])))
+    known_key = tuple(known)
+    compiled = tuple(_remembered_rule(rule, i, known, known_key) for i, rule in enumerate(doc.get("rules", [])))
     return Scenario(
         document=doc,
         name=doc.get("name"),
@@ -726,6 +806,26 @@ def _as_range(value: int | list[int]) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------ rules
+
+# Rules compiled before, by their JSON text, their place and the models known. A fuzz loop loads a
+# new scenario per example, mostly made of rules it loaded before (Hypothesis draws the same rules
+# again in new combinations). A Rule never changes (its counts live in the RuleSet), so the
+# scenarios that hold the same rule at the same place share one. Bounded like _VALID_PARTS.
+_RULES: dict[tuple[str, int, tuple[str, ...]], r.Rule] = {}
+_RULES_SIZE = 1024
+
+
+def _remembered_rule(doc: dict, index: int, models: list[str], models_key: tuple[str, ...]) -> r.Rule:
+    """``_compile_rule(doc, index, models)`` (``models_key``: ``tuple(models)``), remembered."""
+    key = (json.dumps(doc), index, models_key)
+    rule = _RULES.get(key)
+    if rule is None:
+        rule = _compile_rule(doc, index, models)
+        if len(key[0]) <= _VALID_PART_BYTES:
+            if len(_RULES) >= _RULES_SIZE:
+                _RULES.clear()
+            _RULES[key] = rule
+    return rule
 
 
 def _compile_rule(doc: dict, index: int, models: list[str]) -> r.Rule:

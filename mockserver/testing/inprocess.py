@@ -27,6 +27,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from mockserver.http.requests import BODY_IN_HAND
 from mockserver.testing.clients import MockClient
 
 __all__ = ["InProcessTransport", "PrivateLoop", "in_process_client"]
@@ -211,6 +212,7 @@ class InProcessTransport(httpx.BaseTransport):
             "server": [url.raw_host.decode("ascii"), url.port or _PORTS[url.scheme]],
             "extensions": {"http.response.debug": {}, "http.response.trailers": {}},
             "state": {},
+            BODY_IN_HAND: True,  # the body goes in one message, below: nothing to time out
         }
         exchange = _Exchange(request.read())
         self.private_loop.run(exchange.run(self.app, scope))

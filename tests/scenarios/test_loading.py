@@ -841,3 +841,150 @@ def test_a_value_seen_valid_in_one_rule_is_not_checked_again_in_another():
     finally:
         split.values["when"] = real
     assert checked == []  # the same `when` beside another action: remembered
+
+
+def test_a_rule_loaded_again_is_the_rule_compiled_anew():
+    from mockserver.scenarios import loading
+
+    rules = [
+        {"when": {"endpoint": "status", "model": "nano-banana", "nth": 2}, "respond": {"status": 503}},
+        {"when": {"endpoint": "submit", "prompt": "fox"}, "delay": {"uniform": [1, 5]}, "times": 2},
+    ]
+    doc = {"name": "again", "rules": rules}
+    loading._RULES.clear()
+    first = parse(doc)
+    again = parse(json.loads(json.dumps(doc)))
+    assert again.rules == first.rules  # from the memo: every field as compiled
+    assert len(loading._RULES) == 2
+    loading._RULES.clear()
+    assert parse(doc).rules == first.rules  # compiled anew: the same
+    # At another place, the same text is that place's rule.
+    moved = parse({"rules": [rules[1], rules[0]]})
+    assert [rule.index for rule in moved.rules] == [0, 1]
+    assert [rule.doc for rule in moved.rules] == [rules[1], rules[0]]
+    # With other models known, a rule is compiled for them: a model they lack is refused.
+    with pytest.raises(ScenarioError, match="no model matches 'nano-banana'"):
+        parse(doc, ["flux-kontext"])
+
+
+def test_a_rule_refused_is_refused_again_and_not_remembered():
+    from mockserver.scenarios import loading
+
+    loading._RULES.clear()
+    doc = {"rules": [{"when": {"model": "nano-bananna"}, "respond": {"status": 500}}]}
+    errors = []
+    for _ in range(2):
+        with pytest.raises(ScenarioError) as caught:
+            parse(doc)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1] and "did you mean 'nano-banana'" in errors[0]
+    assert loading._RULES == {}
+
+
+def test_remembered_rules_stay_few_and_small(monkeypatch):
+    from mockserver.scenarios import loading
+
+    monkeypatch.setattr(loading, "_RULES_SIZE", 3)
+    loading._RULES.clear()
+    for n in range(1, 8):
+        parse({"rules": [{"when": {"endpoint": "submit", "nth": n}, "respond": {"status": 503}}]})
+        assert 1 <= len(loading._RULES) <= 3
+    big = {"when": {"endpoint": "submit"}, "respond": {"status": 503, "message": "m" * loading._VALID_PART_BYTES}}
+    loading._RULES.clear()
+    assert parse({"rules": [big]}).rules[0].respond.message == "m" * loading._VALID_PART_BYTES
+    assert loading._RULES == {}  # past the bound: compiled each time, never kept
+
+
+@pytest.mark.parametrize(
+    ("pattern", "model", "applies"),
+    [
+        ("nano-banana", "nano-banana", True),
+        ("nano-banana", "nano-banana-pro", False),
+        ("nano-*", "nano-banana", True),
+        ("sora-?", "sora-2", True),
+        ("sora-[12]", "sora-2", True),
+        ("sora-[3]", "sora-2", False),
+        ("*", "gpt-image-1", True),
+        ("gpt-image", "gpt-image-1", False),
+    ],
+)
+def test_an_override_applies_to_the_models_its_pattern_matches(pattern, model, applies):
+    from fnmatch import fnmatchcase
+
+    from mockserver.scenarios.loading import Scenario
+
+    scenario = Scenario(models=((pattern, {"price": 1.0}), ("*", {"pending_ms": 5})))
+    expected = {"price": 1.0, "pending_ms": 5} if applies else {"pending_ms": 5}
+    assert scenario.model_overrides(model) == expected
+    assert applies == fnmatchcase(model, pattern)
+
+
+NESTED_VALUES = [
+    {"endpoint": "status", "nth": 2},
+    {"endpoint": ["submit", "files"], "model": "nano-*", "probability": 0.5},
+    {"endpoint": "status", "nth": 0},  # below the minimum
+    {"endpoint": "status", "nth": "2"},
+    {"endpoint": ["submit", "submit"]},  # not unique
+    {"endpoint": []},
+    {"endpoint": "nowhere"},
+    {"endpoint": "status", "bogus": 1},  # an unknown condition
+    {"task_state": ["pending", "failed"], "after": 3},
+    {"probability": 1.5},
+    {"header": {"X-Trace": "a+"}},
+    {"header": {"bad name": "a"}},
+    {},
+    "status",
+    None,
+    [{"endpoint": "status"}],
+]
+
+
+@pytest.mark.parametrize("value", NESTED_VALUES)
+@pytest.mark.parametrize("field", ["when", "respond", "delay", "timing", "fail"])
+def test_a_rule_value_checked_field_by_field_is_valid_exactly_when_its_schema_says(field, value):
+    from mockserver.scenarios import loading
+
+    split = loading._rule_split()
+    assert split is not None
+    checker = split.values[field]
+    whole = loading._rule_validator()
+    rule = {"respond": {"status": 503}} if field != "respond" else {"fault": "hang"}
+    loading._VALID_FIELDS.clear()
+    for _ in range(2):  # the second time from the fields it remembers
+        assert checker.is_valid(value) == whole.is_valid({**rule, field: value}), (field, value)
+
+
+def test_a_new_when_made_of_conditions_seen_before_is_not_validated_whole():
+    from mockserver.scenarios import loading
+
+    split = loading._rule_split()
+    assert split is not None
+    checker = split.values["when"]
+    assert isinstance(checker, loading._ByFields)
+    loading._VALID_PARTS.clear()
+    loading._VALID_FIELDS.clear()
+    assert loading._seen_valid({"rules": [{"when": {"endpoint": "status", "nth": 2}, "respond": {"status": 500}}]})
+    assert loading._seen_valid({"rules": [{"when": {"model": "nano-banana", "nth": 3}, "respond": {"status": 500}}]})
+    checked = []
+    real = checker.split.values
+
+    class Counting(dict):
+        def __getitem__(self, key):
+            validator = real[key]
+
+            class Spy:
+                def is_valid(self, value):
+                    checked.append((key, value))
+                    return validator.is_valid(value)
+
+            return Spy()
+
+    checker.split = loading._Split(checker.split.shape, Counting(real))
+    try:
+        # A new combination: its key set is new, each condition was seen in another `when`.
+        doc = {"rules": [{"when": {"endpoint": "status", "nth": 3}, "fault": "hang"}]}
+        assert loading._seen_valid(doc)
+    finally:
+        checker.split = loading._Split(checker.split.shape, real)
+    assert checked == []
+    assert loading._validator().is_valid(doc)

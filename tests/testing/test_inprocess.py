@@ -177,3 +177,47 @@ def test_work_left_on_the_loop_is_run_before_the_call_returns():
     assert loop.run(schedule()) == "now"
     assert done == ["later"]
     loop.close()
+
+
+def test_a_submit_in_process_needs_no_pass_of_the_loop():
+    """The body is in hand: reading it arms no timeout (whose cancelled timer the loop would have
+    to clear), so a submit is answered in its first step like a poll."""
+    from mockserver.testing.inprocess import InProcessTransport, settler
+
+    app = create_app(clock="manual")
+    loop = PrivateLoop(settle=settler(app))
+    loop.start_lifespan(app)
+    ran = []
+    real = loop.loop.run_until_complete
+    loop.loop.run_until_complete = lambda f: ran.append(1) or real(f)  # type: ignore[method-assign]
+    try:
+        with httpx.Client(transport=InProcessTransport(app, loop), base_url="http://testserver") as http:
+            for n in range(3):
+                headers = {**AUTH, "Idempotency-Key": f"k{n}"}
+                r = http.post("/api/v1/generateTask/nano-banana", json=JOB, headers=headers)
+                assert r.status_code == 200, r.text
+            assert ran == []
+            assert not loop.loop._scheduled  # type: ignore[attr-defined]
+    finally:
+        loop.close()
+
+
+def test_a_body_that_is_not_in_hand_still_times_out():
+    """Only the in-process transport says the body is in hand; without that, a body that does not
+    come is refused when the timeout passes, as a server's requests are."""
+    from starlette.requests import Request
+
+    from mockserver.core.errors import RequestTimeout
+    from mockserver.http.requests import BODY_IN_HAND, read_body
+
+    async def never() -> dict:
+        await asyncio.sleep(30)
+        raise AssertionError("unreachable")
+
+    async def at_once() -> dict:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
+    with pytest.raises(RequestTimeout):
+        asyncio.run(read_body(Request(scope, never), 100, 0.01))
+    assert asyncio.run(read_body(Request({**scope, BODY_IN_HAND: True}, at_once), 100, 0.01)) == b"{}"
