@@ -388,25 +388,9 @@ class _ByFields:
         return split
 
     def is_valid(self, value: object) -> bool:
-        if not isinstance(value, dict):
-            return self.whole.is_valid(value)
-        split, name = self.split, self.name
-        return _field_valid((name, json.dumps(sorted(value))), split.shape, value) and all(
-            _field_valid((f"{name}.{key}", json.dumps(field)), split.values[key], field) for key, field in value.items()
-        )
-
-
-def _field_valid(key: tuple[str, str], validator: Draft202012Validator | _ByFields, value: object) -> bool:
-    """``_remembered`` for the fields of a split value, in ``_VALID_FIELDS``."""
-    if key in _VALID_FIELDS:
-        return True
-    if not validator.is_valid(value):
-        return False
-    if len(key[1]) <= _VALID_PART_BYTES:
-        if len(_VALID_FIELDS) >= _VALID_PARTS_SIZE:
-            _VALID_FIELDS.clear()
-        _VALID_FIELDS[key] = None
-    return True
+        # As a rule is checked, one level down, in the fields' own memo (split built for objects only).
+        split = self.split if isinstance(value, dict) else None
+        return _part_valid(self.name, value, split, lambda: self.whole, _VALID_FIELDS)
 
 
 @functools.cache
@@ -441,27 +425,39 @@ def _seen_valid(doc: object) -> bool:
     return all(_part_valid("rule", rule, _rule_split(), _rule_validator) for rule in rules)
 
 
-def _part_valid(kind: str, part: object, split: _Split | None, whole: Callable[[], Draft202012Validator]) -> bool:
+def _part_valid(
+    kind: str,
+    part: object,
+    split: _Split | None,
+    whole: Callable[[], Draft202012Validator],
+    memo: dict[tuple[str, str], None] = _VALID_PARTS,
+) -> bool:
     if split is None or not isinstance(part, dict):
-        return _remembered((kind, json.dumps(part)), whole(), part)
-    if not _remembered((kind, json.dumps(sorted(part))), split.shape, part):
+        return _remembered((kind, json.dumps(part)), whole(), part, memo)
+    if not _remembered((kind, json.dumps(sorted(part))), split.shape, part, memo):
         return False
     return all(
-        _remembered((f"{kind}.{name}", json.dumps(value)), split.values[name], value) for name, value in part.items()
+        _remembered((f"{kind}.{name}", json.dumps(value)), split.values[name], value, memo)
+        for name, value in part.items()
     )
 
 
-def _remembered(key: tuple[str, str], validator: Draft202012Validator, value: object) -> bool:
-    """Whether ``validator`` holds ``value``, unless ``key`` was seen valid before; a valid
-    verdict is remembered."""
-    if key in _VALID_PARTS:
+def _remembered(
+    key: tuple[str, str],
+    validator: Draft202012Validator | _ByFields,
+    value: object,
+    memo: dict[tuple[str, str], None] = _VALID_PARTS,
+) -> bool:
+    """Whether ``validator`` holds ``value``, unless ``key`` was seen valid before (in ``memo``);
+    a valid verdict is remembered."""
+    if key in memo:
         return True
     if not validator.is_valid(value):
         return False
     if len(key[1]) <= _VALID_PART_BYTES:  # the memo stays small: 4096 parts of 4 KB at most
-        if len(_VALID_PARTS) >= _VALID_PARTS_SIZE:
-            _VALID_PARTS.clear()
-        _VALID_PARTS[key] = None
+        if len(memo) >= _VALID_PARTS_SIZE:
+            memo.clear()
+        memo[key] = None
     return True
 
 
