@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import httpx
 import pytest
@@ -31,6 +33,48 @@ def test_urls_join_as_httpx_joins_them_on_every_call(base, texts):
     with httpx.Client(base_url=base) as plain, MockClient(base_url=base) as ours:
         for text in texts + texts:  # the second time from the table
             assert joined(ours, text) == joined(plain, text), text
+
+
+# What a caller may pass as params=: text (odd characters included), and other kinds httpx takes.
+TEXTS = st.sampled_from(["", "taskId", "task_0123", "a b", "é", "&", "=", "?#", "%41", "x/y"])
+params = st.one_of(
+    st.none(),
+    st.dictionaries(TEXTS, TEXTS, max_size=3),
+    st.dictionaries(TEXTS, st.one_of(st.integers(-2, 2), st.booleans(), st.none(), st.lists(TEXTS, max_size=2))),
+)
+
+
+def with_query(client: httpx.Client, url: str, query: dict | None) -> str | type[Exception]:
+    try:
+        return str(client.build_request("GET", url, params=query).url)
+    except Exception as exc:
+        return type(exc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=bases, calls=st.lists(st.tuples(urls, params), min_size=1, max_size=6))
+def test_params_go_into_the_url_as_httpx_puts_them_on_every_call(base, calls):
+    with httpx.Client(base_url=base) as plain, MockClient(base_url=base) as ours:
+        for url, query in calls + calls:  # the second time from the table, where text went in
+            assert with_query(ours, url, query) == with_query(plain, url, query), (url, query)
+
+
+def test_a_remembered_query_keeps_to_its_base_url_and_the_client_params():
+    poll = ("GET", "/api/v1/statusTask/m")
+    with MockClient(base_url="http://a/one") as ours:
+        assert (
+            str(ours.build_request(*poll, params={"taskId": "t1"}).url) == "http://a/one/api/v1/statusTask/m?taskId=t1"
+        )
+        assert (
+            str(ours.build_request(*poll, params={"taskId": "t1"}).url) == "http://a/one/api/v1/statusTask/m?taskId=t1"
+        )
+        ours.base_url = "http://b"
+        assert str(ours.build_request(*poll, params={"taskId": "t1"}).url) == "http://b/api/v1/statusTask/m?taskId=t1"
+    with MockClient(base_url="http://b", params={"page": "2"}) as paged:  # the client's own params merge in
+        assert str(paged.build_request(*poll, params={"taskId": "t1"}).url) == (
+            "http://b/api/v1/statusTask/m?page=2&taskId=t1"
+        )
+    assert ("http://b", "/api/v1/statusTask/m", (("taskId", "t1"),)) in clients._WITH_QUERY
 
 
 def test_a_new_base_url_is_honoured_and_the_table_stays_bounded(monkeypatch):
@@ -75,6 +119,43 @@ def test_the_async_client_joins_and_keeps_cookies_too():
             return url, dict(client.cookies), (await client.get("echo")).text
 
     assert asyncio.run(main()) == ("http://testserver/sub/set", {"a": "1", "b": "2"}, "a=1; b=2")
+
+
+def streamed(request: httpx.Request) -> httpx.Response:
+    """``answer``'s response with its body as a stream, as a real transport gives it (httpx reads a
+    ``content=`` body at once, so it never times one)."""
+    built = answer(request)
+    return httpx.Response(built.status_code, headers=built.headers, stream=httpx.ByteStream(built.content))
+
+
+def test_a_read_response_is_freed_without_the_cycle_collector_and_a_streamed_one_still_streams():
+    gc.collect()
+    gc.disable()  # a response kept alive by a reference cycle would stay alive until enabled
+    try:
+        with MockClient(base_url="http://testserver", transport=httpx.MockTransport(streamed)) as client:
+            response = client.get("/set", headers={"Cookie": "z=9"})
+            gone = weakref.ref(response)
+            assert response.text == "z=9" and response.elapsed.total_seconds() >= 0
+            assert response.read() == b"z=9" and b"".join(response.iter_bytes()) == b"z=9"
+            del response
+            assert gone() is None
+            with client.stream("GET", "/echo") as live:  # stream=True: httpx's own stream, unread
+                assert not live.is_stream_consumed
+                assert b"".join(live.iter_bytes()) == b"a=1; b=2"
+            assert live.is_closed and live.elapsed.total_seconds() >= 0
+
+        async def main() -> bool:
+            transport = httpx.MockTransport(streamed)
+            async with MockAsyncClient(base_url="http://testserver", transport=transport) as client:
+                response = await client.get("/echo")
+                assert response.text == "" and response.elapsed.total_seconds() >= 0
+                gone = weakref.ref(response)
+                del response
+                return gone() is None
+
+        assert asyncio.run(main())
+    finally:
+        gc.enable()
 
 
 def test_mock_api_hands_them_out(mock):
