@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,10 +79,35 @@ class ServerConnection:
 
 
 def remember_connection(scope: dict, receive: Any, send: Any) -> None:
-    """Put the server's request cycle (and so the socket) in the scope, if there is one."""
+    """Put the server's request cycle (and so the socket) in the scope, if there is one.
+
+    By a weak reference: the cycle holds the scope, so the cycle itself in it would make every
+    request a reference loop that only the garbage collector frees (the server holds the cycle
+    until the request ends)."""
     cycle = _server_cycle(receive) or _server_cycle(send)
     if cycle is not None:
-        scope[CYCLE_KEY] = cycle
+        try:
+            scope[CYCLE_KEY] = weakref.ref(cycle)
+        except TypeError:  # a server's cycle without weak references: kept as it is
+            scope[CYCLE_KEY] = _Held(cycle)
+
+
+class _Held:
+    """A strong reference, called as a weak one is."""
+
+    __slots__ = ("cycle",)
+
+    def __init__(self, cycle: Any) -> None:
+        self.cycle = cycle
+
+    def __call__(self) -> Any:
+        return self.cycle
+
+
+def _connection(scope: dict) -> Any:
+    """The request cycle remember_connection put in the scope, or None (in-process)."""
+    ref = scope.get(CYCLE_KEY)
+    return ref() if ref is not None else None
 
 
 class FaultMiddleware:
@@ -131,7 +157,7 @@ async def deliver(scope: dict, receive: Any, send: Any, how: Plan, held: list[di
         await send({"type": "http.response.body", "body": body})
         return None
     kind = fault.kind
-    cycle = scope.get(CYCLE_KEY)
+    cycle = _connection(scope)
     if kind == "malformed_json":
         broken = body[: len(body) // 2]
         await send(_with_length(start, len(broken)))

@@ -3,6 +3,7 @@ h11), and in-process, where a fault raises the exception a real client would hav
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
@@ -10,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from mockserver.http import faults
 from mockserver.http.app import create_app
 from mockserver.http.server import ServerThread
 from mockserver.scenarios.loading import fault_kinds
@@ -121,6 +123,45 @@ def test_each_fault_through_a_live_server(client, kind):
     assert (entry["fault"], entry["rule"], entry["taskId"]) == (kind, 0, tid)
     no_answer = kind in ("empty_response", "connection_reset", "hang")
     assert entry["status"] == (0 if no_answer else 200)
+
+
+def cycles_alive() -> int:
+    return sum(1 for o in gc.get_objects() if type(o).__name__ == "RequestResponseCycle")
+
+
+def test_the_server_frees_each_request_without_the_garbage_collector(client):
+    """The fault middleware finds the socket through the scope; the server's request cycle holds
+    that scope, so the reference must not make a loop that only the collector would free."""
+    load(client, {"rules": [{"when": {"endpoint": "statusTask"}, "delay": {"ms": 0}, "fault": SLOW}]})
+    tid = client.post("/api/v1/generateTask/nano-banana", json={"input": example_input("nano-banana")}, headers=AUTH)
+    tid = tid.json()["data"]["taskId"]
+    gc.collect()
+    gc.disable()
+    try:
+        before = cycles_alive()
+        for _ in range(20):  # through the fault middleware (a rule acts), and the app's full path
+            assert poll(client, tid).status_code == 200
+            assert client.get("/__admin/health").status_code == 200
+        after = cycles_alive()
+    finally:
+        gc.enable()
+    assert after <= before + 1, (before, after)  # the keep-alive connection's current one, at most
+
+
+def test_a_server_cycle_without_weak_references_is_found_all_the_same():
+    class Slotted:  # a server whose request cycle takes no weak reference
+        __slots__ = ("transport", "disconnected")
+
+        def __init__(self) -> None:
+            self.transport, self.disconnected = None, False
+
+        async def receive(self) -> dict:
+            return {"type": "http.disconnect"}
+
+    cycle, scope = Slotted(), {}
+    faults.remember_connection(scope, cycle.receive, None)
+    assert faults._connection(scope) is cycle
+    assert faults._connection({}) is None  # in-process: no server, no socket
 
 
 @pytest.mark.unchecked_responses
