@@ -20,6 +20,10 @@ The median examples/s is printed with every run, the requests per example, and t
 Beside wall time, examples per CPU-second of this process (the server thread included): on a
 busy machine the wall clock measures the other processes too, while CPU time is what the run
 itself cost. Numbers go in docs/performance.md.
+
+This VM's speed swings by up to half within an hour, so the script times a fixed pure-Python loop
+(best of 5) before the first path and after the last: runs whose loops differ were made at
+different speeds, and only runs made at the same speed compare.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import platform
 import statistics
 import sys
 import time
+import timeit
 from collections.abc import Callable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,6 +127,18 @@ def over_http(examples: int) -> tuple[float, float, int]:
     return measured
 
 
+def _reference_work() -> int:
+    counts: dict[int, int] = {}
+    for i in range(200_000):
+        counts[i & 1023] = counts.get(i & 1023, 0) + i
+    return len(counts)
+
+
+def reference_ms() -> float:
+    """The best of 5 timings of a fixed pure-Python loop, in ms: the machine's speed right now."""
+    return min(timeit.repeat(_reference_work, number=1, repeat=5)) * 1000
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -152,6 +169,8 @@ def main() -> int:
         "draw": draw_only,
     }
     print(f"machine: {machine()}")
+    before = reference_ms()
+    print(f"reference loop: {before:.1f} ms (best of 5; lower is a faster machine)")
     print(
         f"{args.examples} examples of scenarios(models=['nano-banana']), generate phase, repeated to"
         f" {args.min_seconds:g} s a run, median of {args.runs} runs"
@@ -170,6 +189,9 @@ def main() -> int:
             f"{path:11} {statistics.median(rates):7.1f} examples/s, {statistics.median(cpu_rates):7.1f} per CPU-s"
             f"  (runs: {runs}{extra})"
         )
+    after = reference_ms()
+    changed = " - the machine's speed changed during the run" if abs(after - before) > 0.15 * before else ""
+    print(f"reference loop after: {after:.1f} ms{changed}")
     return 0
 
 
