@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import Scope
 
 from mockserver.core.errors import BY_STATUS, ApiError
+from mockserver.core.memo import remember
 from mockserver.core.service import MockService
 from mockserver.core.words import BALANCE, FILES, MODELS, STATUS, SUBMIT, TaskView
 from mockserver.dialects.protocol import Dialect, compact_json
@@ -287,10 +288,7 @@ def encoded_status(dialect: Dialect, view: TaskView) -> bytes:
     key = (dialect, _VIEW_FIELDS(view))
     body = _STATUS_BODIES.get(key)
     if body is None:
-        body = dialect.dumps(dialect.status_body(view))
-        if len(_STATUS_BODIES) >= MAX_STATUS_BODIES:
-            _STATUS_BODIES.clear()
-        _STATUS_BODIES[key] = body
+        body = remember(_STATUS_BODIES, key, dialect.dumps(dialect.status_body(view)), MAX_STATUS_BODIES)
     return body
 
 

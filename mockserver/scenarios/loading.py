@@ -23,6 +23,7 @@ from mockserver._data import data_dir
 from mockserver.callbacks.config import CallbackConfig
 from mockserver.core.catalog import schema_dir
 from mockserver.core.json_types import json_type
+from mockserver.core.memo import remember
 from mockserver.core.schema_errors import known_fields, missing_fields, unexpected_fields
 from mockserver.core.suggest import close_names
 from mockserver.dialects import builtin, endpoint_aliases
@@ -455,9 +456,7 @@ def _remembered(
     if not validator.is_valid(value):
         return False
     if len(key[1]) <= _VALID_PART_BYTES:  # the memo stays small: 4096 parts of 4 KB at most
-        if len(memo) >= _VALID_PARTS_SIZE:
-            memo.clear()
-        memo[key] = None
+        remember(memo, key, None, _VALID_PARTS_SIZE)
     return True
 
 
@@ -818,9 +817,7 @@ def _remembered_rule(doc: dict, index: int, models: list[str], models_key: tuple
     if rule is None:
         rule = _compile_rule(doc, index, models)
         if len(key[0]) <= _VALID_PART_BYTES:
-            if len(_RULES) >= _RULES_SIZE:
-                _RULES.clear()
-            _RULES[key] = rule
+            remember(_RULES, key, rule, _RULES_SIZE)
     return rule
 
 

@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from mockserver.core.memo import remember
+
 __all__ = ["MockAsyncClient", "MockClient"]
 
 MAX_REMEMBERED = 512  # joins remembered (a test's routes, ids in the path): then the table starts again
@@ -66,7 +68,7 @@ class _Cheap:
         joined = _JOINED.get(key)
         if joined is None:
             joined = super()._merge_url(url)  # type: ignore[misc]
-            _remember(_JOINED, key, joined)
+            remember(_JOINED, key, joined, MAX_REMEMBERED)
         return joined
 
     def build_request(self, method: str, url: httpx.URL | str, *, params: Any = None, **kw: Any) -> httpx.Request:
@@ -81,7 +83,7 @@ class _Cheap:
             return super().build_request(method, found, **kw)  # type: ignore[misc]
         request: httpx.Request = super().build_request(method, url, params=params, **kw)  # type: ignore[misc]
         if request.url.is_absolute_url:
-            _remember(_WITH_QUERY, key, request.url)
+            remember(_WITH_QUERY, key, request.url, MAX_REMEMBERED)
         return request
 
 
@@ -89,12 +91,6 @@ def _spent(response: httpx.Response) -> httpx.Response:
     """``response``, read in full, without httpx's stream bound to it (the cycle to the response)."""
     response.stream = httpx.ByteStream(response.content)
     return response
-
-
-def _remember(table: dict, key: tuple, url: httpx.URL) -> None:
-    if len(table) >= MAX_REMEMBERED:
-        table.clear()
-    table[key] = url
 
 
 # Joins by (base URL text, URL text), for every client: a fuzz loop makes a client per example
