@@ -89,25 +89,13 @@ def remember_connection(scope: dict, receive: Any, send: Any) -> None:
         try:
             scope[CYCLE_KEY] = weakref.ref(cycle)
         except TypeError:  # a server's cycle without weak references: kept as it is
-            scope[CYCLE_KEY] = _Held(cycle)
-
-
-class _Held:
-    """A strong reference, called as a weak one is."""
-
-    __slots__ = ("cycle",)
-
-    def __init__(self, cycle: Any) -> None:
-        self.cycle = cycle
-
-    def __call__(self) -> Any:
-        return self.cycle
+            scope[CYCLE_KEY] = cycle
 
 
 def _connection(scope: dict) -> Any:
     """The request cycle remember_connection put in the scope, or None (in-process)."""
     ref = scope.get(CYCLE_KEY)
-    return ref() if ref is not None else None
+    return ref() if type(ref) is weakref.ref else ref
 
 
 class FaultMiddleware:
