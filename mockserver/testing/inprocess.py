@@ -297,12 +297,19 @@ def in_process_client(app: Any, *, lifespan: bool = True, threaded: bool = False
         if lifespan:
             loop.start_lifespan(app)
         kw.setdefault("base_url", "http://testserver")
-        kw.setdefault("follow_redirects", True)
-        kw["headers"] = {"user-agent": "testclient", **dict(kw.get("headers") or {})}
-        with MockClient(transport=InProcessTransport(app, loop), **kw) as client:
+        with memory_client(app, loop, **kw) as client:
             yield client
     finally:
         loop.close()
+
+
+def memory_client(app: Any, loop: PrivateLoop, **kw: Any) -> MockClient:
+    """A MockClient whose requests run ``app`` on ``loop`` in the calling thread, sending what
+    Starlette's TestClient sent (its user-agent; redirects followed), so the app sees the
+    requests it saw before."""
+    kw.setdefault("follow_redirects", True)
+    kw["headers"] = {"user-agent": "testclient", **dict(kw.get("headers") or {})}
+    return MockClient(transport=InProcessTransport(app, loop), **kw)
 
 
 def settler(app: Any) -> Callable[[], Awaitable[None]] | None:

@@ -39,7 +39,7 @@ import httpx
 from mockserver.core import control
 from mockserver.core.words import DEFAULT_FAIL_CODE
 from mockserver.testing.clients import MockAsyncClient, MockClient
-from mockserver.testing.inprocess import InProcessTransport, PrivateLoop, settler
+from mockserver.testing.inprocess import PrivateLoop, memory_client, settler
 
 __all__ = ["DEFAULT_KEY", "IN_PROCESS_URL", "MockApi", "curl_for"]
 
@@ -437,11 +437,7 @@ async def _awaited(operation: Callable[[Any], Any], service: Any) -> Any:
 
 def _memory_client(app: Any, loop: PrivateLoop, **kw: Any) -> httpx.Client:
     """A client whose requests run ``app`` on ``loop``, in the calling thread."""
-    transport = InProcessTransport(app, loop)
-    # What Starlette's TestClient sent, so the app sees the requests it saw before.
-    kw.setdefault("follow_redirects", True)
-    kw["headers"] = {"user-agent": "testclient", **dict(kw.get("headers") or {})}
-    return MockClient(transport=transport, base_url=_MEMORY_BASE, **kw)
+    return memory_client(app, loop, base_url=_MEMORY_BASE, **kw)
 
 
 # IN_PROCESS_URL parsed once, with the slash httpx gives every base URL: a fuzz loop makes a
