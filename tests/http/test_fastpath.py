@@ -17,6 +17,7 @@ from mockserver.http import provider as http_api
 from mockserver.http.app import create_app
 from mockserver.http.fastpath import query_value
 from mockserver.http.server import ServerThread
+from mockserver.testing.inprocess import in_process_client
 from tests.conftest import START_MS, example_input
 
 # A status rule that never acts (no request has this key): the fast path asks the rules and
@@ -48,11 +49,12 @@ KEYED = {
 
 
 @contextlib.contextmanager
-def client(app, live: bool, **server_options):
-    """(client, raw GET or None): in-process (TestClient), or over sockets to the app served by
-    uvicorn (``make_server``), its GETs sent and read as bytes on one keep-alive connection."""
+def client(app, live: bool, starlette: bool = False, **server_options):
+    """(client, raw GET or None): in-process (our thread-free client, or Starlette's TestClient
+    with ``starlette``), or over sockets to the app served by uvicorn (``make_server``), its GETs
+    sent and read as bytes on one keep-alive connection."""
     if not live:
-        with TestClient(app) as c:
+        with TestClient(app) if starlette else in_process_client(app) as c:
             yield c, None
         return
     with ServerThread(app, **server_options) as server, httpx.Client(base_url=server.url, timeout=10) as c:
@@ -83,12 +85,19 @@ def raw_get(sock: socket.socket, target: str, headers: dict[str, str]) -> bytes:
     return b"\r\n".join(f for f in fields if not f.lower().startswith(b"date:")) + b"\r\n\r\n" + body
 
 
-def run(scenario: dict, extra: dict | None = None, fast_path: bool = True, live: bool = False, **server) -> list[tuple]:
+def run(
+    scenario: dict,
+    extra: dict | None = None,
+    fast_path: bool = True,
+    live: bool = False,
+    starlette: bool = False,
+    **server,
+) -> list[tuple]:
     doc = {**scenario, **(extra or {})}
     app = create_app(clock="manual", seed=5, start_ms=START_MS, scenario=doc, fast_path=fast_path)
     auth = {"Authorization": "Bearer sk_a"}
     tape = []
-    with client(app, live, **server) as (c, raw):
+    with client(app, live, starlette, **server) as (c, raw):
         tid = c.post("/api/v1/generateTask/nano-banana", json={"input": example_input("nano-banana")}, headers=auth)
         tid = tid.json()["data"]["taskId"]
         other = c.post("/api/v1/generateTask/gpt-image-1", json={"input": example_input("gpt-image-1")}, headers=auth)
@@ -158,6 +167,14 @@ def test_fast_and_slow_paths_give_the_same_tape_live(extra, rules):
     """Served by uvicorn, where the fast path has the head and body written at once (ONE_WRITE):
     the same status lines, headers in the same order, bodies, journal and report."""
     assert run(rules, extra, live=True) == run(rules, extra, fast_path=False, live=True)
+
+
+@pytest.mark.parametrize("rules", [SLOW, ACTING, KEYED], ids=["rule-never-acts", "rules-act", "keyed-rules-act"])
+def test_starlettes_testclient_gets_the_same_tape_on_both_paths(rules):
+    """The in-process tapes above are taken with the thread-free client (mockserver.testing), ten
+    times faster a request; Starlette's TestClient, as a user may drive the app, gets the same."""
+    extra = {"errors_as_200": True}
+    assert run(rules, extra, starlette=True) == run(rules, extra) == run(rules, extra, fast_path=False, starlette=True)
 
 
 def test_fast_and_slow_paths_give_the_same_tape_live_on_h11():

@@ -13,6 +13,7 @@ from starlette import routing
 from starlette.testclient import TestClient
 
 from mockserver.http.app import create_app
+from mockserver.testing.inprocess import in_process_client
 from tests.conftest import START_MS, example_input
 from tests.http.spies import paths_through
 
@@ -54,7 +55,7 @@ NEVER = {
 }
 
 
-def _answer(c: TestClient, method: str, url: str, **kw) -> tuple:
+def _answer(c: httpx.Client, method: str, url: str, **kw) -> tuple:
     try:
         r = c.request(method, url, **kw)
     except httpx.HTTPError as exc:  # an injected fault, in process
@@ -63,10 +64,12 @@ def _answer(c: TestClient, method: str, url: str, **kw) -> tuple:
     return (r.status_code, h.get("content-type"), h.get("content-length"), h.get("retry-after"), r.content)
 
 
-def run(scenario: dict, fast_path: bool = True) -> list:
+def run(scenario: dict, fast_path: bool = True, starlette: bool = False) -> list:
+    """The tape, in process: through the thread-free client (mockserver.testing), or through
+    Starlette's TestClient with ``starlette``."""
     app = create_app(clock="manual", seed=5, start_ms=START_MS, scenario=scenario, fast_path=fast_path)
     tape: list = []
-    with TestClient(app) as c:
+    with TestClient(app) if starlette else in_process_client(app) as c:
         ids = []
         for i in range(5):
             answer = _answer(c, "POST", NANO, json=GOOD, headers={**AUTH, "Idempotency-Key": f"k{i % 3}"})
@@ -114,6 +117,15 @@ def run(scenario: dict, fast_path: bool = True) -> list:
 )
 def test_fast_and_full_paths_give_the_same_answers_journal_report_and_counts(scenario):
     assert run(scenario) == run(scenario, fast_path=False)
+
+
+@pytest.mark.parametrize(
+    "scenario", [ON_SUBMITS, {**ON_FILES, "errors_as_200": True, "retry_hint": "body"}], ids=["submits", "mixed"]
+)
+def test_starlettes_testclient_gets_the_same_answers_on_both_paths(scenario):
+    """The tapes above are taken with the thread-free client, ten times faster a request;
+    Starlette's TestClient, as a user may drive the app, gets the same, injected faults included."""
+    assert run(scenario, starlette=True) == run(scenario) == run(scenario, fast_path=False, starlette=True)
 
 
 def test_provider_routes_skip_the_router_with_or_without_rules(monkeypatch):
