@@ -1,6 +1,6 @@
 """Fuzzing speed: Hypothesis examples per second, with a sturdy client, three ways.
 
-    python bench/bench_fuzz.py [--examples 200] [--runs 5] [--min-seconds 2] [--only in-process,http,draw]
+    python bench/bench_fuzz.py [--examples 200] [--runs 5] [--min-seconds 2] [--only in-process,http,draw,shrink]
 
 The flow is the one users run: ``scenarios(models=["nano-banana"])`` drawn by Hypothesis
 (generate phase only, no database), and for each example the mock loaded with it and
@@ -10,7 +10,15 @@ download; retries 429, 5xx and broken connections; honours Retry-After) sleeping
 
 - in-process: ``MockApi.in_process()``, the app driven in this thread, no sockets;
 - http: the pytest plugin's setup, a uvicorn server in a thread on loopback port 0;
-- draw: drawing the scenarios alone, no mock (the ceiling the other two approach).
+- draw: drawing the scenarios alone, no mock (the ceiling the other two approach);
+- shrink: how long a failure takes to shrink, in-process and over HTTP. The client is
+  ``NaiveClient`` (the docs' failing example: ``raise_for_status()`` on every answer, no
+  retries); one test per seed (1 to ``--runs``), each a fresh Hypothesis run to the minimal
+  failing scenario, with the phases generate and shrink, then with explain as well (on by
+  default in Hypothesis: it traces the shrink's examples to say which lines only failing
+  ones ran). Printed: examples until the first failure, shrink steps (examples run after it),
+  seconds from the first failure to the end, and the rules left in the minimal scenario
+  (medians over the seeds).
 
 Each path is warmed up (20 examples, untimed: imports, first draws), then runs ``--runs``
 times. A run repeats the ``--examples``-example test until ``--min-seconds`` have passed (the
@@ -29,35 +37,37 @@ different speeds, and only runs made at the same speed compare.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
 import sys
 import time
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "examples")]
 
-from apixo_client import Client, TaskFailed  # type: ignore[import-not-found]  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from apixo_client import Client, NaiveClient, TaskFailed  # type: ignore[import-not-found]  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
 from mockserver.strategies import scenarios  # noqa: E402
 from mockserver.testing import MockApi  # noqa: E402
 
 JOB = ("nano-banana", {"mode": "text-to-image", "prompt": "a red fox in the snow"})
-PATHS = ("in-process", "http", "draw")
+PATHS = ("in-process", "http", "draw", "shrink")
 
 
-def _settings(examples: int) -> settings:
+def _settings(examples: int, phases: tuple[Phase, ...] = (Phase.generate,)) -> settings:
     return settings(
         max_examples=examples,
-        phases=[Phase.generate],
+        phases=phases,
         deadline=None,
         database=None,
         derandomize=False,
         suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
     )
 
 
@@ -109,22 +119,79 @@ def repeated(
     return done, wall, cpu, requests
 
 
+def shrink(mock: MockApi, examples: int, at_seed: int, phases: tuple[Phase, ...]) -> tuple[int, int, float, int]:
+    """NaiveClient against ``mock`` from Hypothesis seed ``at_seed`` to its minimal failure: examples
+    until the first failure, shrink steps after it, seconds from its end to the report, rules left."""
+    runs: list[tuple[float, bool, int]] = []  # (end, failed, rules) of each example
+
+    def sleep(seconds: float) -> None:
+        mock.advance(ms=round(seconds * 1000))
+
+    @seed(at_seed)
+    @_settings(examples, phases)
+    @given(scenario=scenarios(models=["nano-banana"]))
+    def run(scenario: dict) -> None:
+        failed = True
+        try:
+            mock.load(scenario)
+            with mock.client() as http:
+                client = NaiveClient(http, mock.api_key, sleep=sleep)
+                try:
+                    client.generate(*JOB)
+                except TaskFailed as task_failed:
+                    assert task_failed.code
+            failed = False
+        finally:
+            runs.append((time.perf_counter(), failed, len(scenario.get("rules", []))))
+
+    try:
+        run()
+    except Exception:  # the minimal failure, as pytest would report it
+        reported = time.perf_counter()
+    else:
+        raise AssertionError(f"NaiveClient passed {examples} examples from seed {at_seed}")
+    first = next(i for i, (_, failed, _) in enumerate(runs) if failed)
+    minimal = [rules for _, failed, rules in runs if failed][-1]
+    return first + 1, len(runs) - first - 1, reported - runs[first][0], minimal
+
+
 def in_process(examples: int) -> tuple[float, float, int]:
     with MockApi.in_process() as mock:
         return fuzz(mock, examples)
 
 
-def over_http(examples: int) -> tuple[float, float, int]:
+@contextlib.contextmanager
+def served() -> Iterator[MockApi]:
     """As the pytest plugin runs it: one server thread on loopback, a handle on it."""
     from mockserver.http.app import create_app
     from mockserver.http.server import ServerThread
 
     app = create_app(clock="manual", host="127.0.0.1", port=0)
     with ServerThread(app) as server, MockApi(server.url, app=app) as mock:
-        measured = fuzz(mock, examples)
+        yield mock
     if server.error is not None:
         raise server.error
-    return measured
+
+
+def over_http(examples: int) -> tuple[float, float, int]:
+    with served() as mock:
+        return fuzz(mock, examples)
+
+
+def shrinks(runs: int, examples: int) -> None:
+    """Print the shrink figures, in-process and over HTTP, seeds 1 to ``runs`` (seed 0 warms up)."""
+    for phases in ((Phase.generate, Phase.shrink), (Phase.generate, Phase.shrink, Phase.explain)):
+        print(f"shrink, phases {', '.join(p.name for p in phases)}:")
+        for path, open_mock in (("in-process", MockApi.in_process), ("http", served)):
+            with open_mock() as mock:
+                shrink(mock, examples, 0, phases)
+                measured = [shrink(mock, examples, s, phases) for s in range(1, runs + 1)]
+            found, steps, seconds, rules = (statistics.median(m[i] for m in measured) for i in range(4))
+            each = ", ".join(f"{m[2]:.2f}" for m in measured)
+            print(
+                f"  {path:11} {seconds:6.3f} s to shrink, {steps:.0f} steps, after {found:.0f} examples to fail;"
+                f" {rules:.0f} rule left  (seconds per seed: {each})"
+            )
 
 
 def _reference_work() -> int:
@@ -171,11 +238,16 @@ def main() -> int:
     print(f"machine: {machine()}")
     before = reference_ms()
     print(f"reference loop: {before:.1f} ms (best of 5; lower is a faster machine)")
-    print(
-        f"{args.examples} examples of scenarios(models=['nano-banana']), generate phase, repeated to"
-        f" {args.min_seconds:g} s a run, median of {args.runs} runs"
-    )
+    if set(chosen) - {"shrink"}:
+        print(
+            f"{args.examples} examples of scenarios(models=['nano-banana']), generate phase, repeated to"
+            f" {args.min_seconds:g} s a run, median of {args.runs} runs"
+        )
     for path in chosen:
+        if path == "shrink":
+            print(f"NaiveClient until it fails (at most {args.examples} examples), then shrunk; seeds 1 to {args.runs}")
+            shrinks(args.runs, args.examples)
+            continue
         runners[path](min(20, args.examples))  # warm-up: imports, strategies' first draws
         rates, cpu_rates, per_example = [], [], []
         for _ in range(args.runs):
