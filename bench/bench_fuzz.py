@@ -1,4 +1,4 @@
-"""Fuzzing speed: Hypothesis examples per second, with a sturdy client, three ways.
+"""Fuzzing speed: Hypothesis examples per second, with a sturdy client, three ways; and how fast a failure shrinks.
 
     python bench/bench_fuzz.py [--examples 200] [--runs 5] [--min-seconds 2] [--only in-process,http,draw,shrink]
 
