@@ -71,25 +71,28 @@ def _settings(examples: int, phases: tuple[Phase, ...] = (Phase.generate,)) -> s
     )
 
 
+def example(mock: MockApi, scenario: dict, client_class: type[Client] = Client) -> None:
+    """One example of the flow: ``mock`` loaded with ``scenario``, the job through ``client_class``,
+    which sleeps by ``mock.advance``; a failed task must carry its code, a finished one its files."""
+    mock.load(scenario)  # and reset: each example starts from a clean mock
+    with mock.client() as http:
+        client = client_class(http, mock.api_key, sleep=lambda seconds: mock.advance(ms=round(seconds * 1000)))
+        try:
+            result = client.generate(*JOB)
+        except TaskFailed as failed:
+            assert failed.code
+        else:
+            assert result.files
+
+
 def fuzz(mock: MockApi, examples: int) -> tuple[float, float, int]:
     """Wall and CPU seconds for ``examples`` examples of the client against ``mock``, and requests made."""
     counts = {"requests": 0}
 
-    def sleep(seconds: float) -> None:
-        mock.advance(ms=round(seconds * 1000))
-
     @_settings(examples)
     @given(scenario=scenarios(models=["nano-banana"]))
     def run(scenario: dict) -> None:
-        mock.load(scenario)  # and reset: each example starts from a clean mock
-        with mock.client() as http:
-            client = Client(http, mock.api_key, sleep=sleep)
-            try:
-                result = client.generate(*JOB)
-            except TaskFailed as failed:
-                assert failed.code
-            else:
-                assert result.files
+        example(mock, scenario)
         counts["requests"] += len(mock.app.state.mock.journal)  # read in memory: no extra request
 
     started, cpu = time.perf_counter(), time.process_time()
@@ -124,22 +127,13 @@ def shrink(mock: MockApi, examples: int, at_seed: int, phases: tuple[Phase, ...]
     until the first failure, shrink steps after it, seconds from its end to the report, rules left."""
     runs: list[tuple[float, bool, int]] = []  # (end, failed, rules) of each example
 
-    def sleep(seconds: float) -> None:
-        mock.advance(ms=round(seconds * 1000))
-
     @seed(at_seed)
     @_settings(examples, phases)
     @given(scenario=scenarios(models=["nano-banana"]))
     def run(scenario: dict) -> None:
         failed = True
         try:
-            mock.load(scenario)
-            with mock.client() as http:
-                client = NaiveClient(http, mock.api_key, sleep=sleep)
-                try:
-                    client.generate(*JOB)
-                except TaskFailed as task_failed:
-                    assert task_failed.code
+            example(mock, scenario, NaiveClient)
             failed = False
         finally:
             runs.append((time.perf_counter(), failed, len(scenario.get("rules", []))))
