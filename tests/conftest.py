@@ -373,3 +373,13 @@ def example_input(model: str) -> dict:
     from mockserver.core.catalog import load_catalog
 
     return json.loads(json.dumps(load_catalog().get(model).schema["examples"][0]))
+
+
+def in_process(app, starlette: bool = False) -> contextlib.AbstractContextManager[httpx.Client]:
+    """A client on ``app`` in this process: the thread-free one (mockserver.testing), or with
+    ``starlette`` Starlette's TestClient, as a user may drive the app (tests compare the two)."""
+    if starlette:
+        from starlette.testclient import TestClient
+
+        return TestClient(app)
+    return in_process_client(app)

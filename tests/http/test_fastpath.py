@@ -17,8 +17,7 @@ from mockserver.http import provider as http_api
 from mockserver.http.app import create_app
 from mockserver.http.fastpath import query_value
 from mockserver.http.server import ServerThread
-from mockserver.testing.inprocess import in_process_client
-from tests.conftest import START_MS, example_input
+from tests.conftest import START_MS, example_input, in_process
 
 # A status rule that never acts (no request has this key): the fast path asks the rules and
 # answers itself.
@@ -54,7 +53,7 @@ def client(app, live: bool, starlette: bool = False, **server_options):
     with ``starlette``), or over sockets to the app served by uvicorn (``make_server``), its GETs
     sent and read as bytes on one keep-alive connection."""
     if not live:
-        with TestClient(app) if starlette else in_process_client(app) as c:
+        with in_process(app, starlette) as c:
             yield c, None
         return
     with ServerThread(app, **server_options) as server, httpx.Client(base_url=server.url, timeout=10) as c:

@@ -11,8 +11,7 @@ from starlette.testclient import TestClient
 
 from mockserver.http import journaling
 from mockserver.http.app import create_app
-from mockserver.testing.inprocess import in_process_client
-from tests.conftest import START_MS, data_of, example_input
+from tests.conftest import START_MS, data_of, example_input, in_process
 from tests.http.spies import paths_through
 
 AUTH = {"Authorization": "Bearer sk_a"}
@@ -64,7 +63,7 @@ def run(scenario: dict, fast_path: bool = True, starlette: bool = False) -> list
     Starlette's TestClient with ``starlette``."""
     app = create_app(clock="manual", seed=5, start_ms=START_MS, scenario=scenario, fast_path=fast_path)
     tape: list = []
-    with TestClient(app) if starlette else in_process_client(app) as c:
+    with in_process(app, starlette) as c:
         for path, raw, headers in SUBMITS:
             r = c.post(path, content=raw, headers=headers)
             tape.append(
